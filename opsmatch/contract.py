@@ -1,0 +1,218 @@
+"""The data contract: the event-log tables a customer brings, as typed declarative schemas.
+
+Pure definitions only; validation lives in ``opsmatch.validation`` and file I/O in ``opsmatch.ingest``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DType = Literal["str", "int", "float", "bool", "timestamp", "json"]
+
+TASK_TYPES: tuple[str, ...] = (
+    "policy_change",
+    "underwriting",
+    "claims_review",
+    "renewal",
+    "return_visit",
+    "complaint_case",
+    "surrender",
+    "beneficiary_change",
+)
+CHANNELS: tuple[str, ...] = ("branch", "agent", "online", "phone")
+AGE_BANDS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
+VALUE_BANDS: tuple[str, ...] = ("low", "mid", "high")
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high")
+COMPLAINT_REASONS: tuple[str, ...] = (
+    "timeliness",
+    "attitude",
+    "accuracy",
+    "fees",
+    "operational_error",
+    "promise_not_kept",
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One typed column with its constraints."""
+
+    name: str
+    dtype: DType
+    nullable: bool = False
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    references: str | None = None  # "table.column" foreign key
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One contract table: its key, columns and time column (never in the future)."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    time_column: str | None = None
+    description: str = ""
+    extra_time_columns: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "provinces",
+            ("province_id",),
+            (
+                Column("province_id", "str", description="Stable id, e.g. P01"),
+                Column("name", "str"),
+                Column("timezone", "str", description="IANA timezone"),
+                Column("workday_start_hour", "int", min=0, max=23, description="Business calendar: opening"),
+                Column("workday_end_hour", "int", min=1, max=24, description="Business calendar: closing"),
+                Column("works_weekends", "bool", description="Business calendar: open Sat/Sun"),
+            ),
+            description="The provincial operations centres.",
+        ),
+        Table(
+            "workers",
+            ("worker_id",),
+            (
+                Column("worker_id", "str"),
+                Column("province_id", "str", references="provinces.province_id"),
+                Column("hired_at", "timestamp"),
+                Column("skills", "json", description='task_type -> level 1-5, e.g. {"renewal": 3}'),
+                Column("daily_capacity", "int", min=1, max=500, description="Tasks a day at most"),
+                Column("shift_start_hour", "int", min=0, max=23),
+                Column("shift_hours", "int", min=1, max=16),
+                Column("work_days", "str", description="Weekday digits worked, Monday=0, e.g. 01234"),
+                Column("active", "bool"),
+            ),
+            time_column="hired_at",
+            description="Operations staff and their declared skills and shift pattern.",
+        ),
+        Table(
+            "customers",
+            ("customer_id",),
+            (
+                Column("customer_id", "str", description="Pseudonymous id"),
+                Column("age_band", "str", choices=AGE_BANDS),
+                Column("channel", "str", choices=CHANNELS),
+                Column("tenure_years", "float", min=0, max=100),
+                Column("policy_value_band", "str", choices=VALUE_BANDS),
+                Column("vip", "bool"),
+                Column("prior_complaints", "int", min=0, max=1000),
+            ),
+            description="Customers (pseudonymised) with the traits that drive complaint risk.",
+        ),
+        Table(
+            "tasks",
+            ("task_id",),
+            (
+                Column("task_id", "str"),
+                Column("task_type", "str", choices=TASK_TYPES),
+                Column("province_id", "str", references="provinces.province_id"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column("created_at", "timestamp"),
+                Column("sla_due_at", "timestamp"),
+                Column("complexity", "int", min=1, max=5),
+                Column("channel", "str", choices=CHANNELS),
+                Column("amount", "float", min=0, max=1e10, description="Monetary amount in CNY"),
+            ),
+            time_column="created_at",
+            description="Back-office tasks as they arrive.",
+        ),
+        Table(
+            "assignments",
+            ("assignment_id",),
+            (
+                Column("assignment_id", "str"),
+                Column("task_id", "str", references="tasks.task_id"),
+                Column("worker_id", "str", references="workers.worker_id"),
+                Column("assigned_at", "timestamp"),
+                Column("policy", "str", description="Dispatch policy that decided"),
+            ),
+            time_column="assigned_at",
+            description="Dispatch decisions (a task may be re-dispatched: several rows).",
+        ),
+        Table(
+            "completions",
+            ("task_id",),
+            (
+                Column("task_id", "str", references="tasks.task_id"),
+                Column("worker_id", "str", references="workers.worker_id"),
+                Column("started_at", "timestamp"),
+                Column("completed_at", "timestamp"),
+                Column("handling_minutes", "float", min=0, max=60 * 24 * 30),
+            ),
+            time_column="completed_at",
+            description="Finished tasks with hands-on handling time.",
+        ),
+        Table(
+            "qa_results",
+            ("qa_id",),
+            (
+                Column("qa_id", "str"),
+                Column("task_id", "str", references="tasks.task_id"),
+                Column("worker_id", "str", references="workers.worker_id"),
+                Column("checked_at", "timestamp"),
+                Column("passed", "bool"),
+                Column("score", "float", min=0, max=100),
+                Column("satisfaction", "int", nullable=True, min=1, max=5),
+            ),
+            time_column="checked_at",
+            description="QA inspection and customer-satisfaction outcomes.",
+        ),
+        Table(
+            "complaints",
+            ("complaint_id",),
+            (
+                Column("complaint_id", "str"),
+                Column("task_id", "str", references="tasks.task_id"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column("filed_at", "timestamp"),
+                Column("severity", "str", choices=SEVERITIES),
+                Column("reason", "str", choices=COMPLAINT_REASONS),
+            ),
+            time_column="filed_at",
+            description="Customer complaints linked to the task they concern.",
+        ),
+        Table(
+            "worker_status",
+            ("worker_id", "at"),
+            (
+                Column("worker_id", "str", references="workers.worker_id"),
+                Column("at", "timestamp"),
+                Column("on_shift", "bool"),
+                Column("open_tasks", "int", min=0, max=10_000),
+            ),
+            time_column="at",
+            description="Live availability and load snapshots.",
+        ),
+    )
+}
+
+# Tables are ingested in this order so foreign keys resolve.
+LOAD_ORDER: tuple[str, ...] = (
+    "provinces",
+    "workers",
+    "customers",
+    "tasks",
+    "assignments",
+    "completions",
+    "qa_results",
+    "complaints",
+    "worker_status",
+)

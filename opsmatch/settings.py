@@ -1,0 +1,61 @@
+"""One typed settings object for the whole product (env prefix ``OPSMATCH_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Where every store lives and how the product behaves; all overridable by ``OPSMATCH_*`` env vars."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSMATCH_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Event store, feature tables, truth.")
+    feature_repo: Path = Field(default=PROJECT_ROOT / "features", description="Feast feature repo folder.")
+    feast_profile: str = Field(default="sqlite", description="Online store profile: sqlite or redis.")
+    redis_url: str = Field(default="localhost:6379", description="Redis connection string for the redis profile.")
+    mlflow_tracking_uri: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}", description="MLflow tracking store URI."
+    )
+    mlflow_artifact_root: Path = Field(default=PROJECT_ROOT / "mlruns" / "artifacts")
+    state_db_url: str = Field(default="", description="SQLAlchemy URL of service state; default under data dir.")
+    api_token: SecretStr | None = Field(default=None, description="Bearer token for mutating endpoints; no default.")
+    scenario: str = Field(default="default", description="Twin scenario name or YAML path.")
+    seed: int = Field(default=7, description="Master random seed.")
+
+    @property
+    def events_dir(self) -> Path:
+        """Validated event tables (one Parquet file per contract table)."""
+        return self.data_dir / "events"
+
+    @property
+    def truth_dir(self) -> Path:
+        """The twin's hidden truth: read only by evaluation code."""
+        return self.data_dir / "truth"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Rows refused by the validator, with file, row, column and reason."""
+        return self.data_dir / "quarantine"
+
+    @property
+    def feature_data_dir(self) -> Path:
+        """Feature tables (Parquet) and the Feast registry/online store."""
+        return self.data_dir / "features"
+
+    @property
+    def resolved_state_db_url(self) -> str:
+        """Service-state database URL (SQLite under the data dir unless set)."""
+        return self.state_db_url or f"sqlite:///{self.data_dir / 'state.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment; tests build their own ``Settings(...)``."""
+    return Settings()
