@@ -1,0 +1,34 @@
+# opsmatch: `make run` (set up + main job on the embedded default) and `make test` (set up + tests).
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SCENARIO ?= default
+DAYS   ?= 90
+
+.PHONY: run test install lint bench simulate clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the embedded default: twin history -> features -> models -> service.
+run: $(STAMP)
+	$(BIN)/opsmatch simulate --scenario $(SCENARIO) --days $(DAYS)
+
+## Unit, data, model-behaviour, service and end-to-end tests.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_simulate.py
+
+clean:
+	rm -rf data mlruns/mlflow.db mlruns/artifacts .pytest_cache
