@@ -1,0 +1,1 @@
+"""The opsmatch BentoML service: ranking, assignment, risk, alerts, outcomes and policy."""

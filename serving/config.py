@@ -1,0 +1,186 @@
+"""The dispatch policy and the service limits, with their defaults from ``serving/defaults.yaml``.
+
+The policy (cost weights, province sharing, emergency close, skill minimums, risk tiers, alert
+thresholds) is what the ops head changes through ``PUT /policy``; updates are partial and merged
+into the policy in force (:func:`merge_policy`), and :func:`policy_diff` says what changed for the
+audit trail.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from opsmatch.contract import TASK_TYPES
+
+TaskType = Literal[
+    "policy_change",
+    "underwriting",
+    "claims_review",
+    "renewal",
+    "return_visit",
+    "complaint_case",
+    "surrender",
+    "beneficiary_change",
+]
+assert set(TaskType.__args__) == set(TASK_TYPES), "TaskType must list the contract's task types"  # type: ignore[attr-defined]
+
+NonNeg = Annotated[float, Field(ge=0, le=1e6)]
+Prob = Annotated[float, Field(ge=0, le=1)]
+ProvinceId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Strict(BaseModel):
+    """Base for every request/policy model: unknown fields and NaN/inf are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Weights(Strict):
+    """Weights of the parts of the (task, worker) cost."""
+
+    efficiency: NonNeg = 1.0
+    quality: NonNeg = 2.0
+    complaint: NonNeg = 3.0
+    load: NonNeg = 0.5
+    cross_province: NonNeg = 0.3
+    sla: NonNeg = 1.0
+
+
+class Sharing(Strict):
+    """Sharing parameters of one province."""
+
+    share_in: bool = True
+    share_out: bool = True
+    closed: bool = False
+
+
+class RiskTiers(Strict):
+    """Thresholds on P(complaint): ``>= high`` is high, ``>= medium`` is medium, else low."""
+
+    high: Prob = 0.30
+    medium: Prob = 0.15
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskTiers:
+        if self.medium > self.high:
+            raise ValueError("risk_tiers.medium must not exceed risk_tiers.high")
+        return self
+
+
+class AlertRules(Strict):
+    """Thresholds of the early-warning rules (see ``serving/alerts.py``)."""
+
+    high_risk_tier: Literal["high", "medium"] = "high"
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
+    backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7)] = 20
+    backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = 3.0
+    overload_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+
+
+class Policy(Strict):
+    """The dispatch policy in force."""
+
+    weights: Weights = Weights()
+    sla_cap: Annotated[float, Field(gt=0, le=1000)] = 5.0
+    default_sharing: Sharing = Sharing()
+    provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict)
+    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    risk_tiers: RiskTiers = RiskTiers()
+    alerts: AlertRules = AlertRules()
+    type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] = Field(default_factory=dict)
+
+    def sharing(self, province_id: str) -> Sharing:
+        """Sharing parameters of a province (the default when it has none of its own)."""
+        return self.provinces.get(province_id, self.default_sharing)
+
+    def closed_provinces(self) -> list[str]:
+        """Provinces in emergency close."""
+        return sorted(p for p, s in self.provinces.items() if s.closed)
+
+
+class ServiceConfig(Strict):
+    """Request limits and background-loop intervals of the service."""
+
+    max_rank_top_k: Annotated[int, Field(ge=1)] = 100
+    max_batch_tasks: Annotated[int, Field(ge=1)] = 5000
+    max_batch_workers: Annotated[int, Field(ge=1)] = 20000
+    max_outcome_rows: Annotated[int, Field(ge=1)] = 10000
+    max_status_rows: Annotated[int, Field(ge=1)] = 20000
+    max_alerts_limit: Annotated[int, Field(ge=1)] = 1000
+    assign_full_scoring_pairs: Annotated[int, Field(ge=0)] = 300_000
+    assign_candidates_per_task: Annotated[int, Field(ge=1)] = 64
+    rank_prescreen: Annotated[int, Field(ge=0)] = 0
+    predict_threads: Annotated[int, Field(ge=1, le=64)] = 1
+    champion_poll_seconds: Annotated[float, Field(gt=0)] = 60.0
+    policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0
+    alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+
+@lru_cache(maxsize=1)
+def _defaults_yaml() -> dict[str, Any]:
+    text = (Path(__file__).parent / "defaults.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def default_policy() -> Policy:
+    """The policy of ``defaults.yaml`` (in force until the first ``PUT /policy``)."""
+    return Policy.model_validate(_defaults_yaml().get("policy", {}))
+
+
+def load_service_config(override: dict[str, Any] | None = None) -> ServiceConfig:
+    """Service limits from ``defaults.yaml``, with optional overrides."""
+    data = dict(_defaults_yaml().get("service", {}))
+    data.update(override or {})
+    return ServiceConfig.model_validate(data)
+
+
+def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def merge_policy(current: Policy, patch: dict[str, Any]) -> Policy:
+    """Apply a partial update (nested dicts merge, other values replace); validates the result.
+
+    A province entry in the patch starts from the province's current sharing (or the default
+    sharing), so ``{"provinces": {"P15": {"closed": true}}}`` closes P15 and changes nothing else.
+    """
+    base = current.model_dump(mode="json")
+    patch = dict(patch)
+    if isinstance(patch.get("provinces"), dict):
+        default = base["default_sharing"]
+        if isinstance(patch.get("default_sharing"), dict):
+            default = {**default, **patch["default_sharing"]}
+        provinces = dict(base["provinces"])
+        for pid, sharing in patch["provinces"].items():
+            start = provinces.get(pid, default)
+            provinces[pid] = {**start, **sharing} if isinstance(sharing, dict) else sharing
+        base["provinces"] = provinces
+        patch.pop("provinces")
+    return Policy.model_validate(_deep_merge(base, patch))
+
+
+def policy_diff(old: Policy, new: Policy) -> dict[str, dict[str, Any]]:
+    """Changed leaves as ``{"dotted.path": {"old": ..., "new": ...}}``."""
+
+    def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(obj, dict):
+            out: dict[str, Any] = {}
+            for k, v in obj.items():
+                out.update(flatten(v, f"{prefix}{k}."))
+            return out
+        return {prefix[:-1]: obj}
+
+    a, b = flatten(old.model_dump(mode="json")), flatten(new.model_dump(mode="json"))
+    return {k: {"old": a.get(k), "new": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}

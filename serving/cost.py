@@ -1,0 +1,122 @@
+"""Cost of giving a task to a worker: a weighted sum of dimensionless parts (lower is better).
+
+``efficiency``      w_eff · expected minutes / median minutes of the task type
+``quality``         w_quality · P(QA fail)
+``complaint``       w_complaint · P(complaint)
+``load``            w_load · (open tasks + 1) / capacity  (the worker's load after taking the task)
+``cross_province``  w_cross · [worker's province != task's province]
+``sla``             w_sla · expected SLA overrun in median handling times, clipped to [0, sla_cap];
+                    the worker finishes after its queue (open tasks × type median) plus this task.
+
+Every part is non-decreasing in the worker's open tasks, so a worker's k-th extra slot never costs
+less than its (k-1)-th: the assignment solver relies on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.config import Weights
+
+PARTS: tuple[str, ...] = ("efficiency", "quality", "complaint", "load", "cross_province", "sla")
+
+
+@dataclass(frozen=True)
+class PairCosts:
+    """Total cost and its weighted parts, aligned with the pairs; plus the raw quantities."""
+
+    total: np.ndarray
+    parts: dict[str, np.ndarray]
+    minutes_ratio: np.ndarray
+    load_ratio: np.ndarray
+    sla_overrun: np.ndarray
+
+
+def pair_costs(
+    *,
+    minutes: np.ndarray,
+    p_qa_pass: np.ndarray,
+    p_complaint: np.ndarray,
+    type_median: np.ndarray | float,
+    open_tasks: np.ndarray,
+    capacity: np.ndarray,
+    cross_province: np.ndarray,
+    minutes_to_sla: np.ndarray | float,
+    weights: Weights,
+    sla_cap: float,
+) -> PairCosts:
+    """Cost parts of (task, worker) pairs; all inputs broadcast together.
+
+    ``open_tasks`` is the worker's queue before this task (for the assignment's k-th extra slot,
+    pass open tasks + k).
+    """
+    median = np.maximum(np.asarray(type_median, dtype=float), 1e-9)
+    minutes = np.maximum(np.asarray(minutes, dtype=float), 0.0)
+    open_tasks = np.asarray(open_tasks, dtype=float)
+    ratio = minutes / median
+    load_ratio = (open_tasks + 1.0) / np.maximum(np.asarray(capacity, dtype=float), 1.0)
+    finish = open_tasks * median + minutes
+    overrun = np.clip((finish - np.asarray(minutes_to_sla, dtype=float)) / median, 0.0, sla_cap)
+    parts = {
+        "efficiency": weights.efficiency * ratio,
+        "quality": weights.quality * (1.0 - np.clip(p_qa_pass, 0.0, 1.0)),
+        "complaint": weights.complaint * np.clip(p_complaint, 0.0, 1.0),
+        "load": weights.load * load_ratio,
+        "cross_province": weights.cross_province * np.asarray(cross_province, dtype=float),
+        "sla": weights.sla * overrun,
+    }
+    shape = np.broadcast_shapes(*(np.shape(v) for v in parts.values()))
+    total = np.zeros(shape)
+    for value in parts.values():
+        total += value
+    parts = {k: np.broadcast_to(v, shape) for k, v in parts.items()}
+    return PairCosts(
+        total=total,
+        parts=parts,
+        minutes_ratio=np.broadcast_to(ratio, shape),
+        load_ratio=np.broadcast_to(load_ratio, shape),
+        sla_overrun=np.broadcast_to(overrun, shape),
+    )
+
+
+# Thresholds of the reason codes attached to ranked workers.
+FAST, SLOW = 0.85, 1.15
+HIGH_QA, LOW_QA = 0.90, 0.75
+LOW_COMPLAINT, HIGH_COMPLAINT = 0.05, 0.15
+LOW_LOAD, HIGH_LOAD = 0.5, 0.9
+
+
+def reason_codes(
+    *,
+    minutes_ratio: float,
+    p_qa_pass: float,
+    p_complaint: float,
+    cross_province: bool,
+    load_ratio: float,
+    sla_overrun: float,
+) -> list[str]:
+    """Short machine-readable reasons for one ranked worker (strengths first, then risks)."""
+    good: list[str] = []
+    bad: list[str] = []
+    if minutes_ratio <= FAST:
+        good.append("fast_on_task_type")
+    elif minutes_ratio >= SLOW:
+        bad.append("slow_on_task_type")
+    if p_qa_pass >= HIGH_QA:
+        good.append("high_qa_pass")
+    elif p_qa_pass < LOW_QA:
+        bad.append("qa_risk")
+    if p_complaint <= LOW_COMPLAINT:
+        good.append("low_complaint_risk")
+    elif p_complaint >= HIGH_COMPLAINT:
+        bad.append("complaint_risk")
+    (bad if cross_province else good).append("cross_province" if cross_province else "same_province")
+    if load_ratio <= LOW_LOAD:
+        good.append("low_load")
+    elif load_ratio >= HIGH_LOAD:
+        bad.append("high_load")
+    if sla_overrun > 0:
+        bad.append("may_miss_sla")
+    return good + bad

@@ -1,0 +1,493 @@
+"""The service core, independent of HTTP: one method per endpoint, client mistakes as ApiError.
+
+It runs on a :class:`~serving.protocols.Runtime` (profiles, task features, models), the durable
+:class:`~serving.state.StateStore` and the event store; ``service.py`` is a thin BentoML layer on top.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from opsmatch.settings import Settings
+from serving import alerts as rules
+from serving import schemas as s
+from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
+from serving.cost import PARTS
+from serving.errors import ApiError
+from serving.ingestion import RowValidator, ingest_rows
+from serving.protocols import Runtime, TaskRecord, WorkerPool
+from serving.ranking import assign_tasks, minutes_to_sla, rank_task
+from serving.risk import tiers, top_reasons
+from serving.state import ConflictError, StateStore
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    """Everything the endpoints do."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        store: StateStore,
+        config: ServiceConfig,
+        *,
+        validate_rows: RowValidator | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.store = store
+        self.config = config
+        self.validate_rows = validate_rows
+        self.clock = clock
+        self._policy_lock = threading.Lock()
+        self._policy_cache: tuple[float, int, Policy] | None = None
+
+    # -- shared helpers -------------------------------------------------------------------------
+    def policy(self) -> tuple[int, Policy]:
+        """(version, policy) in force; re-read from the store at most every ``policy_ttl_seconds``."""
+        with self._policy_lock:
+            now = time.monotonic()
+            cached = self._policy_cache
+            if cached and now - cached[0] < self.config.policy_ttl_seconds:
+                return cached[1], cached[2]
+            if cached and self.store.policy_version() == cached[1]:
+                self._policy_cache = (now, cached[1], cached[2])
+                return cached[1], cached[2]
+            version, policy = self.store.current_policy()
+            self._policy_cache = (now, version, policy)
+            return version, policy
+
+    def ready(self) -> bool:
+        """Models and worker profiles are loaded."""
+        return bool(self.runtime.profiles.ready() and self.runtime.scorer.ready())
+
+    def _require_ready(self) -> None:
+        if not self.ready():
+            raise ApiError(
+                503, "models or worker profiles are not loaded yet; retry shortly", kind="not_ready"
+            )
+
+    def _limit(self, count: int, maximum: int, loc: str, what: str) -> None:
+        if count > maximum:
+            raise ApiError(400, f"at most {maximum} {what} per request (got {count})", [loc], kind="too_many")
+
+    def _tasks(self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]) -> list[TaskRecord]:
+        """Records of the tasks of a request, in request order (ids first); 404 for unknown ids."""
+        found = self.runtime.tasks.get_tasks(list(task_ids)) if task_ids else {}
+        missing = [(i, t) for i, t in enumerate(task_ids) if t not in found]
+        if missing:
+            shown = ", ".join(t for _, t in missing[:10])
+            raise ApiError(404, f"unknown task id(s): {shown}", ["task_ids", missing[0][0]], kind="not_found")
+        records = [found[t] for t in task_ids]
+        if inline:
+            records += self.runtime.tasks.enrich([_inline_record(t) for t in inline])
+        return records
+
+    def _known_provinces(self, pool: WorkerPool, policy: Policy) -> set[str]:
+        return set(pool.provinces) | set(policy.provinces)
+
+    # -- /rank ----------------------------------------------------------------------------------
+    def rank(self, req: s.RankRequest) -> s.RankResponse:
+        self._limit(req.top_k, self.config.max_rank_top_k, "top_k", "workers")
+        self._require_ready()
+        version, policy = self.policy()
+        pool = self.runtime.profiles.snapshot()
+        if req.task is not None:
+            task = self._tasks([], [req.task])[0]
+        else:
+            try:
+                task = self._tasks([req.task_id or ""], [])[0]
+            except ApiError as exc:
+                raise ApiError(404, exc.message, ["task_id"], kind="not_found") from None
+        requested = None
+        if req.provinces:
+            unknown = [p for p in req.provinces if p not in self._known_provinces(pool, policy)]
+            if unknown:
+                raise ApiError(400, f"unknown province(s): {', '.join(unknown)}", ["provinces"])
+            requested = np.isin(pool.province_ids.astype(str), req.provinces)
+        now = req.as_of or self.clock()
+        res = rank_task(
+            task,
+            pool,
+            self.runtime.scorer,
+            policy,
+            now,
+            req.top_k,
+            requested=requested,
+            prescreen=self.config.rank_prescreen,
+        )
+        cap = (
+            pool.capacity
+            if policy.max_open_tasks is None
+            else np.minimum(pool.capacity, policy.max_open_tasks)
+        )
+        workers = [
+            s.RankedWorker(
+                rank=i + 1,
+                worker_id=str(pool.worker_ids[w]),
+                province_id=str(pool.province_ids[w]),
+                predicted_minutes=_r(res.scores.minutes[i]),
+                p_qa_pass=_r(res.scores.p_qa_pass[i]),
+                p_complaint=_r(res.scores.p_complaint[i]),
+                cost=_r(res.costs.total[i]),
+                cost_parts=s.CostParts(**{p: _r(res.costs.parts[p][i]) for p in PARTS}),
+                open_tasks=int(pool.open_tasks[w]),
+                capacity=int(cap[w]),
+                reason_codes=res.reasons[i],
+            )
+            for i, w in enumerate(res.workers)
+        ]
+        return s.RankResponse(
+            task_id=task.task_id,
+            task_type=task.task_type,
+            province_id=task.province_id,
+            as_of=now,
+            eligible=int(res.eligibility.mask.sum()),
+            excluded=res.eligibility.counts(),
+            workers=workers,
+            policy_version=version,
+            model_versions=self.runtime.scorer.versions(),
+        )
+
+    # -- /assign --------------------------------------------------------------------------------
+    def assign(self, req: s.AssignRequest) -> s.AssignResponse:
+        n_req = len(req.task_ids) + len(req.tasks)
+        self._limit(n_req, self.config.max_batch_tasks, "task_ids", "tasks")
+        if req.worker_ids is not None:
+            self._limit(len(req.worker_ids), self.config.max_batch_workers, "worker_ids", "workers")
+        self._require_ready()
+        version, policy = self.policy()
+        pool = self.runtime.profiles.snapshot()
+        tasks = self._tasks(req.task_ids, req.tasks)
+        requested = None
+        if req.worker_ids is not None:
+            unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
+            if unknown:
+                shown = ", ".join(w for _, w in unknown[:10])
+                raise ApiError(400, f"unknown worker id(s): {shown}", ["worker_ids", unknown[0][0]])
+            requested = np.zeros(len(pool), dtype=bool)
+            requested[[pool.index[w] for w in req.worker_ids]] = True
+        now = req.as_of or self.clock()
+        plan = assign_tasks(
+            tasks,
+            pool,
+            self.runtime.scorer,
+            policy,
+            now,
+            requested=requested,
+            full_scoring_pairs=self.config.assign_full_scoring_pairs,
+            candidates=self.config.assign_candidates_per_task,
+        )
+        res = plan.result
+        closed = set(policy.closed_provinces())
+        assignments, unassigned = [], []
+        for t, task in enumerate(tasks):
+            w = int(res.worker[t])
+            if w >= 0:
+                assignments.append(
+                    s.Assignment(
+                        task_id=task.task_id,
+                        worker_id=str(pool.worker_ids[w]),
+                        worker_province_id=str(pool.province_ids[w]),
+                        task_province_id=task.province_id,
+                        overdue=bool(plan.overdue[t]),
+                        predicted_minutes=_r(plan.minutes[t]),
+                        p_qa_pass=_r(plan.p_qa_pass[t]),
+                        p_complaint=_r(plan.p_complaint[t]),
+                        cost=_r(res.cost[t]),
+                        cost_parts=s.CostParts(**{p: _r(plan.parts[p][t]) for p in PARTS}),
+                    )
+                )
+            else:
+                reason = res.unassigned_reason[t] or "capacity_exhausted"
+                counts = plan.eligibility[t].counts() if reason == "no_eligible_worker" else {}
+                unassigned.append(
+                    s.Unassigned(
+                        task_id=task.task_id,
+                        task_province_id=task.province_id,
+                        overdue=bool(plan.overdue[t]),
+                        reason=reason,
+                        excluded={k: v for k, v in counts.items() if v},  # type: ignore[arg-type]
+                    )
+                )
+        suggestions = {a.task_id: a.worker_id for a in assignments}
+        to_sla = minutes_to_sla(tasks, now) / 60.0
+        found = rules.sla_alerts(
+            [t.task_id for t in tasks], [t.province_id for t in tasks], to_sla, suggestions, policy.alerts
+        )
+        on_shift = Counter(pool.province_ids[pool.on_shift & pool.active].astype(str).tolist())
+        found += rules.backlog_alerts(Counter(t.province_id for t in tasks), on_shift, policy.alerts)
+        self.store.upsert_alerts(found, self.clock())
+        return s.AssignResponse(
+            as_of=now,
+            assignments=assignments,
+            unassigned=unassigned,
+            objective=_r(res.objective),
+            n_tasks=len(tasks),
+            n_assigned=res.n_assigned,
+            n_overdue=int(plan.overdue.sum()),
+            n_overdue_assigned=int((plan.overdue & (res.worker >= 0)).sum()),
+            closed_provinces=sorted(closed),
+            moved_from_closed=sum(1 for a in assignments if a.task_province_id in closed),
+            scored_pairs=plan.scored_pairs,
+            solver_iterations=res.iterations,
+            policy_version=version,
+            model_versions=self.runtime.scorer.versions(),
+        )
+
+    # -- /risk ----------------------------------------------------------------------------------
+    def risk(self, req: s.RiskRequest) -> s.RiskResponse:
+        self._limit(len(req.task_ids) + len(req.tasks), self.config.max_batch_tasks, "task_ids", "tasks")
+        self._require_ready()
+        _, policy = self.policy()
+        tasks = self._tasks(req.task_ids, req.tasks)
+        scores = self.runtime.scorer.complaint_risk(tasks, now=req.as_of or self.clock())
+        prob = np.asarray(scores.prob, dtype=float)
+        tier = tiers(prob, policy.risk_tiers)
+        reasons = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in tasks]
+        items = [
+            s.RiskItem(
+                task_id=t.task_id,
+                customer_id=t.customer_id,
+                province_id=t.province_id,
+                probability=_r(prob[i]),
+                tier=tier[i],  # type: ignore[arg-type]
+                reasons=[
+                    s.ReasonOut(code=r.code, text=r.text, contribution=_r(r.contribution)) for r in reasons[i]
+                ],
+            )
+            for i, t in enumerate(tasks)
+        ]
+        items.sort(key=lambda it: -it.probability)
+        customers: dict[str, s.CustomerRisk] = {}
+        for it in items:
+            if it.customer_id and it.customer_id not in customers:
+                customers[it.customer_id] = s.CustomerRisk(
+                    customer_id=it.customer_id, probability=it.probability, tier=it.tier, task_ids=[]
+                )
+            if it.customer_id:
+                customers[it.customer_id].task_ids.append(it.task_id)
+        found = rules.high_risk_alerts(
+            [it.task_id for it in items],
+            [it.province_id for it in items],
+            np.array([it.probability for it in items]),
+            [it.tier for it in items],
+            [[r.code for r in it.reasons] for it in items],
+            policy.alerts,
+        )
+        raised = self.store.upsert_alerts(found, self.clock())
+        return s.RiskResponse(
+            items=items,
+            customers=list(customers.values()),
+            thresholds=policy.risk_tiers,
+            alerts_raised=raised,
+            model_version=self.runtime.scorer.versions().get("complaint_pre", "unknown"),
+        )
+
+    # -- /outcomes and /workers/status ----------------------------------------------------------
+    def outcomes(self, req: s.OutcomesRequest) -> s.OutcomesResponse:
+        total = len(req.completions) + len(req.qa_results) + len(req.complaints)
+        self._limit(total, self.config.max_outcome_rows, "completions", "outcome rows")
+        now = self.clock()
+        receipts, new_frames = {}, {}
+        for table, rows in (
+            ("completions", req.completions),
+            ("qa_results", req.qa_results),
+            ("complaints", req.complaints),
+        ):
+            got = ingest_rows(
+                table,
+                [r.model_dump() for r in rows],
+                field=table,
+                events_dir=self.settings.events_dir,
+                store=self.store,
+                now=now,
+                validate=self.validate_rows,
+            )
+            receipts[table] = s.TableReceipt(received=got.received, new=got.new, duplicates=got.duplicates)
+            if len(got.new_rows):
+                new_frames[table] = got.new_rows
+        if new_frames:
+            self.runtime.profiles.push_outcomes(new_frames)
+        return s.OutcomesResponse(tables=receipts, profiles_refreshed=bool(new_frames))
+
+    def worker_status(self, req: s.WorkerStatusRequest) -> s.WorkerStatusResponse:
+        self._limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
+        self._require_ready()
+        pool = self.runtime.profiles.snapshot()
+        for i, st in enumerate(req.statuses):
+            if st.worker_id not in pool.index:
+                raise ApiError(400, f"unknown worker id {st.worker_id!r}", ["statuses", i, "worker_id"])
+        rows = [r.model_dump() for r in req.statuses]
+        got = ingest_rows(
+            "worker_status",
+            rows,
+            field="statuses",
+            events_dir=self.settings.events_dir,
+            store=self.store,
+            now=self.clock(),
+            validate=self.validate_rows,
+            use_ledger=False,
+        )
+        latest = pd.DataFrame(rows).sort_values("at").drop_duplicates("worker_id", keep="last")
+        self.runtime.profiles.push_status(latest.reset_index(drop=True))
+        _, policy = self.policy()
+        pool = self.runtime.profiles.snapshot()
+        idx = np.array([pool.index[w] for w in latest["worker_id"]], dtype=np.int64)
+        cap = (
+            pool.capacity
+            if policy.max_open_tasks is None
+            else np.minimum(pool.capacity, policy.max_open_tasks)
+        )
+        found = rules.overload_alerts(
+            pool.worker_ids[idx], pool.province_ids[idx], pool.open_tasks[idx], cap[idx], policy.alerts
+        )
+        raised = self.store.upsert_alerts(found, self.clock())
+        return s.WorkerStatusResponse(received=len(rows), stored=got.new, alerts_raised=raised)
+
+    # -- /policy --------------------------------------------------------------------------------
+    def get_policy(self, history: int = 0) -> s.PolicyOut:
+        version, policy = self.store.current_policy()
+        return s.PolicyOut(
+            version=version,
+            policy=policy,
+            closed_provinces=policy.closed_provinces(),
+            history=self.store.policy_history(history) if history else [],
+        )
+
+    def put_policy(self, upd: s.PolicyUpdate) -> s.PolicyOut:
+        changes = upd.changes()
+        if not changes:
+            raise ApiError(400, "no policy field to change", ["body"])
+        version, current = self.store.current_policy()
+        if upd.expected_version is not None and upd.expected_version != version:
+            raise ApiError(
+                409,
+                f"policy is at version {version}, not {upd.expected_version}",
+                ["expected_version"],
+                kind="conflict",
+            )
+        if upd.provinces:
+            snapshot = self.runtime.profiles.snapshot() if self.runtime.profiles.ready() else None
+            known = set(current.provinces) | (set(snapshot.provinces) if snapshot is not None else set())
+            unknown = [p for p in upd.provinces if known and p not in known]
+            if unknown:
+                raise ApiError(400, f"unknown province {unknown[0]!r}", ["provinces", unknown[0]])
+        try:
+            new = merge_policy(current, changes)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            raise ApiError(400, err["msg"], [str(p) for p in err["loc"]]) from None
+        diff = policy_diff(current, new)
+        if diff:
+            now = self.clock()
+            try:
+                version = self.store.save_policy(
+                    new, actor=upd.actor, note=upd.note, diff=diff, expected_version=version, at=now
+                )
+            except ConflictError as exc:
+                raise ApiError(409, str(exc), ["expected_version"], kind="conflict") from None
+            for pid in sorted(set(current.closed_provinces()) ^ set(new.closed_provinces())):
+                action = "emergency_close" if new.sharing(pid).closed else "emergency_reopen"
+                self.store.audit(
+                    action, upd.actor, f"province:{pid}", {"note": upd.note, "version": version}, now
+                )
+            with self._policy_lock:
+                self._policy_cache = None
+        return self.get_policy(history=1)
+
+    # -- /alerts --------------------------------------------------------------------------------
+    def alerts(
+        self, kind: str | None, province_id: str | None, acked: bool | None, limit: int
+    ) -> s.AlertList:
+        if kind is not None and kind not in rules.KINDS:
+            raise ApiError(
+                400, f"unknown alert kind {kind!r}; one of {', '.join(rules.KINDS)}", ["query", "kind"]
+            )
+        self._limit(limit, self.config.max_alerts_limit, "limit", "alerts")
+        rows = self.store.list_alerts(kind=kind, province_id=province_id, acked=acked, limit=limit)
+        return s.AlertList(count=len(rows), alerts=[s.AlertOut(**r) for r in rows])
+
+    def ack(self, alert_id: str, req: s.AckRequest) -> s.AlertOut:
+        row = self.store.ack_alert(alert_id, actor=req.actor, note=req.note, at=self.clock())
+        if row is None:
+            raise ApiError(404, f"no alert with id {alert_id!r}", ["path", "alert_id"], kind="not_found")
+        return s.AlertOut(**row)
+
+    def sweep_alerts(self) -> int:
+        """Background rule: overloaded workers over the whole pool; returns new alerts."""
+        if not self.runtime.profiles.ready():
+            return 0
+        _, policy = self.policy()
+        pool = self.runtime.profiles.snapshot()
+        cap = (
+            pool.capacity
+            if policy.max_open_tasks is None
+            else np.minimum(pool.capacity, policy.max_open_tasks)
+        )
+        active = pool.active
+        found = rules.overload_alerts(
+            pool.worker_ids[active],
+            pool.province_ids[active],
+            pool.open_tasks[active],
+            cap[active],
+            policy.alerts,
+        )
+        return self.store.upsert_alerts(found, self.clock())
+
+    # -- /info ----------------------------------------------------------------------------------
+    def info(self) -> s.InfoResponse:
+        ready = self.ready()
+        pool = self.runtime.profiles.snapshot() if self.runtime.profiles.ready() else None
+        version, _ = self.policy()
+        return s.InfoResponse(
+            service="opsmatch",
+            ready=ready,
+            model_versions=self.runtime.scorer.versions(),
+            policy_version=version,
+            workers=len(pool) if pool is not None else 0,
+            profiles_refreshed_at=pool.refreshed_at if pool is not None else None,
+            profiles_staleness_seconds=self.runtime.profiles.staleness_seconds(),
+            state_store=self.store.engine.url.render_as_string(hide_password=True),
+            limits=self.config.model_dump(),
+        )
+
+
+def _r(x: Any) -> float:
+    """A finite float for JSON, rounded; a non-finite model output is a server fault, never sent."""
+    v = float(x)
+    if not np.isfinite(v):
+        raise ValueError(f"non-finite value {v} in a response")
+    return round(v, 6)
+
+
+def _inline_record(t: s.InlineTask) -> TaskRecord:
+    features: dict[str, Any] = {}
+    if t.customer is not None:
+        features["customer"] = t.customer.model_dump(exclude_none=True)
+    return TaskRecord(
+        task_id=t.task_id,
+        task_type=t.task_type,
+        province_id=t.province_id,
+        created_at=t.created_at,
+        sla_due_at=t.sla_due_at,
+        complexity=t.complexity,
+        customer_id=t.customer_id,
+        channel=t.channel,
+        amount=t.amount,
+        features=features,
+    )

@@ -1,0 +1,386 @@
+"""Request and response models of every endpoint.
+
+Requests refuse unknown fields, NaN and infinities, empty ids and naive timestamps; batch sizes have
+a hard ceiling here and a configurable one in the service (``defaults.yaml``: ``service``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+
+from serving.config import (
+    NonNeg,
+    Policy,
+    Prob,
+    ProvinceId,
+    RiskTiers,
+    Strict,
+    TaskType,
+)
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Note = Annotated[str, StringConstraints(max_length=2000)]
+Channel = Literal["branch", "agent", "online", "phone"]
+HARD_MAX_BATCH = 50_000
+
+
+class InlineCustomer(Strict):
+    """Customer traits of an inline task (used when the customer is not in the feature store)."""
+
+    age_band: Literal["18-29", "30-44", "45-59", "60+"] | None = None
+    channel: Channel | None = None
+    tenure_years: Annotated[float, Field(ge=0, le=100)] | None = None
+    policy_value_band: Literal["low", "mid", "high"] | None = None
+    vip: bool | None = None
+    prior_complaints: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+class InlineTask(Strict):
+    """A task given in full (e.g. just arrived, not yet in the feature store)."""
+
+    task_id: Id
+    task_type: TaskType
+    province_id: ProvinceId
+    created_at: AwareDatetime
+    sla_due_at: AwareDatetime
+    complexity: Annotated[int, Field(ge=1, le=5)] = 3
+    customer_id: Id | None = None
+    channel: Channel | None = None
+    amount: Annotated[float, Field(ge=0, le=1e10)] | None = None
+    customer: InlineCustomer | None = None
+
+    @model_validator(mode="after")
+    def _sla_after_creation(self) -> InlineTask:
+        if self.sla_due_at < self.created_at:
+            raise ValueError("sla_due_at must not be before created_at")
+        return self
+
+
+class _TaskBatch(Strict):
+    task_ids: Annotated[list[Id], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    tasks: Annotated[list[InlineTask], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    as_of: AwareDatetime | None = Field(default=None, description="Evaluate at this time instead of now.")
+
+    @model_validator(mode="after")
+    def _some_unique_tasks(self) -> _TaskBatch:
+        if not self.task_ids and not self.tasks:
+            raise ValueError("give at least one task in task_ids or tasks")
+        ids = list(self.task_ids) + [t.task_id for t in self.tasks]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})[:10]
+            raise ValueError(f"duplicate task ids: {', '.join(dup)}")
+        return self
+
+
+# -- /rank ----------------------------------------------------------------------------------------
+class RankRequest(Strict):
+    """One task by id or inline, how many workers to return, optional province filter."""
+
+    task_id: Id | None = None
+    task: InlineTask | None = None
+    top_k: Annotated[int, Field(ge=1, le=1000)] = 10
+    provinces: Annotated[list[ProvinceId], Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Only consider workers of these provinces."
+    )
+    as_of: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_task(self) -> RankRequest:
+        if (self.task_id is None) == (self.task is None):
+            raise ValueError("give exactly one of task_id or task")
+        return self
+
+
+class CostParts(BaseModel):
+    efficiency: float
+    quality: float
+    complaint: float
+    load: float
+    cross_province: float
+    sla: float
+
+
+class RankedWorker(BaseModel):
+    rank: int
+    worker_id: str
+    province_id: str
+    predicted_minutes: float
+    p_qa_pass: float
+    p_complaint: float
+    cost: float
+    cost_parts: CostParts
+    open_tasks: int
+    capacity: int
+    reason_codes: list[str]
+
+
+class RankResponse(BaseModel):
+    task_id: str
+    task_type: str
+    province_id: str
+    as_of: datetime
+    eligible: int
+    excluded: dict[str, int]
+    workers: list[RankedWorker]
+    policy_version: int
+    model_versions: dict[str, str]
+
+
+# -- /assign --------------------------------------------------------------------------------------
+class AssignRequest(_TaskBatch):
+    """Pending tasks (ids and/or inline) and an optional subset of workers to assign them to."""
+
+    worker_ids: Annotated[list[Id], Field(min_length=1, max_length=HARD_MAX_BATCH)] | None = None
+
+
+class Assignment(BaseModel):
+    task_id: str
+    worker_id: str
+    worker_province_id: str
+    task_province_id: str
+    overdue: bool
+    predicted_minutes: float
+    p_qa_pass: float
+    p_complaint: float
+    cost: float
+    cost_parts: CostParts
+
+
+class Unassigned(BaseModel):
+    task_id: str
+    task_province_id: str
+    overdue: bool
+    reason: Literal["no_eligible_worker", "capacity_exhausted"]
+    excluded: dict[str, int] = Field(default_factory=dict)
+
+
+class AssignResponse(BaseModel):
+    as_of: datetime
+    assignments: list[Assignment]
+    unassigned: list[Unassigned]
+    objective: float
+    n_tasks: int
+    n_assigned: int
+    n_overdue: int
+    n_overdue_assigned: int
+    closed_provinces: list[str]
+    moved_from_closed: int
+    scored_pairs: int
+    solver_iterations: int
+    policy_version: int
+    model_versions: dict[str, str]
+
+
+# -- /risk ----------------------------------------------------------------------------------------
+class RiskRequest(_TaskBatch):
+    """Tasks (ids and/or inline) to score for complaint risk before assignment."""
+
+
+class ReasonOut(BaseModel):
+    code: str
+    text: str
+    contribution: float
+
+
+class RiskItem(BaseModel):
+    task_id: str
+    customer_id: str | None
+    province_id: str
+    probability: float
+    tier: Literal["low", "medium", "high"]
+    reasons: list[ReasonOut]
+
+
+class CustomerRisk(BaseModel):
+    customer_id: str
+    probability: float
+    tier: Literal["low", "medium", "high"]
+    task_ids: list[str]
+
+
+class RiskResponse(BaseModel):
+    items: list[RiskItem]
+    customers: list[CustomerRisk]
+    thresholds: RiskTiers
+    alerts_raised: int
+    model_version: str
+
+
+# -- /alerts --------------------------------------------------------------------------------------
+class AlertOut(BaseModel):
+    id: str
+    kind: str
+    severity: str
+    province_id: str | None
+    subject_id: str
+    message: str
+    details: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    acked: bool
+    acked_by: str | None
+    acked_at: datetime | None
+    ack_note: str | None
+
+
+class AlertList(BaseModel):
+    count: int
+    alerts: list[AlertOut]
+
+
+class AckRequest(Strict):
+    actor: Actor
+    note: Note | None = None
+
+
+# -- /outcomes ------------------------------------------------------------------------------------
+class CompletionIn(Strict):
+    task_id: Id
+    worker_id: Id
+    started_at: AwareDatetime
+    completed_at: AwareDatetime
+    handling_minutes: Annotated[float, Field(ge=0, le=60 * 24 * 30)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CompletionIn:
+        if self.completed_at < self.started_at:
+            raise ValueError("completed_at must not be before started_at")
+        return self
+
+
+class QaResultIn(Strict):
+    qa_id: Id
+    task_id: Id
+    worker_id: Id
+    checked_at: AwareDatetime
+    passed: bool
+    score: Annotated[float, Field(ge=0, le=100)]
+    satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+
+
+class ComplaintIn(Strict):
+    complaint_id: Id
+    task_id: Id
+    customer_id: Id
+    filed_at: AwareDatetime
+    severity: Literal["low", "medium", "high"]
+    reason: Literal["timeliness", "attitude", "accuracy", "fees", "operational_error", "promise_not_kept"]
+
+
+class OutcomesRequest(Strict):
+    """Completions, QA results and complaints from the QA system."""
+
+    completions: Annotated[list[CompletionIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    qa_results: Annotated[list[QaResultIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    complaints: Annotated[list[ComplaintIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> OutcomesRequest:
+        if not (self.completions or self.qa_results or self.complaints):
+            raise ValueError("give at least one row in completions, qa_results or complaints")
+        return self
+
+
+class TableReceipt(BaseModel):
+    received: int
+    new: int
+    duplicates: int
+
+
+class OutcomesResponse(BaseModel):
+    tables: dict[str, TableReceipt]
+    profiles_refreshed: bool
+
+
+# -- /workers/status ------------------------------------------------------------------------------
+class WorkerStatusIn(Strict):
+    worker_id: Id
+    at: AwareDatetime
+    on_shift: bool
+    open_tasks: Annotated[int, Field(ge=0, le=10_000)]
+
+
+class WorkerStatusRequest(Strict):
+    statuses: Annotated[list[WorkerStatusIn], Field(min_length=1, max_length=HARD_MAX_BATCH)]
+
+
+class WorkerStatusResponse(BaseModel):
+    received: int
+    stored: int
+    alerts_raised: int
+
+
+# -- /policy --------------------------------------------------------------------------------------
+class WeightsPatch(Strict):
+    efficiency: NonNeg | None = None
+    quality: NonNeg | None = None
+    complaint: NonNeg | None = None
+    load: NonNeg | None = None
+    cross_province: NonNeg | None = None
+    sla: NonNeg | None = None
+
+
+class SharingPatch(Strict):
+    share_in: bool | None = None
+    share_out: bool | None = None
+    closed: bool | None = None
+
+
+class RiskTiersPatch(Strict):
+    high: Prob | None = None
+    medium: Prob | None = None
+
+
+class AlertRulesPatch(Strict):
+    high_risk_tier: Literal["high", "medium"] | None = None
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] | None = None
+    backlog_min_tasks: Annotated[int, Field(ge=1)] | None = None
+    backlog_per_worker: Annotated[float, Field(gt=0)] | None = None
+    overload_ratio: Annotated[float, Field(gt=0, le=100)] | None = None
+
+
+class PolicyUpdate(Strict):
+    """Partial policy change: fields left out keep their value; who and why are recorded."""
+
+    actor: Actor
+    note: Note | None = None
+    expected_version: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="Refuse (409) unless the policy in force has this version."
+    )
+    weights: WeightsPatch | None = None
+    sla_cap: Annotated[float, Field(gt=0, le=1000)] | None = None
+    default_sharing: SharingPatch | None = None
+    provinces: Annotated[dict[ProvinceId, SharingPatch], Field(max_length=1000)] | None = None
+    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] | None = None
+    max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    risk_tiers: RiskTiersPatch | None = None
+    alerts: AlertRulesPatch | None = None
+    type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """The policy fields this update sets."""
+        return self.model_dump(exclude_unset=True, exclude={"actor", "note", "expected_version"})
+
+
+class PolicyOut(BaseModel):
+    version: int
+    policy: Policy
+    closed_provinces: list[str]
+    history: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- /info ----------------------------------------------------------------------------------------
+class InfoResponse(BaseModel):
+    service: str
+    ready: bool
+    model_versions: dict[str, str]
+    policy_version: int
+    workers: int
+    profiles_refreshed_at: datetime | None
+    profiles_staleness_seconds: float | None
+    state_store: str
+    limits: dict[str, Any]

@@ -1,0 +1,224 @@
+"""The BentoML service ``OpsMatch``: a thin HTTP layer over :class:`serving.engine.Engine`.
+
+POST endpoints with a JSON body are ``@bentoml.api`` methods (the body is the request model itself);
+GET endpoints with query parameters, the path parameter of ``/alerts/{id}/ack`` and ``PUT /policy`` live
+in a FastAPI app mounted on the service (BentoML routes ``@bentoml.api`` as POST only). ``/livez``,
+``/readyz`` and ``/metrics`` are BentoML's own, extended through ``__is_ready__`` and ``__metrics__``.
+
+Run: ``bentoml serve serving.service:OpsMatch`` (settings from ``OPSMATCH_*`` env vars).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import bentoml
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+
+from opsmatch.settings import Settings
+from serving import schemas as s
+from serving.auth import require_token
+from serving.config import load_service_config
+from serving.engine import Engine
+from serving.errors import ApiError, validation_body
+from serving.state import StateStore
+
+log = logging.getLogger("opsmatch.serving")
+T = TypeVar("T")
+
+ops_app = FastAPI(
+    title="opsmatch operations API", docs_url=None, redoc_url=None, openapi_url="/ops/openapi.json"
+)
+
+
+@ops_app.exception_handler(RequestValidationError)
+async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": [p for p in e["loc"] if p != "body"], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return JSONResponse(
+        {"error": f"{len(errors)} validation error(s); first: {where}: {first['msg']}", "detail": errors},
+        status_code=400,
+    )
+
+
+@ops_app.exception_handler(ApiError)
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+@lru_cache(maxsize=1)
+def _request_metrics() -> tuple[Any, Any]:
+    """Per-process Prometheus metrics, created after BentoML set up its multiprocess directory."""
+    from prometheus_client import Counter, Histogram
+
+    requests = Counter("opsmatch_requests", "Requests by endpoint and HTTP status.", ["endpoint", "status"])
+    latency = Histogram(
+        "opsmatch_request_seconds",
+        "Time spent in the endpoint's own work.",
+        ["endpoint"],
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    )
+    return requests, latency
+
+
+def build_engine(settings: Settings) -> Engine:
+    """The engine on the real components (profile cache, Feast, champion models)."""
+    from serving.runtime import build_runtime, row_validator
+
+    config = load_service_config()
+    runtime = build_runtime(settings, config)
+    store = StateStore(settings.resolved_state_db_url)
+    return Engine(settings, runtime, store, config, validate_rows=row_validator(settings))
+
+
+@bentoml.service(name="opsmatch", traffic={"timeout": 120})
+@bentoml.asgi_app(ops_app, path="/")
+class OpsMatch:
+    """Ranking, assignment, complaint risk, alerts, outcomes and policy of the national centre."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.engine = build_engine(self.settings)
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="alert-sweep", daemon=True)
+        self._sweeper.start()
+
+    @bentoml.on_shutdown
+    def shutdown(self) -> None:
+        """Stop background threads and release the stores."""
+        self._stop.set()
+        self.engine.runtime.close()
+        self.engine.store.close()
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(self.engine.config.alert_sweep_seconds):
+            try:
+                self.engine.sweep_alerts()
+            except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
+                log.exception("alert sweep failed")
+
+    def _call(
+        self, ctx: bentoml.Context, endpoint: str, work: Callable[[], T], *, mutating: bool = False
+    ) -> Any:
+        """Run ``work``; ApiError and in-engine validation errors become 4xx JSON bodies."""
+        requests, latency = _request_metrics()
+        start = time.perf_counter()
+        status = 200
+        try:
+            if mutating:
+                require_token(self.settings.api_token, ctx.request.headers.get("authorization"))
+            return work()
+        except ApiError as exc:
+            status = exc.status
+            ctx.response.status_code = exc.status
+            for key, value in exc.headers.items():
+                ctx.response.headers[key] = value
+            return JSONResponse(exc.body(), status_code=exc.status)
+        except ValidationError as exc:
+            status = 400
+            ctx.response.status_code = 400
+            return JSONResponse(validation_body(exc), status_code=400)
+        except Exception:
+            status = 500
+            raise
+        finally:
+            latency.labels(endpoint).observe(time.perf_counter() - start)
+            requests.labels(endpoint, str(status)).inc()
+
+    # -- JSON-body endpoints (BentoML APIs) -------------------------------------------------------
+    @bentoml.api(route="/rank")
+    def rank(self, request: s.RankRequest, /, ctx: bentoml.Context) -> s.RankResponse:
+        """Top-k eligible workers for one task, with costs, reasons and exclusion counts."""
+        return self._call(ctx, "rank", lambda: self.engine.rank(request))
+
+    @bentoml.api(route="/assign")
+    def assign(self, request: s.AssignRequest, /, ctx: bentoml.Context) -> s.AssignResponse:
+        """Optimal assignment of pending tasks (overdue first) under capacity, skills and sharing."""
+        return self._call(ctx, "assign", lambda: self.engine.assign(request))
+
+    @bentoml.api(route="/risk")
+    def risk(self, request: s.RiskRequest, /, ctx: bentoml.Context) -> s.RiskResponse:
+        """Complaint risk before assignment: probability, tier and reasons per task and customer."""
+        return self._call(ctx, "risk", lambda: self.engine.risk(request))
+
+    @bentoml.api(route="/outcomes")
+    def outcomes(self, request: s.OutcomesRequest, /, ctx: bentoml.Context) -> s.OutcomesResponse:
+        """Completions, QA results and complaints: validated, durable, idempotent (token required)."""
+        return self._call(ctx, "outcomes", lambda: self.engine.outcomes(request), mutating=True)
+
+    @bentoml.api(route="/workers/status")
+    def workers_status(
+        self, request: s.WorkerStatusRequest, /, ctx: bentoml.Context
+    ) -> s.WorkerStatusResponse:
+        """Live availability and load of workers (token required)."""
+        return self._call(ctx, "workers_status", lambda: self.engine.worker_status(request), mutating=True)
+
+    # -- query/path-parameter endpoints (mounted FastAPI app) -------------------------------------
+    @ops_app.get("/alerts", response_model=s.AlertList)
+    def get_alerts(
+        self,
+        kind: str | None = None,
+        province_id: str | None = Query(default=None, min_length=1, max_length=64),
+        acked: bool | None = None,
+        limit: int = Query(default=100, ge=1, le=100_000),
+    ) -> s.AlertList:
+        """Alerts, most recently seen first, filtered by kind, province and acknowledgement."""
+        return self.engine.alerts(kind, province_id, acked, limit)
+
+    @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
+    def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:
+        """Acknowledge an alert (token required)."""
+        require_token(self.settings.api_token, request.headers.get("authorization"))
+        return self.engine.ack(alert_id, body)
+
+    @ops_app.get("/policy", response_model=s.PolicyOut)
+    def get_policy(self, history: int = Query(default=0, ge=0, le=1000)) -> s.PolicyOut:
+        """The policy in force, its version and optionally the latest changes (who, when, what)."""
+        return self.engine.get_policy(history)
+
+    @ops_app.put("/policy", response_model=s.PolicyOut)
+    def put_policy(self, body: s.PolicyUpdate, request: Request) -> s.PolicyOut:
+        """Change weights, sharing or emergency close (token required; versioned and audited)."""
+        require_token(self.settings.api_token, request.headers.get("authorization"))
+        return self.engine.put_policy(body)
+
+    @ops_app.get("/info", response_model=s.InfoResponse)
+    def info(self) -> s.InfoResponse:
+        """Model versions, policy version, profile freshness and limits."""
+        return self.engine.info()
+
+    # -- BentoML hooks ----------------------------------------------------------------------------
+    def __is_ready__(self) -> bool:
+        return self.engine.ready()
+
+    def __metrics__(self, content: str) -> str:
+        lines = [content.rstrip("\n")]
+        versions = self.engine.runtime.scorer.versions()
+        lines.append("# HELP opsmatch_model_info Champion model version served by this worker.")
+        lines.append("# TYPE opsmatch_model_info gauge")
+        lines += [f'opsmatch_model_info{{model="{m}",version="{v}"}} 1' for m, v in sorted(versions.items())]
+        staleness = self.engine.runtime.profiles.staleness_seconds()
+        lines.append(
+            "# HELP opsmatch_profile_staleness_seconds Seconds since the worker profiles were refreshed."
+        )
+        lines.append("# TYPE opsmatch_profile_staleness_seconds gauge")
+        lines.append(f"opsmatch_profile_staleness_seconds {staleness if staleness is not None else 'NaN'}")
+        lines.append("# HELP opsmatch_ready 1 when models and profiles are loaded.")
+        lines.append("# TYPE opsmatch_ready gauge")
+        lines.append(f"opsmatch_ready {int(self.engine.ready())}")
+        lines.append("# HELP opsmatch_policy_version Version of the dispatch policy in force.")
+        lines.append("# TYPE opsmatch_policy_version gauge")
+        lines.append(f"opsmatch_policy_version {self.engine.policy()[0]}")
+        return "\n".join(lines) + "\n"

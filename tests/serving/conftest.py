@@ -1,0 +1,35 @@
+"""Fixtures of the serving tests: an engine on in-memory fakes and a temporary state store."""
+
+from __future__ import annotations
+
+import pytest
+from serving_fakes import NOW, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task
+
+from opsmatch.settings import Settings
+from serving.config import load_service_config
+from serving.engine import Engine
+from serving.protocols import Runtime
+from serving.state import StateStore
+
+TOKEN = "test-token-123"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", api_token=TOKEN)
+
+
+@pytest.fixture
+def runtime() -> Runtime:
+    pool = make_pool(m=60, seed=1, skill_level=3)
+    tasks = [make_task(f"T{i}", "renewal", ("P01", "P02", "P03")[i % 3]) for i in range(9)]
+    tasks.append(make_task("T-late", "claims_review", "P02", hours_to_sla=-2.0))
+    return Runtime(profiles=FakeProfiles(pool), tasks=FakeTasks(tasks), scorer=FakeScorer())
+
+
+@pytest.fixture
+def engine(settings, runtime) -> Engine:
+    store = StateStore(settings.resolved_state_db_url)
+    eng = Engine(settings, runtime, store, load_service_config({"policy_ttl_seconds": 0}), clock=lambda: NOW)
+    yield eng
+    store.close()
