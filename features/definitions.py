@@ -1,0 +1,170 @@
+"""Feast definitions: entities, sources, feature views, on-demand views and one feature service per model.
+
+Declared from ``features.spec``; the only parameter is the feature-table folder, because the DuckDB
+offline store needs absolute FileSource paths (generated from settings, never committed).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource
+from feast.data_format import ParquetFormat
+from feast.on_demand_feature_view import OnDemandFeatureView
+from feast.types import Bool, Float64, Int64, String, UnixTimestamp
+from feast.value_type import ValueType
+
+from features.spec import EVENT_TS, ODFV_FEATURES, REQUEST_FIELDS, SERVICES, VIEWS, ViewSpec, table_path
+
+FEAST_TYPES = {"int": Int64, "float": Float64, "str": String, "bool": Bool, "ts": UnixTimestamp}
+PUSH_SOURCES = {"worker_status": "worker_status_push", "worker_last_qa": "worker_qa_push"}
+
+# Feast entities have one join key each: worker x task type is a view keyed by both worker and task_type.
+ENTITY_SPECS: dict[str, tuple[str, str]] = {
+    "worker": ("worker_id", "An operations worker."),
+    "task": ("task_id", "A back-office task."),
+    "customer": ("customer_id", "A (pseudonymous) customer."),
+    "province": ("province_id", "A provincial operations centre."),
+    "task_type": (
+        "task_type",
+        "A task type; with worker it keys the worker x type performance (matching signal).",
+    ),
+}
+
+
+@dataclass
+class Definitions:
+    """Every Feast object of the repo, by name."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    sources: dict[str, FileSource | PushSource | RequestSource] = field(default_factory=dict)
+    views: dict[str, FeatureView] = field(default_factory=dict)
+    odfvs: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+    services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def objects(self) -> list:
+        """All objects, in the order ``FeatureStore.apply`` wants them."""
+        return [
+            *self.entities.values(),
+            *self.sources.values(),
+            *self.views.values(),
+            *self.odfvs.values(),
+            *self.services.values(),
+        ]
+
+
+def _schema(spec: ViewSpec) -> list[Field]:
+    keys = [Field(name=k, dtype=String) for k in spec.keys]
+    return keys + [Field(name=n, dtype=FEAST_TYPES[t]) for n, t in spec.features]
+
+
+def _file_source(feature_data_dir: Path, spec: ViewSpec) -> FileSource:
+    return FileSource(
+        name=f"{spec.name}_file",
+        path=str(table_path(feature_data_dir, spec.name)),
+        file_format=ParquetFormat(),
+        timestamp_field=EVENT_TS,
+        description=f"Parquet table written by features.pipeline for {spec.name}.",
+    )
+
+
+def hours_to_sla_udf(inputs: pd.DataFrame) -> pd.DataFrame:
+    """Hours left before the SLA and task age, at the request-time ``now``."""
+    import pandas as pd  # the UDF is shipped by value (dill): keep imports inside
+
+    now = pd.to_datetime(inputs["now"], utc=True)
+    due = pd.to_datetime(inputs["task_sla_due_at"], utc=True)
+    created = pd.to_datetime(inputs["task_created_at"], utc=True)
+    out = pd.DataFrame(index=inputs.index)
+    out["hours_to_sla"] = ((due - now).dt.total_seconds() / 3600.0).astype("float64")
+    out["task_age_hours"] = ((now - created).dt.total_seconds() / 3600.0).astype("float64")
+    return out
+
+
+def load_ratio_udf(inputs: pd.DataFrame) -> pd.DataFrame:
+    """Open tasks over the worker's daily capacity (NaN when either is unknown)."""
+    import pandas as pd
+
+    cap = pd.to_numeric(inputs["worker_daily_capacity"], errors="coerce").astype("float64")
+    open_tasks = pd.to_numeric(inputs["open_tasks"], errors="coerce").astype("float64")
+    out = pd.DataFrame(index=inputs.index)
+    out["load_ratio"] = (open_tasks / cap.where(cap > 0)).astype("float64")
+    return out
+
+
+def build_definitions(feature_data_dir: Path) -> Definitions:
+    """All Feast objects, with FileSource paths under ``feature_data_dir`` (absolute)."""
+    d = Definitions()
+    for name, (key, desc) in ENTITY_SPECS.items():
+        d.entities[name] = Entity(
+            name=name, join_keys=[key], value_type=ValueType.STRING, description=desc, tags={"team": "ops-ml"}
+        )
+    for spec in VIEWS.values():
+        batch = _file_source(feature_data_dir, spec)
+        d.sources[batch.name] = batch
+        source: FileSource | PushSource = batch
+        if spec.name in PUSH_SOURCES:
+            source = PushSource(
+                name=PUSH_SOURCES[spec.name],
+                batch_source=batch,
+                description=f"Live updates of {spec.name}; batch side is the event log.",
+            )
+            d.sources[source.name] = source
+        d.views[spec.name] = FeatureView(
+            name=spec.name,
+            entities=[d.entities[e] for e in spec.entities],
+            ttl=spec.ttl,
+            schema=_schema(spec),
+            source=source,
+            online=True,
+            description=spec.description,
+            tags=spec.tags,
+        )
+    request = RequestSource(
+        name="request_context",
+        schema=[Field(name=n, dtype=FEAST_TYPES[t]) for n, t in REQUEST_FIELDS],
+        description="Request-time values: now (UTC).",
+    )
+    d.sources[request.name] = request
+
+    def out_schema(name: str) -> list[Field]:
+        return [Field(name=n, dtype=FEAST_TYPES[t]) for n, t in ODFV_FEATURES[name]]
+
+    # Built with the class, not the decorator: the decorator rewrites the UDF's __module__ to __main__,
+    # which breaks building the definitions twice in one process. The registry stores the source text.
+    task = d.views["task_profile"]
+    d.odfvs["sla_urgency"] = OnDemandFeatureView(
+        name="sla_urgency",
+        sources=[task[["task_created_at", "task_sla_due_at"]], request],
+        schema=out_schema("sla_urgency"),
+        mode="pandas",
+        udf=hours_to_sla_udf,
+        udf_string=inspect.getsource(hours_to_sla_udf),
+        description="Hours to the SLA deadline and task age at request time.",
+        tags={"team": "ops-ml"},
+    )
+    d.odfvs["worker_load"] = OnDemandFeatureView(
+        name="worker_load",
+        sources=[
+            d.views["worker_profile"][["worker_daily_capacity"]],
+            d.views["worker_status"][["open_tasks"]],
+        ],
+        schema=out_schema("worker_load"),
+        mode="pandas",
+        udf=load_ratio_udf,
+        udf_string=inspect.getsource(load_ratio_udf),
+        description="Live load ratio: open tasks / daily capacity.",
+        tags={"team": "ops-ml"},
+    )
+
+    for model, parts in SERVICES.items():
+        d.services[model] = FeatureService(
+            name=model,
+            features=[d.views[p] if p in d.views else d.odfvs[p] for p in parts],
+            description=f"Features of the {model} model (see features.spec.SERVICES).",
+            tags={"team": "ops-ml", "model": model},
+        )
+    return d

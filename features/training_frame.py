@@ -1,0 +1,145 @@
+"""Training frames: assignment events -> point-in-time features from Feast + labels from the event log.
+
+Returned columns, in order: ``ENTITY_COLUMNS``, ``event_timestamp`` (= assigned_at), ``LABELS``, then
+``feature_columns(model)`` (the feature service's features in service order, minus identifiers and raw
+timestamps; see ``features.spec``). Labels belong to the assignment that completed the task (the task's
+last assignment before its completion, to the completing worker); other rows get NaN labels:
+
+- ``handling_minutes``: the completion's hands-on minutes;
+- ``qa_passed``: 1.0/0.0 from the task's first QA result; NaN if never checked;
+- ``complaint_30d``: 1.0 if a complaint on the task was filed by completed_at + 30 days, 0.0 if none was
+  and those 30 days lie within the event log, NaN while the window is still open (censored).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from feast import FeatureStore
+
+from features.pipeline import event_time_range
+from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, ODFV_FEATURES, SERVICES, VIEWS, feature_columns
+from features.windows import DAY, to_us
+from opsmatch.events import read_table
+from opsmatch.settings import Settings
+
+ENTITY_COLUMNS = ["assignment_id", "task_id", "worker_id", "task_type", "customer_id", "province_id"]
+LABELS = ["handling_minutes", "qa_passed", "complaint_30d"]
+LABEL_OF = {
+    "handling_time": "handling_minutes",
+    "qa_pass": "qa_passed",
+    "complaint": "complaint_30d",
+    "complaint_pre": "complaint_30d",
+}
+_TABLES = ("tasks", "assignments", "completions", "qa_results", "complaints", "worker_status")
+
+
+def entity_frame(assignments: pd.DataFrame, tasks: pd.DataFrame) -> pd.DataFrame:
+    """Assignment rows -> Feast entity frame (join keys, ``event_timestamp`` = ``now`` = assigned_at)."""
+    t = tasks[["task_id", "task_type", "customer_id", "province_id"]].astype(str)
+    a = assignments[["assignment_id", "task_id", "worker_id", "assigned_at"]].copy()
+    for c in ("assignment_id", "task_id", "worker_id"):
+        a[c] = a[c].astype(str)
+    ent = a.merge(t, on="task_id", how="inner", validate="many_to_one")
+    ts = pd.to_datetime(ent["assigned_at"], utc=True).astype("datetime64[us, UTC]")
+    ent = ent.drop(columns="assigned_at").assign(**{EVENT_TS: ts, "now": ts})
+    return ent[[*ENTITY_COLUMNS, EVENT_TS, "now"]].reset_index(drop=True)
+
+
+def label_frame(ent: pd.DataFrame, events: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The three labels for each entity row (NaN where the row has no label)."""
+    comp = events["completions"].assign(
+        task_id=lambda d: d["task_id"].astype(str), worker_id=lambda d: d["worker_id"].astype(str)
+    )
+    comp = comp.drop_duplicates("task_id", keep="last")
+    rows = ent[["assignment_id", "task_id", "worker_id", EVENT_TS]].merge(
+        comp[["task_id", "worker_id", "completed_at", "handling_minutes"]],
+        on="task_id",
+        how="left",
+        suffixes=("", "_done"),
+    )
+    # The completing assignment: same worker, the task's last assignment at or before completion.
+    eligible = (rows["worker_id"] == rows["worker_id_done"]) & (rows[EVENT_TS] <= rows["completed_at"])
+    last = rows[eligible].sort_values(EVENT_TS, kind="stable").drop_duplicates("task_id", keep="last")
+    owner = rows["assignment_id"].isin(last["assignment_id"]).to_numpy()
+
+    out = pd.DataFrame(index=ent.index)
+    out["handling_minutes"] = np.where(owner, rows["handling_minutes"].astype(float), np.nan)
+
+    qa = events["qa_results"].assign(task_id=lambda d: d["task_id"].astype(str))
+    qa = qa.sort_values("checked_at", kind="stable").drop_duplicates("task_id", keep="first")
+    passed = rows["task_id"].map(qa.set_index("task_id")["passed"].astype(float))
+    out["qa_passed"] = np.where(owner, passed.astype(float), np.nan)
+
+    done_us = np.where(
+        rows["completed_at"].notna(),
+        to_us(rows["completed_at"].fillna(pd.Timestamp(0, tz="UTC"))),
+        np.iinfo(np.int64).max // 2,
+    )
+    deadline = done_us + COMPLAINT_LABEL_DAYS * DAY
+    cp = events["complaints"].assign(
+        task_id=lambda d: d["task_id"].astype(str), _t=lambda d: to_us(d["filed_at"])
+    )
+    first_cp = rows["task_id"].map(cp.groupby("task_id")["_t"].min()).to_numpy(dtype=float)
+    rng = event_time_range(events)
+    horizon = rng[1] if rng else 0
+    complained = ~np.isnan(first_cp) & (first_cp <= deadline)
+    label = np.where(complained, 1.0, np.where(deadline <= horizon, 0.0, np.nan))
+    out["complaint_30d"] = np.where(owner, label, np.nan)
+    return out
+
+
+def _fetch(store: FeatureStore, ent: pd.DataFrame, features) -> pd.DataFrame:
+    """Historical features for ``ent`` in its row order."""
+    ent = ent.assign(_row=np.arange(len(ent)))
+    feats = store.get_historical_features(entity_df=ent, features=features).to_df()
+    return feats.sort_values("_row", kind="stable").set_index("_row").reindex(np.arange(len(ent)))
+
+
+def _assemble(ent: pd.DataFrame, labels: pd.DataFrame, feats: pd.DataFrame, model: str) -> pd.DataFrame:
+    cols = feature_columns(model)
+    return pd.concat([ent[[*ENTITY_COLUMNS, EVENT_TS]], labels, feats[cols].reset_index(drop=True)], axis=1)
+
+
+def _inputs(settings: Settings, assignments: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    events = {name: read_table(settings.events_dir, name) for name in _TABLES}
+    ent = entity_frame(events["assignments"] if assignments is None else assignments, events["tasks"])
+    return ent, label_frame(ent, events)
+
+
+def build_training_frame(
+    store: FeatureStore, settings: Settings, model: str, assignments: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Point-in-time training frame for ``model`` over ``assignments`` (default: the whole log).
+
+    Features come from ``store.get_historical_features`` with the model's feature service.
+    """
+    if model not in SERVICES:
+        raise KeyError(f"unknown model {model!r}; known: {', '.join(SERVICES)}")
+    ent, labels = _inputs(settings, assignments)
+    return _assemble(ent, labels, _fetch(store, ent, store.get_feature_service(model)), model)
+
+
+def build_training_frames(
+    store: FeatureStore,
+    settings: Settings,
+    models: tuple[str, ...] = tuple(SERVICES),
+    assignments: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Training frames for several models with one historical retrieval over the union of their views.
+
+    Same values as ``build_training_frame`` per model (the services share their views), at the cost of
+    one point-in-time join instead of one per model.
+    """
+    unknown = [m for m in models if m not in SERVICES]
+    if unknown:
+        raise KeyError(f"unknown models {unknown}; known: {', '.join(SERVICES)}")
+    views = list(dict.fromkeys(v for m in models for v in SERVICES[m]))
+    refs = [
+        f"{v}:{n}"
+        for v in views
+        for n in (VIEWS[v].feature_names if v in VIEWS else [f for f, _ in ODFV_FEATURES[v]])
+    ]
+    ent, labels = _inputs(settings, assignments)
+    feats = _fetch(store, ent, refs)
+    return {m: _assemble(ent, labels, feats, m) for m in models}

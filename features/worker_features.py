@@ -1,0 +1,269 @@
+"""Worker profile and worker x task-type performance snapshots from the event log (pure, vectorised).
+
+Each snapshot ``s`` uses only events known strictly before ``s``: a completion at ``completed_at``, a QA
+result at ``checked_at``, a complaint at ``filed_at``. The handling-time ratio of a completion is its
+minutes over the median minutes of its task type among completions known before the start of its UTC day
+(NaN on the very first day of a type's history, which is then left out of the ratio).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.spec import (
+    EVENT_TS,
+    PSEUDO_COUNTS,
+    RATE_WINDOW_DAYS,
+    SKILL_COLUMNS,
+    THROUGHPUT_WINDOWS_DAYS,
+    WORKER_PROFILE,
+    WORKER_TYPE_PERF,
+)
+from features.windows import DAY, from_us, medians_before, ratio, shrink, to_us, window_sums
+from opsmatch.contract import TASK_TYPES
+
+N_TYPES = len(TASK_TYPES)
+RATE_WINDOW = RATE_WINDOW_DAYS * DAY
+# Raw window sums kept for the profile cache (it updates them on push and re-shrinks).
+WORKER_SUMS = (
+    "done_7d",
+    "done_30d",
+    "done_90d",
+    "ratio_sum",
+    "ratio_n",
+    "qa_n",
+    "qa_pass",
+    "complaints",
+    "sat_sum",
+    "sat_n",
+)
+PAIR_SUMS = ("done_total", "done_90d", "ratio_sum", "ratio_n", "qa_n", "qa_pass", "complaints")
+
+
+@dataclass
+class WorkerTables:
+    """Outputs: the two feature tables and the latest raw sums/priors for the profile cache."""
+
+    profile: pd.DataFrame
+    type_perf: pd.DataFrame
+    type_stats: pd.DataFrame  # one row per task type + "__all__": median minutes and priors (latest)
+    worker_stats: pd.DataFrame  # one row per worker: raw window sums at the latest snapshot
+    pair_stats: pd.DataFrame  # one row per (worker, task_type): raw window sums at the latest snapshot
+
+
+def parse_skills(skills: pd.Series) -> np.ndarray:
+    """JSON ``{task_type: level}`` strings -> ``(n, N_TYPES)`` int matrix (0 = not skilled)."""
+    out = np.zeros((len(skills), N_TYPES), dtype=np.int64)
+    col = {t: j for j, t in enumerate(TASK_TYPES)}
+    for i, raw in enumerate(skills.fillna("{}").astype(str)):
+        for t, level in json.loads(raw or "{}").items():
+            if t in col:
+                out[i, col[t]] = int(level)
+    return out
+
+
+def _codes(values: pd.Series, categories) -> np.ndarray:
+    return pd.Categorical(values.astype(str), categories=categories).codes.astype(np.int64)
+
+
+def outcome_events(
+    events: dict[str, pd.DataFrame], worker_ids: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """Completions, QA results and complaints as arrays of (worker, type, time, value) codes."""
+    tasks = events["tasks"][["task_id", "task_type"]]
+    task_type = pd.Series(_codes(tasks["task_type"], TASK_TYPES), index=tasks["task_id"].astype(str))
+
+    comp = events["completions"]
+    c_task = comp["task_id"].astype(str)
+    out = {
+        "completions": {
+            "w": _codes(comp["worker_id"], worker_ids),
+            "k": task_type.reindex(c_task).fillna(-1).to_numpy(np.int64),
+            "t": to_us(comp["completed_at"]),
+            "minutes": comp["handling_minutes"].to_numpy(float),
+        }
+    }
+    qa = events["qa_results"]
+    out["qa"] = {
+        "w": _codes(qa["worker_id"], worker_ids),
+        "k": task_type.reindex(qa["task_id"].astype(str)).fillna(-1).to_numpy(np.int64),
+        "t": to_us(qa["checked_at"]),
+        "passed": qa["passed"].astype(float).to_numpy(float),
+        "sat": pd.to_numeric(qa["satisfaction"], errors="coerce").astype(float).to_numpy(),
+    }
+    # A complaint counts against the worker who completed the task, at its filed_at.
+    cp = events["complaints"]
+    by_task = pd.Series(out["completions"]["w"], index=c_task)
+    by_task = by_task[~by_task.index.duplicated(keep="last")]
+    cp_task = cp["task_id"].astype(str)
+    out["complaints"] = {
+        "w": by_task.reindex(cp_task).fillna(-1).to_numpy(np.int64),
+        "k": task_type.reindex(cp_task).fillna(-1).to_numpy(np.int64),
+        "t": to_us(cp["filed_at"]),
+    }
+    for arrays in out.values():
+        keep = (arrays["w"] >= 0) & (arrays["k"] >= 0)
+        for name in arrays:
+            arrays[name] = arrays[name][keep]
+    return out
+
+
+def handling_ratios(k: np.ndarray, t: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """minutes / median minutes of the type among completions before the start of the event's UTC day."""
+    if not len(t):
+        return np.zeros(0)
+    day = (t // DAY) * DAY
+    days = np.unique(day)
+    med = medians_before(k, t, minutes, N_TYPES, days)
+    return minutes / med[k, np.searchsorted(days, day)]
+
+
+def _sums(key: np.ndarray, t: np.ndarray, values, n_keys: int, snaps: np.ndarray, window) -> np.ndarray:
+    return window_sums(key, t, values, n_keys, snaps, window)
+
+
+def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> WorkerTables:
+    """Worker profile and worker x type tables at the snapshot times ``snaps`` (int64 µs, sorted)."""
+    workers = events["workers"].sort_values("worker_id", kind="stable").reset_index(drop=True)
+    worker_ids = workers["worker_id"].astype(str).to_numpy()
+    n_w, n_s = len(worker_ids), len(snaps)
+    skills = parse_skills(workers["skills"])
+    ev = outcome_events(events, worker_ids)
+    c, q, cp = ev["completions"], ev["qa"], ev["complaints"]
+    c_ratio = handling_ratios(c["k"], c["t"], c["minutes"])
+
+    # Per worker: dense (n_w, n_s) window sums.
+    ws = {f"done_{d}d": _sums(c["w"], c["t"], None, n_w, snaps, d * DAY) for d in THROUGHPUT_WINDOWS_DAYS}
+    ws["ratio_sum"] = _sums(c["w"], c["t"], c_ratio, n_w, snaps, RATE_WINDOW)
+    ws["ratio_n"] = _sums(c["w"], c["t"], np.where(np.isnan(c_ratio), np.nan, 1.0), n_w, snaps, RATE_WINDOW)
+    ws["qa_n"] = _sums(q["w"], q["t"], None, n_w, snaps, RATE_WINDOW)
+    ws["qa_pass"] = _sums(q["w"], q["t"], q["passed"], n_w, snaps, RATE_WINDOW)
+    ws["complaints"] = _sums(cp["w"], cp["t"], None, n_w, snaps, RATE_WINDOW)
+    ws["sat_sum"] = _sums(q["w"], q["t"], q["sat"], n_w, snaps, RATE_WINDOW)
+    ws["sat_n"] = _sums(q["w"], q["t"], np.where(np.isnan(q["sat"]), np.nan, 1.0), n_w, snaps, RATE_WINDOW)
+    done_rate = ws[f"done_{RATE_WINDOW_DAYS}d"]
+
+    # Per (worker, type): key = w * N_TYPES + k, reshaped to (n_w, N_TYPES, n_s).
+    n_p = n_w * N_TYPES
+
+    def pair(arrays, values, window):
+        return _sums(arrays["w"] * N_TYPES + arrays["k"], arrays["t"], values, n_p, snaps, window).reshape(
+            n_w, N_TYPES, n_s
+        )
+
+    ps = {
+        "done_total": pair(c, None, None),
+        "done_90d": pair(c, None, RATE_WINDOW),
+        "ratio_sum": pair(c, c_ratio, RATE_WINDOW),
+        "ratio_n": pair(c, np.where(np.isnan(c_ratio), np.nan, 1.0), RATE_WINDOW),
+        "qa_n": pair(q, None, RATE_WINDOW),
+        "qa_pass": pair(q, q["passed"], RATE_WINDOW),
+        "complaints": pair(cp, None, RATE_WINDOW),
+    }
+
+    # Population priors per snapshot (overall: (n_s,), per type: (N_TYPES, n_s)).
+    prior = {
+        "qa": ratio(ws["qa_pass"].sum(0), ws["qa_n"].sum(0)),
+        "complaint": ratio(ws["complaints"].sum(0), done_rate.sum(0)),
+        "handling": ratio(ws["ratio_sum"].sum(0), ws["ratio_n"].sum(0)),
+        "satisfaction": ratio(ws["sat_sum"].sum(0), ws["sat_n"].sum(0)),
+    }
+    tprior = {
+        "qa": ratio(ps["qa_pass"].sum(0), ps["qa_n"].sum(0)),
+        "complaint": ratio(ps["complaints"].sum(0), ps["done_90d"].sum(0)),
+        "handling": ratio(ps["ratio_sum"].sum(0), ps["ratio_n"].sum(0)),
+    }
+
+    hired = to_us(workers["hired_at"])
+    # Rows are snapshot-major (time, then worker) so the latest snapshot is one contiguous block.
+    si, wi = np.nonzero(snaps[:, None] >= hired[None, :])
+    k = PSEUDO_COUNTS
+    profile = pd.DataFrame(
+        {
+            "worker_id": worker_ids[wi],
+            EVENT_TS: from_us(snaps[si]),
+            "worker_province_id": workers["province_id"].astype(str).to_numpy()[wi],
+            "worker_tenure_days": (snaps[si] - hired[wi]) / DAY,
+            "worker_daily_capacity": workers["daily_capacity"].to_numpy(np.int64)[wi],
+            "worker_n_skills": (skills > 0).sum(1)[wi],
+            **{col: skills[wi, j] for j, col in enumerate(SKILL_COLUMNS)},
+            **{
+                f"worker_done_{d}d": ws[f"done_{d}d"][wi, si].round().astype(np.int64)
+                for d in THROUGHPUT_WINDOWS_DAYS
+            },
+            "worker_handling_ratio": shrink(
+                ws["ratio_sum"][wi, si], ws["ratio_n"][wi, si], prior["handling"][si], k["handling"]
+            ),
+            "worker_qa_checked_90d": ws["qa_n"][wi, si].round().astype(np.int64),
+            "worker_qa_pass_rate": shrink(
+                ws["qa_pass"][wi, si], ws["qa_n"][wi, si], prior["qa"][si], k["qa"]
+            ),
+            "worker_complaints_90d": ws["complaints"][wi, si].round().astype(np.int64),
+            "worker_complaint_rate": shrink(
+                ws["complaints"][wi, si], done_rate[wi, si], prior["complaint"][si], k["complaint"]
+            ),
+            "worker_satisfaction": shrink(
+                ws["sat_sum"][wi, si], ws["sat_n"][wi, si], prior["satisfaction"][si], k["satisfaction"]
+            ),
+        }
+    )[WORKER_PROFILE.columns]
+
+    # Pairs worth a row: declared skill or any history of that type by the latest snapshot.
+    active_pair = (skills > 0) | (ps["done_total"][:, :, -1] > 0) | (ps["qa_n"][:, :, -1] > 0)
+    pw, pk = np.nonzero(active_pair)
+    si2, pi = np.nonzero(snaps[:, None] >= hired[pw][None, :])
+    pw, pk = pw[pi], pk[pi]
+    type_perf = pd.DataFrame(
+        {
+            "worker_id": worker_ids[pw],
+            "task_type": np.asarray(TASK_TYPES, dtype=object)[pk],
+            EVENT_TS: from_us(snaps[si2]),
+            "wt_skill_level": skills[pw, pk],
+            "wt_done_total": ps["done_total"][pw, pk, si2].round().astype(np.int64),
+            "wt_done_90d": ps["done_90d"][pw, pk, si2].round().astype(np.int64),
+            "wt_handling_ratio": shrink(
+                ps["ratio_sum"][pw, pk, si2],
+                ps["ratio_n"][pw, pk, si2],
+                tprior["handling"][pk, si2],
+                k["handling"],
+            ),
+            "wt_qa_checked_90d": ps["qa_n"][pw, pk, si2].round().astype(np.int64),
+            "wt_qa_pass_rate": shrink(
+                ps["qa_pass"][pw, pk, si2], ps["qa_n"][pw, pk, si2], tprior["qa"][pk, si2], k["qa"]
+            ),
+            "wt_complaint_rate": shrink(
+                ps["complaints"][pw, pk, si2],
+                ps["done_90d"][pw, pk, si2],
+                tprior["complaint"][pk, si2],
+                k["complaint"],
+            ),
+        }
+    )[WORKER_TYPE_PERF.columns]
+
+    latest = snaps[-1:]
+    med = medians_before(c["k"], c["t"], c["minutes"], N_TYPES, latest)[:, 0]
+    type_stats = pd.DataFrame(
+        {
+            "task_type": [*TASK_TYPES, "__all__"],
+            "median_minutes": [*med, np.nan],
+            **{
+                f"prior_{name}": [*tprior[name][:, -1], prior[name][-1]]
+                for name in ("qa", "complaint", "handling")
+            },
+            "prior_satisfaction": [np.nan] * N_TYPES + [prior["satisfaction"][-1]],
+        }
+    )
+    worker_stats = pd.DataFrame({"worker_id": worker_ids, **{n: ws[n][:, -1] for n in WORKER_SUMS}})
+    aw, ak = np.nonzero(active_pair)
+    pair_stats = pd.DataFrame(
+        {
+            "worker_id": worker_ids[aw],
+            "task_type": np.asarray(TASK_TYPES, dtype=object)[ak],
+            **{n: ps[n][aw, ak, -1] for n in PAIR_SUMS},
+        }
+    )
+    return WorkerTables(profile, type_perf, type_stats, worker_stats, pair_stats)
