@@ -19,13 +19,19 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Event store, feature tables, truth.")
     feature_repo: Path = Field(default=PROJECT_ROOT / "features", description="Feast feature repo folder.")
     feast_profile: str = Field(default="sqlite", description="Online store profile: sqlite or redis.")
-    redis_url: str = Field(default="localhost:6379", description="Redis connection string for the redis profile.")
+    redis_url: str = Field(
+        default="localhost:6379", description="Redis connection string for the redis profile."
+    )
     mlflow_tracking_uri: str = Field(
         default=f"sqlite:///{PROJECT_ROOT / 'mlruns' / 'mlflow.db'}", description="MLflow tracking store URI."
     )
     mlflow_artifact_root: Path = Field(default=PROJECT_ROOT / "mlruns" / "artifacts")
-    state_db_url: str = Field(default="", description="SQLAlchemy URL of service state; default under data dir.")
-    api_token: SecretStr | None = Field(default=None, description="Bearer token for mutating endpoints; no default.")
+    state_db_url: str = Field(
+        default="", description="SQLAlchemy URL of service state; default under data dir."
+    )
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token for mutating endpoints; no default."
+    )
     scenario: str = Field(default="default", description="Twin scenario name or YAML path.")
     seed: int = Field(default=7, description="Master random seed.")
 
