@@ -96,7 +96,7 @@ TABLES: dict[str, Table] = {
                 Column("skills", "json", description='task_type -> level 1-5, e.g. {"renewal": 3}'),
                 Column("daily_capacity", "int", min=1, max=500, description="Tasks a day at most"),
                 Column("shift_start_hour", "int", min=0, max=23),
-                Column("shift_hours", "int", min=1, max=16),
+                Column("shift_hours", "int", min=1, max=24),
                 Column("work_days", "str", description="Weekday digits worked, Monday=0, e.g. 01234"),
                 Column("active", "bool"),
             ),

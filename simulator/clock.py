@@ -1,0 +1,31 @@
+"""Simulation time: float minutes since the scenario start (UTC), and conversion to timestamps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simulator.scenario import ScenarioConfig
+
+MINUTES_PER_DAY = 1440.0
+
+
+def to_timestamps(config: ScenarioConfig, minutes: np.ndarray) -> pd.DatetimeIndex:
+    """UTC-aware timestamps (microsecond resolution) for simulation minutes; NaN gives NaT."""
+    m = np.asarray(minutes, dtype=float)
+    start_us = pd.Timestamp(config.start_utc).value // 1000
+    us = np.where(np.isnan(m), 0, np.round(m * 60e6)).astype(np.int64) + start_us
+    out = pd.to_datetime(us, unit="us", utc=True)
+    return out.where(~np.isnan(m), pd.NaT)
+
+
+def to_minutes(config: ScenarioConfig, timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Simulation minutes for UTC-aware timestamps."""
+    ts = pd.to_datetime(timestamps, utc=True)
+    delta = ts - pd.Timestamp(config.start_utc)
+    return np.asarray(delta / pd.Timedelta(minutes=1), dtype=float)
+
+
+def end_of(config: ScenarioConfig, days: float, start_day: float = 0.0) -> pd.Timestamp:
+    """Timestamp of the end of a simulated period."""
+    return pd.Timestamp(config.start_utc) + pd.Timedelta(days=start_day + days)
