@@ -151,7 +151,7 @@ def build_workforce(config: ScenarioConfig, seed: int) -> Workforce:
             "skills": skills_json,
             "daily_capacity": capacity,
             "shift_start_hour": starts,
-            "shift_hours": np.minimum(hours, 16),  # the contract caps declared shifts at 16 h
+            "shift_hours": hours,
             "work_days": patterns,
             "active": True,
         }
