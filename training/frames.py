@@ -1,0 +1,63 @@
+"""Training frames from the Feast store (``features.training_frame``), and training straight from it.
+
+The feature stage must have run first (``features.pipeline.build_features`` + ``features.store.apply_repo``).
+When the data dir holds the twin's hidden truth, oracle figures are added through ``training.oracle``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from training.specs import MODEL_NAMES
+
+if TYPE_CHECKING:
+    from opsmatch.settings import Settings
+    from training.train import TrainResult
+    from training.tune import TuneResult
+
+
+def training_frames(
+    settings: Settings, models: Sequence[str] = MODEL_NAMES, assignments: pd.DataFrame | None = None
+) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    """``model -> (point-in-time frame, feature columns)`` with one historical retrieval for all models."""
+    from features.spec import feature_columns
+    from features.store import build_store
+    from features.training_frame import build_training_frames
+
+    built = build_training_frames(build_store(settings), settings, tuple(models), assignments)
+    return {m: (built[m], feature_columns(m)) for m in models}
+
+
+def has_truth(settings: Settings) -> bool:
+    """Whether the data dir holds the twin's hidden truth (so oracle figures can be computed)."""
+    return settings.truth_dir.is_dir() and any(settings.truth_dir.iterdir())
+
+
+def train_from_store(
+    settings: Settings, models: Sequence[str] = MODEL_NAMES, *, oracle: bool | None = None, **kwargs: Any
+) -> dict[str, TrainResult]:
+    """Build the frames and train every model in ``models`` (each a new ``challenger``).
+
+    ``oracle`` (default: when the twin's truth is present) adds model-vs-oracle figures to each run.
+    ``kwargs`` go to ``train_model`` (e.g. ``num_threads``, ``overrides``).
+    """
+    from training.train import train_all
+
+    frames = training_frames(settings, models)
+    truths = {}
+    if has_truth(settings) if oracle is None else oracle:
+        from training.oracle import truth_for_frame
+
+        truths = {m: truth_for_frame(settings, m, frame) for m, (frame, _) in frames.items()}
+    return train_all(settings, frames, truths, **kwargs)
+
+
+def tune_from_store(settings: Settings, model: str, n_trials: int, **kwargs: Any) -> TuneResult:
+    """``tune`` on the model's Feast training frame."""
+    from training.tune import tune
+
+    frame, cols = training_frames(settings, [model])[model]
+    return tune(settings, model, frame, cols, n_trials, **kwargs)

@@ -1,0 +1,70 @@
+"""MLflow model-registry helpers: names, aliases, and the artifacts a registered version points to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from training.specs import get_spec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+    from opsmatch.settings import Settings
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+HOLDOUT_ARTIFACT = "holdout/test.parquet"
+
+
+def registered_name(model: str) -> str:
+    """``opsmatch-<model>`` (registered model and experiment name)."""
+    return get_spec(model).registered_name
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    """A client on the settings' tracking/registry store (also made the process-wide default)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
+                               registry_uri=settings.mlflow_tracking_uri)
+
+
+def version_for_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version behind ``alias``, or ``None`` when the alias (or the model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def delete_alias(client: MlflowClient, name: str, alias: str) -> None:
+    """Remove ``alias`` if it is set."""
+    if version_for_alias(client, name, alias) is not None:
+        client.delete_registered_model_alias(name, alias)
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """``alias -> version`` of a registered model (empty when it does not exist)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
+    except MlflowException:
+        return {}
+
+
+def load_holdout(client: MlflowClient, run_id: str, dst: Path) -> pd.DataFrame:
+    """The test slice a run was evaluated on (raw features, labels, timestamps)."""
+    local = client.download_artifacts(run_id, HOLDOUT_ARTIFACT, str(dst))
+    return pd.read_parquet(local)
