@@ -21,6 +21,16 @@ app.add_typer(features_app, name="features")
 console = Console()
 
 
+@app.callback()
+def _environment() -> None:
+    """Quiet, well-behaved defaults for the libraries below (set before they load)."""
+    import os
+
+    # Idle OpenMP threads spin by default and starve the other core on a shared 2-core machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -134,6 +144,127 @@ def features_materialize(
         job = bar.add_task("materializing", total=1.0)
         summary = materialize(settings, incremental=not full, progress=_bar_callback(bar, job))
     console.print(f"materialized {len(summary.get('views', summary))} view(s)")
+
+
+MODELS_HELP = "Model(s): handling_time, qa_pass, complaint, complaint_pre (default: all)."
+
+
+def _models(model: list[str] | None) -> tuple[str, ...]:
+    from training.specs import MODEL_NAMES
+
+    chosen = tuple(model or MODEL_NAMES)
+    unknown = [m for m in chosen if m not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}", param_hint="--model"
+        )
+    return chosen
+
+
+@app.command()
+def train(
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+    tune: int = typer.Option(
+        0, "--tune", min=0, help="Run an Optuna search of N trials first (nested runs)."
+    ),
+) -> None:
+    """Train challengers from point-in-time Feast frames and register them in MLflow."""
+    from training.frames import train_from_store, tune_from_store
+
+    settings = Settings()
+    models = _models(model)
+    tuned: dict = {}
+    if tune:
+        for name in models:
+            with console.status(f"tuning {name}: {tune} trials"):
+                result = tune_from_store(settings, name, tune)
+            tuned[name] = result.best_params
+            console.print(f"{name}: best {result.metric} {result.best_value:.5g} over {result.n_trials} trials")
+    table = Table(title="challengers")
+    for col in ("model", "version", "rows train/valid/test", "test metrics", "seconds"):
+        table.add_column(col)
+    with console.status(f"training {', '.join(models)}"):
+        untuned = [m for m in models if m not in tuned]
+        results = train_from_store(settings, untuned) if untuned else {}
+        for name, params in tuned.items():
+            results.update(train_from_store(settings, [name], params=params))
+    for name, r in results.items():
+        counts = "/".join(str(r.counts.get(k, "")) for k in ("train", "valid", "test"))
+        shown = {k: v for k, v in r.metrics.items() if not k.startswith("n_")}
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(shown.items())[:6])
+        table.add_row(name, str(r.version), counts, metrics, f"{r.seconds.get('total', 0):.1f}")
+    console.print(table)
+
+
+@app.command()
+def promote(
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+    force: bool = typer.Option(
+        False, help="Promote a sane challenger even if it does not beat the champion."
+    ),
+) -> None:
+    """Gate each challenger against the champion on the same recent holdout; promote only if not worse."""
+    from training.gate import promote as gate
+
+    settings = Settings()
+    refused = 0
+    for name in _models(model):
+        decision = gate(settings, name, force=force)
+        colour = "green" if decision.promoted else "yellow"
+        verdict = "promoted" if decision.promoted else "kept champion"
+        console.print(
+            f"[{colour}]{name}: {verdict}[/{colour}] (challenger v{decision.challenger_version}, "
+            f"champion v{decision.champion_version})"
+        )
+        for reason in decision.reasons:
+            console.print(f"   - {reason}")
+        refused += 0 if decision.promoted else 1
+    if refused:
+        console.print(f"{refused} challenger(s) refused: the champions keep serving")
+
+
+@app.command()
+def rollback(model: list[str] = typer.Option(..., "--model", "-m", help=MODELS_HELP)) -> None:
+    """Restore the previous champion of each model."""
+    from training.gate import rollback as restore
+
+    settings = Settings()
+    for name in _models(model):
+        try:
+            result = restore(settings, name)
+        except (LookupError, ValueError) as exc:
+            console.print(f"[red]{name}: cannot roll back:[/red] {exc}")
+            raise typer.Exit(code=1) from exc
+        console.print(
+            f"{name}: champion is v{result.restored_version} again (withdrew v{result.withdrawn_version})"
+        )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Bind address."),
+    port: int = typer.Option(3000, help="Port."),
+) -> None:
+    """Serve the BentoML service (rank, assign, risk, alerts, outcomes, policy) in the foreground."""
+    import os
+    import subprocess
+    import sys
+
+    from opsmatch.settings import PROJECT_ROOT
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:OpsMatch",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    console.print(f"serving on http://{host}:{port} (Swagger UI at /); Ctrl-C to stop")
+    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=os.environ.copy()))
 
 
 if __name__ == "__main__":  # pragma: no cover
