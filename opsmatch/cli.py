@@ -179,7 +179,7 @@ def train(
             with console.status(f"tuning {name}: {tune} trials"):
                 result = tune_from_store(settings, name, tune)
             tuned[name] = result.best_params
-            console.print(f"{name}: best {result.metric} {result.best_value:.5g} over {result.n_trials} trials")
+            console.print(f"{name}: best {result.metric} {result.best_value:.5g} ({result.n_trials} trials)")
     table = Table(title="challengers")
     for col in ("model", "version", "rows train/valid/test", "test metrics", "seconds"):
         table.add_column(col)
