@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SCENARIO ?= default
 DAYS   ?= 90
+PORT   ?= 3000
 
 .PHONY: run test install lint bench simulate clean
 
@@ -18,17 +19,18 @@ install: $(STAMP)
 
 ## The main job on the embedded default: twin history -> features -> models -> service.
 run: $(STAMP)
-	$(BIN)/opsmatch simulate --scenario $(SCENARIO) --days $(DAYS)
+	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS)
+	$(BIN)/opsmatch serve --port $(PORT)
 
 ## Unit, data, model-behaviour, service and end-to-end tests.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_simulate.py
+	for b in bench/bench_*.py; do OMP_WAIT_POLICY=PASSIVE $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf data mlruns/mlflow.db mlruns/artifacts .pytest_cache

@@ -29,6 +29,10 @@ def _environment() -> None:
     # Idle OpenMP threads spin by default and starve the other core on a shared 2-core machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import warnings
+
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    warnings.filterwarnings("ignore", message=".*noload.*loader strategy is deprecated")
 
 
 def _progress() -> Progress:
@@ -266,6 +270,37 @@ def serve(
     console.print(f"serving on http://{host}:{port} (Swagger UI at /); Ctrl-C to stop")
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=os.environ.copy()))
 
+
+
+def _has_champions(settings: Settings) -> bool:
+    from training.registry import CHAMPION, client_for, registered_name, version_for_alias
+    from training.specs import MODEL_NAMES
+
+    client = client_for(settings)
+    return all(version_for_alias(client, registered_name(m), CHAMPION) is not None for m in MODEL_NAMES)
+
+
+@app.command()
+def bootstrap(
+    days: int = typer.Option(90, min=7, max=3650, help="Days of twin history when none exists yet."),
+) -> None:
+    """Everything `make run` needs before serving, each step skipped when already done: twin history,
+    features (build, apply, materialize), first champions."""
+    from opsmatch.events import table_path
+
+    settings = Settings()
+    if table_path(settings.events_dir, "tasks").exists():
+        console.print(f"event log present in {settings.events_dir}: not regenerating")
+    else:
+        simulate(scenario=settings.scenario, days=days, seed=None)
+    features_build(force=False)
+    features_apply()
+    features_materialize(full=False)
+    if _has_champions(settings):
+        console.print("champions present: keeping them (`opsmatch retrain` refreshes them)")
+    else:
+        train(model=None, tune=0)
+        promote(model=None, force=False)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
