@@ -271,7 +271,6 @@ def serve(
     raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=os.environ.copy()))
 
 
-
 def _has_champions(settings: Settings) -> bool:
     from training.registry import CHAMPION, client_for, registered_name, version_for_alias
     from training.specs import MODEL_NAMES
@@ -301,6 +300,92 @@ def bootstrap(
     else:
         train(model=None, tune=0)
         promote(model=None, force=False)
+
+
+@app.command()
+def retrain(
+    force: bool = typer.Option(False, help="Retrain even when no new outcomes arrived."),
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+) -> None:
+    """The closed loop: new outcomes -> features -> challengers -> gate -> champions, served live."""
+    from opsmatch.retrain import RetrainError
+    from opsmatch.retrain import retrain as run_loop
+
+    settings = Settings()
+    try:
+        with _progress() as bar:
+            job = bar.add_task("retraining", total=1.0)
+            report = run_loop(settings, force=force, progress=_bar_callback(bar, job), models=model or None)
+    except RetrainError as exc:
+        console.print(f"[red]retrain failed at stage {exc.stage}:[/red] {exc}; nothing was recorded")
+        raise typer.Exit(code=1) from exc
+    for line in report.lines():
+        console.print(line)
+    if report.status == "locked":
+        raise typer.Exit(code=3)
+
+
+@app.command()
+def evaluate(
+    scenario: str = typer.Option(
+        "default", help="History scenario, or 'snowstorm' for the emergency replays."
+    ),
+    days: int = typer.Option(7, min=1, max=90, help="Days of new arrivals replayed under each policy."),
+    seeds: int = typer.Option(3, min=1, max=20, help="Independent arrival sets (confidence intervals)."),
+    out: Path = typer.Option(None, help="Report folder (default: <data dir>/reports/evaluation-<scenario>)."),
+    log_mlflow: bool = typer.Option(True, help="Log the report and its figures to MLflow."),
+) -> None:
+    """Replay the same arrivals under every dispatch policy on the twin and report KPIs with CIs."""
+    from opsmatch.evaluation.ab import evaluate_policies
+    from opsmatch.evaluation.report import log_report_to_mlflow, write_report
+
+    settings = Settings()
+    out = out or settings.data_dir / "reports" / f"evaluation-{scenario}"
+    with _progress() as bar:
+        job = bar.add_task(f"replaying {scenario}", total=1.0)
+        report = evaluate_policies(
+            settings,
+            scenario=scenario,
+            days=days,
+            seeds=tuple(range(1, seeds + 1)),
+            progress=_bar_callback(bar, job),
+        )
+    path = write_report(report, out)
+    console.print(report.summary().round(4).to_string())
+    for t in report.targets:
+        verdict = "met" if t.met else ("not met" if t.met is not None else "n/a")
+        console.print(f"{t.policy}: {t.name}: {verdict} ({t.measured}){' - ' + t.gap if t.gap else ''}")
+    if log_mlflow:
+        run_id = log_report_to_mlflow(settings, report, out)
+        console.print(f"logged to MLflow run {run_id}")
+    console.print(f"report: {path}")
+
+
+@app.command()
+def uplift(
+    events: Path = typer.Argument(None, help="Event-store folder (default: the settings' events dir)."),
+    policy_on: str = typer.Option(..., help="Value of assignments.policy for the switched-on policy."),
+    policy_off: str = typer.Option(None, help="The other policy (default: the other value in the log)."),
+    slice_minutes: float = typer.Option(60, min=5, help="Length of the alternating time slices."),
+    settle_minutes: float = typer.Option(15, min=0, help="Settling window excluded after each switch."),
+) -> None:
+    """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs."""
+    from opsmatch.evaluation.field import estimate_uplift
+
+    settings = Settings()
+    report = estimate_uplift(
+        events or settings.events_dir,
+        policy_on=policy_on,
+        policy_off=policy_off,
+        slice_minutes=slice_minutes,
+        settle_minutes=settle_minutes,
+    )
+    console.print(
+        f"{report.policy_on} vs {report.policy_off}: {report.slice_minutes:.0f}-min slices, "
+        f"{report.settle_minutes:.0f} min settling excluded ({report.method})"
+    )
+    console.print(report.frame().round(4).to_string(index=False))
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,18 @@
+"""End-to-end tests of the closed loop: twin history -> features -> models -> service -> outcomes -> retrain.
+
+Each test builds its own throw-away world (``e2e_world.make_world``): data dir, MLflow store, server.
+LightGBM runs in this process and in the child processes: keep idle OpenMP threads from spinning.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
