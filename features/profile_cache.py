@@ -4,8 +4,10 @@ Loads the latest snapshot of ``worker_profile`` and ``worker_type_perf`` (the ro
 ``as_of``, i.e. exactly what ``materialize`` puts online) in bulk, and pre-builds one ``(n_workers, F)``
 float64 matrix per task type: worker columns then that type's worker x type columns (NaN where the worker
 has no row for the type). Live status (on shift, open tasks, load ratio) is a separate ``(n_workers, 3)``
-matrix. Readers take a reference to an immutable snapshot; writers build new arrays and swap the
-reference under a lock, so a lookup never sees a half-applied update and needs no lock itself.
+matrix, and the latest QA outcome (passed, score, satisfaction) a ``(n_workers, 3)`` one, each with the
+time of its row so that consumers can apply the push views' TTLs at request time. Readers take a
+reference to an immutable snapshot; writers build new arrays and swap the reference under a lock, so a
+lookup never sees a half-applied update and needs no lock itself.
 
 Pushed outcomes update the raw window sums and re-shrink with the snapshot's priors (windows do not slide
 until the next reload). Outcomes newer than a reloaded snapshot's ``as_of`` are re-applied after it.
@@ -28,6 +30,7 @@ from features.spec import (
     EVENT_TS,
     PAIR_STATS,
     TYPE_STATS,
+    WORKER_LAST_QA,
     WORKER_PROFILE,
     WORKER_STATS,
     WORKER_STATUS,
@@ -42,6 +45,8 @@ from opsmatch.settings import Settings
 WORKER_COLUMNS: tuple[str, ...] = tuple(c for c in WORKER_PROFILE.feature_names if c != "worker_province_id")
 PAIR_COLUMNS: tuple[str, ...] = tuple(WORKER_TYPE_PERF.feature_names)
 LIVE_COLUMNS: tuple[str, ...] = ("on_shift", "open_tasks", "load_ratio")
+LAST_QA_COLUMNS: tuple[str, ...] = tuple(WORKER_LAST_QA.feature_names)
+NEVER = np.iinfo(np.int64).min  # "no row" time (µs)
 TYPE_INDEX = {t: j for j, t in enumerate(TASK_TYPES)}
 
 
@@ -57,6 +62,8 @@ class ProfileSnapshot:
     matrices: dict[str, np.ndarray]  # task type -> (n, len(columns)) float64
     live: np.ndarray  # (n, 3) float64: on_shift (0/1, NaN unknown), open_tasks, load_ratio
     live_at: np.ndarray  # (n,) int64 µs of the live row (min int if unknown)
+    last_qa: np.ndarray  # (n, 3) float64: passed (0/1), score, satisfaction of the last QA; NaN unknown
+    last_qa_at: np.ndarray  # (n,) int64 µs of the last QA row (min int if unknown)
     worker_sums: np.ndarray  # (n, len(WORKER_SUMS))
     pair_sums: np.ndarray  # (n, n_types, len(PAIR_SUMS))
     type_stats: pd.DataFrame  # median minutes and priors per type (+ "__all__")
@@ -105,7 +112,7 @@ def load_snapshot(settings: Settings) -> ProfileSnapshot:
 
     capacity = prof["worker_daily_capacity"].to_numpy(np.float64)
     live = np.full((n, len(LIVE_COLUMNS)), np.nan)
-    live_at = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    live_at = np.full(n, NEVER, dtype=np.int64)
     status = pd.read_parquet(table_path(base, WORKER_STATUS.name))
     if len(status):
         last = status.sort_values(EVENT_TS, kind="stable").drop_duplicates("worker_id", keep="last")
@@ -115,6 +122,7 @@ def load_snapshot(settings: Settings) -> ProfileSnapshot:
         live[si, 1] = last["open_tasks"].astype(float).to_numpy()
         live_at[si] = to_us(last[EVENT_TS])
         live[:, 2] = live[:, 1] / np.where(capacity > 0, capacity, np.nan)
+    last_qa, last_qa_at = _latest_qa(pd.read_parquet(table_path(base, WORKER_LAST_QA.name)), index)
     return ProfileSnapshot(
         worker_ids=ids,
         index=index,
@@ -124,12 +132,27 @@ def load_snapshot(settings: Settings) -> ProfileSnapshot:
         matrices=matrices,
         live=live,
         live_at=live_at,
+        last_qa=last_qa,
+        last_qa_at=last_qa_at,
         worker_sums=worker_sums,
         pair_sums=pair_sums,
         type_stats=pd.read_parquet(table_path(base, TYPE_STATS)).set_index("task_type"),
         as_of=as_of,
         loaded_at=time.time(),
     )
+
+
+def _latest_qa(rows: pd.DataFrame, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(values, time µs) of each worker's latest ``worker_last_qa`` row (NaN / NEVER without one)."""
+    values = np.full((len(index), len(LAST_QA_COLUMNS)), np.nan)
+    at = np.full(len(index), NEVER, dtype=np.int64)
+    if len(rows):
+        last = rows.sort_values(EVENT_TS, kind="stable").drop_duplicates("worker_id", keep="last")
+        wi = last["worker_id"].astype(str).map(index)
+        last, wi = last[wi.notna()], wi[wi.notna()].astype(int).to_numpy()
+        values[wi] = last[list(LAST_QA_COLUMNS)].astype(float).to_numpy()
+        at[wi] = to_us(last[EVENT_TS])
+    return values, at
 
 
 class ProfileCache:
@@ -271,6 +294,8 @@ class ProfileCache:
                     continue
                 self._journal.append((int(to_us(frame[col]).max()), kind, frame))
                 snap = apply_to_snapshot(snap, kind, frame)
+            if qa_results is not None and len(qa_results):
+                snap = _apply_last_qa(snap, qa_results)
             self._snap = snap
 
 
@@ -301,12 +326,42 @@ def apply_to_snapshot(snap: ProfileSnapshot, kind: str, frame: pd.DataFrame) -> 
     return replace(snap, worker_sums=ws, pair_sums=ps, matrices=matrices)
 
 
+def _apply_last_qa(snap: ProfileSnapshot, qa: pd.DataFrame) -> ProfileSnapshot:
+    """A new snapshot whose last-QA rows take pushed QA results newer than the ones held."""
+
+    def column(name: str) -> np.ndarray:
+        values = qa[name] if name in qa else pd.Series(np.nan, index=qa.index)
+        return pd.to_numeric(values.astype(object), errors="coerce").astype(float).to_numpy()
+
+    frame = pd.DataFrame(
+        {
+            "worker_id": qa["worker_id"].astype(str).to_numpy(),
+            EVENT_TS: pd.to_datetime(qa["checked_at"], utc=True),
+            "last_qa_passed": column("passed"),
+            "last_qa_score": column("score"),
+            "last_qa_satisfaction": column("satisfaction"),
+        }
+    )
+    values, at = _latest_qa(frame, snap.index)
+    newer = at > snap.last_qa_at
+    if not newer.any():
+        return snap
+    last_qa, last_qa_at = snap.last_qa.copy(), snap.last_qa_at.copy()
+    last_qa[newer], last_qa_at[newer] = values[newer], at[newer]
+    return replace(snap, last_qa=last_qa, last_qa_at=last_qa_at)
+
+
 def _merge_live(fresh: ProfileSnapshot, old: ProfileSnapshot) -> ProfileSnapshot:
-    """Keep the old snapshot's live rows that are newer than the fresh snapshot's."""
+    """Keep the old snapshot's live and last-QA rows that are newer than the fresh snapshot's."""
     live, live_at = fresh.live.copy(), fresh.live_at.copy()
+    last_qa, last_qa_at = fresh.last_qa.copy(), fresh.last_qa_at.copy()
     for i, wid in enumerate(old.worker_ids):
         j = fresh.index.get(wid)
-        if j is not None and old.live_at[i] > live_at[j]:
+        if j is None:
+            continue
+        if old.live_at[i] > live_at[j]:
             live[j], live_at[j] = old.live[i], old.live_at[i]
+        if old.last_qa_at[i] > last_qa_at[j]:
+            last_qa[j], last_qa_at[j] = old.last_qa[i], old.last_qa_at[i]
     live[:, 2] = live[:, 1] / np.where(fresh.capacity > 0, fresh.capacity, np.nan)
-    return replace(fresh, live=live, live_at=live_at)
+    return replace(fresh, live=live, live_at=live_at, last_qa=last_qa, last_qa_at=last_qa_at)

@@ -284,7 +284,7 @@ def bootstrap(
     days: int = typer.Option(90, min=7, max=3650, help="Days of twin history when none exists yet."),
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
-    features (build, apply, materialize), first champions."""
+    features (build, apply, materialize), first champions (through `retrain`)."""
     from opsmatch.events import table_path
 
     settings = Settings()
@@ -292,14 +292,14 @@ def bootstrap(
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
         simulate(scenario=settings.scenario, days=days, seed=None)
-    features_build(force=False)
-    features_apply()
-    features_materialize(full=False)
     if _has_champions(settings):
+        features_build(force=False)
+        features_apply()
+        features_materialize(full=False)
         console.print("champions present: keeping them (`opsmatch retrain` refreshes them)")
     else:
-        train(model=None, tune=0)
-        promote(model=None, force=False)
+        # The first champions come through the loop itself, so its watermark is recorded.
+        retrain(force=True, model=None)
 
 
 @app.command()

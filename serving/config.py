@@ -8,6 +8,7 @@ audit trail.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -116,8 +117,11 @@ class ServiceConfig(Strict):
     assign_full_scoring_pairs: Annotated[int, Field(ge=0)] = 300_000
     assign_candidates_per_task: Annotated[int, Field(ge=1)] = 64
     rank_prescreen: Annotated[int, Field(ge=0)] = 0
+    rank_prescreen_share: Annotated[float, Field(ge=0, le=1)] = 0.2
     predict_threads: Annotated[int, Field(ge=1, le=64)] = 1
+    parallel_min_rows: Annotated[int, Field(ge=1)] = 256
     champion_poll_seconds: Annotated[float, Field(gt=0)] = 60.0
+    profile_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
     policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0
     alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
 
@@ -133,11 +137,22 @@ def default_policy() -> Policy:
     return Policy.model_validate(_defaults_yaml().get("policy", {}))
 
 
-def load_service_config(override: dict[str, Any] | None = None) -> ServiceConfig:
-    """Service limits from ``defaults.yaml``, with optional overrides."""
+ENV_PREFIX = "OPSMATCH_SERVICE_"
+
+
+def load_service_config(
+    override: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+) -> ServiceConfig:
+    """Service limits from ``defaults.yaml``, then ``OPSMATCH_SERVICE_<FIELD>`` environment variables
+    (e.g. ``OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS=5``), then ``override``."""
     data = dict(_defaults_yaml().get("service", {}))
+    env = os.environ if environ is None else environ
+    for name in ServiceConfig.model_fields:
+        value = env.get(ENV_PREFIX + name.upper())
+        if value is not None:
+            data[name] = value
     data.update(override or {})
-    return ServiceConfig.model_validate(data)
+    return ServiceConfig.model_validate(data, strict=False)
 
 
 def _deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

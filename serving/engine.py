@@ -129,6 +129,7 @@ class Engine:
             req.top_k,
             requested=requested,
             prescreen=self.config.rank_prescreen,
+            prescreen_share=self.config.rank_prescreen_share,
         )
         cap = (
             pool.capacity
@@ -317,6 +318,7 @@ class Engine:
                 store=self.store,
                 now=now,
                 validate=self.validate_rows,
+                index=self.runtime.events,
             )
             receipts[table] = s.TableReceipt(received=got.received, new=got.new, duplicates=got.duplicates)
             if len(got.new_rows):
@@ -342,6 +344,7 @@ class Engine:
             now=self.clock(),
             validate=self.validate_rows,
             use_ledger=False,
+            index=self.runtime.events,
         )
         latest = pd.DataFrame(rows).sort_values("at").drop_duplicates("worker_id", keep="last")
         self.runtime.profiles.push_status(latest.reset_index(drop=True))

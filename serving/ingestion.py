@@ -23,6 +23,7 @@ import pandas as pd
 from opsmatch import events
 from opsmatch.contract import TABLES
 from serving.errors import ApiError
+from serving.event_index import EventIndex
 from serving.state import StateStore
 
 RowValidator = Callable[[str, pd.DataFrame], list[tuple[int, str, str]]]
@@ -71,6 +72,7 @@ def ingest_rows(
     now: datetime,
     validate: RowValidator | None = None,
     use_ledger: bool = True,
+    index: EventIndex | None = None,
 ) -> Receipt:
     """Validate, de-duplicate and append ``rows`` (dicts with the contract's columns) to ``table``.
 
@@ -114,7 +116,10 @@ def ingest_rows(
     fresh_mask = [k not in known for k in first]
     fresh = frame[fresh_mask].reset_index(drop=True)
     with events_lock(events_dir):
+        before = index.before_append(table) if index is not None else None
         added = events.append_rows(events_dir, table, fresh) if len(fresh) else 0
+        if index is not None and added:
+            index.appended(table, fresh, before)
     if use_ledger:
         store.ledger_record(table, {k: digests[i] for k, i in first.items() if k not in known}, now)
     return Receipt(received=len(rows), new=int(added), duplicates=len(rows) - int(added), new_rows=fresh)

@@ -158,6 +158,7 @@ class Runtime:
     tasks: TaskFeatureSource
     scorer: Scorer
     closers: list[Any] = field(default_factory=list)
+    events: Any = None  # serving.event_index.EventIndex of the event store, when the runtime keeps one
 
     def close(self) -> None:
         """Stop background threads of the components."""

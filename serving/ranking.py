@@ -10,6 +10,7 @@ over the eligible workers that still have room.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,18 +61,23 @@ def rank_task(
     *,
     requested: np.ndarray | None = None,
     prescreen: int = 0,
+    prescreen_share: float = 0.0,
 ) -> RankResult:
-    """Rank the eligible workers for one task by cost; ``prescreen`` > 0 scores only that many
-    (the cheapest by profile prior) with the models."""
+    """Rank the eligible workers for one task by cost.
+
+    ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
+    eligible workers by the profile prior with the models (all of them when there are no more).
+    """
     elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
     idx = np.flatnonzero(elig.mask)
     capacity = effective_capacity(pool, policy)
     median = type_medians([task.task_type], pool, policy)[0]
     to_sla = minutes_to_sla([task], now)[0]
-    if prescreen and len(idx) > prescreen:
+    keep = max(prescreen, math.ceil(prescreen_share * len(idx))) if prescreen else 0
+    if keep and len(idx) > keep:
         prior = scorer.prior([task.task_type], pool)[task.task_type]
         rough = _costs(prior, idx, task, pool, capacity, median, to_sla, policy, prior_indexed=True)
-        idx = idx[np.argpartition(rough.total, prescreen - 1)[:prescreen]]
+        idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
     scores = scorer.score_pairs([task], pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
     costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy)
     order = np.argsort(costs.total, kind="stable")[:top_k]
@@ -160,8 +166,9 @@ def assign_tasks(
     median = type_medians(types, pool, policy)
     to_sla = minutes_to_sla(tasks, now)
     overdue = to_sla < 0
-    task_prov = np.array([t.province_id for t in tasks], dtype=object)
-    cross = task_prov[:, None] != pool.province_ids[None, :]
+    codes = {p: i for i, p in enumerate(pool.provinces)}
+    task_code = np.array([codes.get(t.province_id, -1) for t in tasks], dtype=np.int64)
+    cross = task_code[:, None] != pool.province_code[None, :]
 
     if int(elig.sum()) <= full_scoring_pairs:
         cand = elig.copy()
@@ -173,8 +180,8 @@ def assign_tasks(
     mats = {k: np.full((n, m), np.nan) for k in ("minutes", "p_qa_pass", "p_complaint")}
     scored = _score_into(mats, cand, tasks, pool, scorer, now)
 
-    def slot_cost(cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return _slot_costs(mats, cols, slots, pool, capacity, median, to_sla, cross, policy).total
+    def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        return _slot_costs(mats, cols, slots, pool, capacity, median, to_sla, cross, policy, rows=rows).total
 
     result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
     if prior_cost is not None:
@@ -237,24 +244,18 @@ def _slot_costs(
     cross: np.ndarray,
     policy: Policy,
     *,
-    rows: np.ndarray | None = None,
+    rows: np.ndarray,
 ) -> PairCosts:
-    """Costs of every task × (worker, slot) column, or, with ``rows``, of the pairs (rows[i], cols[i])."""
-    if rows is None:
-        sel: tuple = (slice(None), cols)
-        per_task, per_col = (lambda a: a[:, None]), (lambda a: a[None, :])
-    else:
-        sel = (rows, cols)
-        per_task, per_col = (lambda a: a[rows]), (lambda a: a)
+    """Costs of giving task rows[i] to worker cols[i] as its slots[i]-th extra task."""
     return pair_costs(
-        minutes=mats["minutes"][sel],
-        p_qa_pass=mats["p_qa_pass"][sel],
-        p_complaint=mats["p_complaint"][sel],
-        type_median=per_task(median),
-        open_tasks=per_col(pool.open_tasks[cols] + slots),
-        capacity=per_col(capacity[cols]),
-        cross_province=cross[sel],
-        minutes_to_sla=per_task(to_sla),
+        minutes=mats["minutes"][rows, cols],
+        p_qa_pass=mats["p_qa_pass"][rows, cols],
+        p_complaint=mats["p_complaint"][rows, cols],
+        type_median=median[rows],
+        open_tasks=pool.open_tasks[cols] + slots,
+        capacity=capacity[cols],
+        cross_province=cross[rows, cols],
+        minutes_to_sla=to_sla[rows],
         weights=policy.weights,
         sla_cap=policy.sla_cap,
     )

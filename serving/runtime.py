@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 from opsmatch.contract import TABLES, TASK_TYPES
 from opsmatch.settings import Settings
 from serving.config import ServiceConfig
+from serving.event_index import EventIndex, referenced_tables
 from serving.ingestion import RowValidator
 from serving.protocols import Runtime, TaskRecord, WorkerPool
 
@@ -36,11 +37,16 @@ class CachedProfiles:
     """``features.profile_cache.ProfileCache`` as :class:`~serving.protocols.WorkerProfiles`."""
 
     def __init__(
-        self, settings: Settings, refresh_seconds: float = 300.0, retry_seconds: float = 10.0
+        self,
+        settings: Settings,
+        refresh_seconds: float = 300.0,
+        retry_seconds: float = 10.0,
+        index: EventIndex | None = None,
     ) -> None:
         from features.profile_cache import ProfileCache
 
         self.settings = settings
+        self.index = index or EventIndex(settings.events_dir)
         self.cache = ProfileCache(settings, refresh_seconds=refresh_seconds)
         self._pool: tuple[Any, WorkerPool] | None = None
         self._loaded = threading.Event()
@@ -93,7 +99,7 @@ class CachedProfiles:
             on_shift=np.where(np.isnan(on_shift), True, on_shift > 0.5),  # unknown status: on shift
             active=np.ones(len(snap.worker_ids), dtype=bool),
             type_median_minutes={str(k): float(v) for k, v in medians.items() if pd.notna(v)},
-            refreshed_at=pd.Timestamp(snap.loaded_at, unit="s", tz="UTC").to_pydatetime(),
+            refreshed_at=datetime.fromtimestamp(snap.loaded_at, UTC),
             handle=snap,
         )
         self._pool = (snap, pool)
@@ -108,19 +114,13 @@ class CachedProfiles:
         )
 
     def push_outcomes(self, tables: Mapping[str, pd.DataFrame]) -> None:
-        """Fold new outcomes in; rows get task_type (and complaints their worker) from the event store."""
-        from opsmatch import events
-
+        """Fold new outcomes in; rows get task_type (and complaints their worker) from the event index."""
         frames = {k: v.copy() for k, v in tables.items()}
-        ids = {str(t) for f in frames.values() for t in f["task_id"]}
-        tasks = events.read_table(self.settings.events_dir, "tasks")
-        types = tasks[tasks["task_id"].isin(ids)].set_index("task_id")["task_type"].astype(str)
         for f in frames.values():
-            f["task_type"] = f["task_id"].map(types)
+            f["task_type"] = self.index.lookup("tasks", f["task_id"].astype(str).tolist()).to_numpy()
         if "complaints" in frames:
-            done = events.read_table(self.settings.events_dir, "completions")
-            who = done[done["task_id"].isin(ids)].drop_duplicates("task_id").set_index("task_id")["worker_id"]
-            frames["complaints"]["worker_id"] = frames["complaints"]["task_id"].map(who)
+            ids = frames["complaints"]["task_id"].astype(str).tolist()
+            frames["complaints"]["worker_id"] = self.index.lookup("completions", ids).to_numpy()
         frames = {k: f.dropna(subset=["task_type", "worker_id"]) for k, f in frames.items()}
         self.cache.apply_outcomes(**frames)
 
@@ -141,6 +141,13 @@ class FeastTaskSource:
 
                 self._store = build_store(self.settings)
             return self._store
+
+    def warm(self) -> None:
+        """Open the feature store now (registry, online store: seconds) instead of on the first request."""
+        try:
+            self._fs()
+        except Exception as exc:  # noqa: BLE001 - the first request retries and reports
+            log.warning("feature store not available yet: %s", exc)
 
     def _online(self, view: Any, key: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         refs = [f"{view.name}:{f}" for f in view.feature_names]
@@ -229,34 +236,37 @@ def _ts(value: Any) -> datetime:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
-def row_validator(settings: Settings) -> RowValidator:
-    """``opsmatch.validation.validate_table`` with the event store's keys as known references."""
-    from opsmatch import events
+def row_validator(settings: Settings, index: EventIndex | None = None) -> RowValidator:
+    """``opsmatch.validation.validate_table`` with the event store's keys (held in ``index``) as known
+    references."""
     from opsmatch.validation import validate_table
+
+    index = index or EventIndex(settings.events_dir)
 
     def validate(table: str, frame: pd.DataFrame) -> list[tuple[int, str, str]]:
         spec = TABLES[table]
-        refs = {c.references.split(".")[0] for c in spec.columns if c.references}
-        known = {}
-        for ref in refs:
-            key = TABLES[ref].key[0]
-            known[ref] = set(events.read_table(settings.events_dir, ref)[key].astype(str))
+        known = index.known_keys(referenced_tables(table))
         res = validate_table(
-            spec, frame, source=f"request:{table}", known_keys=known, now=pd.Timestamp.now("UTC")
+            spec,
+            frame,
+            source=f"request:{table}",
+            known_keys=known,  # type: ignore[arg-type]  # set-like views
+            now=pd.Timestamp.now("UTC"),
         )
         return [(int(r.row) - 1, r.column, r.reason) for r in res.rejections]
 
     return validate
 
 
-def build_runtime(settings: Settings, config: ServiceConfig) -> Runtime:
+def build_runtime(settings: Settings, config: ServiceConfig, index: EventIndex | None = None) -> Runtime:
     """Start the real components (each loads in the background until its data exists)."""
     from features.profile_cache import PAIR_COLUMNS, WORKER_COLUMNS
     from serving.scoring import ChampionScorer
     from training.registry import client_for, registered_name, version_for_alias
     from training.serving_form import load_champion
 
-    profiles = CachedProfiles(settings).start()
+    index = index or EventIndex(settings.events_dir)
+    profiles = CachedProfiles(settings, config.profile_refresh_seconds, index=index).start()
 
     def current_version(model: str) -> str | None:
         mv = version_for_alias(client_for(settings), registered_name(model), "champion")
@@ -268,10 +278,15 @@ def build_runtime(settings: Settings, config: ServiceConfig) -> Runtime:
         worker_columns=WORKER_COLUMNS + PAIR_COLUMNS,
         poll_seconds=config.champion_poll_seconds,
         num_threads=config.predict_threads,
+        apply_ttl=True,
+        parallel_min_rows=config.parallel_min_rows,
     ).start()
+    tasks = FeastTaskSource(settings)
+    threading.Thread(target=tasks.warm, name="feast-warm", daemon=True).start()
     return Runtime(
         profiles=profiles,
-        tasks=FeastTaskSource(settings),
+        tasks=tasks,
         scorer=scorer,
         closers=[profiles.stop, scorer.stop],
+        events=index,
     )

@@ -1,10 +1,19 @@
 """The champion models as a :class:`~serving.protocols.Scorer`, hot-swapped without restart.
 
-Feature rows are assembled on numpy from the profile cache's per-type worker matrices (worker and
-worker × type columns), its live status, and the task's own row (task, customer and province features
-from Feast or the request) broadcast over the candidates; the native boosters predict with one thread.
-A background thread checks the MLflow ``champion`` alias every ``poll_seconds`` and swaps a changed
-model in under a lock; requests take the current models once, so a swap never mixes versions.
+Feature rows are assembled on numpy, never through pandas. For each model and task type a
+``(n_workers, n_features)`` block holds every worker-side column (worker profile, worker × type
+performance, worker province code), built once per profile snapshot; a request takes the candidate
+rows of the block (one ``np.take``), writes the live columns (status, load, last QA outcome) of those
+rows, and broadcasts the task's own row (task, customer and province features from Feast or the
+request, plus the request-time features). The push views' TTLs apply at request time as Feast's
+point-in-time join applies them in training: a live status older than ``WORKER_STATUS.ttl`` or a
+last QA outcome older than ``WORKER_LAST_QA.ttl`` (or newer than the request time) is missing.
+
+The three pair models predict on a small shared thread pool (LightGBM releases the GIL; each call
+uses one OpenMP thread, so two cores run two models or two row chunks at once) when a batch is
+large enough to pay for it. A background thread checks the MLflow ``champion`` alias every
+``poll_seconds`` and swaps a changed model in under a lock; requests take the current models once,
+so a swap never mixes versions within a request.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,63 +33,123 @@ log = logging.getLogger("opsmatch.serving")
 PAIR_MODELS: tuple[str, ...] = ("handling_time", "qa_pass", "complaint")
 MODELS: tuple[str, ...] = (*PAIR_MODELS, "complaint_pre")
 LIVE = {"on_shift": 0, "open_tasks": 1, "load_ratio": 2}
+LAST_QA = {"last_qa_passed": 0, "last_qa_score": 1, "last_qa_satisfaction": 2}
+REQUEST_TIME = ("hours_to_sla", "task_age_hours", "load_ratio")
+NEVER = np.iinfo(np.int64).min
+CHUNK_ROWS = 4096  # rows per thread above which one model's batch is split across the threads
+
+
+def _ttl_us(view: str) -> int:
+    from features.spec import VIEWS
+
+    return int(VIEWS[view].ttl.total_seconds() * 1_000_000)
 
 
 def request_time_features(task: TaskRecord, now: datetime) -> dict[str, float]:
-    """The on-demand features (as the Feast ``sla_urgency`` view computes them)."""
+    """The task's on-demand features (as the Feast ``sla_urgency`` view computes them)."""
     return {
         "hours_to_sla": (task.sla_due_at - now).total_seconds() / 3600.0,
         "task_age_hours": (now - task.created_at).total_seconds() / 3600.0,
     }
 
 
-_MAPPINGS: dict[int, tuple[Any, dict[str, dict[str, int]]]] = {}
-
-
-def _mappings(model: Any) -> dict[str, dict[str, int]]:
-    """Category -> code of every categorical feature of ``model`` (cached per model object)."""
-    held = _MAPPINGS.get(id(model))
-    if held is None or held[0] is not model:
-        cats = model.encoder.categories
-        held = (model, {c: {v: i for i, v in enumerate(cats[c])} for c in cats})
-        _MAPPINGS[id(model)] = held
-    return held[1]
-
-
-def task_row(model: Any, task: TaskRecord, now: datetime) -> np.ndarray:
-    """The task-level values of ``model``'s features, encoded as training did (NaN when unknown)."""
-    values = {**task.features, **request_time_features(task, now)}
-    maps = _mappings(model)
-    out = np.full(len(model.feature_names), np.nan)
-    for j, name in enumerate(model.feature_names):
-        value = values.get(name)
-        if value is None:
-            continue
-        if name in maps:
-            code = maps[name].get(str(value))
-            out[j] = np.nan if code is None else code
-        else:
-            try:
-                out[j] = float(value)
-            except (TypeError, ValueError):
-                out[j] = np.nan
+def task_row(
+    model: Any,
+    task: TaskRecord,
+    now: datetime,
+    columns: np.ndarray | None = None,
+    values: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The task-level values of ``model``'s features, encoded as training did (NaN when unknown);
+    only the feature positions ``columns`` when given (the others NaN). ``values``: the task's raw
+    feature values with the request-time ones, when already built."""
+    if values is None:
+        values = {**task.features, **request_time_features(task, now)}
+    enc, names = model.encoder, model.feature_names
+    if columns is None:
+        return np.array([enc.encode_value(name, values.get(name)) for name in names], dtype=float)
+    out = np.full(len(names), np.nan)
+    for j in columns:
+        value = values.get(names[j])
+        if value is not None:
+            out[j] = enc.encode_value(names[j], value)
     return out
 
 
-class FeatureAssembler:
-    """Builds (candidates × features) matrices for a model from the profile snapshot and a task row."""
+def _rows(values: np.ndarray | None, idx: np.ndarray, width: int) -> np.ndarray:
+    """``values[idx]``, NaN rows where ``values`` is absent or shorter than an index."""
+    out = np.full((len(idx), width), np.nan)
+    if values is None:
+        return out
+    values = np.asarray(values, dtype=float).reshape(len(values), -1)
+    ok = idx < len(values)
+    out[ok] = values[idx[ok]]
+    return out
 
-    def __init__(self, model: Any, worker_columns: Sequence[str]) -> None:
+
+def _times(values: np.ndarray | None, idx: np.ndarray) -> np.ndarray | None:
+    if values is None:
+        return None
+    out = np.full(len(idx), NEVER, dtype=np.int64)
+    ok = idx < len(values)
+    out[ok] = np.asarray(values)[idx[ok]]
+    return out
+
+
+def _now_us(now: datetime) -> int:
+    return int(now.timestamp() * 1_000_000)
+
+
+class FeatureAssembler:
+    """Builds (candidates × features) matrices for one model from the profile snapshot and task rows."""
+
+    def __init__(self, model: Any, worker_columns: Sequence[str], apply_ttl: bool = True) -> None:
         names = list(model.feature_names)
         self.model = model
         self.n = len(names)
+        self.apply_ttl = apply_ttl
         col = {c: i for i, c in enumerate(worker_columns)}
         self.worker_dst = np.array([j for j, f in enumerate(names) if f in col], dtype=np.int64)
         self.worker_src = np.array([col[f] for f in names if f in col], dtype=np.int64)
         self.live_dst = np.array([j for j, f in enumerate(names) if f in LIVE], dtype=np.int64)
         self.live_src = np.array([LIVE[f] for f in names if f in LIVE], dtype=np.int64)
+        self.qa_dst = np.array([j for j, f in enumerate(names) if f in LAST_QA], dtype=np.int64)
+        self.qa_src = np.array([LAST_QA[f] for f in names if f in LAST_QA], dtype=np.int64)
         self.province_dst = names.index("worker_province_id") if "worker_province_id" in names else None
-        self._province_codes: tuple[int, np.ndarray] | None = None
+        worker_side = {*col, *LIVE, *LAST_QA, "worker_province_id"}
+        self.task_dst = np.array([j for j, f in enumerate(names) if f not in worker_side], dtype=np.int64)
+        self._blocks: dict[str, tuple[Any, Any, np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self.status_ttl_us = _ttl_us("worker_status")
+        self.qa_ttl_us = _ttl_us("worker_last_qa")
+
+    def block(self, pool: WorkerPool, task_type: str) -> np.ndarray:
+        """All workers' static columns for ``task_type`` (task and live columns NaN), cached per snapshot."""
+        snap = pool.handle
+        mat = snap.matrices[task_type]
+        held = self._blocks.get(task_type)
+        if held is not None and held[0] is mat and held[1] is pool.province_ids:
+            return held[2]
+        out = np.full((len(mat), self.n), np.nan)
+        if len(self.worker_dst):
+            out[:, self.worker_dst] = mat[:, self.worker_src]
+        if self.province_dst is not None:
+            codes = self.model.encoder.encode_column("worker_province_id", pool.province_ids.astype(str))
+            out[: len(codes), self.province_dst] = codes[: len(out)]
+        with self._lock:
+            self._blocks[task_type] = (mat, pool.province_ids, out)
+        return out
+
+    def task_rows(
+        self, tasks: Sequence[TaskRecord], now: datetime, values: Sequence[dict[str, Any]] | None = None
+    ) -> np.ndarray:
+        """One encoded task-level row per task (worker-side columns NaN)."""
+        if not tasks:
+            return np.empty((0, self.n))
+        if values is None:
+            values = [{**t.features, **request_time_features(t, now)} for t in tasks]
+        pairs = zip(tasks, values, strict=True)
+        return np.vstack([task_row(self.model, t, now, self.task_dst, v) for t, v in pairs])
 
     def pairs(
         self,
@@ -88,28 +158,48 @@ class FeatureAssembler:
         task_idx: np.ndarray,
         idx: np.ndarray,
         now: datetime,
+        values: Sequence[dict[str, Any]] | None = None,
     ) -> np.ndarray:
-        """One row per (tasks[task_idx[i]], worker idx[i]) pair."""
+        """One row per (tasks[task_idx[i]], worker idx[i]) pair; ``values`` as in ``task_rows``."""
         snap = pool.handle
-        rows = np.vstack([task_row(self.model, t, now) for t in tasks]) if tasks else np.empty((0, self.n))
-        X = rows[task_idx]
-        if len(self.worker_dst):
-            types = np.array([t.task_type for t in tasks], dtype=object)[task_idx]
-            for task_type in np.unique(types):
-                sel = np.flatnonzero(types == task_type)
-                X[np.ix_(sel, self.worker_dst)] = snap.matrices[task_type][np.ix_(idx[sel], self.worker_src)]
+        rows = self.task_rows(tasks, now, values)
+        idx = np.asarray(idx, dtype=np.int64)
+        task_idx = np.asarray(task_idx, dtype=np.int64)
+        types = [t.task_type for t in tasks]
+        if len(set(types)) == 1:
+            X = np.take(self.block(pool, types[0]), idx, axis=0)
+        else:
+            X = np.empty((len(idx), self.n))
+            per_pair = np.array(types, dtype=object)[task_idx]
+            for task_type in sorted(set(types)):
+                sel = np.flatnonzero(per_pair == task_type)
+                if len(sel):
+                    X[sel] = np.take(self.block(pool, task_type), idx[sel], axis=0)
+        if len(self.task_dst):
+            if len(rows) == 1:
+                X[:, self.task_dst] = rows[0, self.task_dst]
+            else:
+                X[:, self.task_dst] = rows[np.ix_(task_idx, self.task_dst)]
+        now_us = _now_us(now)
         if len(self.live_dst):
-            X[:, self.live_dst] = snap.live[np.ix_(idx, self.live_src)]
-        if self.province_dst is not None:
-            X[:, self.province_dst] = self._codes(pool)[idx]
+            live = _rows(getattr(snap, "live", None), idx, 3)
+            if self.apply_ttl:
+                self._expire(live, _times(getattr(snap, "live_at", None), idx), now_us, self.status_ttl_us)
+            X[:, self.live_dst] = live[:, self.live_src]
+        if len(self.qa_dst):
+            qa = _rows(getattr(snap, "last_qa", None), idx, 3)
+            if self.apply_ttl:
+                self._expire(qa, _times(getattr(snap, "last_qa_at", None), idx), now_us, self.qa_ttl_us)
+            X[:, self.qa_dst] = qa[:, self.qa_src]
         return X
 
-    def _codes(self, pool: WorkerPool) -> np.ndarray:
-        key = id(pool.handle)
-        if self._province_codes is None or self._province_codes[0] != key:
-            codes = self.model.encoder.encode_column("worker_province_id", pool.province_ids.astype(str))
-            self._province_codes = (key, codes)
-        return self._province_codes[1]
+    @staticmethod
+    def _expire(values: np.ndarray, at: np.ndarray | None, now_us: int, ttl_us: int) -> None:
+        """NaN the rows Feast's point-in-time join would not return at ``now`` (outside [now - ttl, now])."""
+        if at is None:
+            return
+        stale = (at == NEVER) | (at < now_us - ttl_us) | (at > now_us)
+        values[stale] = np.nan
 
 
 class ChampionScorer:
@@ -122,7 +212,14 @@ class ChampionScorer:
         worker_columns: Sequence[str],
         poll_seconds: float = 60.0,
         num_threads: int = 1,
+        *,
+        apply_ttl: bool = False,
+        parallel_min_rows: int = 256,
     ) -> None:
+        """``num_threads``: predictions run on up to this many threads (one OpenMP thread each) for
+        batches of at least ``parallel_min_rows`` rows. ``apply_ttl``: expire live status and last QA
+        at request time as training did (the service does; a replay that drives the live columns
+        itself may not)."""
         self._load = load
         self._current_version = current_version
         self._worker_columns = tuple(worker_columns)
@@ -130,6 +227,9 @@ class ChampionScorer:
         self._models: dict[str, tuple[Any, FeatureAssembler | None]] = {}
         self.poll_seconds = poll_seconds
         self.num_threads = num_threads
+        self.apply_ttl = apply_ttl
+        self.parallel_min_rows = parallel_min_rows
+        self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
@@ -145,7 +245,9 @@ class ChampionScorer:
                 if version is None or (held is not None and str(held[0].version) == str(version)):
                     continue
                 model = self._load(name)
-                assembler = FeatureAssembler(model, self._worker_columns) if name in PAIR_MODELS else None
+                assembler = None
+                if name in PAIR_MODELS:
+                    assembler = FeatureAssembler(model, self._worker_columns, self.apply_ttl)
                 with self._lock:
                     self._models = {**self._models, name: (model, assembler)}
                 swapped.append(name)
@@ -168,6 +270,8 @@ class ChampionScorer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def ready(self) -> bool:
         return all(name in self._models for name in MODELS)
@@ -180,7 +284,36 @@ class ChampionScorer:
         with self._lock:
             return self._models
 
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="predict")
+        return self._pool
+
     # -- scoring ---------------------------------------------------------------------------------
+    def pair_features(
+        self,
+        tasks: Sequence[TaskRecord],
+        pool: WorkerPool,
+        task_idx: np.ndarray,
+        worker_idx: np.ndarray,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The encoded model inputs of each pair model (what ``score_pairs`` predicts on)."""
+        models = self._take()
+        now = now or datetime.now(UTC)
+        task_idx, worker_idx = np.asarray(task_idx, dtype=np.int64), np.asarray(worker_idx, dtype=np.int64)
+        used = np.unique(task_idx)
+        local = np.searchsorted(used, task_idx)
+        subset = [tasks[int(t)] for t in used]
+        values = [{**t.features, **request_time_features(t, now)} for t in subset]
+        return {
+            name: models[name][1].pairs(subset, pool, local, worker_idx, now, values)  # type: ignore[union-attr]
+            for name in PAIR_MODELS
+        }
+
     def score_pairs(
         self,
         tasks: Sequence[TaskRecord],
@@ -191,17 +324,22 @@ class ChampionScorer:
         now: datetime | None = None,
     ) -> PairScores:
         models = self._take()
-        now = now or datetime.now(UTC)
-        task_idx, worker_idx = np.asarray(task_idx, dtype=np.int64), np.asarray(worker_idx, dtype=np.int64)
-        used = np.unique(task_idx)
-        local = np.searchsorted(used, task_idx)
-        subset = [tasks[int(t)] for t in used]
-        out = {}
-        for name in PAIR_MODELS:
-            model, assembler = models[name]
-            X = assembler.pairs(subset, pool, local, worker_idx, now)  # type: ignore[union-attr]
-            out[name] = model.predict(X, num_threads=self.num_threads) if len(X) else np.empty(0)
+        X = self.pair_features(tasks, pool, task_idx, worker_idx, now=now)
+        out = self._predict({name: (models[name][0], X[name]) for name in PAIR_MODELS})
         return PairScores(out["handling_time"], out["qa_pass"], out["complaint"])
+
+    def _predict(self, work: dict[str, tuple[Any, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Predict every (model, X); on the thread pool when the batch is large enough."""
+        rows = sum(len(X) for _, X in work.values())
+        if self.num_threads <= 1 or rows < self.parallel_min_rows:
+            return {n: m.predict(X, num_threads=1) if len(X) else np.empty(0) for n, (m, X) in work.items()}
+        pool = self._executor()
+        jobs: dict[str, list[Any]] = {}
+        for name, (model, X) in work.items():
+            # Big batches (e.g. /assign) are also split by rows, so the threads finish together.
+            k = self.num_threads if len(X) >= CHUNK_ROWS * self.num_threads else 1
+            jobs[name] = [pool.submit(model.predict, part, num_threads=1) for part in np.array_split(X, k)]
+        return {name: np.concatenate([j.result() for j in parts]) for name, parts in jobs.items()}
 
     def prior(self, task_types: Sequence[str], pool: WorkerPool) -> dict[str, PairScores]:
         """Per-type estimates from the profiles alone: shrunk ratios and rates of worker × type."""
@@ -230,6 +368,6 @@ class ChampionScorer:
         model, _ = self._take()["complaint_pre"]
         now = now or datetime.now(UTC)
         X = np.vstack([task_row(model, t, now) for t in tasks]) if tasks else np.empty((0, 0))
-        prob = model.predict(X, num_threads=self.num_threads)
-        contrib = model.contributions(X, num_threads=self.num_threads)
+        prob = model.predict(X, num_threads=1)
+        contrib = model.contributions(X, num_threads=1)
         return RiskScores(prob, contrib, list(model.feature_names))

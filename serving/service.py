@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 
 from opsmatch.settings import Settings
 from serving import schemas as s
-from serving.auth import require_token
+from serving.auth import TokenMiddleware, require_token
 from serving.config import load_service_config
 from serving.engine import Engine
 from serving.errors import ApiError, validation_body
@@ -75,12 +75,14 @@ def _request_metrics() -> tuple[Any, Any]:
 
 def build_engine(settings: Settings) -> Engine:
     """The engine on the real components (profile cache, Feast, champion models)."""
+    from serving.event_index import EventIndex
     from serving.runtime import build_runtime, row_validator
 
     config = load_service_config()
-    runtime = build_runtime(settings, config)
+    index = EventIndex(settings.events_dir)
+    runtime = build_runtime(settings, config, index)
     store = StateStore(settings.resolved_state_db_url)
-    return Engine(settings, runtime, store, config, validate_rows=row_validator(settings))
+    return Engine(settings, runtime, store, config, validate_rows=row_validator(settings, index))
 
 
 @bentoml.service(name="opsmatch", traffic={"timeout": 120})
@@ -222,3 +224,6 @@ class OpsMatch:
         lines.append("# TYPE opsmatch_policy_version gauge")
         lines.append(f"opsmatch_policy_version {self.engine.policy()[0]}")
         return "\n".join(lines) + "\n"
+
+
+OpsMatch.add_asgi_middleware(TokenMiddleware)

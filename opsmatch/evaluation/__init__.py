@@ -1,10 +1,9 @@
-"""Policy evaluation on the digital twin and in the field.
+"""Policy evaluation on the digital twin and in the field (see ``README.md`` here).
 
-Modules (one concept each): ``prepare`` (history -> features -> champions, for the twin studies),
-``replay`` (the evaluation period after the history: same workforce, truth and experience),
-``kpis`` (per-policy KPIs and the true cost), ``stats`` (paired intervals over seeds),
-``ml_policies`` (ML ranking and batch policies through the serving code), ``baselines`` (the named
-policy set), ``ab`` (the twin A/B), ``snowstorm`` (the emergency scenario), ``report`` (Markdown, charts,
-MLflow), ``alternating`` (switching policies by time slice), ``field`` (uplift from an alternating
-event log). Nothing is imported here: importing ``opsmatch.evaluation`` does no work.
+Public entry points (plain functions, ``progress(done, total)`` callbacks, no printing):
+``ab.evaluate_policies`` -> ``report.write_report`` / ``report.log_report_to_mlflow`` (twin A/B, also the
+snowstorm), ``field.estimate_uplift`` (alternating time slices in a real event log),
+``alternating.alternating_log`` and ``validate.validate_uplift`` (the same design on the twin),
+``prepare.prepare_models`` (history -> features -> champions for a twin study).
+Nothing is imported here: importing ``opsmatch.evaluation`` does no work.
 """

@@ -1,12 +1,16 @@
 """ML dispatch policies on the twin, deciding with the service's own code (see ``twin_service``).
 
-- ``MLRankingPolicy`` (POST /rank per task): a new task goes to the idle eligible worker with the lowest
-  serving cost; a freed worker takes, among the ``lookahead`` oldest pending tasks of each of its types,
-  the most urgent one if any is within ``urgent_hours`` of its SLA, else the one where its serving cost
-  beats the average worker's the most (``choose="advantage"``; ``"fifo"``: the oldest one).
-- ``MLBatchPolicy`` (POST /assign every ``every_minutes``): pending tasks x free workers through
-  ``serving.ranking.assign_tasks`` with at most one open task per worker (the policy's
-  ``max_open_tasks``), so tasks are dispatched to free workers only, overdue tasks first.
+- ``MLRankingPolicy`` (POST /rank per task): a new task goes to the top of ``serving.ranking.rank_task``
+  over the idle workers (``prescreen``: the service's ``rank_prescreen``, scoring only the cheapest by
+  profile prior); a freed worker takes, among the ``lookahead`` oldest pending tasks of each of its
+  types that the service allows it, the most urgent one if any is within ``urgent_hours`` of its SLA,
+  else the one where its serving cost beats the average worker's the most, in one scorer call
+  (``choose="advantage"``, the oracle's rule on learned costs; ``"fifo"``: the oldest one).
+- ``MLBatchPolicy`` (POST /assign every ``every_minutes``): the oldest pending tasks (at most
+  ``tasks_per_worker`` per free worker) x the free workers through ``serving.ranking.assign_tasks`` with
+  at most one open task per worker (the policy's ``max_open_tasks``), so tasks go to free workers only,
+  overdue tasks first; ``full_scoring_pairs``/``candidates`` are the service's /assign settings (above
+  that many pairs, each task keeps its cheapest candidates by profile prior).
 
 Both read no hidden truth: models, profiles and the simulator's observable state only. ``changes``
 schedules policy updates (``(simulation minute, PUT /policy fields)``), e.g. an emergency close.
@@ -102,8 +106,11 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
     """Periodic optimal assignment through ``assign_tasks`` (see the module docstring)."""
 
     def __init__(self, models: ServingModels, policy: Policy | None = None, *, every_minutes: float = 5.0,
-                 max_tasks: int = 400, changes: Sequence[PolicyChange] = (), name: str = "ml_batch") -> None:
+                 max_tasks: int = 400, tasks_per_worker: int = 6, full_scoring_pairs: int = 2_000,
+                 candidates: int = 8, changes: Sequence[PolicyChange] = (), name: str = "ml_batch") -> None:
         super().__init__(every_minutes, max_tasks)
+        self.tasks_per_worker = tasks_per_worker
+        self.full_scoring_pairs, self.candidates = full_scoring_pairs, candidates
         self.models, self.base_policy, self.changes = models, policy, list(changes)
         self.name = name
         self.calls = 0
@@ -114,7 +121,9 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
 
     def cost_matrix(self, view: SimView, tasks: list[int], workers: list[int]) -> np.ndarray:
         """Serving costs (np.inf where the service excludes the pair), one ranking per task."""
-        return np.vstack([self.svc.costs(t, workers) for t in tasks]) if tasks else np.empty((0, len(workers)))
+        if not tasks:
+            return np.empty((0, len(workers)))
+        return np.vstack([self.svc.costs(t, workers) for t in tasks])
 
     def on_tick(self, view: SimView) -> None:
         self._apply_due(view)
@@ -122,10 +131,16 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
         if not workers:
             return
         tasks = [t for k in range(view.n_types) if view.idle_workers(k)
-                 for t in view.pending_tasks(k, limit=self.max_tasks)]
+                 for t in view.pending_tasks(k, limit=min(self.max_tasks,
+                                                          self.tasks_per_worker * len(view.idle_workers(k))))]
         if not tasks:
             return
+        limit = self.tasks_per_worker * len(workers)
+        if len(tasks) > limit:  # the oldest of the backlog: more than enough choice for the free workers
+            created = view.task_created
+            tasks = sorted(tasks, key=lambda t: created[t])[:limit]
         self.calls += 1
-        for task, worker in self.svc.assign(tasks, workers):
+        for task, worker in self.svc.assign(tasks, workers, full_scoring_pairs=self.full_scoring_pairs,
+                                            candidates=self.candidates):
             if view.eligible[worker, view.task_type[task]] and view.accepting(worker):
                 view.assign(task, worker)

@@ -9,6 +9,7 @@ come from the dispatch alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def evaluation_period(settings: Settings, days: int = 7, seed: int = 1, *, scena
     if workers_path.exists():
         logged = pd.read_parquet(workers_path, columns=["worker_id"])["worker_id"].astype(str).tolist()
         if sorted(logged) != sorted(workforce.truth.worker_ids):
-            raise ValueError(f"scenario {config.name!r} does not rebuild the history's workforce")
+            raise ValueError(f"scenario {config.name!r} does not rebuild the workforce of the history "
+                             f"(generated with {info.scenario!r})")
     if carry_experience:
         tt_path = Path(settings.truth_dir) / TASK_TRUTH_FILE
         if tt_path.exists():
@@ -117,10 +119,12 @@ def synthetic_period(config: ScenarioConfig, days: int, seed: int, *, workforce_
 
 
 def run_policy(period: EvalPeriod, policy: Policy, *, drain: bool = True,
-               config: ScenarioConfig | None = None) -> SimResult:
+               config: ScenarioConfig | None = None,
+               progress: Callable[[float, float], None] | None = None) -> SimResult:
     """Replay the period under ``policy`` (drained: every task completes), without status snapshots.
 
-    ``config`` overrides the scenario (e.g. the same period with a disruption added).
+    ``config`` overrides the scenario (e.g. the same period with a disruption added); ``progress`` gets
+    simulated days done out of the period's days.
     """
     return simulate(config or period.config, period.arrivals, policy, period.seed,
-                    workforce=period.workforce, drain=drain, record_status=False)
+                    workforce=period.workforce, drain=drain, record_status=False, progress=progress)

@@ -99,8 +99,8 @@ class TaskRecords:
         self.customer["cust_tasks_so_far"] = tk.groupby("cust").cumcount().to_numpy() + 1
         self.customer["cust_complaints_so_far"] = 0
         self.customer_rows = self.customer.to_dict("records")
-        self.created = pd.to_datetime(tk["created_at"], utc=True).dt.to_pydatetime()
-        self.due = pd.to_datetime(tk["sla_due_at"], utc=True).dt.to_pydatetime()
+        self.created = pd.DatetimeIndex(pd.to_datetime(tk["created_at"], utc=True)).to_pydatetime()
+        self.due = pd.DatetimeIndex(pd.to_datetime(tk["sla_due_at"], utc=True)).to_pydatetime()
         self.ids = tk["task_id"].astype(str).tolist()
         self.types = tk["task_type"].astype(str).tolist()
         self.provinces = tk["province_id"].astype(str).tolist()

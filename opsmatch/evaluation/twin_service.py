@@ -7,7 +7,9 @@ simulator's view (what ``POST /workers/status`` would push), task records built 
 and the serving ``Policy`` (default weights, the scenario's skill minimums; emergency close through the
 same merge as ``PUT /policy``). Costs come from ``serving.eligibility``, the scorer and
 ``serving.cost.pair_costs`` with the arguments ``serving.ranking.rank_task`` uses; batches go through
-``serving.ranking.assign_tasks`` (``POST /assign``).
+``serving.ranking.assign_tasks`` (``POST /assign``). The pool carries one extra, inactive row: the
+"average worker" of each type (column means over the workers skilled for it), the reference of a freed
+worker's comparative advantage (the oracle's rule, on learned costs); it is never eligible.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ class ServingModels:
             mv = version_for_alias(client_for(settings), registered_name(model), "champion")
             return None if mv is None else str(mv.version)
 
-        scorer = ChampionScorer(lambda m: load_champion(settings, m), current, WORKER_COLUMNS + PAIR_COLUMNS)
+        # The replay drives the live columns itself (stamped at every sync), so no request-time TTL.
+        scorer = ChampionScorer(lambda m: load_champion(settings, m), current, WORKER_COLUMNS + PAIR_COLUMNS,
+                                apply_ttl=False)
         scorer.refresh()
         if not scorer.ready():
             raise RuntimeError(f"champions not all loadable: {scorer.last_error or 'no champion alias'}")
@@ -84,6 +88,7 @@ class TwinService:
         matrices = {t: np.vstack([m, _average_row(m, base, t, policy)]) for t, m in snap.matrices.items()}
         live = np.zeros((n + 1, snap.live.shape[1]))
         live[n, 0] = 1.0  # on shift, no open task
+        self.live_at = np.full(n + 1, np.iinfo(np.int64).min, dtype=np.int64)
         self.pool = WorkerPool(
             worker_ids=np.append(base.worker_ids, "__average__"),
             province_ids=np.append(base.province_ids, ""), task_types=base.task_types,
@@ -91,7 +96,8 @@ class TwinService:
             capacity=np.append(base.capacity, 1), open_tasks=np.zeros(n + 1, dtype=np.int64),
             on_shift=np.zeros(n + 1, dtype=bool), active=np.append(base.active, False),
             type_median_minutes=base.type_median_minutes, refreshed_at=base.refreshed_at,
-            handle=replace(snap, matrices=matrices, live=live, capacity=np.append(snap.capacity, 1.0)),
+            handle=replace(snap, matrices=matrices, live=live, live_at=self.live_at,
+                           capacity=np.append(snap.capacity, 1.0)),
         )
         self.live = live
         index = self.pool.index
@@ -127,6 +133,9 @@ class TwinService:
         self.live[rows, 0] = on
         self.live[rows, 1] = load
         self.live[rows, 2] = load / self.capacity[rows]
+        now_us = int(sim_datetime(v).timestamp() * 1_000_000)
+        self.live_at[rows] = now_us
+        self.live_at[self.avg_row] = now_us
         return rows
 
     def mask(self, rows: np.ndarray) -> np.ndarray:
@@ -212,14 +221,19 @@ class TwinService:
         ).total
 
     # -- assignment (POST /assign) -------------------------------------------------------------------
-    def assign(self, tasks: Sequence[int], workers: Sequence[int]) -> list[tuple[int, int]]:
-        """``assign_tasks`` over simulated ``tasks`` and the free ``workers``: (task, worker) pairs."""
+    def assign(self, tasks: Sequence[int], workers: Sequence[int], *, full_scoring_pairs: int = 300_000,
+               candidates: int = 64) -> list[tuple[int, int]]:
+        """``assign_tasks`` over simulated ``tasks`` and the free ``workers``: (task, worker) pairs.
+
+        ``full_scoring_pairs`` and ``candidates`` are the service's ``assign_full_scoring_pairs`` and
+        ``assign_candidates_per_task`` settings."""
         if not tasks or not workers:
             return []
         rows = self.sync(workers)
         recs = [self.tasks.record(t) for t in tasks]
         plan = assign_tasks(recs, self.pool, self.scorer, self.policy, sim_datetime(self.view),
-                            requested=self.mask(rows))
+                            requested=self.mask(rows), full_scoring_pairs=full_scoring_pairs,
+                            candidates=candidates)
         chosen = plan.result.worker
         return [(tasks[i], int(self.sim_of[w])) for i, w in enumerate(chosen) if w >= 0]
 

@@ -1,15 +1,21 @@
-"""Fixtures of the serving tests: an engine on in-memory fakes and a temporary state store."""
+"""Fixtures of the serving tests: an engine on in-memory fakes and a temporary state store, and one
+real small world (twin -> features -> champions) shared by the real-component tests of the session."""
 
 from __future__ import annotations
 
-import pytest
-from serving_fakes import NOW, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task
+import os
 
-from opsmatch.settings import Settings
-from serving.config import load_service_config
-from serving.engine import Engine
-from serving.protocols import Runtime
-from serving.state import StateStore
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before LightGBM loads: 2 shared cores
+
+import pytest  # noqa: E402
+from real_world import World, build_world  # noqa: E402
+from serving_fakes import NOW, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
+
+from opsmatch.settings import Settings  # noqa: E402
+from serving.config import load_service_config  # noqa: E402
+from serving.engine import Engine  # noqa: E402
+from serving.protocols import Runtime  # noqa: E402
+from serving.state import StateStore  # noqa: E402
 
 TOKEN = "test-token-123"
 
@@ -33,3 +39,9 @@ def engine(settings, runtime) -> Engine:
     eng = Engine(settings, runtime, store, load_service_config({"policy_ttl_seconds": 0}), clock=lambda: NOW)
     yield eng
     store.close()
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> World:
+    """The real small world (built once per session, ~30 s): see ``real_world.build_world``."""
+    return build_world(tmp_path_factory.mktemp("real-world"))

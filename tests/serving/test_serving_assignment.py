@@ -26,7 +26,7 @@ def test_capacity_one_objective_equals_linear_sum_assignment(seed: int) -> None:
         r, c = linear_sum_assignment(cost)
     except ValueError:
         pytest.skip("no full matching for this draw")
-    res = solve_assignment(lambda cols, slots: cost[:, cols], np.isfinite(cost), np.ones(m, dtype=int))
+    res = solve_assignment(lambda t, w, k: cost[t, w], np.isfinite(cost), np.ones(m, dtype=int))
     assert res.n_assigned == n
     assert res.objective == pytest.approx(cost[r, c].sum(), rel=1e-12, abs=1e-9)
     assert len(set(res.worker.tolist())) == n  # one task per worker
@@ -72,7 +72,7 @@ def test_capacity_above_one_matches_brute_force(seed: int) -> None:
     cost3 = base[:, :, None] + slope[:, :, None] * np.arange(kmax)[None, None, :]
     priority = (rng.random(n) < 0.4).astype(int)
 
-    res = solve_assignment(lambda cols, slots: cost3[:, cols, slots], eligible, remaining, priority)
+    res = solve_assignment(lambda t, w, k: cost3[t, w, k], eligible, remaining, priority)
     key, best = _brute_force(cost3, eligible, remaining, priority)
     levels = tuple(
         -int(((res.worker >= 0) & (priority == lv)).sum())
@@ -94,8 +94,8 @@ def test_slot_doubling_reaches_the_full_expansion_optimum(seed: int) -> None:
     base = rng.gamma(2.0, 1.0, size=(n, m))
     slope = 0.05 + rng.random(n)[:, None] * 0.2
 
-    def slot_cost(cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return base[:, cols] + slope * slots[None, :]
+    def slot_cost(t: np.ndarray, w: np.ndarray, k: np.ndarray) -> np.ndarray:
+        return base[t, w] + slope[t, 0] * k
 
     grown = solve_assignment(slot_cost, eligible, remaining, initial_slots=1)
     full = solve_assignment(slot_cost, eligible, remaining, initial_slots=int(remaining.max()))
@@ -108,7 +108,7 @@ def test_slot_doubling_reaches_the_full_expansion_optimum(seed: int) -> None:
 def test_overdue_tasks_win_scarce_capacity_even_when_expensive() -> None:
     cost = np.array([[1.0], [1.5], [50.0]])  # task 2 is overdue and by far the most expensive
     res = solve_assignment(
-        lambda cols, slots: cost[:, cols], np.ones((3, 1), bool), np.array([1]), np.array([0, 0, 1])
+        lambda t, w, k: cost[t, w], np.ones((3, 1), bool), np.array([1]), np.array([0, 0, 1])
     )
     assert res.worker.tolist() == [-1, -1, 0]
     assert res.unassigned_reason == [CAPACITY, CAPACITY, None]
@@ -117,7 +117,7 @@ def test_overdue_tasks_win_scarce_capacity_even_when_expensive() -> None:
 def test_assigns_as_many_as_possible_before_minimising_cost() -> None:
     # Worker 0 is cheap for both tasks, worker 1 only eligible for task 0: both must be assigned.
     cost = np.array([[1.0, 100.0], [1.0, np.inf]])
-    res = solve_assignment(lambda cols, slots: cost[:, cols], np.isfinite(cost), np.array([1, 1]))
+    res = solve_assignment(lambda t, w, k: cost[t, w], np.isfinite(cost), np.array([1, 1]))
     assert res.worker.tolist() == [1, 0]
     assert res.objective == pytest.approx(101.0)
 
@@ -125,7 +125,7 @@ def test_assigns_as_many_as_possible_before_minimising_cost() -> None:
 def test_unassigned_reasons_distinguish_no_eligible_from_capacity() -> None:
     eligible = np.array([[False, False], [True, False], [True, False]])
     cost = np.where(eligible, 1.0, np.inf)
-    res = solve_assignment(lambda cols, slots: cost[:, cols], eligible, np.array([1, 5]))
+    res = solve_assignment(lambda t, w, k: cost[t, w], eligible, np.array([1, 5]))
     assert res.unassigned_reason[0] == NO_ELIGIBLE
     assert sorted(r for r in res.unassigned_reason[1:] if r) == [CAPACITY]
     assert res.n_assigned == 1
@@ -133,7 +133,7 @@ def test_unassigned_reasons_distinguish_no_eligible_from_capacity() -> None:
 
 def test_workers_without_remaining_capacity_are_never_used() -> None:
     cost = np.ones((2, 2))
-    res = solve_assignment(lambda cols, slots: cost[:, cols], np.ones((2, 2), bool), np.array([0, 1]))
+    res = solve_assignment(lambda t, w, k: cost[t, w], np.ones((2, 2), bool), np.array([0, 1]))
     assert res.worker.tolist().count(0) == 0
     assert res.n_assigned == 1
 
@@ -141,4 +141,4 @@ def test_workers_without_remaining_capacity_are_never_used() -> None:
 def test_non_finite_cost_on_an_eligible_pair_is_refused() -> None:
     cost = np.array([[np.nan]])
     with pytest.raises(ValueError, match="finite"):
-        solve_assignment(lambda cols, slots: cost[:, cols], np.ones((1, 1), bool), np.array([1]))
+        solve_assignment(lambda t, w, k: cost[t, w], np.ones((1, 1), bool), np.array([1]))
