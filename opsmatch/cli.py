@@ -281,7 +281,9 @@ def _has_champions(settings: Settings) -> bool:
 
 @app.command()
 def bootstrap(
-    days: int = typer.Option(90, min=7, max=3650, help="Days of twin history when none exists yet."),
+    days: int = typer.Option(
+        90, min=45, max=3650, help="Days of twin history when none exists yet (complaint labels need 30)."
+    ),
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`)."""
