@@ -119,7 +119,7 @@ class ServiceConfig(Strict):
     rank_prescreen: Annotated[int, Field(ge=0)] = 0
     rank_prescreen_share: Annotated[float, Field(ge=0, le=1)] = 0.2
     predict_threads: Annotated[int, Field(ge=1, le=64)] = 1
-    parallel_min_rows: Annotated[int, Field(ge=1)] = 256
+    parallel_min_rows: Annotated[int, Field(ge=1)] = 1024
     champion_poll_seconds: Annotated[float, Field(gt=0)] = 60.0
     profile_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
     policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0

@@ -13,6 +13,7 @@ from opsmatch.contract import TASK_TYPES
 from serving.protocols import PairScores, RiskScores, TaskRecord, WorkerPool
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+TOKEN = "test-token-123"
 MEDIANS = {t: 20.0 + 5 * i for i, t in enumerate(TASK_TYPES)}
 
 

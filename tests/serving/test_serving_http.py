@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import TOKEN
-from serving_fakes import NOW
+from serving_fakes import NOW, TOKEN
 from starlette.testclient import TestClient
 
 from serving import service as service_module
