@@ -127,10 +127,6 @@ class TaskRecords:
         self._cache[task] = (self.live.hour, rec)
         return rec
 
-    def forget(self, task: int) -> None:
-        """Drop a task that will not be scored again."""
-        self._cache.pop(task, None)
-
 
 def sim_datetime(view: SimView) -> dt.datetime:
     """The simulated ``now`` as a UTC datetime."""

@@ -28,7 +28,6 @@ from serving.cost import pair_costs
 from serving.eligibility import ProvinceRules, effective_capacity, eligible_workers, province_rules
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 from serving.ranking import assign_tasks, rank_task, type_medians
-from serving.schemas import PolicyUpdate
 from simulator.scenario import ScenarioConfig
 from simulator.state import SimView
 
@@ -41,12 +40,6 @@ def twin_policy(config: ScenarioConfig, base: Policy | None = None) -> Policy:
     base = base or default_policy()
     levels = {t.name: t.min_skill for t in config.task_types if t.min_skill > 1}
     return merge_policy(base, {"min_skill_level": levels}) if levels else base
-
-
-def emergency_close(policy: Policy, province_id: str, note: str = "snowstorm") -> Policy:
-    """``policy`` with ``province_id`` in emergency close: the PUT /policy request and merge."""
-    update = PolicyUpdate(actor=ACTOR, note=note, provinces={province_id: {"closed": True}})
-    return merge_policy(policy, update.changes())
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""PNG charts of a twin A/B report (matplotlib, Agg backend; each function writes one file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from opsmatch.evaluation.kpis import COST_PARTS
+
+if TYPE_CHECKING:
+    from opsmatch.evaluation.ab import ABReport
+
+
+def _plt():  # noqa: ANN202 - matplotlib module
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _per_seed(report: ABReport, kpi: str) -> list[np.ndarray]:
+    return [report.runs.loc[report.runs["policy"] == p, kpi].to_numpy(dtype=float) for p in report.policies]
+
+
+def _bars(ax, report: ABReport, kpi: str, title: str, scale: float = 1.0, fmt: str = "{:.2f}",  # noqa: ANN001
+          zoom: bool = False) -> None:
+    """Mean per policy with the seeds as dots; ``zoom`` fits the y axis to the values instead of 0."""
+    values = [v * scale for v in _per_seed(report, kpi)]
+    means = [float(np.mean(v)) if len(v) else float("nan") for v in values]
+    x = np.arange(len(values))
+    ax.bar(x, means, color="#4C72B0", alpha=0.85)
+    for i, v in enumerate(values):
+        ax.scatter(np.full(len(v), i), v, color="black", s=10, zorder=3)
+        top = max(means[i], float(np.max(v))) if len(v) else means[i]
+        ax.annotate(fmt.format(means[i]), (i, top), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 4), textcoords="offset points")
+    ax.set_xticks(x, report.policies, rotation=30, ha="right", fontsize=8)
+    ax.set_title(title, fontsize=10)
+    flat = np.concatenate(values) if values else np.array([])
+    flat = flat[np.isfinite(flat)]
+    if zoom and len(flat):
+        pad = max(float(flat.max() - flat.min()), 1e-3 * abs(float(flat.max()))) * 0.6
+        ax.set_ylim(float(flat.min()) - pad, float(flat.max()) + pad)
+    else:
+        ax.set_ylim(0, None)
+
+
+def turnaround_chart(report: ABReport, path: Path) -> Path:
+    """Mean and p90 turnaround (hours) per policy; dots are the seeds."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    _bars(axes[0], report, "mean_turnaround_h", "Mean turnaround (h)")
+    _bars(axes[1], report, "p90_turnaround_h", "p90 turnaround (h)", fmt="{:.1f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def rates_chart(report: ABReport, path: Path) -> Path:
+    """SLA attainment, QA pass rate and complaint rate (%) per policy; dots are the seeds."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    _bars(axes[0], report, "sla_attainment", "SLA attainment (%)", 100, "{:.1f}", zoom=True)
+    _bars(axes[1], report, "qa_pass_rate", "QA pass rate (%)", 100, "{:.1f}", zoom=True)
+    _bars(axes[2], report, "complaint_rate", "Complaint rate (%)", 100, "{:.2f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def utilisation_chart(report: ABReport, path: Path) -> Path:
+    """Utilisation per province (mean over seeds) for each policy, provinces sorted by the first policy."""
+    plt = _plt()
+    util = report.province_util.groupby(["policy", "province_id"])["utilisation"].mean().unstack("policy")
+    util = util.sort_values(report.policies[0])
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    for p in report.policies:
+        ax.plot(np.arange(len(util)), util[p].to_numpy() * 100, marker="o", ms=3, lw=1, label=p)
+    ax.set_xticks(np.arange(len(util)), util.index, rotation=90, fontsize=7)
+    ax.set_ylabel("utilisation (% of shift minutes)")
+    ax.set_title("Utilisation by province", fontsize=10)
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def cost_chart(report: ABReport, path: Path) -> Path:
+    """True cost per task, stacked by part (minute-equivalents)."""
+    plt = _plt()
+    s = report.summary()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bottom = np.zeros(len(s))
+    for part in COST_PARTS:
+        values = s[part].to_numpy(dtype=float)
+        ax.bar(np.arange(len(s)), values, bottom=bottom, label=part.removeprefix("cost_"))
+        bottom += values
+    for i, total in enumerate(bottom):
+        ax.annotate(f"{total:.1f}", (i, total), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(s)), s.index, rotation=30, ha="right", fontsize=8)
+    ax.set_title("True cost per task (minute-equivalents)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def snowstorm_chart(report: ABReport, path: Path) -> Path:
+    """Wait of the closed province's storm-time tasks (with the tasks stranded at the event) and the
+    national SLA change, per policy."""
+    plt = _plt()
+    s = report.snowstorm.summary()  # type: ignore[union-attr]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    x = np.arange(len(s))
+    wait = s["storm_province_wait_h"].to_numpy(dtype=float)
+    axes[0].bar(x, np.nan_to_num(wait), color="#55A868")
+    for i, (w, stranded) in enumerate(zip(wait, s["stranded"], strict=True)):
+        axes[0].annotate(f"{w:.1f} h\n{stranded:.0f} stranded", (i, np.nan_to_num(w)), ha="center",
+                         va="bottom", fontsize=7)
+    axes[0].set_title("Mean wait of the province's storm-time tasks (h)", fontsize=10)
+    axes[1].bar(x, s["national_sla_delta"].to_numpy() * 100, color="#C44E52")
+    axes[1].set_title("National SLA attainment change (points)", fontsize=10)
+    for ax in axes:
+        ax.set_xticks(x, s["policy"], rotation=30, ha="right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_charts(report: ABReport, out_dir: Path) -> dict[str, Path]:
+    """Every chart of the report into ``out_dir``; returns name -> path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    charts = {
+        "turnaround": turnaround_chart(report, out_dir / "turnaround.png"),
+        "rates": rates_chart(report, out_dir / "sla_qa_complaints.png"),
+        "utilisation": utilisation_chart(report, out_dir / "utilisation_by_province.png"),
+        "cost": cost_chart(report, out_dir / "true_cost.png"),
+    }
+    if report.snowstorm is not None:
+        charts["snowstorm"] = snowstorm_chart(report, out_dir / "snowstorm.png")
+    return charts
