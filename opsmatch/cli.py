@@ -302,6 +302,12 @@ def bootstrap(
     else:
         # The first champions come through the loop itself, so its watermark is recorded.
         retrain(force=True, model=None)
+    if settings.truth_dir.is_dir():
+        report_dir = settings.data_dir / "reports" / f"evaluation-{settings.scenario}"
+        if (report_dir / "report.md").exists():
+            console.print(f"twin A/B report: {report_dir / 'report.md'}")
+        else:
+            evaluate(scenario=settings.scenario, days=7, seeds=3, out=report_dir, log_mlflow=True)
 
 
 @app.command()
