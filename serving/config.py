@@ -18,18 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opsmatch.contract import TASK_TYPES
 
-TaskType = Literal[
-    "policy_change",
-    "underwriting",
-    "claims_review",
-    "renewal",
-    "return_visit",
-    "complaint_case",
-    "surrender",
-    "beneficiary_change",
-]
-assert set(TaskType.__args__) == set(TASK_TYPES), "TaskType must list the contract's task types"  # type: ignore[attr-defined]
-
+TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]  # the contract's task types
 NonNeg = Annotated[float, Field(ge=0, le=1e6)]
 Prob = Annotated[float, Field(ge=0, le=1)]
 ProvinceId = Annotated[str, Field(min_length=1, max_length=64)]

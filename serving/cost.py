@@ -33,6 +33,16 @@ class PairCosts:
     load_ratio: np.ndarray
     sla_overrun: np.ndarray
 
+    def take(self, idx: np.ndarray) -> PairCosts:
+        """The costs of the pairs ``idx``, in that order."""
+        return PairCosts(
+            total=self.total[idx],
+            parts={k: v[idx] for k, v in self.parts.items()},
+            minutes_ratio=self.minutes_ratio[idx],
+            load_ratio=self.load_ratio[idx],
+            sla_overrun=self.sla_overrun[idx],
+        )
+
 
 def pair_costs(
     *,

@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from opsmatch.settings import Settings
 from serving import alerts as rules
 from serving import schemas as s
+from serving.assignment import CAPACITY, NO_ELIGIBLE
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
+from serving.eligibility import effective_capacity
 from serving.errors import ApiError
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
@@ -131,11 +133,7 @@ class Engine:
             prescreen=self.config.rank_prescreen,
             prescreen_share=self.config.rank_prescreen_share,
         )
-        cap = (
-            pool.capacity
-            if policy.max_open_tasks is None
-            else np.minimum(pool.capacity, policy.max_open_tasks)
-        )
+        cap = effective_capacity(pool, policy)
         workers = [
             s.RankedWorker(
                 rank=i + 1,
@@ -214,8 +212,8 @@ class Engine:
                     )
                 )
             else:
-                reason = res.unassigned_reason[t] or "capacity_exhausted"
-                counts = plan.eligibility[t].counts() if reason == "no_eligible_worker" else {}
+                reason = res.unassigned_reason[t] or CAPACITY
+                counts = plan.eligibility[t].counts() if reason == NO_ELIGIBLE else {}
                 unassigned.append(
                     s.Unassigned(
                         task_id=task.task_id,
@@ -351,11 +349,7 @@ class Engine:
         _, policy = self.policy()
         pool = self.runtime.profiles.snapshot()
         idx = np.array([pool.index[w] for w in latest["worker_id"]], dtype=np.int64)
-        cap = (
-            pool.capacity
-            if policy.max_open_tasks is None
-            else np.minimum(pool.capacity, policy.max_open_tasks)
-        )
+        cap = effective_capacity(pool, policy)
         found = rules.overload_alerts(
             pool.worker_ids[idx], pool.province_ids[idx], pool.open_tasks[idx], cap[idx], policy.alerts
         )
@@ -437,11 +431,7 @@ class Engine:
             return 0
         _, policy = self.policy()
         pool = self.runtime.profiles.snapshot()
-        cap = (
-            pool.capacity
-            if policy.max_open_tasks is None
-            else np.minimum(pool.capacity, policy.max_open_tasks)
-        )
+        cap = effective_capacity(pool, policy)
         active = pool.active
         found = rules.overload_alerts(
             pool.worker_ids[active],

@@ -2,7 +2,8 @@
 
 Validating an outcome row needs the keys of the tables it references (tasks, workers, customers), and
 folding it into the worker profiles needs each task's type and the worker who completed it. Reading
-those tables per request costs ~0.1-0.5 s on the default scenario; here they are read once (only the
+those tables per request is slow on the default scenario (measured by ``bench/bench_serving.py``,
+``ingest_costs``); here they are read once (only the
 needed columns), kept as dicts/sets, extended by this process's own appends, and re-read only when a
 table file changes underneath (another writer: the batch ingest, the twin, another service worker).
 """

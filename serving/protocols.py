@@ -93,6 +93,10 @@ class PairScores:
     p_qa_pass: np.ndarray
     p_complaint: np.ndarray
 
+    def take(self, idx: np.ndarray) -> PairScores:
+        """The scores of the pairs ``idx``, in that order."""
+        return PairScores(self.minutes[idx], self.p_qa_pass[idx], self.p_complaint[idx])
+
 
 @dataclass(frozen=True)
 class RiskScores:

@@ -81,14 +81,7 @@ def rank_task(
     scores = scorer.score_pairs([task], pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
     costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy)
     order = np.argsort(costs.total, kind="stable")[:top_k]
-    chosen_scores = PairScores(scores.minutes[order], scores.p_qa_pass[order], scores.p_complaint[order])
-    chosen_costs = PairCosts(
-        total=costs.total[order],
-        parts={k: v[order] for k, v in costs.parts.items()},
-        minutes_ratio=costs.minutes_ratio[order],
-        load_ratio=costs.load_ratio[order],
-        sla_overrun=costs.sla_overrun[order],
-    )
+    chosen_scores, chosen_costs = scores.take(order), costs.take(order)
     workers = idx[order]
     reasons = [
         reason_codes(

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
+from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, VALUE_BANDS
 from serving.config import (
     NonNeg,
     Policy,
@@ -20,21 +21,28 @@ from serving.config import (
     Strict,
     TaskType,
 )
+from serving.risk import TIERS
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
-Channel = Literal["branch", "agent", "online", "phone"]
+# The contract's enums (``opsmatch.contract``) and the risk tiers, as request/response types.
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+AgeBand = Literal[AGE_BANDS]  # type: ignore[valid-type]
+ValueBand = Literal[VALUE_BANDS]  # type: ignore[valid-type]
+Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
+ComplaintReason = Literal[COMPLAINT_REASONS]  # type: ignore[valid-type]
+Tier = Literal[TIERS]  # type: ignore[valid-type]
 HARD_MAX_BATCH = 50_000
 
 
 class InlineCustomer(Strict):
     """Customer traits of an inline task (used when the customer is not in the feature store)."""
 
-    age_band: Literal["18-29", "30-44", "45-59", "60+"] | None = None
+    age_band: AgeBand | None = None
     channel: Channel | None = None
     tenure_years: Annotated[float, Field(ge=0, le=100)] | None = None
-    policy_value_band: Literal["low", "mid", "high"] | None = None
+    policy_value_band: ValueBand | None = None
     vip: bool | None = None
     prior_complaints: Annotated[int, Field(ge=0, le=1000)] | None = None
 
@@ -191,14 +199,14 @@ class RiskItem(BaseModel):
     customer_id: str | None
     province_id: str
     probability: float
-    tier: Literal["low", "medium", "high"]
+    tier: Tier
     reasons: list[ReasonOut]
 
 
 class CustomerRisk(BaseModel):
     customer_id: str
     probability: float
-    tier: Literal["low", "medium", "high"]
+    tier: Tier
     task_ids: list[str]
 
 
@@ -267,8 +275,8 @@ class ComplaintIn(Strict):
     task_id: Id
     customer_id: Id
     filed_at: AwareDatetime
-    severity: Literal["low", "medium", "high"]
-    reason: Literal["timeliness", "attitude", "accuracy", "fees", "operational_error", "promise_not_kept"]
+    severity: Severity
+    reason: ComplaintReason
 
 
 class OutcomesRequest(Strict):

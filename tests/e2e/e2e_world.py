@@ -10,12 +10,8 @@ the store. The world has its own MLflow store; the twin's hidden truth is kept o
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +21,7 @@ import pandas as pd
 from opsmatch import events
 from opsmatch.contract import LOAD_ORDER, TABLES
 from opsmatch.settings import Settings
+from serving import launch
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-token"
@@ -43,16 +40,9 @@ class World:
 
     def env(self) -> dict[str, str]:
         """Environment of a process (server, CLI) working on this world."""
-        return {
-            **os.environ,
-            "OMP_WAIT_POLICY": "PASSIVE",
-            "OPSMATCH_DATA_DIR": str(self.settings.data_dir),
-            "OPSMATCH_MLFLOW_TRACKING_URI": self.settings.mlflow_tracking_uri,
-            "OPSMATCH_MLFLOW_ARTIFACT_ROOT": str(self.settings.mlflow_artifact_root),
-            "OPSMATCH_API_TOKEN": TOKEN,
-            "BENTOML_HOME": str(self.root / "bentoml"),
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-        }
+        return launch.service_env(
+            self.settings, self.root / "bentoml", MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"
+        )
 
 
 def world_settings(root: Path) -> Settings:
@@ -102,18 +92,12 @@ def make_world(root: Path, scenario: str = "small", days: int = 45, new_days: in
     return World(root, settings, cutoff, sim_now, incoming, seconds, new_rows)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
-    """``bentoml serve serving.service:OpsMatch`` on a free loopback port, in its own process group."""
+    """``bentoml serve serving.service:OpsMatch`` on a free loopback port (``serving.launch``)."""
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.port = free_port()
+        self.port = launch.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = world.root / "serve.log"
         self.proc: subprocess.Popen | None = None
@@ -121,41 +105,19 @@ class Server:
     def start(self, timeout: float = 120.0, poll_seconds: float | None = 5.0) -> Server:
         """Start and wait for ``/readyz``; ``poll_seconds`` shortens the service's champion poll (60 s by
         default) through ``OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS``."""
-        import httpx
-
-        cmd = [sys.executable, "-m", "bentoml", "serve", "serving.service:OpsMatch",
-               "--host", "127.0.0.1", "--port", str(self.port)]
-        log = open(self.log_path, "w")  # noqa: SIM115 - owned by the child; closed below
         env = self.world.env()
         if poll_seconds is not None:
             env["OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS"] = str(poll_seconds)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.tail())
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError("server not ready in time:\n" + self.tail())
+        self.proc = launch.start(env, self.port, self.log_path)
+        launch.wait_ready(self.proc, self.url, timeout, log_path=self.log_path)
+        return self
 
     def tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        if self.proc is not None:
+            launch.stop(self.proc)
 
 
 def audit_batch(world: World, worker_id: str, task_type: str, n: int = 40, n_failed: int = 34,

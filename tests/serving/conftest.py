@@ -41,5 +41,5 @@ def engine(settings, runtime) -> Engine:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
-    """The real small world (built once per session, ~30 s): see ``real_world.build_world``."""
+    """The real small world (built once per session): see ``real_world.build_world``."""
     return build_world(tmp_path_factory.mktemp("real-world"))

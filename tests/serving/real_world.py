@@ -2,21 +2,13 @@
 
 ``build_world`` runs the product end to end in a temporary folder: the twin's ``small`` scenario
 (45 days: complaint labels need 30 days to mature) -> feature build, ``feast apply``, materialize ->
-all four models trained and promoted through the gate. ``serve`` starts
-``bentoml serve serving.service:OpsMatch`` on a free loopback port with the ``OPSMATCH_*`` settings of
-that world and stops it (its whole process group) afterwards.
+all four models trained and promoted through the gate. ``World.env`` is the environment of a
+``bentoml serve`` on that world (started with ``serving.launch.running``).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from opsmatch.settings import Settings
+from serving import launch
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "real-world-token"
 MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
 DAYS, SEED = 45, 3
@@ -43,17 +35,7 @@ class World:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment of a service process on this world."""
-        s = self.settings
-        return {
-            **os.environ,
-            "OPSMATCH_DATA_DIR": str(s.data_dir),
-            "OPSMATCH_MLFLOW_TRACKING_URI": s.mlflow_tracking_uri,
-            "OPSMATCH_MLFLOW_ARTIFACT_ROOT": str(s.mlflow_artifact_root),
-            "OPSMATCH_API_TOKEN": TOKEN,
-            "OMP_WAIT_POLICY": "PASSIVE",
-            "BENTOML_HOME": str(self.root / "bentoml"),
-            **extra,
-        }
+        return launch.service_env(self.settings, self.root / "bentoml", **extra)
 
 
 def world_settings(root: Path, **kwargs: object) -> Settings:
@@ -90,53 +72,6 @@ def build_world(root: Path) -> World:
     pending = tasks[~tasks["task_id"].isin(done["task_id"])].reset_index(drop=True)
     workers = events.read_table(settings.events_dir, "workers")
     return World(root, settings, as_of, pending, workers)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serve(env: dict[str, str], log_path: Path, timeout: float = 180.0) -> Iterator[str]:
-    """``bentoml serve serving.service:OpsMatch`` on a free loopback port; yields its URL once alive."""
-    import httpx
-
-    port = free_port()
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:OpsMatch"]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("bentoml serve exited:\n" + log_path.read_text()[-3000:])
-            try:
-                if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("bentoml serve did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.3)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-        log.close()
 
 
 def wait_until(check, timeout: float, interval: float = 0.3, what: str = "condition"):  # noqa: ANN001, ANN201

@@ -68,7 +68,6 @@ def test_assign_respects_capacity_and_puts_overdue_first(engine) -> None:
     pool.open_tasks[:] = pool.capacity  # everybody full ...
     pool.open_tasks[0] = pool.capacity[0] - 1  # ... except one slot at W0000 (P01)
     out = engine.assign(s.AssignRequest(task_ids=[f"T{i}" for i in range(9)] + ["T-late"]))
-    assert out.n_assigned == 0 or [a.task_id for a in out.assignments] == ["T-late"]
     # claims_review task from P02 may go to P01 under default sharing
     assert [a.task_id for a in out.assignments] == ["T-late"]
     assert out.n_overdue == 1 and out.n_overdue_assigned == 1

@@ -7,80 +7,24 @@ auth and validation normally.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import bentoml
 import pytest
 from bentoml.exceptions import BentoMLException
 
+from opsmatch.settings import Settings
+from serving import launch
+
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "integration-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("serve-data")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "OPSMATCH_DATA_DIR": str(data),
-        "OPSMATCH_API_TOKEN": TOKEN,
-        "OPSMATCH_MLFLOW_TRACKING_URI": f"sqlite:///{data / 'mlflow.db'}",
-        "BENTOML_HOME": str(data / "bentoml"),
-    }
-    log = open(data / "serve.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:OpsMatch",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    import httpx
-
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((data / "serve.log").read_text()[-3000:])
-        try:
-            if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        raise RuntimeError("server did not start: " + (data / "serve.log").read_text()[-3000:])
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+    settings = Settings(data_dir=data, mlflow_tracking_uri=f"sqlite:///{data / 'mlflow.db'}", api_token=TOKEN)
+    env = launch.service_env(settings, data / "bentoml")
+    with launch.running(env, data / "serve.log", 120, path="/livez") as url:  # alive, never ready here
+        yield url
 
 
 @pytest.fixture(scope="module")

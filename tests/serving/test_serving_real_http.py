@@ -12,9 +12,10 @@ from datetime import timedelta
 import bentoml
 import httpx
 import pytest
-from real_world import MODELS, TOKEN, World, serve, wait_until
+from real_world import MODELS, TOKEN, World, wait_until
 
 from opsmatch import events
+from serving import launch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def server(world: World) -> str:
     env = world.env(OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS="1", OPSMATCH_SERVICE_POLICY_TTL_SECONDS="0")
-    with serve(env, world.root / "serve.log") as url:
+    with launch.running(env, world.root / "serve.log", path="/livez") as url:
         yield url
 
 
