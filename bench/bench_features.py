@@ -12,9 +12,7 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -31,6 +29,7 @@ from features.spec import VIEWS, tables_dir  # noqa: E402
 from features.store import apply_repo, build_store, materialize  # noqa: E402
 from features.training_frame import build_training_frames  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
+from tests.features.fs_helpers import start_redis  # noqa: E402
 
 SIZES = (1, 100, 1000, 5000)
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -94,47 +93,6 @@ def cache_reads(cache: ProfileCache, rng: np.random.Generator) -> dict[str, floa
         out[str(n)] = _median_ms(lambda idx=idx: cache.lookup("renewal", idx), reps=2000) * 1000
     out["all (view)"] = _median_ms(lambda: cache.lookup("renewal"), reps=2000) * 1000
     return out
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen, str] | None:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        return None
-    import redis
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc, f"127.0.0.1:{port}"
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    return None
 
 
 def profile_run(settings: Settings, rng: np.random.Generator, worker_ids: np.ndarray) -> dict:
@@ -273,11 +231,11 @@ def main() -> None:
         (settings.feature_data_dir / name).unlink(missing_ok=True)
     r["profiles"]["SQLite"] = profile_run(settings, rng, worker_ids)
     r["training_s"], _ = _timed(build_training_frames, build_store(settings), settings)
-    redis = start_redis(settings.data_dir)
-    if redis is None:
-        print("bench_features: redis-server not found; Redis profile skipped.")
+    try:
+        proc, url = start_redis(settings.data_dir)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"bench_features: {exc}; Redis profile skipped.")
     else:
-        proc, url = redis
         try:
             rs = Settings(data_dir=settings.data_dir, feast_profile="redis", redis_url=url)
             (rs.feature_data_dir / "registry.db").unlink(missing_ok=True)

@@ -17,21 +17,27 @@ from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.types import Bool, Float64, Int64, String, UnixTimestamp
 from feast.value_type import ValueType
 
-from features.spec import EVENT_TS, ODFV_FEATURES, REQUEST_FIELDS, SERVICES, VIEWS, ViewSpec, table_path
+from features.spec import (
+    ENTITY_KEYS,
+    EVENT_TS,
+    ODFV_FEATURES,
+    REQUEST_FIELDS,
+    SERVICES,
+    VIEWS,
+    ViewSpec,
+    table_path,
+)
 
 FEAST_TYPES = {"int": Int64, "float": Float64, "str": String, "bool": Bool, "ts": UnixTimestamp}
 PUSH_SOURCES = {"worker_status": "worker_status_push", "worker_last_qa": "worker_qa_push"}
 
-# Feast entities have one join key each: worker x task type is a view keyed by both worker and task_type.
-ENTITY_SPECS: dict[str, tuple[str, str]] = {
-    "worker": ("worker_id", "An operations worker."),
-    "task": ("task_id", "A back-office task."),
-    "customer": ("customer_id", "A (pseudonymous) customer."),
-    "province": ("province_id", "A provincial operations centre."),
-    "task_type": (
-        "task_type",
-        "A task type; with worker it keys the worker x type performance (matching signal).",
-    ),
+# Feast entities have one join key each (spec.ENTITY_KEYS): worker x task type is a view keyed by both.
+ENTITY_DESCRIPTIONS: dict[str, str] = {
+    "worker": "An operations worker.",
+    "task": "A back-office task.",
+    "customer": "A (pseudonymous) customer.",
+    "province": "A provincial operations centre.",
+    "task_type": "A task type; with worker it keys the worker x type performance (matching signal).",
 }
 
 
@@ -95,12 +101,34 @@ def load_ratio_udf(inputs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _odfv(name: str, sources: list, udf, description: str) -> OnDemandFeatureView:
+    """A pandas on-demand view whose output schema is ``spec.ODFV_FEATURES[name]``.
+
+    Built with the class, not the decorator: the decorator rewrites the UDF's __module__ to __main__,
+    which breaks building the definitions twice in one process. The registry stores the source text.
+    """
+    return OnDemandFeatureView(
+        name=name,
+        sources=sources,
+        schema=[Field(name=n, dtype=FEAST_TYPES[t]) for n, t in ODFV_FEATURES[name]],
+        mode="pandas",
+        udf=udf,
+        udf_string=inspect.getsource(udf),
+        description=description,
+        tags={"team": "ops-ml"},
+    )
+
+
 def build_definitions(feature_data_dir: Path) -> Definitions:
     """All Feast objects, with FileSource paths under ``feature_data_dir`` (absolute)."""
     d = Definitions()
-    for name, (key, desc) in ENTITY_SPECS.items():
+    for name, key in ENTITY_KEYS.items():
         d.entities[name] = Entity(
-            name=name, join_keys=[key], value_type=ValueType.STRING, description=desc, tags={"team": "ops-ml"}
+            name=name,
+            join_keys=[key],
+            value_type=ValueType.STRING,
+            description=ENTITY_DESCRIPTIONS[name],
+            tags={"team": "ops-ml"},
         )
     for spec in VIEWS.values():
         batch = _file_source(feature_data_dir, spec)
@@ -130,35 +158,22 @@ def build_definitions(feature_data_dir: Path) -> Definitions:
     )
     d.sources[request.name] = request
 
-    def out_schema(name: str) -> list[Field]:
-        return [Field(name=n, dtype=FEAST_TYPES[t]) for n, t in ODFV_FEATURES[name]]
-
-    # Built with the class, not the decorator: the decorator rewrites the UDF's __module__ to __main__,
-    # which breaks building the definitions twice in one process. The registry stores the source text.
-    task = d.views["task_profile"]
-    d.odfvs["sla_urgency"] = OnDemandFeatureView(
-        name="sla_urgency",
-        sources=[task[["task_created_at", "task_sla_due_at"]], request],
-        schema=out_schema("sla_urgency"),
-        mode="pandas",
-        udf=hours_to_sla_udf,
-        udf_string=inspect.getsource(hours_to_sla_udf),
-        description="Hours to the SLA deadline and task age at request time.",
-        tags={"team": "ops-ml"},
-    )
-    d.odfvs["worker_load"] = OnDemandFeatureView(
-        name="worker_load",
-        sources=[
-            d.views["worker_profile"][["worker_daily_capacity"]],
-            d.views["worker_status"][["open_tasks"]],
-        ],
-        schema=out_schema("worker_load"),
-        mode="pandas",
-        udf=load_ratio_udf,
-        udf_string=inspect.getsource(load_ratio_udf),
-        description="Live load ratio: open tasks / daily capacity.",
-        tags={"team": "ops-ml"},
-    )
+    task, profile, status = d.views["task_profile"], d.views["worker_profile"], d.views["worker_status"]
+    for odfv in (
+        _odfv(
+            "sla_urgency",
+            [task[["task_created_at", "task_sla_due_at"]], request],
+            hours_to_sla_udf,
+            "Hours to the SLA deadline and task age at request time.",
+        ),
+        _odfv(
+            "worker_load",
+            [profile[["worker_daily_capacity"]], status[["open_tasks"]]],
+            load_ratio_udf,
+            "Live load ratio: open tasks / daily capacity.",
+        ),
+    ):
+        d.odfvs[odfv.name] = odfv
 
     for model, parts in SERVICES.items():
         d.services[model] = FeatureService(

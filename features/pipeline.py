@@ -41,7 +41,7 @@ from features.spec import (
 )
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
-from opsmatch.contract import LOAD_ORDER
+from opsmatch.contract import LOAD_ORDER, TABLES
 from opsmatch.events import read_table
 from opsmatch.events import table_path as event_path
 from opsmatch.settings import Settings
@@ -57,14 +57,8 @@ _ARROW = {
     "bool": pa.bool_(),
     "ts": pa.timestamp("us", tz="UTC"),
 }
-EVENT_TIME_COLUMNS = {
-    "tasks": "created_at",
-    "assignments": "assigned_at",
-    "completions": "completed_at",
-    "qa_results": "checked_at",
-    "complaints": "filed_at",
-    "worker_status": "at",
-}
+# Time-stamped activity tables (every contract table with a time column but workers' hire dates).
+EVENT_TIME_COLUMNS = {n: t.time_column for n, t in TABLES.items() if t.time_column and n != "workers"}
 
 
 def load_events(events_dir: Path) -> dict[str, pd.DataFrame]:

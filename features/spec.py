@@ -36,18 +36,36 @@ PSEUDO_COUNTS: dict[str, float] = {
 }
 
 
+# Feast entities and their join key (one each): a view's keys are its entities' join keys.
+ENTITY_KEYS: dict[str, str] = {
+    "worker": "worker_id",
+    "task": "task_id",
+    "customer": "customer_id",
+    "province": "province_id",
+    "task_type": "task_type",
+}
+
+
 @dataclass(frozen=True)
 class ViewSpec:
     """One feature table / Feast feature view."""
 
     name: str
     entities: tuple[str, ...]
-    keys: tuple[str, ...]
     features: tuple[tuple[str, FType], ...]
     ttl: timedelta
     description: str
     cadence: str  # daily | hourly | event | push
-    tags: dict[str, str] = field(default_factory=dict)
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(ENTITY_KEYS[e] for e in self.entities)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Feast tags: owning team and cadence, plus the view's own."""
+        return {"team": "ops-ml", "cadence": self.cadence, **self.extra_tags}
 
     @property
     def feature_names(self) -> list[str]:
@@ -70,7 +88,6 @@ SKILL_COLUMNS: tuple[str, ...] = tuple(f"worker_skill_{t}" for t in TASK_TYPES)
 WORKER_PROFILE = ViewSpec(
     name="worker_profile",
     entities=("worker",),
-    keys=("worker_id",),
     features=(
         ("worker_province_id", "str"),
         ("worker_tenure_days", "float"),
@@ -92,13 +109,12 @@ WORKER_PROFILE = ViewSpec(
         "median, QA pass rate, complaint rate and satisfaction, shrunk toward the population prior."
     ),
     cadence="daily",
-    tags={"team": "ops-ml", "cadence": "daily", "pit": "strictly-before"},
+    extra_tags={"pit": "strictly-before"},
 )
 
 WORKER_TYPE_PERF = ViewSpec(
     name="worker_type_perf",
     entities=("worker", "task_type"),
-    keys=("worker_id", "task_type"),
     features=(
         ("wt_skill_level", "int"),
         ("wt_done_total", "int"),
@@ -114,13 +130,12 @@ WORKER_TYPE_PERF = ViewSpec(
         "ratio, QA pass rate and complaint rate for that type, shrunk toward the type's population prior."
     ),
     cadence="daily",
-    tags={"team": "ops-ml", "cadence": "daily", "pit": "strictly-before"},
+    extra_tags={"pit": "strictly-before"},
 )
 
 TASK_PROFILE = ViewSpec(
     name="task_profile",
     entities=("task",),
-    keys=("task_id",),
     features=(
         ("task_type_name", "str"),
         ("task_complexity", "int"),
@@ -140,13 +155,11 @@ TASK_PROFILE = ViewSpec(
         "province, SLA hours, local created hour/weekday."
     ),
     cadence="event",
-    tags={"team": "ops-ml", "cadence": "event"},
 )
 
 CUSTOMER_PROFILE = ViewSpec(
     name="customer_profile",
     entities=("customer",),
-    keys=("customer_id",),
     features=(
         ("cust_age_band", "str"),
         ("cust_channel", "str"),
@@ -163,13 +176,12 @@ CUSTOMER_PROFILE = ViewSpec(
         "and one at every task creation or complaint filing for that customer (point-in-time exact)."
     ),
     cadence="event",
-    tags={"team": "ops-ml", "cadence": "event", "pii": "pseudonymous"},
+    extra_tags={"pii": "pseudonymous"},
 )
 
 PROVINCE_STATUS = ViewSpec(
     name="province_status",
     entities=("province",),
-    keys=("province_id",),
     features=(
         ("prov_backlog", "int"),
         ("prov_unassigned", "int"),
@@ -187,31 +199,27 @@ PROVINCE_STATUS = ViewSpec(
         "policy store owns it."
     ),
     cadence="hourly",
-    tags={"team": "ops-ml", "cadence": "hourly", "pit": "strictly-before"},
+    extra_tags={"pit": "strictly-before"},
 )
 
 WORKER_STATUS = ViewSpec(
     name="worker_status",
     entities=("worker",),
-    keys=("worker_id",),
     features=(("on_shift", "bool"), ("open_tasks", "int")),
     # Short TTLs matter for training retrieval: Feast's point-in-time join ranks every row inside the
-    # TTL for each entity row, so a 30-day TTL on a busy event view costs ~15x a 1-day one.
+    # TTL for each entity row, so its cost grows with the TTL (unmeasured here: keep push-view TTLs short).
     ttl=timedelta(days=1),
     description="Live worker availability and load; batch rows from the worker_status log, live by push.",
     cadence="push",
-    tags={"team": "ops-ml", "cadence": "push"},
 )
 
 WORKER_LAST_QA = ViewSpec(
     name="worker_last_qa",
     entities=("worker",),
-    keys=("worker_id",),
     features=(("last_qa_passed", "bool"), ("last_qa_score", "float"), ("last_qa_satisfaction", "float")),
     ttl=timedelta(days=2),
     description="The worker's latest QA outcome (row at checked_at); batch from qa_results, live by push.",
     cadence="push",
-    tags={"team": "ops-ml", "cadence": "push"},
 )
 
 VIEWS: dict[str, ViewSpec] = {
@@ -304,10 +312,12 @@ def service_features(model: str) -> list[str]:
     """All feature names a service returns, in order."""
     if model not in SERVICES:
         raise KeyError(f"unknown model {model!r}; known: {', '.join(SERVICES)}")
-    out: list[str] = []
-    for view in SERVICES[model]:
-        out += VIEWS[view].feature_names if view in VIEWS else [n for n, _ in ODFV_FEATURES[view]]
-    return out
+    return [n for view in SERVICES[model] for n in view_features(view)]
+
+
+def view_features(view: str) -> list[str]:
+    """Feature names of a feature view or an on-demand view."""
+    return VIEWS[view].feature_names if view in VIEWS else [n for n, _ in ODFV_FEATURES[view]]
 
 
 def feature_columns(model: str) -> list[str]:

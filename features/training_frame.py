@@ -18,7 +18,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from features.pipeline import event_time_range
-from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, ODFV_FEATURES, SERVICES, VIEWS, feature_columns
+from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, SERVICES, feature_columns, view_features
 from features.windows import DAY, to_us
 from opsmatch.events import read_table
 from opsmatch.settings import Settings
@@ -135,11 +135,7 @@ def build_training_frames(
     if unknown:
         raise KeyError(f"unknown models {unknown}; known: {', '.join(SERVICES)}")
     views = list(dict.fromkeys(v for m in models for v in SERVICES[m]))
-    refs = [
-        f"{v}:{n}"
-        for v in views
-        for n in (VIEWS[v].feature_names if v in VIEWS else [f for f, _ in ODFV_FEATURES[v]])
-    ]
+    refs = [f"{v}:{n}" for v in views for n in view_features(v)]
     ent, labels = _inputs(settings, assignments)
     feats = _fetch(store, ent, refs)
     return {m: _assemble(ent, labels, feats, m) for m in models}

@@ -122,10 +122,6 @@ def handling_ratios(k: np.ndarray, t: np.ndarray, minutes: np.ndarray) -> np.nda
     return minutes / med[k, np.searchsorted(days, day)]
 
 
-def _sums(key: np.ndarray, t: np.ndarray, values, n_keys: int, snaps: np.ndarray, window) -> np.ndarray:
-    return window_sums(key, t, values, n_keys, snaps, window)
-
-
 def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> WorkerTables:
     """Worker profile and worker x type tables at the snapshot times ``snaps`` (int64 µs, sorted)."""
     workers = events["workers"].sort_values("worker_id", kind="stable").reset_index(drop=True)
@@ -137,23 +133,29 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
     c_ratio = handling_ratios(c["k"], c["t"], c["minutes"])
 
     # Per worker: dense (n_w, n_s) window sums.
-    ws = {f"done_{d}d": _sums(c["w"], c["t"], None, n_w, snaps, d * DAY) for d in THROUGHPUT_WINDOWS_DAYS}
-    ws["ratio_sum"] = _sums(c["w"], c["t"], c_ratio, n_w, snaps, RATE_WINDOW)
-    ws["ratio_n"] = _sums(c["w"], c["t"], np.where(np.isnan(c_ratio), np.nan, 1.0), n_w, snaps, RATE_WINDOW)
-    ws["qa_n"] = _sums(q["w"], q["t"], None, n_w, snaps, RATE_WINDOW)
-    ws["qa_pass"] = _sums(q["w"], q["t"], q["passed"], n_w, snaps, RATE_WINDOW)
-    ws["complaints"] = _sums(cp["w"], cp["t"], None, n_w, snaps, RATE_WINDOW)
-    ws["sat_sum"] = _sums(q["w"], q["t"], q["sat"], n_w, snaps, RATE_WINDOW)
-    ws["sat_n"] = _sums(q["w"], q["t"], np.where(np.isnan(q["sat"]), np.nan, 1.0), n_w, snaps, RATE_WINDOW)
+    ws = {
+        f"done_{d}d": window_sums(c["w"], c["t"], None, n_w, snaps, d * DAY) for d in THROUGHPUT_WINDOWS_DAYS
+    }
+    ws["ratio_sum"] = window_sums(c["w"], c["t"], c_ratio, n_w, snaps, RATE_WINDOW)
+    ws["ratio_n"] = window_sums(
+        c["w"], c["t"], np.where(np.isnan(c_ratio), np.nan, 1.0), n_w, snaps, RATE_WINDOW
+    )
+    ws["qa_n"] = window_sums(q["w"], q["t"], None, n_w, snaps, RATE_WINDOW)
+    ws["qa_pass"] = window_sums(q["w"], q["t"], q["passed"], n_w, snaps, RATE_WINDOW)
+    ws["complaints"] = window_sums(cp["w"], cp["t"], None, n_w, snaps, RATE_WINDOW)
+    ws["sat_sum"] = window_sums(q["w"], q["t"], q["sat"], n_w, snaps, RATE_WINDOW)
+    ws["sat_n"] = window_sums(
+        q["w"], q["t"], np.where(np.isnan(q["sat"]), np.nan, 1.0), n_w, snaps, RATE_WINDOW
+    )
     done_rate = ws[f"done_{RATE_WINDOW_DAYS}d"]
 
     # Per (worker, type): key = w * N_TYPES + k, reshaped to (n_w, N_TYPES, n_s).
     n_p = n_w * N_TYPES
 
     def pair(arrays, values, window):
-        return _sums(arrays["w"] * N_TYPES + arrays["k"], arrays["t"], values, n_p, snaps, window).reshape(
-            n_w, N_TYPES, n_s
-        )
+        return window_sums(
+            arrays["w"] * N_TYPES + arrays["k"], arrays["t"], values, n_p, snaps, window
+        ).reshape(n_w, N_TYPES, n_s)
 
     ps = {
         "done_total": pair(c, None, None),

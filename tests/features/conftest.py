@@ -1,22 +1,18 @@
-"""Fixtures for the feature-store tests (helpers live in fs_helpers.py, importable from these tests)."""
+"""Fixtures for the feature-store tests.
+
+Helpers live in fs_helpers.py, importable as ``fs_helpers``: pytest's default (prepend) import mode puts
+this folder (no ``__init__.py``) on sys.path; ``tests.factories`` resolves through ``pythonpath = ["."]``.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from fs_helpers import make_events, write_events
 
-# Helpers (fs_helpers) sit next to this file; the shared `tests.factories` needs the project root.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from fs_helpers import make_events, write_events  # noqa: E402
-
-from opsmatch.settings import Settings  # noqa: E402
+from opsmatch.settings import Settings
 
 
 @pytest.fixture

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -321,3 +326,34 @@ def online_mismatches(
             if not _same(off[f], online[f][i]):
                 bad.append(f"{view} {rows[i]} {f}: offline={off[f]!r} online={online[f][i]!r}")
     return len(rows), bad
+
+
+def start_redis(workdir: Path, timeout: float = 10.0) -> tuple[subprocess.Popen, str]:
+    """A throwaway ``redis-server`` (no persistence) on a free local port: (process, "host:port").
+
+    Raises FileNotFoundError when redis-server is not installed, RuntimeError when it does not answer
+    within ``timeout`` seconds. The caller terminates the process. Shared by the tests and the benchmark.
+    """
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise FileNotFoundError("redis-server not found (apt-get install redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [exe, *args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            client.ping()
+            return proc, f"127.0.0.1:{port}"
+        except redis.ConnectionError as exc:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"redis-server on port {port} did not answer") from exc
+            time.sleep(0.05)

@@ -14,6 +14,7 @@ from features.pipeline import build_features
 from features.profile_cache import LIVE_COLUMNS, PAIR_COLUMNS, WORKER_COLUMNS, ProfileCache
 from features.spec import PSEUDO_COUNTS
 from opsmatch.contract import TASK_TYPES
+from opsmatch.events import read_table
 from opsmatch.settings import Settings
 
 
@@ -68,7 +69,7 @@ def test_raw_sums_reproduce_the_offline_shrunk_features(cache_settings: Settings
 
 def test_live_status_from_log_then_push_newer_only(cache_settings: Settings) -> None:
     cache = ProfileCache(cache_settings, refresh_seconds=None)
-    status = pd.read_parquet(cache_settings.events_dir / "worker_status.parquet")
+    status = read_table(cache_settings.events_dir, "worker_status")
     last = status.sort_values("at").groupby("worker_id").tail(1).set_index("worker_id")
     i = cache.indices(["W0005"])
     _, live = cache.lookup("renewal", i)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from feast.repo_operations import get_repo_files
-from fs_helpers import make_events, online_mismatches, write_events
+from fs_helpers import make_events, online_mismatches, start_redis, write_events
 
-from features.pipeline import build_features, read_manifest
+from features.pipeline import EVENT_TIME_COLUMNS, build_features, read_manifest
 from features.push import push_qa_outcomes, push_worker_status
 from features.spec import VIEWS
 from features.store import apply_repo, build_store, materialize, repo_config, repo_dir
@@ -157,7 +154,9 @@ def test_incremental_materialize_picks_up_new_days(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     full = make_events(days=6, seed=5)
     cut = full["tasks"]["created_at"].min().normalize() + pd.Timedelta(days=4)
-    first = {k: (v[v[_time_col(k)] < cut] if _time_col(k) else v) for k, v in full.items()}
+    first = {
+        k: (v[v[EVENT_TIME_COLUMNS[k]] < cut] if k in EVENT_TIME_COLUMNS else v) for k, v in full.items()
+    }
     first["completions"] = first["completions"][
         first["completions"]["task_id"].isin(first["tasks"]["task_id"])
     ]
@@ -171,67 +170,19 @@ def test_incremental_materialize_picks_up_new_days(tmp_path: Path) -> None:
     _check_all_views(settings)
 
 
-def _time_col(table: str) -> str | None:
-    return {
-        "tasks": "created_at",
-        "assignments": "assigned_at",
-        "completions": "completed_at",
-        "qa_results": "checked_at",
-        "complaints": "filed_at",
-        "worker_status": "at",
-    }.get(table)
-
-
 def test_feastignore_leaves_only_the_definitions_module() -> None:
     assert [p.name for p in get_repo_files(FEATURES_DIR)] == ["repo.py"]
 
 
 # -- Redis (real server) ----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory):
-    exe = shutil.which("redis-server")
-    if exe is None:
+    if shutil.which("redis-server") is None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("redis-server is required in CI (apt-get install redis-server)")
         pytest.skip("redis-server not installed")
-    import redis
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path_factory.mktemp("redis")),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.time() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise
-            time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
+    proc, url = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
     proc.terminate()
     proc.wait(timeout=10)
 
