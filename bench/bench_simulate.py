@@ -23,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _docs import DOC, write_section  # noqa: E402
+
 from opsmatch.settings import Settings  # noqa: E402
 from simulator.arrivals import generate_arrivals  # noqa: E402
 from simulator.engine import simulate  # noqa: E402
@@ -34,7 +36,6 @@ from simulator.run import HistorySummary, generate_history  # noqa: E402
 from simulator.scenario import load_scenario  # noqa: E402
 from simulator.workforce import build_workforce  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Digital twin: history generation"
 
 
@@ -159,20 +160,6 @@ def render(days: int, default: tuple[list[float], HistorySummary], small: tuple[
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) only this benchmark's section of docs/benchmarks.md."""
-    lines = DOC.read_text().splitlines() if DOC.exists() else ["# Benchmarks", ""]
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    new = text.rstrip("\n").splitlines()
-    if start is None:
-        lines = [*lines, "", *new] if lines and lines[-1] != "" else [*lines, *new]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines = [*lines[:start], *new, "", *lines[end:]] if end < len(lines) else [*lines[:start], *new]
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text("\n".join(lines).rstrip("\n") + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=90)
@@ -200,7 +187,7 @@ def main() -> None:
               f"handling {x['mean_handling_minutes']:.1f}")
     text = render(args.days, default, small, erlang, baselines, args.baseline_days)
     if not args.no_doc:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote section {SECTION!r} of {DOC}")
 
 

@@ -28,7 +28,9 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DOC = ROOT / "docs" / "benchmarks.md"
+
+from _docs import DOC, write_section  # noqa: E402
+
 MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
 
 
@@ -100,19 +102,6 @@ def bench_predict(settings, result) -> dict[str, float]:  # noqa: ANN001
         "encode_record": per_call_us(lambda: sm.encode_records(record), 3000),
         "trees": sm.booster.num_trees(),
     }
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) the '## Training' section of docs/benchmarks.md."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    lines = DOC.read_text().splitlines() if DOC.exists() else ["# Benchmarks", ""]
-    start = next((i for i, line in enumerate(lines) if line.strip() == "## Training"), None)
-    if start is None:
-        lines = [*lines, *([""] if lines and lines[-1].strip() else []), *text.splitlines()]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        lines = [*lines[:start], *text.splitlines(), *([""] if end < len(lines) else []), *lines[end:]]
-    DOC.write_text("\n".join(lines).rstrip() + "\n")
 
 
 def main() -> None:
@@ -208,7 +197,7 @@ def main() -> None:
     ])
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("## Training", section)
         print(f"wrote the Training section of {DOC}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -35,8 +37,10 @@ def _environment() -> None:
     warnings.filterwarnings("ignore", message=".*noload.*loader strategy is deprecated")
 
 
-def _progress() -> Progress:
-    return Progress(
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[float, float], None]]:
+    """A progress bar for one stage; yields the ``progress(done, total)`` callback the stages take."""
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
@@ -45,6 +49,9 @@ def _progress() -> Progress:
         console=console,
         transient=False,
     )
+    with bar:
+        job = bar.add_task(description, total=1.0)
+        yield lambda done, total: bar.update(job, completed=done, total=total)
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
@@ -63,19 +70,15 @@ def simulate(
     seed: int = typer.Option(None, help="Random seed (default: settings.seed)."),
 ) -> None:
     """Generate the event history of the digital twin under the legacy dispatch policy."""
+    settings = Settings()
+    _simulate(settings, scenario or settings.scenario, days, seed)
+
+
+def _simulate(settings: Settings, scenario: str, days: int, seed: int | None) -> None:
     from simulator.run import generate_history
 
-    settings = Settings()
-    scenario = scenario or settings.scenario
-    with _progress() as bar:
-        job = bar.add_task(f"simulating {scenario}", total=1.0)
-        summary = generate_history(
-            settings,
-            scenario,
-            days,
-            seed=seed,
-            progress=lambda done, total: bar.update(job, completed=done, total=total),
-        )
+    with _progress(f"simulating {scenario}") as progress:
+        summary = generate_history(settings, scenario, days, seed=seed, progress=progress)
     _print_counts(f"event log: {scenario}, {days} days -> {settings.events_dir}", summary.row_counts)
     console.print(f"generated in {summary.seconds:.1f} s; hidden truth in {settings.truth_dir}")
 
@@ -94,8 +97,8 @@ def ingest(
         console.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(code=2) from exc
     table = Table(title=f"ingest {path}")
-    for col in ("file", "table", "read", "new", "unchanged", "quarantined", "quarantine file"):
-        table.add_column(col)
+    for col in report.COLUMNS:
+        table.add_column(col.replace("_", " "))
     for row in report.rows():
         table.add_row(*[str(v) for v in row])
     console.print(table)
@@ -106,21 +109,19 @@ def ingest(
         raise typer.Exit(code=1)
 
 
-def _bar_callback(bar: Progress, job) -> callable:
-    return lambda done, total: bar.update(job, completed=done, total=total)
-
-
 @features_app.command("build")
 def features_build(
     force: bool = typer.Option(False, help="Rebuild even if the event log is unchanged."),
 ) -> None:
     """Event log -> point-in-time feature tables (Parquet); skipped when nothing changed."""
+    _features_build(Settings(), force)
+
+
+def _features_build(settings: Settings, force: bool) -> None:
     from features.pipeline import build_features
 
-    settings = Settings()
-    with _progress() as bar:
-        job = bar.add_task("building features", total=1.0)
-        summary = build_features(settings, progress=_bar_callback(bar, job), force=force)
+    with _progress("building features") as progress:
+        summary = build_features(settings, progress=progress, force=force)
     if summary.get("skipped"):
         console.print("event log unchanged: feature tables are up to date")
     _print_counts(f"feature tables -> {settings.feature_data_dir}", summary.get("rows", {}))
@@ -129,9 +130,12 @@ def features_build(
 @features_app.command("apply")
 def features_apply() -> None:
     """Register entities, views and feature services in the Feast registry."""
+    _features_apply(Settings())
+
+
+def _features_apply(settings: Settings) -> None:
     from features.store import apply_repo
 
-    settings = Settings()
     apply_repo(settings)
     console.print(f"feast repo applied ({settings.feast_profile} online store)")
 
@@ -141,12 +145,14 @@ def features_materialize(
     full: bool = typer.Option(False, help="Full reload instead of incremental."),
 ) -> None:
     """Load the latest feature values into the online store (incremental by default)."""
+    _features_materialize(Settings(), full)
+
+
+def _features_materialize(settings: Settings, full: bool) -> None:
     from features.store import materialize
 
-    settings = Settings()
-    with _progress() as bar:
-        job = bar.add_task("materializing", total=1.0)
-        summary = materialize(settings, incremental=not full, progress=_bar_callback(bar, job))
+    with _progress("materializing") as progress:
+        summary = materialize(settings, incremental=not full, progress=progress)
     console.print(f"materialized {len(summary.get('views', summary))} view(s)")
 
 
@@ -173,15 +179,17 @@ def train(
     ),
 ) -> None:
     """Train challengers from point-in-time Feast frames and register them in MLflow."""
-    from training.frames import train_from_store, tune_from_store
+    from training.frames import train_from_store, training_frames, tune_from_store
 
     settings = Settings()
     models = _models(model)
+    with console.status("building point-in-time training frames"):
+        frames = training_frames(settings, models)  # one historical retrieval for tuning and training
     tuned: dict = {}
     if tune:
         for name in models:
             with console.status(f"tuning {name}: {tune} trials"):
-                result = tune_from_store(settings, name, tune)
+                result = tune_from_store(settings, name, tune, frames=frames)
             tuned[name] = result.best_params
             console.print(f"{name}: best {result.metric} {result.best_value:.5g} ({result.n_trials} trials)")
     table = Table(title="challengers")
@@ -189,9 +197,9 @@ def train(
         table.add_column(col)
     with console.status(f"training {', '.join(models)}"):
         untuned = [m for m in models if m not in tuned]
-        results = train_from_store(settings, untuned) if untuned else {}
+        results = train_from_store(settings, untuned, frames=frames) if untuned else {}
         for name, params in tuned.items():
-            results.update(train_from_store(settings, [name], params=params))
+            results.update(train_from_store(settings, [name], frames=frames, params=params))
     for name, r in results.items():
         counts = "/".join(str(r.counts.get(k, "")) for k in ("train", "valid", "test"))
         shown = {k: v for k, v in r.metrics.items() if not k.startswith("n_")}
@@ -207,7 +215,8 @@ def promote(
         False, help="Promote a sane challenger even if it does not beat the champion."
     ),
 ) -> None:
-    """Gate each challenger against the champion on the same recent holdout; promote only if not worse."""
+    """Gate each challenger against the champion on the same recent holdout; promote only if it is no
+    worse within the gate's tolerances (training.gate.GateTolerances)."""
     from training.gate import promote as gate
 
     settings = Settings()
@@ -250,25 +259,13 @@ def serve(
     port: int = typer.Option(3000, help="Port."),
 ) -> None:
     """Serve the BentoML service (rank, assign, risk, alerts, outcomes, policy) in the foreground."""
-    import os
     import subprocess
-    import sys
 
     from opsmatch.settings import PROJECT_ROOT
+    from serving.launch import serve_command
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:OpsMatch",
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
     console.print(f"serving on http://{host}:{port} (Swagger UI at /); Ctrl-C to stop")
-    raise typer.Exit(subprocess.call(cmd, cwd=PROJECT_ROOT, env=os.environ.copy()))
+    raise typer.Exit(subprocess.call(serve_command(host, port), cwd=PROJECT_ROOT))
 
 
 def _has_champions(settings: Settings) -> bool:
@@ -293,21 +290,21 @@ def bootstrap(
     if table_path(settings.events_dir, "tasks").exists():
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
-        simulate(scenario=settings.scenario, days=days, seed=None)
+        _simulate(settings, settings.scenario, days, seed=None)
     if _has_champions(settings):
-        features_build(force=False)
-        features_apply()
-        features_materialize(full=False)
+        _features_build(settings, force=False)
+        _features_apply(settings)
+        _features_materialize(settings, full=False)
         console.print("champions present: keeping them (`opsmatch retrain` refreshes them)")
     else:
         # The first champions come through the loop itself, so its watermark is recorded.
-        retrain(force=True, model=None)
+        _retrain(settings, force=True, models=None)
     if settings.truth_dir.is_dir():
-        report_dir = settings.data_dir / "reports" / f"evaluation-{settings.scenario}"
+        report_dir = _report_dir(settings, settings.scenario)
         if (report_dir / "report.md").exists():
             console.print(f"twin A/B report: {report_dir / 'report.md'}")
         else:
-            evaluate(scenario=settings.scenario, days=7, seeds=3, out=report_dir, log_mlflow=True)
+            _evaluate(settings, settings.scenario, days=7, seeds=3, out=report_dir, log_mlflow=True)
 
 
 @app.command()
@@ -316,14 +313,16 @@ def retrain(
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
 ) -> None:
     """The closed loop: new outcomes -> features -> challengers -> gate -> champions, served live."""
+    _retrain(Settings(), force, model or None)
+
+
+def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
     from opsmatch.retrain import RetrainError
     from opsmatch.retrain import retrain as run_loop
 
-    settings = Settings()
     try:
-        with _progress() as bar:
-            job = bar.add_task("retraining", total=1.0)
-            report = run_loop(settings, force=force, progress=_bar_callback(bar, job), models=model or None)
+        with _progress("retraining") as progress:
+            report = run_loop(settings, force=force, progress=progress, models=models)
     except RetrainError as exc:
         console.print(f"[red]retrain failed at stage {exc.stage}:[/red] {exc}; nothing was recorded")
         raise typer.Exit(code=1) from exc
@@ -344,19 +343,21 @@ def evaluate(
     log_mlflow: bool = typer.Option(True, help="Log the report and its figures to MLflow."),
 ) -> None:
     """Replay the same arrivals under every dispatch policy on the twin and report KPIs with CIs."""
+    settings = Settings()
+    _evaluate(settings, scenario, days, seeds, out or _report_dir(settings, scenario), log_mlflow)
+
+
+def _report_dir(settings: Settings, scenario: str) -> Path:
+    return settings.data_dir / "reports" / f"evaluation-{scenario}"
+
+
+def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Path, log_mlflow: bool) -> None:
     from opsmatch.evaluation.ab import evaluate_policies
     from opsmatch.evaluation.report import log_report_to_mlflow, write_report
 
-    settings = Settings()
-    out = out or settings.data_dir / "reports" / f"evaluation-{scenario}"
-    with _progress() as bar:
-        job = bar.add_task(f"replaying {scenario}", total=1.0)
+    with _progress(f"replaying {scenario}") as progress:
         report = evaluate_policies(
-            settings,
-            scenario=scenario,
-            days=days,
-            seeds=tuple(range(1, seeds + 1)),
-            progress=_bar_callback(bar, job),
+            settings, scenario=scenario, days=days, seeds=tuple(range(1, seeds + 1)), progress=progress
         )
     path = write_report(report, out)
     console.print(report.summary().round(4).to_string())

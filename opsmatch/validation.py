@@ -14,18 +14,13 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from opsmatch.contract import TASK_TYPES, Column, Table
 from opsmatch.events import coerce
+from opsmatch.parsing import as_mask, parse_column
 
 PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "column", "value", "reason")
-_TRUE, _FALSE = ("true", "t", "yes", "1", "1.0"), ("false", "f", "no", "0", "0.0")
-_BOOLS = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
-_NAN_TEXT = frozenset({"nan", "+nan", "-nan"})
-_MAX_EXACT_INT = 2.0**53
 _MAX_VALUE_CHARS = 200
-_ARROW_STRING = pd.StringDtype("pyarrow")  # vectorised string kernels: several times faster than object
 
 
 class ContractError(ValueError):
@@ -95,7 +90,7 @@ class _Collector:
 
     def add(self, mask: object, column: str, reason: str | pd.Series, value: pd.Series | None = None) -> None:
         """Flag rows where ``mask``; ``reason``: one text or one per row; ``value``: one per flagged row."""
-        idx = np.flatnonzero(_mask(mask))
+        idx = np.flatnonzero(as_mask(mask))
         if not len(idx):
             return
         if value is None:
@@ -113,108 +108,10 @@ class _Collector:
         return out.sort_values("row", kind="stable", ignore_index=True)
 
 
-def _mask(x: object) -> np.ndarray:
-    if isinstance(x, pd.Series):
-        return x.fillna(False).to_numpy(dtype=bool)
-    return np.asarray(x, dtype=bool)
-
-
 def _display(s: pd.Series) -> np.ndarray:
     """Raw values as short strings for the quarantine report (null is the empty string)."""
     out = s.astype("string").fillna("").str.slice(0, _MAX_VALUE_CHARS)
     return out.to_numpy(dtype=object)
-
-
-def _text(s: pd.Series) -> pd.Series:
-    """Arrow-backed strings stripped of surrounding whitespace; empty means null."""
-    t = s.astype(_ARROW_STRING).str.strip()
-    return t.mask(t == "")
-
-
-Errors = list[tuple[np.ndarray, str | pd.Series]]
-
-
-def _parse_number(s: pd.Series, integer: bool) -> tuple[pd.Series, Errors]:
-    kind = "an integer" if integer else "a number"
-    if ptypes.is_bool_dtype(s.dtype):
-        return pd.Series(np.nan, index=s.index), [(s.notna().to_numpy(), f"expected {kind}, got a boolean")]
-    errors: Errors = []
-    if ptypes.is_numeric_dtype(s.dtype):
-        num = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
-    else:
-        txt = _text(s)
-        parsed = pd.to_numeric(txt.astype(object), errors="coerce")
-        num = pd.Series(np.asarray(parsed, dtype="float64"), index=s.index)
-        unparsed = _mask(txt.notna()) & num.isna().to_numpy()
-        is_nan = _mask(txt.str.lower().isin(_NAN_TEXT))
-        errors += [(unparsed & is_nan, "NaN is not allowed"), (unparsed & ~is_nan, f"not {kind}")]
-    arr = num.to_numpy()
-    infinite = np.isinf(arr)
-    errors.append((infinite, "infinite value is not allowed"))
-    if integer:
-        finite = np.isfinite(arr)
-        errors.append((finite & (np.abs(arr) > _MAX_EXACT_INT), "integer too large"))
-        errors.append((finite & (arr != np.floor(arr)), "not an integer"))
-    return num, errors
-
-
-def _parse_bool(s: pd.Series) -> tuple[pd.Series, Errors]:
-    if ptypes.is_bool_dtype(s.dtype):
-        return s.astype("boolean"), []
-    txt = _text(s)
-    mapped = txt.str.lower().map(_BOOLS)
-    bad = _mask(txt.notna()) & mapped.isna().to_numpy()
-    return mapped.astype("boolean"), [(bad, "not a boolean (use true/false or 1/0)")]
-
-
-def _parse_timestamp(s: pd.Series) -> tuple[pd.Series, Errors]:
-    if ptypes.is_datetime64_any_dtype(s.dtype):
-        utc = s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
-        return utc, []
-    txt = _text(s)
-    ts = pd.to_datetime(txt, utc=True, errors="coerce", format="ISO8601")
-    bad = _mask(txt.notna()) & ts.isna().to_numpy()
-    return ts, [(bad, "not an ISO-8601 timestamp")]
-
-
-def _parse_json(s: pd.Series) -> tuple[pd.Series, Errors]:
-    cache: dict[str, object] = {}
-
-    def load(v: object) -> object:
-        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return None
-        if not isinstance(v, str):
-            return v  # already structured (e.g. a Parquet map/struct)
-        if v.strip() == "":
-            return None
-        if v not in cache:
-            try:
-                cache[v] = json.loads(v)
-            except ValueError as exc:
-                cache[v] = _BadJson(f"invalid JSON: {exc}")
-        return cache[v]
-
-    objs = pd.Series([load(v) for v in s.to_numpy(dtype=object)], index=s.index, dtype=object)
-    is_bad = objs.map(lambda o: isinstance(o, _BadJson)).to_numpy(dtype=bool)
-    reasons = objs.map(lambda o: o.reason if isinstance(o, _BadJson) else "")
-    return objs.where(~is_bad, None), [(is_bad, reasons)]
-
-
-@dataclass(frozen=True)
-class _BadJson:
-    reason: str
-
-
-def _parse(col: Column, s: pd.Series) -> tuple[pd.Series, Errors]:
-    if col.dtype in ("int", "float"):
-        return _parse_number(s, col.dtype == "int")
-    if col.dtype == "bool":
-        return _parse_bool(s)
-    if col.dtype == "timestamp":
-        return _parse_timestamp(s)
-    if col.dtype == "json":
-        return _parse_json(s)
-    return _text(s), []
 
 
 @dataclass(frozen=True)
@@ -235,7 +132,7 @@ def _check_column(col: Column, v: pd.Series, invalid: np.ndarray, c: _Collector,
         c.add(null, col.name, "missing value (column is required)")
     present = ~null & ~invalid
     if col.choices is not None:
-        c.add(present & ~_mask(v.isin(col.choices)), col.name, f"not one of: {', '.join(col.choices)}")
+        c.add(present & ~as_mask(v.isin(col.choices)), col.name, f"not one of: {', '.join(col.choices)}")
     if col.min is not None or col.max is not None:
         lo = -np.inf if col.min is None else col.min
         hi = np.inf if col.max is None else col.max
@@ -250,7 +147,7 @@ def _check_column(col: Column, v: pd.Series, invalid: np.ndarray, c: _Collector,
         missing[np.flatnonzero(present)[~found]] = True
         c.add(missing, col.name, f"unknown {col.references}: not in the event store nor loaded in this run")
     if col.name in ctx.time_columns:
-        c.add(present & _mask(v > ctx.now), col.name, f"in the future (after {ctx.now.isoformat()})")
+        c.add(present & as_mask(v > ctx.now), col.name, f"in the future (after {ctx.now.isoformat()})")
 
 
 def _check_order(v: dict[str, pd.Series], c: _Collector, early: str, late: str) -> None:
@@ -261,7 +158,8 @@ def _check_provinces(v: dict[str, pd.Series], c: _Collector) -> None:
     end, start = v["workday_end_hour"], v["workday_start_hour"]
     c.add(end <= start, "workday_end_hour", "workday_end_hour must be after workday_start_hour")
     tz = v["timezone"]
-    c.add(tz.notna() & ~_mask(tz.isin(_timezones())), "timezone", "not an IANA timezone (e.g. Asia/Shanghai)")
+    bad_tz = tz.notna() & ~as_mask(tz.isin(_timezones()))
+    c.add(bad_tz, "timezone", "not an IANA timezone (e.g. Asia/Shanghai)")
 
 
 @lru_cache(maxsize=1)
@@ -349,11 +247,11 @@ def validate_table(
     c = _Collector(df, source)
     values: dict[str, pd.Series] = {}
     for col in table.columns:
-        v, errors = _parse(col, df[col.name])
+        v, errors = parse_column(col, df[col.name])
         invalid = np.zeros(len(df), dtype=bool)
         for mask, reason in errors:
             c.add(mask, col.name, reason)
-            invalid |= _mask(mask)
+            invalid |= as_mask(mask)
         if invalid.any():
             v = v.where(~invalid)
         _check_column(col, v, invalid, c, ctx)

@@ -6,12 +6,15 @@ When the data dir holds the twin's hidden truth, oracle figures are added throug
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from training.specs import MODEL_NAMES
+
+Frames = Mapping[str, tuple[pd.DataFrame, list[str]]]
+"""``model -> (point-in-time frame, feature columns)``, as ``training_frames`` returns."""
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
@@ -37,16 +40,22 @@ def has_truth(settings: Settings) -> bool:
 
 
 def train_from_store(
-    settings: Settings, models: Sequence[str] = MODEL_NAMES, *, oracle: bool | None = None, **kwargs: Any
+    settings: Settings,
+    models: Sequence[str] = MODEL_NAMES,
+    *,
+    oracle: bool | None = None,
+    frames: Frames | None = None,
+    **kwargs: Any,
 ) -> dict[str, TrainResult]:
     """Build the frames and train every model in ``models`` (each a new ``challenger``).
 
     ``oracle`` (default: when the twin's truth is present) adds model-vs-oracle figures to each run.
-    ``kwargs`` go to ``train_model`` (e.g. ``num_threads``, ``overrides``).
+    ``frames``: already built by ``training_frames`` (a caller that trains in several calls retrieves
+    once). ``kwargs`` go to ``train_model`` (e.g. ``num_threads``, ``overrides``).
     """
     from training.train import train_all
 
-    frames = training_frames(settings, models)
+    frames = {m: frames[m] for m in models} if frames is not None else training_frames(settings, models)
     truths = {}
     if has_truth(settings) if oracle is None else oracle:
         from training.oracle import truth_for_frame
@@ -55,9 +64,11 @@ def train_from_store(
     return train_all(settings, frames, truths, **kwargs)
 
 
-def tune_from_store(settings: Settings, model: str, n_trials: int, **kwargs: Any) -> TuneResult:
-    """``tune`` on the model's Feast training frame."""
+def tune_from_store(
+    settings: Settings, model: str, n_trials: int, *, frames: Frames | None = None, **kwargs: Any
+) -> TuneResult:
+    """``tune`` on the model's Feast training frame (taken from ``frames`` when given)."""
     from training.tune import tune
 
-    frame, cols = training_frames(settings, [model])[model]
+    frame, cols = (frames or training_frames(settings, [model]))[model]
     return tune(settings, model, frame, cols, n_trials, **kwargs)

@@ -1,4 +1,4 @@
-"""PNG charts of a twin A/B report (matplotlib, Agg backend; each function writes one file)."""
+"""PNG charts of a twin A/B report (matplotlib Figures on the Agg canvas; each function writes one file)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from opsmatch.evaluation.kpis import COST_PARTS
+from training.plots import new_figure
 
 if TYPE_CHECKING:
     from opsmatch.evaluation.ab import ABReport
 
 
-def _plt():  # noqa: ANN202 - matplotlib module
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+def _save(fig, path: Path) -> Path:  # noqa: ANN001 - matplotlib Figure
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def _per_seed(report: ABReport, kpi: str) -> list[np.ndarray]:
@@ -49,54 +46,49 @@ def _bars(ax, report: ABReport, kpi: str, title: str, scale: float = 1.0, fmt: s
         ax.set_ylim(0, None)
 
 
+def _kpi_panels(report: ABReport, path: Path, panels: list[tuple], width: float) -> Path:
+    """One ``_bars`` panel per ``(kpi, title, *args)`` side by side."""
+    fig, axes = new_figure(width, 4, cols=len(panels))
+    for ax, (kpi, title, *args) in zip(axes, panels, strict=True):
+        _bars(ax, report, kpi, title, *args)
+    return _save(fig, path)
+
+
 def turnaround_chart(report: ABReport, path: Path) -> Path:
     """Mean and p90 turnaround (hours) per policy; dots are the seeds."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    _bars(axes[0], report, "mean_turnaround_h", "Mean turnaround (h)")
-    _bars(axes[1], report, "p90_turnaround_h", "p90 turnaround (h)", fmt="{:.1f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _kpi_panels(report, path, [
+        ("mean_turnaround_h", "Mean turnaround (h)"),
+        ("p90_turnaround_h", "p90 turnaround (h)", 1.0, "{:.1f}"),
+    ], width=10)
 
 
 def rates_chart(report: ABReport, path: Path) -> Path:
     """SLA attainment, QA pass rate and complaint rate (%) per policy; dots are the seeds."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    _bars(axes[0], report, "sla_attainment", "SLA attainment (%)", 100, "{:.1f}", zoom=True)
-    _bars(axes[1], report, "qa_pass_rate", "QA pass rate (%)", 100, "{:.1f}", zoom=True)
-    _bars(axes[2], report, "complaint_rate", "Complaint rate (%)", 100, "{:.2f}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _kpi_panels(report, path, [
+        ("sla_attainment", "SLA attainment (%)", 100, "{:.1f}", True),
+        ("qa_pass_rate", "QA pass rate (%)", 100, "{:.1f}", True),
+        ("complaint_rate", "Complaint rate (%)", 100, "{:.2f}"),
+    ], width=13)
 
 
 def utilisation_chart(report: ABReport, path: Path) -> Path:
     """Utilisation per province (mean over seeds) for each policy, provinces sorted by the first policy."""
-    plt = _plt()
     util = report.province_util.groupby(["policy", "province_id"])["utilisation"].mean().unstack("policy")
     util = util.sort_values(report.policies[0])
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    fig, ax = new_figure(12, 4.5)
     for p in report.policies:
         ax.plot(np.arange(len(util)), util[p].to_numpy() * 100, marker="o", ms=3, lw=1, label=p)
     ax.set_xticks(np.arange(len(util)), util.index, rotation=90, fontsize=7)
     ax.set_ylabel("utilisation (% of shift minutes)")
     ax.set_title("Utilisation by province", fontsize=10)
     ax.legend(fontsize=8, ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def cost_chart(report: ABReport, path: Path) -> Path:
     """True cost per task, stacked by part (minute-equivalents)."""
-    plt = _plt()
     s = report.summary()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = new_figure(8, 4)
     bottom = np.zeros(len(s))
     for part in COST_PARTS:
         values = s[part].to_numpy(dtype=float)
@@ -107,18 +99,14 @@ def cost_chart(report: ABReport, path: Path) -> Path:
     ax.set_xticks(np.arange(len(s)), s.index, rotation=30, ha="right", fontsize=8)
     ax.set_title("True cost per task (minute-equivalents)", fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def snowstorm_chart(report: ABReport, path: Path) -> Path:
     """Wait of the closed province's storm-time tasks (with the tasks stranded at the event) and the
     national SLA change, per policy."""
-    plt = _plt()
     s = report.snowstorm.summary()  # type: ignore[union-attr]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = new_figure(10, 4, cols=2)
     x = np.arange(len(s))
     wait = s["storm_province_wait_h"].to_numpy(dtype=float)
     axes[0].bar(x, np.nan_to_num(wait), color="#55A868")
@@ -130,10 +118,7 @@ def snowstorm_chart(report: ABReport, path: Path) -> Path:
     axes[1].set_title("National SLA attainment change (points)", fontsize=10)
     for ax in axes:
         ax.set_xticks(x, s["policy"], rotation=30, ha="right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_charts(report: ABReport, out_dir: Path) -> dict[str, Path]:

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-# `tests.factories` is shared by all suites; make the project root importable when pytest is run as a
-# script (`.venv/bin/pytest`) rather than `python -m pytest`. Redundant once pytest's `pythonpath = ["."]`.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from opsmatch.settings import Settings  # noqa: E402
+from opsmatch.settings import Settings
 
 
 @pytest.fixture

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from synth_frames import SynthFrame, make_frame
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth_frames import SynthFrame, make_frame  # noqa: E402
-
-from opsmatch.settings import Settings  # noqa: E402
+from opsmatch.settings import Settings
 
 
 def store_settings(root: Path) -> Settings:
