@@ -23,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _docs import DOC, write_section  # noqa: E402
+
 from features.pipeline import build_features  # noqa: E402
 from features.profile_cache import ProfileCache  # noqa: E402
 from features.spec import VIEWS, tables_dir  # noqa: E402
@@ -32,7 +34,6 @@ from opsmatch.settings import Settings  # noqa: E402
 from tests.features.fs_helpers import start_redis  # noqa: E402
 
 SIZES = (1, 100, 1000, 5000)
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Feature store"
 
 
@@ -106,27 +107,6 @@ def profile_run(settings: Settings, rng: np.random.Generator, worker_ids: np.nda
         "materialize_incremental_s": t_inc,
         "online_ms": online_reads(settings, worker_ids, rng),
     }
-
-
-def write_section(text: str) -> None:
-    """Replace (or append) only the '## Feature store' section of docs/benchmarks.md."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    lines = doc.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    if start is None:
-        new = doc.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        new = (
-            "\n".join(
-                lines[:start]
-                + text.rstrip("\n").splitlines()
-                + ([""] + lines[end:] if end < len(lines) else [])
-            )
-            + "\n"
-        )
-    DOC.write_text(new)
 
 
 def render(r: dict) -> str:
@@ -248,7 +228,7 @@ def main() -> None:
     print(text)
     print(json.dumps(r, indent=1, default=str))
     if not args.no_doc:
-        write_section(text)
+        write_section(SECTION, text)
         print(f"wrote {SECTION!r} into {DOC}")
 
 

@@ -44,6 +44,8 @@ import pyarrow.parquet as pq  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _docs import DOC, write_section  # noqa: E402
+
 from features.pipeline import read_manifest  # noqa: E402
 from features.spec import EVENT_TS, PAIR_STATS, SERVICES, VIEWS, WORKER_STATS, table_path  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
@@ -524,8 +526,6 @@ def main() -> None:
 
 
 def write_docs(rank_rows, engine_rows, quality, assign, ingest, meta, n_http, n_naive) -> None:  # noqa: ANN001
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
     q = [r for r in quality if "rule" in r]
     qmeta = next(r for r in quality if "tasks" in r)
     cmd = "OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_serving.py --write-docs"
@@ -646,15 +646,8 @@ def write_docs(rank_rows, engine_rows, quality, assign, ingest, meta, n_http, n_
             "was left to the event store's owners).",
             "",
         ]
-    lines.append("")
-    start = text.find("## Serving")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + "\n".join(lines) + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines)
-    path.write_text(text)
-    print(f"wrote {path}")
+    write_section("## Serving", "\n".join(lines))
+    print(f"wrote '## Serving' into {DOC}")
 
 
 if __name__ == "__main__":

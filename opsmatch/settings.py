@@ -17,7 +17,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPSMATCH_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Event store, feature tables, truth.")
-    feature_repo: Path = Field(default=PROJECT_ROOT / "features", description="Feast feature repo folder.")
     feast_profile: str = Field(default="sqlite", description="Online store profile: sqlite or redis.")
     redis_url: str = Field(
         default="localhost:6379", description="Redis connection string for the redis profile."

@@ -11,7 +11,7 @@ mean), which sits ``exp(σ²/2)`` below the mean with a σ that varies by task t
 heteroscedastic back-transform. (The median predictor wins on MAE; MAE is reported, but the estimand is
 the mean.) ``target_transform: log`` (+ ``calibration: scale``, Duan's smearing) remains for comparison.
 
-Measured on the twin's default 90-day history (test slice, 53,819 rows; true mean 32.2 min):
+Measured by `bench/bench_handling_objective.py` on the default 90-day history (test slice, 53,819 rows):
 gamma: mean prediction 32.2, MAE 15.28 (oracle 15.14), |prediction − true expectation| 2.33 min;
 log-L2: mean 27.0 (−16 %), MAE 14.57, 5.51 min from the truth; log-L2 + smearing: mean 31.7, 2.55 min.
 

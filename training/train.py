@@ -116,7 +116,11 @@ def train_model(
     fitted = fit_model(frame, feature_cols, spec, params, truth, categorical=categorical,
                        num_threads=num_threads, as_of=as_of, feature_service=service)
     fit_done = time.perf_counter()
-    run_id, version = _log_run(settings, fitted, feature_cols, service, source or str(settings.feature_repo),
+    if source is None:
+        from features.store import repo_dir  # the generated Feast repo the frame came from
+
+        source = str(repo_dir(settings))
+    run_id, version = _log_run(settings, fitted, feature_cols, service, source,
                                register, run_name, tags)
     return TrainResult(model, version, run_id, fitted.metrics, fitted.serving, params, fitted.split.counts(),
                        fitted.holdout(), fitted.test_pred,
