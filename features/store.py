@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +81,9 @@ def apply_repo(settings: Settings) -> None:
         *store.list_data_sources(),
     ]
     stale = [obj for obj in registered if obj.name not in wanted]
-    store.apply(defs.objects(), objects_to_delete=stale, partial=not stale)
+    with warnings.catch_warnings():  # Feast warns on every apply that ODFVs are "experimental"
+        warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+        store.apply(defs.objects(), objects_to_delete=stale, partial=not stale)
 
 
 def _manifest_times(settings: Settings) -> tuple[datetime, datetime] | None:

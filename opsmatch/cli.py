@@ -31,10 +31,6 @@ def _environment() -> None:
     # Idle OpenMP threads spin by default and starve the other core on a shared 2-core machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import warnings
-
-    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
-    warnings.filterwarnings("ignore", message=".*noload.*loader strategy is deprecated")
 
 
 @contextmanager
