@@ -7,7 +7,7 @@ SCENARIO ?= default
 DAYS   ?= 90
 PORT   ?= 3000
 
-.PHONY: run test install lint bench simulate clean
+.PHONY: run test install lint bench simulate clean system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -22,12 +22,22 @@ run: $(STAMP)
 	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS)
 	$(BIN)/opsmatch serve --port $(PORT)
 
-## Unit, data, model-behaviour, service and end-to-end tests.
-test: $(STAMP)
+## Servers the integration tests start for real (redis-server, ...), installed when missing.
+system-deps:
+	bash scripts/system-deps.sh
+
+## Unit, data, model-behaviour, service and end-to-end tests (0 skipped: servers come from system-deps).
+test: $(STAMP) system-deps
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
 
+## Style, formatting, types, layers and duplicated code.
+PRODUCT := opsmatch simulator features training serving evaluation apps
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy $(PRODUCT)
+	$(BIN)/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 $(PRODUCT)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do OMP_WAIT_POLICY=PASSIVE $(BIN)/python $$b || exit 1; done

@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from _docs import write_section  # noqa: E402
 
+from evaluation.oracle_truth import truth_for_frame  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
 from training.frames import training_frames  # noqa: E402
-from training.oracle import truth_for_frame  # noqa: E402
 from training.params import load_params  # noqa: E402
 from training.pipeline import fit_model  # noqa: E402
 from training.specs import get_spec  # noqa: E402

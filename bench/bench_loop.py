@@ -32,7 +32,6 @@ from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from _docs import DOC, write_section  # noqa: E402
 
@@ -42,10 +41,9 @@ STAGE_ORDER = ("detect", "features", "feast_apply", "materialize", "train", "gat
 
 def run(scenario: str, days: int, new_days: int, seed: int, workdir: Path) -> dict:
     """The loop once through, timed; returns everything ``render`` needs."""
-    from e2e_world import make_world
-
+    from apps.retrain import retrain
     from opsmatch.ingest import ingest_path
-    from opsmatch.retrain import retrain
+    from tests.e2e.e2e_world import make_world
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -64,11 +62,21 @@ def run(scenario: str, days: int, new_days: int, seed: int, workdir: Path) -> di
     if idle.status != "nothing_to_do" or ingested.quarantined:
         raise RuntimeError(f"unexpected: idle tick {idle.status}, {ingested.quarantined} rows quarantined")
     return {
-        "scenario": scenario, "days": days, "new_days": new_days, "seed": seed,
-        "world": world, "first": first, "idle": idle, "second": second,
-        "ingest": ingested, "ingest_seconds": t3 - t2,
-        "wall": {"history + first champions": t1 - t0, "idle tick": t2 - t1,
-                 "new day: ingest + retrain": t4 - t2},
+        "scenario": scenario,
+        "days": days,
+        "new_days": new_days,
+        "seed": seed,
+        "world": world,
+        "first": first,
+        "idle": idle,
+        "second": second,
+        "ingest": ingested,
+        "ingest_seconds": t3 - t2,
+        "wall": {
+            "history + first champions": t1 - t0,
+            "idle tick": t2 - t1,
+            "new day: ingest + retrain": t4 - t2,
+        },
         "load": (load_before, os.getloadavg()[0]),
     }
 

@@ -197,9 +197,7 @@ class NaiveRanker:
         self.encoders = {m: load_champion(settings, m).encoder for m in self.models}
         views = list(dict.fromkeys(v for m in self.models for v in SERVICES[m]))
         self.refs = [
-            f"{v}:{f}"
-            for v in views
-            for f in (VIEWS[v].feature_names if v in VIEWS else _odfv_names(v))
+            f"{v}:{f}" for v in views for f in (VIEWS[v].feature_names if v in VIEWS else _odfv_names(v))
         ]
 
     def rank(self, task: dict, worker_ids: list[str], as_of: datetime, top_k: int = 10) -> list[str]:
@@ -642,7 +640,7 @@ def write_docs(rank_rows, engine_rows, quality, assign, ingest, meta, n_http, n_
             f"| `EventIndex` first use (key columns read once) | {ingest['index_first_ms']:.0f} |",
             f"| `EventIndex` per request after that | {ingest['index_lookup_ms']:.2f} |",
             "",
-            "The append still rewrites the file (see `serving/README.md`, \"Ingestion\", for why the layout",
+            'The append still rewrites the file (see `serving/README.md`, "Ingestion", for why the layout',
             "was left to the event store's owners).",
             "",
         ]

@@ -39,8 +39,9 @@ from simulator.workforce import build_workforce  # noqa: E402
 SECTION = "## Digital twin: history generation"
 
 
-def history(data_dir: Path, scenario: str, days: int, seed: int,
-            repeats: int) -> tuple[list[float], HistorySummary]:
+def history(
+    data_dir: Path, scenario: str, days: int, seed: int, repeats: int
+) -> tuple[list[float], HistorySummary]:
     """Wall times of ``repeats`` runs of generate_history, and the last summary."""
     settings = Settings(data_dir=data_dir / scenario)
     times, summary = [], None
@@ -56,10 +57,12 @@ def erlang_point(servers: int, load: float, days: int, seeds: tuple[int, ...]) -
     """Simulated P(wait) and ASA of the mmc scenario (batch means over all seeds) vs Erlang C."""
     base = load_scenario("mmc")
     aht = base.task_types[0].median_minutes
-    cfg = base.model_copy(update={
-        "workforce": base.workforce.model_copy(update={"workers": servers}),
-        "demand": base.demand.model_copy(update={"tasks_per_day": load / aht * 1440}),
-    })
+    cfg = base.model_copy(
+        update={
+            "workforce": base.workforce.model_copy(update={"workers": servers}),
+            "demand": base.demand.model_copy(update={"tasks_per_day": load / aht * 1440}),
+        }
+    )
     pw_batches, asa_batches, n = [], [], 0
     for seed in seeds:
         arrivals = generate_arrivals(cfg, days, seed)
@@ -73,10 +76,14 @@ def erlang_point(servers: int, load: float, days: int, seeds: tuple[int, ...]) -
             asa_batches.append(float(b.mean()))
     k = len(pw_batches)
     return {
-        "servers": servers, "load": load, "tasks": n,
-        "pw_theory": erlang_c(load, servers), "pw": float(np.mean(pw_batches)),
+        "servers": servers,
+        "load": load,
+        "tasks": n,
+        "pw_theory": erlang_c(load, servers),
+        "pw": float(np.mean(pw_batches)),
         "pw_se": float(np.std(pw_batches, ddof=1) / np.sqrt(k)),
-        "asa_theory": mean_wait(load, servers, aht), "asa": float(np.mean(asa_batches)),
+        "asa_theory": mean_wait(load, servers, aht),
+        "asa": float(np.mean(asa_batches)),
         "asa_se": float(np.std(asa_batches, ddof=1) / np.sqrt(k)),
     }
 
@@ -87,16 +94,26 @@ def policy_baselines(days: int, seed: int) -> list[tuple[str, float, dict[str, f
     wf = build_workforce(cfg, seed)
     arrivals = generate_arrivals(cfg, days, seed)
     rows = []
-    for pol in (LegacyPolicy(explore=True), NationalLeastBusyPolicy(), OraclePolicy(wf.truth),
-                OracleBatchPolicy(wf.truth)):
+    for pol in (
+        LegacyPolicy(explore=True),
+        NationalLeastBusyPolicy(),
+        OraclePolicy(wf.truth),
+        OracleBatchPolicy(wf.truth),
+    ):
         t0 = time.perf_counter()
         r = simulate(cfg, arrivals, pol, seed, workforce=wf, drain=True, record_status=False)
         rows.append((pol.name, time.perf_counter() - t0, summarize(r)))
     return rows
 
 
-def render(days: int, default: tuple[list[float], HistorySummary], small: tuple[list[float], HistorySummary],
-           erlang: list[dict[str, float]], baselines: list, baseline_days: int) -> str:
+def render(
+    days: int,
+    default: tuple[list[float], HistorySummary],
+    small: tuple[list[float], HistorySummary],
+    erlang: list[dict[str, float]],
+    baselines: list,
+    baseline_days: int,
+) -> str:
     d_times, d = default
     s_times, s = small
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -121,8 +138,13 @@ def render(days: int, default: tuple[list[float], HistorySummary], small: tuple[
             f"{t['arrivals']:.1f} | {t['simulate']:.1f} | {t['outcomes']:.1f} | "
             f"{t['write_events'] + t['write_truth']:.1f} |"
         )
-    lines += ["", f"Target: 90 days of the default scenario <= 60 s. Rows written (default, {days} days):",
-              "", "| table | rows |", "| --- | --- |"]
+    lines += [
+        "",
+        f"Target: 90 days of the default scenario <= 60 s. Rows written (default, {days} days):",
+        "",
+        "| table | rows |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v:,} |" for k, v in d.rows.items()]
     m = d.metrics
     lines += [
@@ -171,20 +193,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or Path(tmp)
         default = history(data, "default", args.days, args.seed, repeats=1)
-        print(f"default {args.days} d: {default[0][0]:.1f} s, rows {default[1].rows}, "
-              f"timings {default[1].timings}")
+        print(
+            f"default {args.days} d: {default[0][0]:.1f} s, rows {default[1].rows}, "
+            f"timings {default[1].timings}"
+        )
         small = history(data, "small", 14, args.seed, repeats=3)
         print(f"small 14 d: {statistics.median(small[0]):.2f} s (median of 3), rows {small[1].rows}")
     erlang = [erlang_point(13, 10.0, 60, (1, 2, 3)), erlang_point(20, 18.0, 60, (1, 2, 3))]
     for e in erlang:
-        print(f"Erlang C A={e['load']:g} N={e['servers']}: P(wait) {e['pw']:.4f}±{e['pw_se']:.4f} "
-              f"(theory {e['pw_theory']:.4f}); ASA {e['asa']:.3f}±{e['asa_se']:.3f} "
-              f"(theory {e['asa_theory']:.3f})")
+        print(
+            f"Erlang C A={e['load']:g} N={e['servers']}: P(wait) {e['pw']:.4f}±{e['pw_se']:.4f} "
+            f"(theory {e['pw_theory']:.4f}); ASA {e['asa']:.3f}±{e['asa_se']:.3f} "
+            f"(theory {e['asa_theory']:.3f})"
+        )
     baselines = policy_baselines(args.baseline_days, args.seed)
     for name, secs, x in baselines:
-        print(f"{name:22s} {secs:5.1f}s turnaround {x['mean_turnaround_hours']:.2f} h, "
-              f"QA {x['qa_pass_rate']:.3f}, complaints {x['complaint_rate']:.4f}, "
-              f"handling {x['mean_handling_minutes']:.1f}")
+        print(
+            f"{name:22s} {secs:5.1f}s turnaround {x['mean_turnaround_hours']:.2f} h, "
+            f"QA {x['qa_pass_rate']:.3f}, complaints {x['complaint_rate']:.4f}, "
+            f"handling {x['mean_handling_minutes']:.1f}"
+        )
     text = render(args.days, default, small, erlang, baselines, args.baseline_days)
     if not args.no_doc:
         write_section(SECTION, text)

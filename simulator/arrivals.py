@@ -66,8 +66,9 @@ def _surges(config: ScenarioConfig, rng: np.random.Generator, n_days: int) -> np
     return mult
 
 
-def _arrival_times(config: ScenarioConfig, rng: np.random.Generator, t0: float, t1: float,
-                   surge: np.ndarray, day0: int) -> tuple[np.ndarray, np.ndarray]:
+def _arrival_times(
+    config: ScenarioConfig, rng: np.random.Generator, t0: float, t1: float, surge: np.ndarray, day0: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Thinning per province and local day: candidates at the day's peak rate, kept with r(t)/r_max."""
     dem = config.demand
     share = np.array([p.demand for p in config.provinces])
@@ -126,8 +127,14 @@ def generate_arrivals(config: ScenarioConfig, days: int, seed: int, start_day: i
     rng = np.random.default_rng([seed, ARRIVAL_STREAM, start_day])
     n_days = days + 2  # local days can straddle the UTC window
     surge = _surges(config, rng, n_days)
-    t, prov = _arrival_times(config, rng, start_day * MINUTES_PER_DAY, (start_day + days) * MINUTES_PER_DAY,
-                             surge, day0=start_day - 1)
+    t, prov = _arrival_times(
+        config,
+        rng,
+        start_day * MINUTES_PER_DAY,
+        (start_day + days) * MINUTES_PER_DAY,
+        surge,
+        day0=start_day - 1,
+    )
     n = len(t)
     types = config.task_types
     base_mix = np.array([tt.share for tt in types])
@@ -154,8 +161,9 @@ def generate_arrivals(config: ScenarioConfig, days: int, seed: int, start_day: i
     customers.insert(0, "customer_id", [f"C{i + 1:0{width}d}" for i in range(len(uniq))])
 
     cust_channel = customers["channel"].to_numpy()[cust]
-    channel = np.where(rng.random(n) < 0.75, cust_channel,
-                       np.asarray(CHANNELS)[rng.integers(0, len(CHANNELS), n)])
+    channel = np.where(
+        rng.random(n) < 0.75, cust_channel, np.asarray(CHANNELS)[rng.integers(0, len(CHANNELS), n)]
+    )
     value = pd.Categorical(customers["policy_value_band"].to_numpy()[cust], categories=VALUE_BANDS).codes
     med = np.array([tt.amount_median for tt in types])[k]
     amount = np.round(med * np.asarray(VALUE_AMOUNT)[value] * np.exp(rng.standard_normal(n)), 2)
@@ -179,6 +187,11 @@ def generate_arrivals(config: ScenarioConfig, days: int, seed: int, start_day: i
         }
     )
     sp, sd = np.nonzero(surge > 1)
-    surges = pd.DataFrame({"province_id": [config.province_id(i) for i in sp],
-                           "local_day": sd + start_day - 1, "factor": surge[sp, sd]})
+    surges = pd.DataFrame(
+        {
+            "province_id": [config.province_id(i) for i in sp],
+            "local_day": sd + start_day - 1,
+            "factor": surge[sp, sd],
+        }
+    )
     return Arrivals(tasks, customers, surges, start_day, days)

@@ -78,20 +78,46 @@ class _Shifts:
 def _view(config: ScenarioConfig, arrivals: Arrivals, wf: Workforce, base: list[float]) -> SimView:
     tk = arrivals.tasks
     sla = np.array([t.sla_hours for t in config.task_types])[tk["k"].to_numpy()] * 60 + tk["t"].to_numpy()
-    tasks = {"ids": tk["task_id"].tolist(), "k": tk["k"].tolist(), "p": tk["p"].tolist(),
-             "t": tk["t"].tolist(), "sla": sla.tolist(), "c": tk["complexity"].tolist(), "base": base}
+    tasks = {
+        "ids": tk["task_id"].tolist(),
+        "k": tk["k"].tolist(),
+        "p": tk["p"].tolist(),
+        "t": tk["t"].tolist(),
+        "sla": sla.tolist(),
+        "c": tk["complexity"].tolist(),
+        "base": base,
+    }
     elig = wf.eligible
-    workers = {"ids": wf.workers["worker_id"].tolist(), "p": wf.province.tolist(),
-               "types": [np.flatnonzero(elig[w]).tolist() for w in range(len(elig))],
-               "capacity": wf.capacity.tolist(), "eligible": elig, "always_on": config.workforce.always_on,
-               "experience": wf.truth.experience0.astype(int).tolist()}
-    return SimView(len(config.provinces), len(config.task_types), tasks, workers,
-                   {"arrivals": arrivals, "workforce": wf, "config": config})
+    workers = {
+        "ids": wf.workers["worker_id"].tolist(),
+        "p": wf.province.tolist(),
+        "types": [np.flatnonzero(elig[w]).tolist() for w in range(len(elig))],
+        "capacity": wf.capacity.tolist(),
+        "eligible": elig,
+        "always_on": config.workforce.always_on,
+        "experience": wf.truth.experience0.astype(int).tolist(),
+    }
+    return SimView(
+        len(config.provinces),
+        len(config.task_types),
+        tasks,
+        workers,
+        {"arrivals": arrivals, "workforce": wf, "config": config},
+    )
 
 
-def simulate(config: ScenarioConfig, arrivals: Arrivals, policy: Policy, seed: int, *,
-             workforce: Workforce | None = None, drain: bool = False, max_drain_days: float = 30.0,
-             record_status: bool = True, progress: Callable[[float, float], None] | None = None) -> SimResult:
+def simulate(
+    config: ScenarioConfig,
+    arrivals: Arrivals,
+    policy: Policy,
+    seed: int,
+    *,
+    workforce: Workforce | None = None,
+    drain: bool = False,
+    max_drain_days: float = 30.0,
+    record_status: bool = True,
+    progress: Callable[[float, float], None] | None = None,
+) -> SimResult:
     """Replay ``arrivals`` under ``policy``. Stops at the end of the arrival window, or with
     ``drain=True`` once every task is done (at most ``max_drain_days`` later)."""
     wf = workforce or build_workforce(config, seed)
@@ -200,8 +226,9 @@ def simulate(config: ScenarioConfig, arrivals: Arrivals, policy: Policy, seed: i
     t_arr = tk["t"].tolist()
     ai, n_done, total_days = 0, 0, (horizon - t0) / MINUTES_PER_DAY
     while True:
-        if ai < n and (not heap or t_arr[ai] < heap[0][0]
-                       or (t_arr[ai] == heap[0][0] and heap[0][1] > ARRIVAL)):
+        if ai < n and (
+            not heap or t_arr[ai] < heap[0][0] or (t_arr[ai] == heap[0][0] and heap[0][1] > ARRIVAL)
+        ):
             if t_arr[ai] >= stop:
                 break
             v.now = t_arr[ai]
@@ -266,9 +293,19 @@ def simulate(config: ScenarioConfig, arrivals: Arrivals, policy: Policy, seed: i
         progress(total_days, total_days)
     end = min(v.now, stop) if drain else horizon
     return SimResult(
-        config, arrivals, wf, policy.name, seed, end, noise,
-        worker=np.asarray(v.task_worker), started=np.asarray(started), completed=np.asarray(completed),
-        minutes=np.asarray(minutes), shift_done=np.asarray(sdone), experience=np.asarray(sexp),
+        config,
+        arrivals,
+        wf,
+        policy.name,
+        seed,
+        end,
+        noise,
+        worker=np.asarray(v.task_worker),
+        started=np.asarray(started),
+        completed=np.asarray(completed),
+        minutes=np.asarray(minutes),
+        shift_done=np.asarray(sdone),
+        experience=np.asarray(sexp),
         assignments={"task": a_task, "worker": a_worker, "at": a_at, "policy": a_pol},
         status={"worker": s_w, "at": s_at, "on_shift": s_on, "open_tasks": s_load},
     )

@@ -32,10 +32,16 @@ def task_base_logits(truth: Truth, arrivals: Arrivals) -> np.ndarray:
     """Task-and-customer part of the complaint logit for every arriving task."""
     tk = arrivals.tasks
     cu = arrivals.customers.iloc[tk["cust"].to_numpy()]
-    return task_complaint_logit(truth.config, tk["k"].to_numpy(), tk["complexity"].to_numpy(),
-                                tk["channel"].to_numpy(), cu["age_band"].to_numpy(),
-                                cu["policy_value_band"].to_numpy(), cu["vip"].to_numpy(dtype=float),
-                                cu["prior_complaints"].to_numpy(dtype=float))
+    return task_complaint_logit(
+        truth.config,
+        tk["k"].to_numpy(),
+        tk["complexity"].to_numpy(),
+        tk["channel"].to_numpy(),
+        cu["age_band"].to_numpy(),
+        cu["policy_value_band"].to_numpy(),
+        cu["vip"].to_numpy(dtype=float),
+        cu["prior_complaints"].to_numpy(dtype=float),
+    )
 
 
 class TruthCost:
@@ -52,12 +58,26 @@ class TruthCost:
         def mean(a: np.ndarray) -> np.ndarray:
             return ((a * elig).sum(axis=0) / n_elig)[None, :]
 
-        self.average = replace(truth, speed=np.exp(mean(np.log(truth.speed))), quality=mean(truth.quality),
-                               care=mean(truth.care), experience0=mean(truth.experience0),
-                               skill_level=mean(truth.skill_level), worker_ids=("average",))
+        self.average = replace(
+            truth,
+            speed=np.exp(mean(np.log(truth.speed))),
+            quality=mean(truth.quality),
+            care=mean(truth.care),
+            experience0=mean(truth.experience0),
+            skill_level=mean(truth.skill_level),
+            worker_ids=("average",),
+        )
 
-    def _cost(self, truth: Truth, now: float, tasks: Sequence[int], w: np.ndarray, done: np.ndarray,
-              exp: np.ndarray, sla: np.ndarray) -> np.ndarray:
+    def _cost(
+        self,
+        truth: Truth,
+        now: float,
+        tasks: Sequence[int],
+        w: np.ndarray,
+        done: np.ndarray,
+        exp: np.ndarray,
+        sla: np.ndarray,
+    ) -> np.ndarray:
         t = np.asarray(tasks)[:, None]
         k, c = self.k[t], self.c[t]
         minutes = expected_minutes_arr(truth, k, c, w, done, exp)
@@ -83,8 +103,9 @@ class TruthCost:
         k = self.k[np.asarray(tasks)][:, None]
         sla = np.array([view.task_sla_due[x] for x in tasks])[:, None]
         exp = self.average.experience0[0, k]
-        return self._cost(self.average, view.now, tasks, np.zeros((1, 1), dtype=int), np.zeros((1, 1)),
-                          exp, sla)[:, 0]
+        return self._cost(
+            self.average, view.now, tasks, np.zeros((1, 1), dtype=int), np.zeros((1, 1)), exp, sla
+        )[:, 0]
 
 
 class OraclePolicy(ScoringPolicy):
@@ -93,8 +114,14 @@ class OraclePolicy(ScoringPolicy):
     of its types, the one where it has the largest advantage over the type's mean cost, unless a task is
     within ``urgent_hours`` of its SLA (then the most urgent)."""
 
-    def __init__(self, truth: Truth, weights: CostWeights = CostWeights(), scope: str = "national",
-                 lookahead: int = 3, urgent_hours: float = 4.0) -> None:
+    def __init__(
+        self,
+        truth: Truth,
+        weights: CostWeights = CostWeights(),
+        scope: str = "national",
+        lookahead: int = 3,
+        urgent_hours: float = 4.0,
+    ) -> None:
         super().__init__(scope)
         self.name = "oracle"
         self.truth, self.weights = truth, weights
@@ -124,8 +151,14 @@ class OracleBatchPolicy(BatchPolicy):
     """Batch oracle: every ``every_minutes``, the exact min-cost assignment of pending tasks to idle
     workers on true expected costs, minus ``age_weight`` per hour a task has waited (older first)."""
 
-    def __init__(self, truth: Truth, weights: CostWeights = CostWeights(), every_minutes: float = 10.0,
-                 max_tasks: int = 400, age_weight: float = 30.0) -> None:
+    def __init__(
+        self,
+        truth: Truth,
+        weights: CostWeights = CostWeights(),
+        every_minutes: float = 10.0,
+        max_tasks: int = 400,
+        age_weight: float = 30.0,
+    ) -> None:
         super().__init__(every_minutes, max_tasks)
         self.name = "oracle_batch"
         self.truth, self.weights, self.age_weight = truth, weights, age_weight

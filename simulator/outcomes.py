@@ -44,8 +44,9 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
     checked_at = finish + 60 * (lo + (hi - lo) * u[:, 4])
     score = np.where(passed, 60 + 40 * u[:, 5] ** 0.6, 59.9 * u[:, 5] ** 0.5)
     surveyed = checked & (u[:, 6] < b.survey_share)
-    latent = (3.9 + 0.8 * truth.care[ws, k] - 1.5 * ~passed - 0.04 * np.minimum(late, 48)
-              + 0.9 * ndtri(u[:, 7]))
+    latent = (
+        3.9 + 0.8 * truth.care[ws, k] - 1.5 * ~passed - 0.04 * np.minimum(late, 48) + 0.9 * ndtri(u[:, 7])
+    )
     satisfaction = np.clip(np.round(latent), 1, 5)
     delay_days = np.clip(b.complaint_delay_days_median * np.exp(0.6 * ndtri(u[:, 8])), 0.2, 30)
     filed_at = finish + delay_days * 1440
@@ -60,17 +61,30 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
 
     return pd.DataFrame(
         {
-            "task": np.arange(n), "worker": w, "created": tk["t"].to_numpy(), "sla_due": sla_due,
+            "task": np.arange(n),
+            "worker": w,
+            "created": tk["t"].to_numpy(),
+            "sla_due": sla_due,
             "assigned": _first_assignment(result, n),
-            "started": result.started, "finish": finish, "completed": result.completed,
-            "minutes": result.minutes, "expected_minutes": mask(exp_min), "p_pass": mask(pp),
-            "passed": mask(passed, False), "hours_late": mask(late), "p_complaint": mask(pc),
-            "complaint": mask(complaint, False), "qa_checked": mask(checked, False),
-            "checked_at": mask(checked_at), "score": mask(score),
+            "started": result.started,
+            "finish": finish,
+            "completed": result.completed,
+            "minutes": result.minutes,
+            "expected_minutes": mask(exp_min),
+            "p_pass": mask(pp),
+            "passed": mask(passed, False),
+            "hours_late": mask(late),
+            "p_complaint": mask(pc),
+            "complaint": mask(complaint, False),
+            "qa_checked": mask(checked, False),
+            "checked_at": mask(checked_at),
+            "score": mask(score),
             "satisfaction": np.where(surveyed & started, satisfaction, np.nan),
-            "filed_at": mask(filed_at), "severity": np.asarray(SEVERITIES)[severity],
+            "filed_at": mask(filed_at),
+            "severity": np.asarray(SEVERITIES)[severity],
             "reason": np.asarray(COMPLAINT_REASONS)[reason],
-            "shift_tasks_done": result.shift_done, "experience": result.experience,
+            "shift_tasks_done": result.shift_done,
+            "experience": result.experience,
         }
     )
 
@@ -83,8 +97,9 @@ def _first_assignment(result: SimResult, n: int) -> np.ndarray:
     return out
 
 
-def _reasons(u: np.ndarray, late: np.ndarray, failed: np.ndarray, care: np.ndarray,
-             amount: np.ndarray) -> np.ndarray:
+def _reasons(
+    u: np.ndarray, late: np.ndarray, failed: np.ndarray, care: np.ndarray, amount: np.ndarray
+) -> np.ndarray:
     """Complaint reason: lateness -> timeliness, QA failure -> accuracy/operational error, etc."""
     weights = np.stack(
         [
@@ -117,7 +132,8 @@ def summarize(result: SimResult, outcomes: pd.DataFrame | None = None) -> dict[s
         "completed_share": float(done.mean()) if len(o) else 0.0,
         "mean_wait_minutes": float((s["started"] - s["created"]).mean()) if len(s) else float("nan"),
         "mean_turnaround_hours": float(turnaround.mean()) if done.any() else float("nan"),
-        "sla_met_share": float((o.loc[done, "completed"] <= o.loc[done, "sla_due"]).mean()) if done.any()
+        "sla_met_share": float((o.loc[done, "completed"] <= o.loc[done, "sla_due"]).mean())
+        if done.any()
         else float("nan"),
         "mean_handling_minutes": float(s["minutes"].mean()) if len(s) else float("nan"),
         "qa_pass_rate": float(s["passed"].mean()) if len(s) else float("nan"),

@@ -166,8 +166,12 @@ class BatchPolicy(Policy):
         workers = view.all_idle()
         if not workers:
             return
-        tasks = [t for k in range(view.n_types) if view.idle_workers(k)
-                 for t in view.pending_tasks(k, limit=self.max_tasks)]
+        tasks = [
+            t
+            for k in range(view.n_types)
+            if view.idle_workers(k)
+            for t in view.pending_tasks(k, limit=self.max_tasks)
+        ]
         if not tasks:
             return
         cost = self.cost_matrix(view, tasks, workers)

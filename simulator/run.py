@@ -49,8 +49,13 @@ class HistorySummary:
         return asdict(self)
 
 
-def generate_history(settings: Settings, scenario: str, days: int, seed: int | None = None,
-                     progress: Callable[[float, float], None] | None = None) -> HistorySummary:
+def generate_history(
+    settings: Settings,
+    scenario: str,
+    days: int,
+    seed: int | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> HistorySummary:
     """Generate ``days`` of history for ``scenario`` under the legacy policy (with exploration), write
     the nine contract tables to ``settings.events_dir`` and the hidden truth to ``settings.truth_dir``.
 
@@ -71,8 +76,9 @@ def generate_history(settings: Settings, scenario: str, days: int, seed: int | N
     workforce = build_workforce(config, seed)
     arrivals = generate_arrivals(config, days, seed)
     lap("arrivals")
-    result = simulate(config, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce,
-                      progress=progress)
+    result = simulate(
+        config, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce, progress=progress
+    )
     lap("simulate")
     outcomes = task_outcomes(result)
     tables = event_tables(result, outcomes)
@@ -87,13 +93,30 @@ def generate_history(settings: Settings, scenario: str, days: int, seed: int | N
     task_truth_frame(result, outcomes).to_parquet(truth_dir / TASK_TRUTH_FILE, index=False)
     arrivals.surges.to_parquet(truth_dir / SURGES_FILE, index=False)
     summary = HistorySummary(
-        scenario=config.name, days=days, seed=seed, start=config.start_utc.isoformat(),
-        end=end_of(config, days).isoformat(), events_dir=str(events_dir), truth_dir=str(truth_dir),
-        rows=rows, metrics={k: round(v, 4) for k, v in summarize(result, outcomes).items()},
+        scenario=config.name,
+        days=days,
+        seed=seed,
+        start=config.start_utc.isoformat(),
+        end=end_of(config, days).isoformat(),
+        events_dir=str(events_dir),
+        truth_dir=str(truth_dir),
+        rows=rows,
+        metrics={k: round(v, 4) for k, v in summarize(result, outcomes).items()},
     )
-    (truth_dir / META_FILE).write_text(json.dumps(
-        {"scenario": config.name, "days": days, "seed": seed, "policy": result.policy,
-         "start": summary.start, "end": summary.end, "metrics": summary.metrics}, indent=1))
+    (truth_dir / META_FILE).write_text(
+        json.dumps(
+            {
+                "scenario": config.name,
+                "days": days,
+                "seed": seed,
+                "policy": result.policy,
+                "start": summary.start,
+                "end": summary.end,
+                "metrics": summary.metrics,
+            },
+            indent=1,
+        )
+    )
     lap("write_truth")
     summary.timings = timings
     summary.seconds = round(sum(timings.values()), 3)

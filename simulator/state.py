@@ -66,8 +66,14 @@ class SimView:
     and counts; it is listed right after the callback if the policy left it pending.
     """
 
-    def __init__(self, n_provinces: int, n_types: int, tasks: dict[str, list[Any]],
-                 workers: dict[str, Any], frames: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        n_provinces: int,
+        n_types: int,
+        tasks: dict[str, list[Any]],
+        workers: dict[str, Any],
+        frames: dict[str, Any],
+    ) -> None:
         self.now = 0.0
         self.n_provinces, self.n_types = n_provinces, n_types
         self.arrivals, self.workforce, self.config = frames["arrivals"], frames["workforce"], frames["config"]
@@ -128,8 +134,10 @@ class SimView:
         """On shift and under its per-shift capacity (counting open tasks)."""
         if not self.worker_on_shift[worker]:
             return False
-        return self.always_on or self.worker_shift_done[worker] + self.worker_load(worker) < \
-            self.worker_capacity[worker]
+        return (
+            self.always_on
+            or self.worker_shift_done[worker] + self.worker_load(worker) < self.worker_capacity[worker]
+        )
 
     def pending_count(self, task_type: int, province: int | None = None) -> int:
         return self._npend_k[task_type] if province is None else self._npend_pk[province][task_type]
@@ -149,8 +157,9 @@ class SimView:
             dq.popleft()
         return -1
 
-    def pending_tasks(self, task_type: int, province: int | None = None,
-                      limit: int | None = None) -> list[int]:
+    def pending_tasks(
+        self, task_type: int, province: int | None = None, limit: int | None = None
+    ) -> list[int]:
         """Pending tasks of a type, oldest first (at most ``limit``)."""
         if self.oldest_pending(task_type, province) < 0:  # also drops stale entries at the head
             return []

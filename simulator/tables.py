@@ -12,8 +12,17 @@ import pandas as pd
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
 
-CONTRACT_TABLES = ("provinces", "workers", "customers", "tasks", "assignments", "completions",
-                   "qa_results", "complaints", "worker_status")
+CONTRACT_TABLES = (
+    "provinces",
+    "workers",
+    "customers",
+    "tasks",
+    "assignments",
+    "completions",
+    "qa_results",
+    "complaints",
+    "worker_status",
+)
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:
@@ -55,7 +64,8 @@ def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.Data
     )
 
     q = d[d["qa_checked"].to_numpy(dtype=bool) & (d["checked_at"].to_numpy() <= end)].sort_values(
-        ["checked_at", "task"], kind="stable")
+        ["checked_at", "task"], kind="stable"
+    )
     sat = q["satisfaction"].to_numpy()
     qa_results = pd.DataFrame(
         {
@@ -70,7 +80,8 @@ def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.Data
     )
 
     c = d[d["complaint"].to_numpy(dtype=bool) & (d["filed_at"].to_numpy() <= end)].sort_values(
-        ["filed_at", "task"], kind="stable")
+        ["filed_at", "task"], kind="stable"
+    )
     complaints = pd.DataFrame(
         {
             "complaint_id": _ids("K", len(c), 6),
@@ -110,9 +121,15 @@ def task_truth_frame(result: SimResult, outcomes: pd.DataFrame) -> pd.DataFrame:
     cfg, o = result.config, outcomes
     worker_ids = np.append(result.workforce.workers["worker_id"].to_numpy(), None)
     w = o["worker"].to_numpy(dtype=int)
-    ts = {col: to_timestamps(cfg, o[src].to_numpy()) for col, src in
-          (("started_at", "started"), ("finish_at", "finish"), ("checked_at", "checked_at"),
-           ("complaint_filed_at", "filed_at"))}
+    ts = {
+        col: to_timestamps(cfg, o[src].to_numpy())
+        for col, src in (
+            ("started_at", "started"),
+            ("finish_at", "finish"),
+            ("checked_at", "checked_at"),
+            ("complaint_filed_at", "filed_at"),
+        )
+    }
     tk = result.arrivals.tasks
     cu = result.arrivals.customers.iloc[tk["cust"].to_numpy()]
     return pd.DataFrame(

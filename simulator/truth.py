@@ -104,8 +104,15 @@ def load_truth(truth_dir: Path) -> Truth:
 
     if list(df["task_type"].iloc[: len(types)]) != types:
         raise ValueError("worker truth table is not in scenario task-type order")
-    return Truth(config, worker_ids, grid("speed"), grid("quality"), grid("care"),
-                 grid("experience0"), grid("skill_level"))
+    return Truth(
+        config,
+        worker_ids,
+        grid("speed"),
+        grid("quality"),
+        grid("care"),
+        grid("experience0"),
+        grid("skill_level"),
+    )
 
 
 # ---------------------------------------------------------------------- the outcome model (pure)
@@ -121,29 +128,46 @@ def learning_factor(config: ScenarioConfig, experience: np.ndarray) -> np.ndarra
     return 1.0 + b.learning_amplitude * np.exp(-np.asarray(experience, dtype=float) / b.learning_tau)
 
 
-def expected_minutes_arr(truth: Truth, k: np.ndarray, c: np.ndarray, w: np.ndarray,
-                         shift_done: np.ndarray, experience: np.ndarray) -> np.ndarray:
+def expected_minutes_arr(
+    truth: Truth, k: np.ndarray, c: np.ndarray, w: np.ndarray, shift_done: np.ndarray, experience: np.ndarray
+) -> np.ndarray:
     """True expected handling minutes for type ``k``, complexity ``c`` (1-5), worker index ``w``."""
     cfg = truth.config
     base = truth.type_array("median_minutes") * truth.mean_factor()
     cx = np.asarray(cfg.behaviour.complexity_minutes)
-    return (base[k] * cx[np.asarray(c) - 1] * truth.speed[w, k]
-            * fatigue_factor(cfg, shift_done) * learning_factor(cfg, experience))
+    return (
+        base[k]
+        * cx[np.asarray(c) - 1]
+        * truth.speed[w, k]
+        * fatigue_factor(cfg, shift_done)
+        * learning_factor(cfg, experience)
+    )
 
 
-def p_pass_arr(truth: Truth, k: np.ndarray, c: np.ndarray, w: np.ndarray,
-               shift_done: np.ndarray) -> np.ndarray:
+def p_pass_arr(
+    truth: Truth, k: np.ndarray, c: np.ndarray, w: np.ndarray, shift_done: np.ndarray
+) -> np.ndarray:
     """True P(QA pass)."""
     b = truth.config.behaviour
-    logit = (truth.type_array("qa_logit")[k] + truth.quality[w, k]
-             - b.complexity_qa_logit * (np.asarray(c) - 3)
-             - b.fatigue_qa_logit * np.maximum(0, np.asarray(shift_done) - b.fatigue_threshold))
+    logit = (
+        truth.type_array("qa_logit")[k]
+        + truth.quality[w, k]
+        - b.complexity_qa_logit * (np.asarray(c) - 3)
+        - b.fatigue_qa_logit * np.maximum(0, np.asarray(shift_done) - b.fatigue_threshold)
+    )
     return sigmoid(logit)
 
 
-def task_complaint_logit(config: ScenarioConfig, k: np.ndarray, c: np.ndarray, channel: np.ndarray,
-                         age_band: np.ndarray, value_band: np.ndarray, vip: np.ndarray,
-                         prior_complaints: np.ndarray) -> np.ndarray:
+def task_complaint_logit(
+    config: ScenarioConfig,
+    k: np.ndarray,
+    c: np.ndarray,
+    channel: np.ndarray,
+    age_band: np.ndarray,
+    value_band: np.ndarray,
+    vip: np.ndarray,
+    prior_complaints: np.ndarray,
+) -> np.ndarray:
     """The part of the complaint logit fixed by the task and its customer (before any worker acts)."""
     b = config.behaviour
     type_logit = np.array([t.complaint_logit for t in config.task_types])
@@ -151,24 +175,45 @@ def task_complaint_logit(config: ScenarioConfig, k: np.ndarray, c: np.ndarray, c
     def lookup(table: dict[str, float], values: np.ndarray) -> np.ndarray:
         return pd.Series(np.asarray(values)).map(table).fillna(0.0).to_numpy(dtype=float)
 
-    return (b.complaint_base + type_logit[k] + b.complaint_complexity * (np.asarray(c) - 3)
-            + b.complaint_prior * np.minimum(np.asarray(prior_complaints, dtype=float), 5)
-            + b.complaint_vip * np.asarray(vip, dtype=float)
-            + lookup(b.complaint_age, age_band) + lookup(b.complaint_value, value_band)
-            + lookup(b.complaint_channel, channel))
+    return (
+        b.complaint_base
+        + type_logit[k]
+        + b.complaint_complexity * (np.asarray(c) - 3)
+        + b.complaint_prior * np.minimum(np.asarray(prior_complaints, dtype=float), 5)
+        + b.complaint_vip * np.asarray(vip, dtype=float)
+        + lookup(b.complaint_age, age_band)
+        + lookup(b.complaint_value, value_band)
+        + lookup(b.complaint_channel, channel)
+    )
 
 
-def complaint_logit(truth: Truth, base_logit: np.ndarray, k: np.ndarray, w: np.ndarray,
-                    hours_late: np.ndarray, qa_failed: np.ndarray) -> np.ndarray:
+def complaint_logit(
+    truth: Truth,
+    base_logit: np.ndarray,
+    k: np.ndarray,
+    w: np.ndarray,
+    hours_late: np.ndarray,
+    qa_failed: np.ndarray,
+) -> np.ndarray:
     """Full complaint logit given lateness beyond SLA and the (true) QA outcome."""
     b = truth.config.behaviour
     late = np.clip(np.asarray(hours_late, dtype=float), 0, b.complaint_late_cap_hours)
-    return (np.asarray(base_logit) + b.complaint_late_per_hour * late
-            + b.complaint_qa_fail * np.asarray(qa_failed, dtype=float) - b.complaint_care * truth.care[w, k])
+    return (
+        np.asarray(base_logit)
+        + b.complaint_late_per_hour * late
+        + b.complaint_qa_fail * np.asarray(qa_failed, dtype=float)
+        - b.complaint_care * truth.care[w, k]
+    )
 
 
-def p_complaint_arr(truth: Truth, base_logit: np.ndarray, k: np.ndarray, w: np.ndarray,
-                    hours_late: np.ndarray, p_pass: np.ndarray) -> np.ndarray:
+def p_complaint_arr(
+    truth: Truth,
+    base_logit: np.ndarray,
+    k: np.ndarray,
+    w: np.ndarray,
+    hours_late: np.ndarray,
+    p_pass: np.ndarray,
+) -> np.ndarray:
     """True P(complaint), marginalised over the QA outcome."""
     ok = sigmoid(complaint_logit(truth, base_logit, k, w, hours_late, 0.0))
     bad = sigmoid(complaint_logit(truth, base_logit, k, w, hours_late, 1.0))
@@ -176,8 +221,13 @@ def p_complaint_arr(truth: Truth, base_logit: np.ndarray, k: np.ndarray, w: np.n
 
 
 TruthSource = Truth | str | Path | Any  # a Truth, a truth dir, or settings with ``truth_dir``
-_DEFAULTS = {"channel": "branch", "age_band": "30-44", "policy_value_band": "mid", "vip": False,
-             "prior_complaints": 0}
+_DEFAULTS = {
+    "channel": "branch",
+    "age_band": "30-44",
+    "policy_value_band": "mid",
+    "vip": False,
+    "prior_complaints": 0,
+}
 
 
 @lru_cache(maxsize=4)
@@ -252,7 +302,15 @@ def expected_outcomes(source: TruthSource, pairs: pd.DataFrame) -> pd.DataFrame:
     late = given("hours_late", late).astype(float)
     pp = p_pass_arr(truth, k, c, w, done)
     opt = {name: given(name, np.full(n, d, dtype=object)) for name, d in _DEFAULTS.items()}
-    base = task_complaint_logit(truth.config, k, c, opt["channel"], opt["age_band"], opt["policy_value_band"],
-                                opt["vip"].astype(float), opt["prior_complaints"].astype(float))
+    base = task_complaint_logit(
+        truth.config,
+        k,
+        c,
+        opt["channel"],
+        opt["age_band"],
+        opt["policy_value_band"],
+        opt["vip"].astype(float),
+        opt["prior_complaints"].astype(float),
+    )
     pc = p_complaint_arr(truth, base, k, w, late, pp)
     return pd.DataFrame({"expected_minutes": minutes, "p_pass": pp, "p_complaint": pc}, index=pairs.index)

@@ -69,7 +69,7 @@ def _skills(config: ScenarioConfig, rng: np.random.Generator, province: np.ndarr
         return np.full((n_w, n_k), wf.all_skills_level, dtype=int)
     level_p = np.asarray(wf.skill_level_probs) / sum(wf.skill_level_probs)
     need = np.array([t.min_skill for t in types])
-    p_elig = np.array([level_p[m - 1:].sum() for m in need])
+    p_elig = np.array([level_p[m - 1 :].sum() for m in need])
     workload = np.array([t.share * t.median_minutes for t in types])
     weight = workload / p_elig
     weight = weight / weight.sum()
@@ -134,15 +134,19 @@ def build_workforce(config: ScenarioConfig, seed: int) -> Workforce:
     capacity = rng.integers(wf.daily_capacity[0], wf.daily_capacity[1] + 1, size=n_w)
 
     new = rng.random(n_w) < wf.new_hire_share
-    tenure = np.where(new, rng.uniform(0.02, 0.3, n_w),
-                      np.clip(wf.tenure_years_median * np.exp(0.8 * rng.standard_normal(n_w)), 0.3, 35))
+    tenure = np.where(
+        new,
+        rng.uniform(0.02, 0.3, n_w),
+        np.clip(wf.tenure_years_median * np.exp(0.8 * rng.standard_normal(n_w)), 0.3, 35),
+    )
     experience0 = np.where(levels > 0, np.round(tenure[:, None] * wf.tasks_per_year * levels / 3 / 2), 0)
     hired_at = pd.Timestamp(config.start_utc) - pd.to_timedelta(np.round(tenure * 365.25), unit="D")
 
     type_names = [t.name for t in config.task_types]
     worker_ids = [f"W{i + 1:04d}" for i in range(n_w)]
-    skills_json = [json.dumps({type_names[k]: int(levels[w, k]) for k in np.flatnonzero(levels[w])})
-                   for w in range(n_w)]
+    skills_json = [
+        json.dumps({type_names[k]: int(levels[w, k]) for k in np.flatnonzero(levels[w])}) for w in range(n_w)
+    ]
     workers = pd.DataFrame(
         {
             "worker_id": worker_ids,

@@ -48,8 +48,13 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        return cls(data["method"], np.asarray(data["x"], dtype=np.float64),
-                   np.asarray(data["y"], dtype=np.float64), float(data["a"]), float(data["b"]))
+        return cls(
+            data["method"],
+            np.asarray(data["x"], dtype=np.float64),
+            np.asarray(data["y"], dtype=np.float64),
+            float(data["a"]),
+            float(data["b"]),
+        )
 
 
 def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
@@ -62,8 +67,9 @@ def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
         from sklearn.isotonic import IsotonicRegression
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(raw, y)
-        return Calibrator("isotonic", np.asarray(iso.X_thresholds_, np.float64),
-                          np.asarray(iso.y_thresholds_, np.float64))
+        return Calibrator(
+            "isotonic", np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
+        )
     if method == "platt":
         from sklearn.linear_model import LogisticRegression
 

@@ -97,16 +97,19 @@ class FeatureEncoder:
 
     def transform_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The matrix for rows given as mappings (e.g. in-memory profiles); absent keys are missing."""
-        return np.array([[self.encode_value(c, r.get(c)) for c in self.features] for r in records],
-                        dtype=np.float64).reshape(len(records), len(self.features))
+        return np.array(
+            [[self.encode_value(c, r.get(c)) for c in self.features] for r in records], dtype=np.float64
+        ).reshape(len(records), len(self.features))
 
     def frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The encoded matrix as a DataFrame with the feature names (MLflow signatures, pyfunc)."""
         return pd.DataFrame(self.transform(frame), columns=self.features)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"features": list(self.features),
-                "categories": {k: list(v) for k, v in self.categories.items()}}
+        return {
+            "features": list(self.features),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureEncoder:

@@ -92,16 +92,24 @@ def fit_booster(
 
     started = time.perf_counter()
     config = lgb_params(params, features, resolve_threads(params, num_threads, len(y_train)))
-    dtrain = lgb.Dataset(X_train, to_target(y_train, params), feature_name=list(features),
-                         categorical_feature=list(categorical), free_raw_data=True)
+    dtrain = lgb.Dataset(
+        X_train,
+        to_target(y_train, params),
+        feature_name=list(features),
+        categorical_feature=list(categorical),
+        free_raw_data=True,
+    )
     dvalid = lgb.Dataset(X_valid, to_target(y_valid, params), reference=dtrain)
     # The best iteration's trees only, reloaded from text: exactly the model.txt serving will load.
     booster = lgb.train(
-        config, dtrain, num_boost_round=params.num_boost_round, valid_sets=[dvalid], valid_names=["valid"],
+        config,
+        dtrain,
+        num_boost_round=params.num_boost_round,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()
     best_score = {k: float(v) for k, v in booster.best_score.get("valid", {}).items()}
     reloaded = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return FitResult(reloaded, int(best), best_score, time.perf_counter() - started)
-

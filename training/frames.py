@@ -1,17 +1,22 @@
 """Training frames from the Feast store (``features.training_frame``), and training straight from it.
 
 The feature stage must have run first (``features.pipeline.build_features`` + ``features.store.apply_repo``).
-When the data dir holds the twin's hidden truth, oracle figures are added through ``training.oracle``.
+Model-vs-oracle figures are computed by the caller (evaluation reads the twin's truth) and handed in as
+``truth``: training never reads the twin itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from training.specs import MODEL_NAMES
+
+TruthFn = Callable[[str, pd.DataFrame], np.ndarray]
+"""``(model, frame) -> true expectation per row``: evaluation's oracle, handed in by the caller."""
 
 Frames = Mapping[str, tuple[pd.DataFrame, list[str]]]
 """``model -> (point-in-time frame, feature columns)``, as ``training_frames`` returns."""
@@ -34,33 +39,25 @@ def training_frames(
     return {m: (built[m], feature_columns(m)) for m in models}
 
 
-def has_truth(settings: Settings) -> bool:
-    """Whether the data dir holds the twin's hidden truth (so oracle figures can be computed)."""
-    return settings.truth_dir.is_dir() and any(settings.truth_dir.iterdir())
-
-
 def train_from_store(
     settings: Settings,
     models: Sequence[str] = MODEL_NAMES,
     *,
-    oracle: bool | None = None,
+    truth: TruthFn | None = None,
     frames: Frames | None = None,
     **kwargs: Any,
 ) -> dict[str, TrainResult]:
     """Build the frames and train every model in ``models`` (each a new ``challenger``).
 
-    ``oracle`` (default: when the twin's truth is present) adds model-vs-oracle figures to each run.
+    ``truth(model, frame)`` (from evaluation, when the twin's truth is present) gives each row's true
+    expectation, so each run also logs model-vs-oracle figures.
     ``frames``: already built by ``training_frames`` (a caller that trains in several calls retrieves
     once). ``kwargs`` go to ``train_model`` (e.g. ``num_threads``, ``overrides``).
     """
     from training.train import train_all
 
     frames = {m: frames[m] for m in models} if frames is not None else training_frames(settings, models)
-    truths = {}
-    if has_truth(settings) if oracle is None else oracle:
-        from training.oracle import truth_for_frame
-
-        truths = {m: truth_for_frame(settings, m, frame) for m, (frame, _) in frames.items()}
+    truths = {m: truth(m, frame) for m, (frame, _) in frames.items()} if truth is not None else {}
     return train_all(settings, frames, truths, **kwargs)
 
 

@@ -99,8 +99,9 @@ def sanity_failures(task: str, y: np.ndarray, pred: np.ndarray, tol: GateToleran
     return out
 
 
-def compare(task: str, chal: dict[str, float], champ: dict[str, float], tol: GateTolerances
-            ) -> tuple[list[str], list[str]]:
+def compare(
+    task: str, chal: dict[str, float], champ: dict[str, float], tol: GateTolerances
+) -> tuple[list[str], list[str]]:
     """``(failures, passes)`` of the challenger against the champion on the primary metrics."""
     fail, ok = [], []
 
@@ -109,15 +110,24 @@ def compare(task: str, chal: dict[str, float], champ: dict[str, float], tol: Gat
 
     if task == "regression":
         limit = champ["mae"] * (1 + tol.mae_rel)
-        check(chal["mae"] <= limit, f"mae: challenger {chal['mae']:.4f} vs champion {champ['mae']:.4f} "
-                                    f"(limit {limit:.4f} = +{tol.mae_rel:.1%})")
+        check(
+            chal["mae"] <= limit,
+            f"mae: challenger {chal['mae']:.4f} vs champion {champ['mae']:.4f} "
+            f"(limit {limit:.4f} = +{tol.mae_rel:.1%})",
+        )
     else:
         floor = champ["auc"] - tol.auc_abs
-        check(chal["auc"] >= floor, f"auc: challenger {chal['auc']:.4f} vs champion {champ['auc']:.4f} "
-                                    f"(floor {floor:.4f} = -{tol.auc_abs})")
+        check(
+            chal["auc"] >= floor,
+            f"auc: challenger {chal['auc']:.4f} vs champion {champ['auc']:.4f} "
+            f"(floor {floor:.4f} = -{tol.auc_abs})",
+        )
         ceiling = champ["brier"] + tol.brier_abs
-        check(chal["brier"] <= ceiling, f"brier: challenger {chal['brier']:.5f} vs champion "
-                                        f"{champ['brier']:.5f} (ceiling {ceiling:.5f} = +{tol.brier_abs})")
+        check(
+            chal["brier"] <= ceiling,
+            f"brier: challenger {chal['brier']:.5f} vs champion "
+            f"{champ['brier']:.5f} (ceiling {ceiling:.5f} = +{tol.brier_abs})",
+        )
     return fail, ok
 
 
@@ -126,7 +136,11 @@ def _score(sm: ServingModel, holdout) -> np.ndarray:  # noqa: ANN001 - pandas fr
 
 
 def promote(
-    settings: Settings, model: str, tolerances: GateTolerances | None = None, *, force: bool = False,
+    settings: Settings,
+    model: str,
+    tolerances: GateTolerances | None = None,
+    *,
+    force: bool = False,
     cache_dir: Path | None = None,
 ) -> GateDecision:
     """Gate the ``challenger``: sanity checks, then no worse than the ``champion`` on the same holdout.
@@ -139,8 +153,9 @@ def promote(
     client = client_for(settings)
     chal_mv = version_for_alias(client, name, CHALLENGER)
     champ_mv = version_for_alias(client, name, CHAMPION)
-    decision = GateDecision(model, False, chal_mv and str(chal_mv.version),
-                            champ_mv and str(champ_mv.version))
+    decision = GateDecision(
+        model, False, chal_mv and str(chal_mv.version), champ_mv and str(champ_mv.version)
+    )
     if chal_mv is None:
         decision.reasons.append(f"no {CHALLENGER!r} version of {name}")
         return decision
@@ -205,8 +220,9 @@ def rollback(settings: Settings, model: str) -> RollbackResult:
     current = version_for_alias(client, name, CHAMPION)
     client.set_registered_model_alias(name, CHAMPION, previous.version)
     if current is not None:
-        client.set_model_version_tag(name, current.version, "rolled_back_at",
-                                     dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        client.set_model_version_tag(
+            name, current.version, "rolled_back_at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        )
     before = previous.tags.get("previous_champion_version")
     if before:
         client.set_registered_model_alias(name, PREVIOUS, before)

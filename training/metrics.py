@@ -59,8 +59,15 @@ def calibration_bins(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> pd.DataF
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(idx, weights=p, minlength=n_bins) / count
         rate = np.bincount(idx, weights=y, minlength=n_bins) / count
-    return pd.DataFrame({"lo": np.arange(n_bins) / n_bins, "hi": np.arange(1, n_bins + 1) / n_bins,
-                         "count": count, "mean_pred": mean_p, "observed": rate})
+    return pd.DataFrame(
+        {
+            "lo": np.arange(n_bins) / n_bins,
+            "hi": np.arange(1, n_bins + 1) / n_bins,
+            "count": count,
+            "mean_pred": mean_p,
+            "observed": rate,
+        }
+    )
 
 
 def ece(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
@@ -97,13 +104,24 @@ def precision_recall_at_capacity(
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    return {"mae": mae(y, pred), "mape": mape(y, pred), "r2": r2(y, pred),
-            "mean_pred": float(np.mean(pred)), "mean_label": float(np.mean(y))}
+    return {
+        "mae": mae(y, pred),
+        "mape": mape(y, pred),
+        "r2": r2(y, pred),
+        "mean_pred": float(np.mean(pred)),
+        "mean_label": float(np.mean(y)),
+    }
 
 
 def classifier_metrics(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> dict[str, float]:
-    return {"auc": auc(y, p), "pr_auc": pr_auc(y, p), "brier": brier(y, p), "ece": ece(y, p, n_bins),
-            "mean_pred": float(np.mean(p)), "mean_label": float(np.mean(y))}
+    return {
+        "auc": auc(y, p),
+        "pr_auc": pr_auc(y, p),
+        "brier": brier(y, p),
+        "ece": ece(y, p, n_bins),
+        "mean_pred": float(np.mean(p)),
+        "mean_label": float(np.mean(y)),
+    }
 
 
 def oracle_comparison(task: str, y: np.ndarray, pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -115,8 +133,16 @@ def oracle_comparison(task: str, y: np.ndarray, pred: np.ndarray, truth: np.ndar
     y, pred, truth = _arrays(y, pred, truth)
     if task == "regression":
         model_mae, oracle_mae = mae(y, pred), mae(y, truth)
-        return {"oracle_mae": oracle_mae, "model_over_oracle_mae": model_mae / oracle_mae,
-                "oracle_r2": r2(y, truth), "mae_vs_truth": mae(truth, pred)}
+        return {
+            "oracle_mae": oracle_mae,
+            "model_over_oracle_mae": model_mae / oracle_mae,
+            "oracle_r2": r2(y, truth),
+            "mae_vs_truth": mae(truth, pred),
+        }
     model_auc, oracle_auc = auc(y, pred), auc(y, truth)
-    return {"oracle_auc": oracle_auc, "model_over_oracle_auc": model_auc / oracle_auc,
-            "oracle_brier": brier(y, truth), "mae_vs_truth": mae(truth, pred)}
+    return {
+        "oracle_auc": oracle_auc,
+        "model_over_oracle_auc": model_auc / oracle_auc,
+        "oracle_brier": brier(y, truth),
+        "mae_vs_truth": mae(truth, pred),
+    }

@@ -60,8 +60,13 @@ def prepare_split(
         if len(truth) != len(frame):
             raise ValueError(f"truth has {len(truth)} values for {len(frame)} frame rows")
         frame = frame.assign(**{_TRUTH: np.asarray(truth, dtype=np.float64)})
-    rows, dropped = labelled_rows(frame, spec, positive_only=not spec.is_classifier,
-                                  maturity_days=params.label_maturity_days, as_of=as_of)
+    rows, dropped = labelled_rows(
+        frame,
+        spec,
+        positive_only=not spec.is_classifier,
+        maturity_days=params.label_maturity_days,
+        as_of=as_of,
+    )
     if spec.is_classifier:
         y = rows[spec.label]
         if not y.isin([0.0, 1.0]).all():
@@ -85,18 +90,30 @@ def fit_model(
     split, dropped = prepare_split(frame, spec, params, truth, as_of)
     encoder = FeatureEncoder.fit(split.train, feature_cols, categorical)
     X_train, X_valid, X_test = (encoder.transform(s) for s in (split.train, split.valid, split.test))
-    y_train, y_valid, y_test = (s[spec.label].to_numpy(dtype=np.float64)
-                                for s in (split.train, split.valid, split.test))
-    fit = fit_booster(X_train, y_train, X_valid, y_valid, encoder.features, encoder.categorical_indices,
-                      params, num_threads)
+    y_train, y_valid, y_test = (
+        s[spec.label].to_numpy(dtype=np.float64) for s in (split.train, split.valid, split.test)
+    )
+    fit = fit_booster(
+        X_train, y_train, X_valid, y_valid, encoder.features, encoder.categorical_indices, params, num_threads
+    )
     ranges = split.ranges()
     meta = {
-        "model": spec.name, "task": spec.task, "label": spec.label, "objective": params.objective,
-        "target_transform": params.target_transform, "params_version": params.version,
-        "params_hash": params.hash, "feature_service": feature_service or spec.feature_service,
-        "train_from": ranges["train"][0], "train_to": ranges["train"][1], "valid_from": ranges["valid"][0],
-        "test_from": ranges["test"][0], "test_to": ranges["test"][1], "best_iteration": fit.best_iteration,
-        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "lightgbm": lgb.__version__,
+        "model": spec.name,
+        "task": spec.task,
+        "label": spec.label,
+        "objective": params.objective,
+        "target_transform": params.target_transform,
+        "params_version": params.version,
+        "params_hash": params.hash,
+        "feature_service": feature_service or spec.feature_service,
+        "train_from": ranges["train"][0],
+        "train_to": ranges["train"][1],
+        "valid_from": ranges["valid"][0],
+        "test_from": ranges["test"][0],
+        "test_to": ranges["test"][1],
+        "best_iteration": fit.best_iteration,
+        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "lightgbm": lgb.__version__,
         "version": None,
     }
     serving = ServingModel(fit.booster, encoder, Calibrator(), meta)

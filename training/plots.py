@@ -59,8 +59,13 @@ def plot_residuals(y: np.ndarray, pred: np.ndarray, path: Path, max_points: int 
     ax1.scatter(pred[idx], y[idx], s=3, alpha=0.25, color="#3b6ea5")
     lo, hi = max(min(pred.min(), y.min()), 1e-2), max(pred.max(), y.max())
     ax1.plot([lo, hi], [lo, hi], color="grey", ls="--", lw=1)
-    ax1.set(xscale="log", yscale="log", xlabel="predicted minutes", ylabel="actual minutes",
-            title="predicted vs actual")
+    ax1.set(
+        xscale="log",
+        yscale="log",
+        xlabel="predicted minutes",
+        ylabel="actual minutes",
+        title="predicted vs actual",
+    )
     ax2.hist(np.log(np.maximum(y, 1e-2) / np.maximum(pred, 1e-2)), bins=60, color="#3b6ea5")
     ax2.set(xlabel="log(actual / predicted)", ylabel="rows", title="residuals")
     fig.savefig(path)

@@ -32,8 +32,9 @@ def client_for(settings: Settings) -> MlflowClient:
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    return mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri,
-                               registry_uri=settings.mlflow_tracking_uri)
+    return mlflow.MlflowClient(
+        tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri
+    )
 
 
 def version_for_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -33,14 +33,34 @@ class ModelSpec:
 SPECS: dict[str, ModelSpec] = {
     s.name: s
     for s in (
-        ModelSpec("handling_time", "regression", "handling_minutes", "handling_time",
-                  "Expected hands-on minutes of a (task, worker) pair."),
-        ModelSpec("qa_pass", "binary", "qa_passed", "qa_pass",
-                  "Calibrated P(QA pass) of a (task, worker) pair, on QA-checked tasks."),
-        ModelSpec("complaint", "binary", "complaint_30d", "complaint",
-                  "Calibrated P(complaint within 30 days) of a (task, worker) pair."),
-        ModelSpec("complaint_pre", "binary", "complaint_30d", "complaint_pre",
-                  "Calibrated P(complaint within 30 days) before assignment (task + customer features)."),
+        ModelSpec(
+            "handling_time",
+            "regression",
+            "handling_minutes",
+            "handling_time",
+            "Expected hands-on minutes of a (task, worker) pair.",
+        ),
+        ModelSpec(
+            "qa_pass",
+            "binary",
+            "qa_passed",
+            "qa_pass",
+            "Calibrated P(QA pass) of a (task, worker) pair, on QA-checked tasks.",
+        ),
+        ModelSpec(
+            "complaint",
+            "binary",
+            "complaint_30d",
+            "complaint",
+            "Calibrated P(complaint within 30 days) of a (task, worker) pair.",
+        ),
+        ModelSpec(
+            "complaint_pre",
+            "binary",
+            "complaint_30d",
+            "complaint_pre",
+            "Calibrated P(complaint within 30 days) before assignment (task + customer features).",
+        ),
     )
 }
 MODEL_NAMES: tuple[str, ...] = tuple(SPECS)

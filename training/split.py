@@ -25,8 +25,10 @@ class TimeSplit:
 
     def ranges(self) -> dict[str, tuple[str, str]]:
         """ISO first/last timestamp of each slice (for lineage)."""
-        return {name: (str(df[TIMESTAMP_COL].min()), str(df[TIMESTAMP_COL].max()))
-                for name, df in (("train", self.train), ("valid", self.valid), ("test", self.test))}
+        return {
+            name: (str(df[TIMESTAMP_COL].min()), str(df[TIMESTAMP_COL].max()))
+            for name, df in (("train", self.train), ("valid", self.valid), ("test", self.test))
+        }
 
 
 def labelled_rows(
@@ -82,8 +84,13 @@ def time_split(frame: pd.DataFrame, fractions: dict[str, float]) -> TimeSplit:
     test = frame[ts >= test_from]
     if min(len(train), len(valid), len(test)) == 0:
         raise ValueError("a time slice is empty: timestamps are too coarse for this split")
-    return TimeSplit(train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True),
-                     valid_from, test_from)
+    return TimeSplit(
+        train.reset_index(drop=True),
+        valid.reset_index(drop=True),
+        test.reset_index(drop=True),
+        valid_from,
+        test_from,
+    )
 
 
 def day_index(ts: pd.Series) -> np.ndarray:

@@ -54,15 +54,23 @@ def log_lineage(
         part = df[cols]
         with warnings.catch_warnings():  # source-resolution and integer-column hints
             warnings.simplefilter("ignore", UserWarning)
-            ds = mlflow.data.from_pandas(part, source=source, targets=spec.label,
-                                         name=f"{feature_service}-{name}", digest=frame_digest(part))
+            ds = mlflow.data.from_pandas(
+                part,
+                source=source,
+                targets=spec.label,
+                name=f"{feature_service}-{name}",
+                digest=frame_digest(part),
+            )
             # MLflow infers the schema row by row (seconds on 10^5 rows); the columns are the same in
             # every slice, so infer it once from a sample and hand it to the dataset's cached property.
             schema = schema or infer_signature(part.head(1000)).inputs
         ds.__dict__["schema"] = schema
         lo, hi = part[TIMESTAMP_COL].min(), part[TIMESTAMP_COL].max()
-        mlflow.log_input(ds, context=SPLIT_CONTEXT[name], tags={
-            "feature_service": feature_service, "rows": str(len(part)), "from": str(lo), "to": str(hi)})
+        mlflow.log_input(
+            ds,
+            context=SPLIT_CONTEXT[name],
+            tags={"feature_service": feature_service, "rows": str(len(part)), "from": str(lo), "to": str(hi)},
+        )
 
 
 def log_lightgbm(
@@ -75,8 +83,12 @@ def log_lightgbm(
     signature = infer_signature(example, output)
     requirements = [f"lightgbm=={lgb.__version__}", f"mlflow=={mlflow.__version__}", "numpy", "pandas"]
     return mlflow.lightgbm.log_model(
-        booster, name="model", signature=signature, input_example=example,
-        registered_model_name=registered_name, pip_requirements=requirements,
+        booster,
+        name="model",
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered_name,
+        pip_requirements=requirements,
     )
 
 
@@ -84,6 +96,9 @@ def log_metrics(metrics: dict[str, Any]) -> None:
     """Log the finite numeric entries of ``metrics`` (NaN/None skipped)."""
     import mlflow
 
-    clean = {k: float(v) for k, v in metrics.items()
-             if isinstance(v, int | float | np.floating | np.integer) and np.isfinite(v)}
+    clean = {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float | np.floating | np.integer) and np.isfinite(v)
+    }
     mlflow.log_metrics(clean)

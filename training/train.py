@@ -40,9 +40,17 @@ class TrainResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def _log_run(settings: Settings, fitted: Fitted, feature_cols: Sequence[str], feature_service: str,
-             source: str, register: bool, run_name: str | None, tags: Mapping[str, str] | None,
-             parent_run_id: str | None = None) -> tuple[str, str | None]:
+def _log_run(
+    settings: Settings,
+    fitted: Fitted,
+    feature_cols: Sequence[str],
+    feature_service: str,
+    source: str,
+    register: bool,
+    run_name: str | None,
+    tags: Mapping[str, str] | None,
+    parent_run_id: str | None = None,
+) -> tuple[str, str | None]:
     """Log everything about ``fitted`` in one run; returns ``(run_id, registered version)``."""
     import mlflow
 
@@ -50,23 +58,42 @@ def _log_run(settings: Settings, fitted: Fitted, feature_cols: Sequence[str], fe
     client = client_for(settings)
     exp_id = experiment_id(client, settings, spec)
     nested = parent_run_id is not None
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, nested=nested,
-                          parent_run_id=parent_run_id) as run, tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow.start_run(
+            experiment_id=exp_id, run_name=run_name, nested=nested, parent_run_id=parent_run_id
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         tmpdir = Path(tmp)
-        mlflow.set_tags({"model": spec.name, "task": spec.task, "feature_service": feature_service,
-                         "params_version": params.version, **(tags or {})})
+        mlflow.set_tags(
+            {
+                "model": spec.name,
+                "task": spec.task,
+                "feature_service": feature_service,
+                "params_version": params.version,
+                **(tags or {}),
+            }
+        )
         counts = split.counts()
-        mlflow.log_params({**params.flat(), "feature_service": feature_service,
-                           "n_features": len(feature_cols),
-                           "best_iteration": fitted.fit.best_iteration, "valid_from": str(split.valid_from),
-                           "test_from": str(split.test_from), **{f"rows_{k}": v for k, v in counts.items()},
-                           **{f"dropped_{k}": v for k, v in fitted.dropped.items()}})
+        mlflow.log_params(
+            {
+                **params.flat(),
+                "feature_service": feature_service,
+                "n_features": len(feature_cols),
+                "best_iteration": fitted.fit.best_iteration,
+                "valid_from": str(split.valid_from),
+                "test_from": str(split.test_from),
+                **{f"rows_{k}": v for k, v in counts.items()},
+                **{f"dropped_{k}": v for k, v in fitted.dropped.items()},
+            }
+        )
         log_lineage(split, spec, feature_cols, feature_service, source)
         log_metrics({f"test_{k}": v for k, v in fitted.metrics.items()})
         log_metrics({f"valid_{k}": v for k, v in fitted.fit.best_score.items()})
         log_metrics({"fit_seconds": fitted.fit.seconds})
-        write_plots(spec, fitted.serving.booster, fitted.y_test, fitted.test_pred, fitted.test_raw,
-                    tmpdir / "plots")
+        write_plots(
+            spec, fitted.serving.booster, fitted.y_test, fitted.test_pred, fitted.test_raw, tmpdir / "plots"
+        )
         mlflow.log_artifacts(str(tmpdir / "plots"), "plots")
         mlflow.log_text(dump_params(params), "params.yaml")
         holdout_path = tmpdir / Path(HOLDOUT_ARTIFACT).name
@@ -113,19 +140,35 @@ def train_model(
     spec = get_spec(model)
     params = params or load_params(model, overrides)
     service = feature_service or spec.feature_service
-    fitted = fit_model(frame, feature_cols, spec, params, truth, categorical=categorical,
-                       num_threads=num_threads, as_of=as_of, feature_service=service)
+    fitted = fit_model(
+        frame,
+        feature_cols,
+        spec,
+        params,
+        truth,
+        categorical=categorical,
+        num_threads=num_threads,
+        as_of=as_of,
+        feature_service=service,
+    )
     fit_done = time.perf_counter()
     if source is None:
         from features.store import repo_dir  # the generated Feast repo the frame came from
 
         source = str(repo_dir(settings))
-    run_id, version = _log_run(settings, fitted, feature_cols, service, source,
-                               register, run_name, tags)
-    return TrainResult(model, version, run_id, fitted.metrics, fitted.serving, params, fitted.split.counts(),
-                       fitted.holdout(), fitted.test_pred,
-                       {"fit": fitted.fit.seconds, "pipeline": fit_done - started,
-                        "total": time.perf_counter() - started})
+    run_id, version = _log_run(settings, fitted, feature_cols, service, source, register, run_name, tags)
+    return TrainResult(
+        model,
+        version,
+        run_id,
+        fitted.metrics,
+        fitted.serving,
+        params,
+        fitted.split.counts(),
+        fitted.holdout(),
+        fitted.test_pred,
+        {"fit": fitted.fit.seconds, "pipeline": fit_done - started, "total": time.perf_counter() - started},
+    )
 
 
 def train_all(
@@ -136,5 +179,7 @@ def train_all(
 ) -> dict[str, TrainResult]:
     """Train every model in ``frames`` (``model -> (frame, feature columns)``) in a fixed order."""
     truths = truths or {}
-    return {model: train_model(settings, model, frame, cols, truths.get(model), **kwargs)
-            for model, (frame, cols) in frames.items()}
+    return {
+        model: train_model(settings, model, frame, cols, truths.get(model), **kwargs)
+        for model, (frame, cols) in frames.items()
+    }

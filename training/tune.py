@@ -81,8 +81,16 @@ def tune(
     def objective(trial: optuna.Trial) -> float:
         params = params_from_dict(model, merge_params(base.raw, {"lightgbm": suggest(trial)}))
         with mlflow.start_run(experiment_id=exp_id, run_name=f"trial-{trial.number}", nested=True):
-            fit = fit_booster(X_train, y_train, X_valid, y_valid, encoder.features,
-                              encoder.categorical_indices, params, num_threads)
+            fit = fit_booster(
+                X_train,
+                y_train,
+                X_valid,
+                y_valid,
+                encoder.features,
+                encoder.categorical_indices,
+                params,
+                num_threads,
+            )
             metric, value = next(iter(fit.best_score.items()))
             metric_holder["metric"] = metric
             mlflow.log_params({**trial.params, "trial": trial.number})
@@ -94,8 +102,10 @@ def tune(
         mlflow.set_tags({"model": model, "kind": "tuning", "base_params_version": base.version})
         study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=base.seed))
         study.optimize(objective, n_trials=n_trials)
-        tuned = merge_params(base.raw, {"lightgbm": study.best_params,
-                                  "version": f"{base.version}-tuned-{parent.info.run_id[:8]}"})
+        tuned = merge_params(
+            base.raw,
+            {"lightgbm": study.best_params, "version": f"{base.version}-tuned-{parent.info.run_id[:8]}"},
+        )
         best = params_from_dict(model, tuned)
         metric = metric_holder.get("metric", "")
         mlflow.log_params({f"best.{k}": v for k, v in study.best_params.items()})

@@ -54,8 +54,14 @@ def world_settings(root: Path) -> Settings:
     )
 
 
-def make_world(root: Path, scenario: str = "small", days: int = 45, new_days: int = 1, seed: int = 3,
-               keep_truth: bool = False) -> World:
+def make_world(
+    root: Path,
+    scenario: str = "small",
+    days: int = 45,
+    new_days: int = 1,
+    seed: int = 3,
+    keep_truth: bool = False,
+) -> World:
     """Simulate, cut at ``days``, fill the store with the history and ``incoming/`` with the rest.
 
     ``keep_truth`` copies the twin's hidden truth into the world (training then adds oracle figures,
@@ -120,8 +126,9 @@ class Server:
             launch.stop(self.proc)
 
 
-def audit_batch(world: World, worker_id: str, task_type: str, n: int = 40, n_failed: int = 34,
-                seed: int = 0) -> dict[str, pd.DataFrame]:
+def audit_batch(
+    world: World, worker_id: str, task_type: str, n: int = 40, n_failed: int = 34, seed: int = 0
+) -> dict[str, pd.DataFrame]:
     """A targeted QA audit after the cutoff: ``n`` tasks of ``task_type`` handled by ``worker_id`` on the
     new day (created, dispatched, completed and QA-checked in order, in the worker's province, for
     existing customers, at the worker's usual pace), ``n_failed`` of them failing QA. Contract dtypes,
@@ -136,7 +143,8 @@ def audit_batch(world: World, worker_id: str, task_type: str, n: int = 40, n_fai
     created = [world.cutoff + pd.Timedelta(hours=1) + span * i / n for i in range(n)]
     ids = [f"AUDIT-{worker_id}-{i:03d}" for i in range(n)]
     done = events.read_table(store, "completions").merge(
-        events.read_table(store, "tasks")[["task_id", "task_type"]], on="task_id")
+        events.read_table(store, "tasks")[["task_id", "task_type"]], on="task_id"
+    )
     own = done[(done["worker_id"] == worker_id) & (done["task_type"] == task_type)]["handling_minutes"]
     typical = float(own.median()) if len(own) >= 5 else float(done["handling_minutes"].median())
     minutes = rng.lognormal(np.log(typical), 0.3, n).round(1)  # as fast as ever: only quality changed
@@ -145,22 +153,48 @@ def audit_batch(world: World, worker_id: str, task_type: str, n: int = 40, n_fai
     failed = np.zeros(n, dtype=bool)
     failed[rng.choice(n, n_failed, replace=False)] = True
     frames = {
-        "tasks": pd.DataFrame({
-            "task_id": ids, "task_type": task_type, "province_id": str(worker["province_id"]),
-            "customer_id": rng.choice(customers, n), "created_at": created,
-            "sla_due_at": [c + pd.Timedelta(hours=48) for c in created], "complexity": 2,
-            "channel": "online", "amount": 8000.0}),
-        "assignments": pd.DataFrame({
-            "assignment_id": [f"A-{i}" for i in ids], "task_id": ids, "worker_id": worker_id,
-            "assigned_at": [c + pd.Timedelta(minutes=2) for c in created], "policy": "legacy_fifo_explore"}),
-        "completions": pd.DataFrame({
-            "task_id": ids, "worker_id": worker_id, "started_at": started, "completed_at": completed,
-            "handling_minutes": minutes}),
-        "qa_results": pd.DataFrame({
-            "qa_id": [f"Q-{i}" for i in ids], "task_id": ids, "worker_id": worker_id,
-            "checked_at": [c + pd.Timedelta(minutes=30) for c in completed], "passed": ~failed,
-            "score": np.where(failed, rng.uniform(20, 55, n), rng.uniform(70, 95, n)).round(1),
-            "satisfaction": pd.array([None] * n, dtype="Int64")}),
+        "tasks": pd.DataFrame(
+            {
+                "task_id": ids,
+                "task_type": task_type,
+                "province_id": str(worker["province_id"]),
+                "customer_id": rng.choice(customers, n),
+                "created_at": created,
+                "sla_due_at": [c + pd.Timedelta(hours=48) for c in created],
+                "complexity": 2,
+                "channel": "online",
+                "amount": 8000.0,
+            }
+        ),
+        "assignments": pd.DataFrame(
+            {
+                "assignment_id": [f"A-{i}" for i in ids],
+                "task_id": ids,
+                "worker_id": worker_id,
+                "assigned_at": [c + pd.Timedelta(minutes=2) for c in created],
+                "policy": "legacy_fifo_explore",
+            }
+        ),
+        "completions": pd.DataFrame(
+            {
+                "task_id": ids,
+                "worker_id": worker_id,
+                "started_at": started,
+                "completed_at": completed,
+                "handling_minutes": minutes,
+            }
+        ),
+        "qa_results": pd.DataFrame(
+            {
+                "qa_id": [f"Q-{i}" for i in ids],
+                "task_id": ids,
+                "worker_id": worker_id,
+                "checked_at": [c + pd.Timedelta(minutes=30) for c in completed],
+                "passed": ~failed,
+                "score": np.where(failed, rng.uniform(20, 55, n), rng.uniform(70, 95, n)).round(1),
+                "satisfaction": pd.array([None] * n, dtype="Int64"),
+            }
+        ),
     }
     return {name: events.coerce(TABLES[name], df) for name, df in frames.items()}
 

@@ -16,12 +16,12 @@ import time
 import bentoml
 import pandas as pd
 import pytest
-from e2e_world import TOKEN, Server, audit_batch, json_rows, make_world
 
+from apps.retrain import retrain
 from opsmatch import events
 from opsmatch.ingest import ingest_path
-from opsmatch.retrain import retrain
 from tests import factories
+from tests.e2e.e2e_world import TOKEN, Server, audit_batch, json_rows, make_world
 from training.specs import MODEL_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -106,8 +106,10 @@ def _loop(world, server, client, first) -> None:
     assert ingested.quarantined == 0 and ingested.new == ingested.read, ingested.rows()
 
     # ... and the QA feed through the service: the day's completions, QA checks and complaints.
-    feed = {t: pd.read_parquet(world.incoming / f"{t}.parquet")
-            for t in ("completions", "qa_results", "complaints")}
+    feed = {
+        t: pd.read_parquet(world.incoming / f"{t}.parquet")
+        for t in ("completions", "qa_results", "complaints")
+    }
     feed["completions"] = pd.concat([feed["completions"], audit["completions"]], ignore_index=True)
     feed["qa_results"] = pd.concat([feed["qa_results"], audit["qa_results"]], ignore_index=True)
     receipt = _body(client.outcomes({t: json_rows(df) for t, df in feed.items()}))
@@ -136,16 +138,24 @@ def _loop(world, server, client, first) -> None:
     after = _body(client.rank(probe))
     assert after["model_versions"] == expected
     now = _position(after, worker_id)
-    detail = "\n".join([
-        f"{worker_id} on a {TASK_TYPE} task, before -> outcomes pushed -> new champions:",
-        *(f"  {k}: " + " -> ".join(f"{p[k]:.4g}" for p in (chosen, pushed, now))
-          for k in ("rank", "p_qa_pass", "predicted_minutes", "p_complaint", "cost")),
-        f"  swap seen after {swap_seconds:.0f} s", *report.lines()])
+    detail = "\n".join(
+        [
+            f"{worker_id} on a {TASK_TYPE} task, before -> outcomes pushed -> new champions:",
+            *(
+                f"  {k}: " + " -> ".join(f"{p[k]:.4g}" for p in (chosen, pushed, now))
+                for k in ("rank", "p_qa_pass", "predicted_minutes", "p_complaint", "cost")
+            ),
+            f"  swap seen after {swap_seconds:.0f} s",
+            *report.lines(),
+        ]
+    )
     # Isotonic calibration moves in steps of ~0.01-0.05 here, and the twin's workers differ in QA by a
     # few points at most (0.90-0.99 for this task): a drop of two points is a real move.
     assert pushed["p_qa_pass"] < chosen["p_qa_pass"], detail
     assert now["p_qa_pass"] < chosen["p_qa_pass"] - 0.02, detail
     assert now["rank"] >= chosen["rank"] + 2, detail
-    assert f'opsmatch_model_info{{model="qa_pass",version="{expected["qa_pass"]}"}} 1' in client.request(
-        "GET", "/metrics").text
+    assert (
+        f'opsmatch_model_info{{model="qa_pass",version="{expected["qa_pass"]}"}} 1'
+        in client.request("GET", "/metrics").text
+    )
     print(detail)

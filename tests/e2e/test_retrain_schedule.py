@@ -1,4 +1,4 @@
-"""``opsmatch.retrain`` as a scheduler runs it: new data detection, the inter-process lock, atomic state."""
+"""``apps.retrain`` as a scheduler runs it: new data detection, the inter-process lock, atomic state."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import sys
 
 import pandas as pd
 import pytest
-from e2e_world import ROOT, make_world
 
-from opsmatch import events
-from opsmatch.locking import FileLock, LockHeld
-from opsmatch.retrain import (
+from apps.retrain import (
     RetrainError,
     changes_since,
     lock_path,
@@ -22,10 +19,13 @@ from opsmatch.retrain import (
     retrain_dir,
     state_path,
 )
+from opsmatch import events
+from opsmatch.locking import FileLock, LockHeld
+from tests.e2e.e2e_world import ROOT, make_world
 from training.specs import MODEL_NAMES
 
 RUNNER = (
-    "import json, os; from opsmatch.retrain import retrain; from opsmatch.settings import Settings; "
+    "import json, os; from apps.retrain import retrain; from opsmatch.settings import Settings; "
     "r = retrain(Settings(), force=True); "
     "print('REPORT ' + json.dumps({'status': r.status, 'message': r.message, 'pid': os.getpid()}))"
 )
@@ -54,7 +54,7 @@ def test_changes_ignore_live_status_and_count_new_rows() -> None:
 
 
 def test_empty_event_store_is_nothing_to_do(tmp_path) -> None:
-    from e2e_world import world_settings
+    from tests.e2e.e2e_world import world_settings
 
     report = retrain(world_settings(tmp_path))
     assert report.status == "nothing_to_do" and "holds no tasks" in report.message
@@ -92,8 +92,14 @@ def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world) -> N
     before = read_state(world.settings)
     history = (retrain_dir(world.settings) / "history.jsonl").read_text().splitlines()
     procs = [
-        subprocess.Popen([sys.executable, "-c", RUNNER], cwd=ROOT, env=world.env(), text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", RUNNER],
+            cwd=ROOT,
+            env=world.env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -6,16 +6,22 @@ from pathlib import Path
 
 import pytest
 
-from opsmatch.evaluation.prepare import Prepared, eval_settings, prepare_models
-from opsmatch.evaluation.replay import EvalPeriod, synthetic_period
+from evaluation.prepare import Prepared, eval_settings, prepare_models
+from evaluation.replay import EvalPeriod, synthetic_period
 from opsmatch.settings import Settings
 from simulator.run import generate_history
 from simulator.scenario import ScenarioConfig, load_scenario
 
 MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
 # Small boosters: the tests check behaviour, not accuracy.
-FAST = {m: {"num_boost_round": 60, "early_stopping_rounds": 10,
-            "lightgbm": {"num_leaves": 15, "min_data_in_leaf": 20}} for m in MODELS}
+FAST = {
+    m: {
+        "num_boost_round": 60,
+        "early_stopping_rounds": 10,
+        "lightgbm": {"num_leaves": 15, "min_data_in_leaf": 20},
+    }
+    for m in MODELS
+}
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,4 @@
-"""Fixtures for the feature-store tests.
-
-Helpers live in fs_helpers.py, importable as ``fs_helpers``: pytest's default (prepend) import mode puts
-this folder (no ``__init__.py``) on sys.path; ``tests.factories`` resolves through ``pythonpath = ["."]``.
-"""
+"""Fixtures for the feature-store tests (helpers in ``tests.features.fs_helpers``)."""
 
 from __future__ import annotations
 
@@ -10,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fs_helpers import make_events, write_events
 
 from opsmatch.settings import Settings
+from tests.features.fs_helpers import make_events, write_events
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fs_helpers import D0, at, hand_events
 
 from features.entity_features import build_customer_profile, build_task_profile
 from features.province_features import build_province_status
 from features.spec import PSEUDO_COUNTS
 from features.windows import DAY, HOUR, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
+from tests.features.fs_helpers import D0, at, hand_events
 
 K = PSEUDO_COUNTS
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from fs_helpers import make_events, write_events
 
 from features.pipeline import arrow_schema, build_features, read_manifest
 from features.spec import MANIFEST, VIEWS, table_path, tables_dir
 from opsmatch.events import write_table
 from opsmatch.settings import Settings
 from tests import factories
+from tests.features.fs_helpers import make_events, write_events
 
 
 def _snapshot(settings: Settings) -> dict[str, bytes]:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fs_helpers import make_events, write_events
 
 import features.worker_features as wf
 from features.pipeline import build_features
@@ -20,6 +19,7 @@ from features.store import apply_repo, build_store
 from features.training_frame import build_training_frame
 from features.windows import DAY
 from opsmatch.settings import Settings
+from tests.features.fs_helpers import make_events, write_events
 
 CUT_DAYS = 3.5
 

@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from fs_helpers import latest_offline, make_events, write_events
 
 from features.outcomes import shrunk_pair_features, shrunk_worker_features
 from features.pipeline import build_features
@@ -16,6 +15,7 @@ from features.spec import PSEUDO_COUNTS
 from opsmatch.contract import TASK_TYPES
 from opsmatch.events import read_table
 from opsmatch.settings import Settings
+from tests.features.fs_helpers import latest_offline, make_events, write_events
 
 
 @pytest.fixture

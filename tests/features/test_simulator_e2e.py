@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from fs_helpers import online_mismatches
 
 from features.pipeline import build_features, read_manifest
 from features.profile_cache import ProfileCache
@@ -13,8 +12,8 @@ from features.spec import VIEWS, feature_columns
 from features.store import apply_repo, build_store, materialize
 from features.training_frame import LABELS, build_training_frames
 from opsmatch.settings import Settings
-
-run = pytest.importorskip("simulator.run", reason="the digital twin (simulator/) is not available")
+from simulator import run
+from tests.features.fs_helpers import online_mismatches
 
 
 @pytest.mark.slow

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fs_helpers import at, hand_events, make_events, write_events
 
 from features.pipeline import build_features
 from features.spec import EVENT_TS, SERVICES, VIEWS, feature_columns, table_path
 from features.store import apply_repo, build_store
 from features.training_frame import ENTITY_COLUMNS, LABELS, build_training_frame, build_training_frames
 from opsmatch.settings import Settings
+from tests.features.fs_helpers import at, hand_events, make_events, write_events
 
 
 def _ready(settings: Settings) -> Settings:

@@ -8,14 +8,14 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before LightGBM loads: 2 shared cores
 
 import pytest  # noqa: E402
-from real_world import World, build_world  # noqa: E402
-from serving_fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
 
 from opsmatch.settings import Settings  # noqa: E402
 from serving.config import load_service_config  # noqa: E402
 from serving.engine import Engine  # noqa: E402
 from serving.protocols import Runtime  # noqa: E402
 from serving.state import StateStore  # noqa: E402
+from tests.serving.real_world import World, build_world  # noqa: E402
+from tests.serving.serving_fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
 
 
 @pytest.fixture

@@ -6,15 +6,18 @@ import shutil
 from pathlib import Path
 
 import pytest
-from synth_frames import SynthFrame, make_frame
 
 from opsmatch.settings import Settings
+from tests.training.synth_frames import SynthFrame, make_frame
 
 
 def store_settings(root: Path) -> Settings:
     """Settings whose MLflow store and data dir live under ``root``."""
-    return Settings(data_dir=root, mlflow_tracking_uri=f"sqlite:///{root}/mlflow.db",
-                    mlflow_artifact_root=root / "artifacts")
+    return Settings(
+        data_dir=root,
+        mlflow_tracking_uri=f"sqlite:///{root}/mlflow.db",
+        mlflow_artifact_root=root / "artifacts",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,45 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-TASK_BASE_MINUTES = {"policy_change": 20.0, "underwriting": 45.0, "claims_review": 60.0, "renewal": 10.0,
-                     "return_visit": 8.0, "complaint_case": 35.0, "surrender": 25.0,
-                     "beneficiary_change": 15.0}
+TASK_BASE_MINUTES = {
+    "policy_change": 20.0,
+    "underwriting": 45.0,
+    "claims_review": 60.0,
+    "renewal": 10.0,
+    "return_visit": 8.0,
+    "complaint_case": 35.0,
+    "surrender": 25.0,
+    "beneficiary_change": 15.0,
+}
 CHANNELS = ("branch", "agent", "online", "phone")
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
 SIGMA = 0.35  # lognormal sd of handling time
 
-PRE_FEATURES = ["task_type", "channel", "age_band", "complexity", "amount", "hours_to_sla",
-                "customer_prior_complaints", "customer_vip", "customer_tenure_years"]
-WORKER_FEATURES = ["worker_skill_level", "worker_tenure_days", "worker_qa_rate", "worker_speed_ratio",
-                   "worker_complaint_rate", "worker_load_ratio"]
-TRUTH = {"handling_time": "true_minutes", "qa_pass": "true_p_pass", "complaint": "true_p_complaint",
-         "complaint_pre": "true_p_complaint"}
+PRE_FEATURES = [
+    "task_type",
+    "channel",
+    "age_band",
+    "complexity",
+    "amount",
+    "hours_to_sla",
+    "customer_prior_complaints",
+    "customer_vip",
+    "customer_tenure_years",
+]
+WORKER_FEATURES = [
+    "worker_skill_level",
+    "worker_tenure_days",
+    "worker_qa_rate",
+    "worker_speed_ratio",
+    "worker_complaint_rate",
+    "worker_load_ratio",
+]
+TRUTH = {
+    "handling_time": "true_minutes",
+    "qa_pass": "true_p_pass",
+    "complaint": "true_p_complaint",
+    "complaint_pre": "true_p_complaint",
+}
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -45,8 +71,14 @@ class SynthFrame:
         return self.frame[TRUTH[model]].to_numpy()
 
 
-def make_frame(n_rows: int = 6000, days: int = 90, seed: int = 0, n_noise: int = 0,
-               start: str = "2025-01-01", qa_share: float = 0.5) -> SynthFrame:
+def make_frame(
+    n_rows: int = 6000,
+    days: int = 90,
+    seed: int = 0,
+    n_noise: int = 0,
+    start: str = "2025-01-01",
+    qa_share: float = 0.5,
+) -> SynthFrame:
     """``n_rows`` assignments spread over ``days`` with known truth."""
     rng = np.random.default_rng(seed)
     n = n_rows
@@ -74,25 +106,50 @@ def make_frame(n_rows: int = 6000, days: int = 90, seed: int = 0, n_noise: int =
     mu = np.log(base) + 0.12 * (complexity - 3) + np.log(speed) - 0.05 * (skill - 3) + 0.1 * load
     minutes = np.exp(mu + SIGMA * rng.standard_normal(n))
     true_minutes = np.exp(mu + SIGMA**2 / 2)
-    p_pass = _sigmoid(1.5 + 0.6 * (skill - 3) + 8 * (qa_rate - 0.85) - 0.35 * (complexity - 3)
-                      - 0.8 * np.maximum(load - 1, 0))
+    p_pass = _sigmoid(
+        1.5
+        + 0.6 * (skill - 3)
+        + 8 * (qa_rate - 0.85)
+        - 0.35 * (complexity - 3)
+        - 0.8 * np.maximum(load - 1, 0)
+    )
     passed = (rng.random(n) < p_pass).astype(float)
     passed[rng.random(n) >= qa_share] = np.nan
-    p_complaint = _sigmoid(-3.3 + 0.5 * prior + 0.7 * vip + 0.5 * (age_band == "60+")
-                           + 0.6 * (channel == "phone")
-                           + 0.3 * (complexity - 3) + 12 * (w_complaint - 0.04) - 0.25 * (skill - 3)
-                           + 0.6 * (hours_to_sla < 4))
+    p_complaint = _sigmoid(
+        -3.3
+        + 0.5 * prior
+        + 0.7 * vip
+        + 0.5 * (age_band == "60+")
+        + 0.6 * (channel == "phone")
+        + 0.3 * (complexity - 3)
+        + 12 * (w_complaint - 0.04)
+        - 0.25 * (skill - 3)
+        + 0.6 * (hours_to_sla < 4)
+    )
     complaint = (rng.random(n) < p_complaint).astype(float)
 
-    frame = pd.DataFrame({
-        "task_id": [f"T{i:07d}" for i in range(n)],
-        "worker_id": [f"W{i:04d}" for i in rng.integers(0, 500, n)],
-        "event_timestamp": ts, "task_type": task_type, "channel": channel, "age_band": age_band,
-        "complexity": complexity, "amount": amount, "hours_to_sla": hours_to_sla,
-        "customer_prior_complaints": prior, "customer_vip": vip, "customer_tenure_years": tenure,
-        "worker_skill_level": skill, "worker_tenure_days": w_tenure, "worker_qa_rate": qa_rate,
-        "worker_speed_ratio": speed, "worker_complaint_rate": w_complaint, "worker_load_ratio": load,
-    })
+    frame = pd.DataFrame(
+        {
+            "task_id": [f"T{i:07d}" for i in range(n)],
+            "worker_id": [f"W{i:04d}" for i in rng.integers(0, 500, n)],
+            "event_timestamp": ts,
+            "task_type": task_type,
+            "channel": channel,
+            "age_band": age_band,
+            "complexity": complexity,
+            "amount": amount,
+            "hours_to_sla": hours_to_sla,
+            "customer_prior_complaints": prior,
+            "customer_vip": vip,
+            "customer_tenure_years": tenure,
+            "worker_skill_level": skill,
+            "worker_tenure_days": w_tenure,
+            "worker_qa_rate": qa_rate,
+            "worker_speed_ratio": speed,
+            "worker_complaint_rate": w_complaint,
+            "worker_load_ratio": load,
+        }
+    )
     for i in range(n_noise):
         frame[f"noise_{i}"] = rng.standard_normal(n)
     frame["handling_minutes"] = minutes

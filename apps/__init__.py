@@ -1,0 +1,1 @@
+"""The roof: the `opsmatch` CLI, bootstrap, retrain orchestration and the live twin driver."""

@@ -1,0 +1,398 @@
+"""The ``opsmatch`` command line: each command is a thin shell over one stage's public function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from opsmatch.settings import Settings
+
+app = typer.Typer(
+    help="opsmatch: ML matching and complaint risk for a national operations centre.", no_args_is_help=True
+)
+features_app = typer.Typer(
+    help="Feature store: build tables, apply the Feast repo, materialize.", no_args_is_help=True
+)
+app.add_typer(features_app, name="features")
+console = Console()
+
+
+@app.callback()
+def _environment() -> None:
+    """Quiet, well-behaved defaults for the libraries below (set before they load)."""
+    import os
+
+    # Idle OpenMP threads spin by default and starve the other core on a shared 2-core machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[float, float], None]]:
+    """A progress bar for one stage; yields the ``progress(done, total)`` callback the stages take."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    with bar:
+        job = bar.add_task(description, total=1.0)
+        yield lambda done, total: bar.update(job, completed=done, total=total)
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+
+
+@app.command()
+def simulate(
+    scenario: str = typer.Option(None, help="Scenario name (default, small, mmc, snowstorm) or YAML path."),
+    days: int = typer.Option(90, min=1, max=3650, help="Days of history to generate."),
+    seed: int = typer.Option(None, help="Random seed (default: settings.seed)."),
+) -> None:
+    """Generate the event history of the digital twin under the legacy dispatch policy."""
+    settings = Settings()
+    _simulate(settings, scenario or settings.scenario, days, seed)
+
+
+def _simulate(settings: Settings, scenario: str, days: int, seed: int | None) -> None:
+    from simulator.run import generate_history
+
+    with _progress(f"simulating {scenario}") as progress:
+        summary = generate_history(settings, scenario, days, seed=seed, progress=progress)
+    _print_counts(f"event log: {scenario}, {days} days -> {settings.events_dir}", summary.row_counts)
+    console.print(f"generated in {summary.seconds:.1f} s; hidden truth in {settings.truth_dir}")
+
+
+@app.command()
+def ingest(
+    path: Path = typer.Argument(..., exists=True, help="A CSV/Parquet file or a folder of them."),
+) -> None:
+    """Validate contract tables and load them into the event store; bad rows are quarantined, never lost."""
+    from opsmatch.ingest import ContractError, ingest_path
+
+    settings = Settings()
+    try:
+        report = ingest_path(settings, path)
+    except ContractError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    table = Table(title=f"ingest {path}")
+    for col in report.COLUMNS:
+        table.add_column(col.replace("_", " "))
+    for row in report.rows():
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    if report.quarantined:
+        console.print(
+            f"[yellow]{report.quarantined} row(s) quarantined[/yellow] under {settings.quarantine_dir}"
+        )
+        raise typer.Exit(code=1)
+
+
+@features_app.command("build")
+def features_build(
+    force: bool = typer.Option(False, help="Rebuild even if the event log is unchanged."),
+) -> None:
+    """Event log -> point-in-time feature tables (Parquet); skipped when nothing changed."""
+    _features_build(Settings(), force)
+
+
+def _features_build(settings: Settings, force: bool) -> None:
+    from features.pipeline import build_features
+
+    with _progress("building features") as progress:
+        summary = build_features(settings, progress=progress, force=force)
+    if summary.get("skipped"):
+        console.print("event log unchanged: feature tables are up to date")
+    _print_counts(f"feature tables -> {settings.feature_data_dir}", summary.get("rows", {}))
+
+
+@features_app.command("apply")
+def features_apply() -> None:
+    """Register entities, views and feature services in the Feast registry."""
+    _features_apply(Settings())
+
+
+def _features_apply(settings: Settings) -> None:
+    from features.store import apply_repo
+
+    apply_repo(settings)
+    console.print(f"feast repo applied ({settings.feast_profile} online store)")
+
+
+@features_app.command("materialize")
+def features_materialize(
+    full: bool = typer.Option(False, help="Full reload instead of incremental."),
+) -> None:
+    """Load the latest feature values into the online store (incremental by default)."""
+    _features_materialize(Settings(), full)
+
+
+def _features_materialize(settings: Settings, full: bool) -> None:
+    from features.store import materialize
+
+    with _progress("materializing") as progress:
+        summary = materialize(settings, incremental=not full, progress=progress)
+    console.print(f"materialized {len(summary.get('views', summary))} view(s)")
+
+
+MODELS_HELP = "Model(s): handling_time, qa_pass, complaint, complaint_pre (default: all)."
+
+
+def _models(model: list[str] | None) -> tuple[str, ...]:
+    from training.specs import MODEL_NAMES
+
+    chosen = tuple(model or MODEL_NAMES)
+    unknown = [m for m in chosen if m not in MODEL_NAMES]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown model(s) {unknown}; known: {', '.join(MODEL_NAMES)}", param_hint="--model"
+        )
+    return chosen
+
+
+@app.command()
+def train(
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+    tune: int = typer.Option(
+        0, "--tune", min=0, help="Run an Optuna search of N trials first (nested runs)."
+    ),
+) -> None:
+    """Train challengers from point-in-time Feast frames and register them in MLflow."""
+    from evaluation.oracle_truth import oracle_for
+    from training.frames import train_from_store, training_frames, tune_from_store
+
+    settings = Settings()
+    truth = oracle_for(settings)
+    models = _models(model)
+    with console.status("building point-in-time training frames"):
+        frames = training_frames(settings, models)  # one historical retrieval for tuning and training
+    tuned: dict = {}
+    if tune:
+        for name in models:
+            with console.status(f"tuning {name}: {tune} trials"):
+                result = tune_from_store(settings, name, tune, frames=frames)
+            tuned[name] = result.best_params
+            console.print(f"{name}: best {result.metric} {result.best_value:.5g} ({result.n_trials} trials)")
+    table = Table(title="challengers")
+    for col in ("model", "version", "rows train/valid/test", "test metrics", "seconds"):
+        table.add_column(col)
+    with console.status(f"training {', '.join(models)}"):
+        untuned = [m for m in models if m not in tuned]
+        results = train_from_store(settings, untuned, frames=frames, truth=truth) if untuned else {}
+        for name, params in tuned.items():
+            results.update(train_from_store(settings, [name], frames=frames, params=params, truth=truth))
+    for name, r in results.items():
+        counts = "/".join(str(r.counts.get(k, "")) for k in ("train", "valid", "test"))
+        shown = {k: v for k, v in r.metrics.items() if not k.startswith("n_")}
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(shown.items())[:6])
+        table.add_row(name, str(r.version), counts, metrics, f"{r.seconds.get('total', 0):.1f}")
+    console.print(table)
+
+
+@app.command()
+def promote(
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+    force: bool = typer.Option(
+        False, help="Promote a sane challenger even if it does not beat the champion."
+    ),
+) -> None:
+    """Gate each challenger against the champion on the same recent holdout; promote only if it is no
+    worse within the gate's tolerances (training.gate.GateTolerances)."""
+    from training.gate import promote as gate
+
+    settings = Settings()
+    refused = 0
+    for name in _models(model):
+        decision = gate(settings, name, force=force)
+        colour = "green" if decision.promoted else "yellow"
+        verdict = "promoted" if decision.promoted else "kept champion"
+        console.print(
+            f"[{colour}]{name}: {verdict}[/{colour}] (challenger v{decision.challenger_version}, "
+            f"champion v{decision.champion_version})"
+        )
+        for reason in decision.reasons:
+            console.print(f"   - {reason}")
+        refused += 0 if decision.promoted else 1
+    if refused:
+        console.print(f"{refused} challenger(s) refused: the champions keep serving")
+
+
+@app.command()
+def rollback(model: list[str] = typer.Option(..., "--model", "-m", help=MODELS_HELP)) -> None:
+    """Restore the previous champion of each model."""
+    from training.gate import rollback as restore
+
+    settings = Settings()
+    for name in _models(model):
+        try:
+            result = restore(settings, name)
+        except (LookupError, ValueError) as exc:
+            console.print(f"[red]{name}: cannot roll back:[/red] {exc}")
+            raise typer.Exit(code=1) from exc
+        console.print(
+            f"{name}: champion is v{result.restored_version} again (withdrew v{result.withdrawn_version})"
+        )
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Bind address."),
+    port: int = typer.Option(3000, help="Port."),
+) -> None:
+    """Serve the BentoML service (rank, assign, risk, alerts, outcomes, policy) in the foreground."""
+    import subprocess
+
+    from opsmatch.settings import PROJECT_ROOT
+    from serving.launch import serve_command
+
+    console.print(f"serving on http://{host}:{port} (Swagger UI at /); Ctrl-C to stop")
+    raise typer.Exit(subprocess.call(serve_command(host, port), cwd=PROJECT_ROOT))
+
+
+def _has_champions(settings: Settings) -> bool:
+    from training.registry import CHAMPION, client_for, registered_name, version_for_alias
+    from training.specs import MODEL_NAMES
+
+    client = client_for(settings)
+    return all(version_for_alias(client, registered_name(m), CHAMPION) is not None for m in MODEL_NAMES)
+
+
+@app.command()
+def bootstrap(
+    days: int = typer.Option(
+        90, min=45, max=3650, help="Days of twin history when none exists yet (complaint labels need 30)."
+    ),
+) -> None:
+    """Everything `make run` needs before serving, each step skipped when already done: twin history,
+    features (build, apply, materialize), first champions (through `retrain`)."""
+    from opsmatch.events import table_path
+
+    settings = Settings()
+    if table_path(settings.events_dir, "tasks").exists():
+        console.print(f"event log present in {settings.events_dir}: not regenerating")
+    else:
+        _simulate(settings, settings.scenario, days, seed=None)
+    if _has_champions(settings):
+        _features_build(settings, force=False)
+        _features_apply(settings)
+        _features_materialize(settings, full=False)
+        console.print("champions present: keeping them (`opsmatch retrain` refreshes them)")
+    else:
+        # The first champions come through the loop itself, so its watermark is recorded.
+        _retrain(settings, force=True, models=None)
+    if settings.truth_dir.is_dir():
+        report_dir = _report_dir(settings, settings.scenario)
+        if (report_dir / "report.md").exists():
+            console.print(f"twin A/B report: {report_dir / 'report.md'}")
+        else:
+            _evaluate(settings, settings.scenario, days=7, seeds=3, out=report_dir, log_mlflow=True)
+
+
+@app.command()
+def retrain(
+    force: bool = typer.Option(False, help="Retrain even when no new outcomes arrived."),
+    model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
+) -> None:
+    """The closed loop: new outcomes -> features -> challengers -> gate -> champions, served live."""
+    _retrain(Settings(), force, model or None)
+
+
+def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
+    from apps.retrain import RetrainError
+    from apps.retrain import retrain as run_loop
+
+    try:
+        with _progress("retraining") as progress:
+            report = run_loop(settings, force=force, progress=progress, models=models)
+    except RetrainError as exc:
+        console.print(f"[red]retrain failed at stage {exc.stage}:[/red] {exc}; nothing was recorded")
+        raise typer.Exit(code=1) from exc
+    for line in report.lines():
+        console.print(line)
+    if report.status == "locked":
+        raise typer.Exit(code=3)
+
+
+@app.command()
+def evaluate(
+    scenario: str = typer.Option(
+        "default", help="History scenario, or 'snowstorm' for the emergency replays."
+    ),
+    days: int = typer.Option(7, min=1, max=90, help="Days of new arrivals replayed under each policy."),
+    seeds: int = typer.Option(3, min=1, max=20, help="Independent arrival sets (confidence intervals)."),
+    out: Path = typer.Option(None, help="Report folder (default: <data dir>/reports/evaluation-<scenario>)."),
+    log_mlflow: bool = typer.Option(True, help="Log the report and its figures to MLflow."),
+) -> None:
+    """Replay the same arrivals under every dispatch policy on the twin and report KPIs with CIs."""
+    settings = Settings()
+    _evaluate(settings, scenario, days, seeds, out or _report_dir(settings, scenario), log_mlflow)
+
+
+def _report_dir(settings: Settings, scenario: str) -> Path:
+    return settings.data_dir / "reports" / f"evaluation-{scenario}"
+
+
+def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Path, log_mlflow: bool) -> None:
+    from evaluation.ab import evaluate_policies
+    from evaluation.report import log_report_to_mlflow, write_report
+
+    with _progress(f"replaying {scenario}") as progress:
+        report = evaluate_policies(
+            settings, scenario=scenario, days=days, seeds=tuple(range(1, seeds + 1)), progress=progress
+        )
+    path = write_report(report, out)
+    console.print(report.summary().round(4).to_string())
+    for t in report.targets:
+        verdict = "met" if t.met else ("not met" if t.met is not None else "n/a")
+        console.print(f"{t.policy}: {t.name}: {verdict} ({t.measured}){' - ' + t.gap if t.gap else ''}")
+    if log_mlflow:
+        run_id = log_report_to_mlflow(settings, report, out)
+        console.print(f"logged to MLflow run {run_id}")
+    console.print(f"report: {path}")
+
+
+@app.command()
+def uplift(
+    events: Path = typer.Argument(None, help="Event-store folder (default: the settings' events dir)."),
+    policy_on: str = typer.Option(..., help="Value of assignments.policy for the switched-on policy."),
+    policy_off: str = typer.Option(None, help="The other policy (default: the other value in the log)."),
+    slice_minutes: float = typer.Option(60, min=5, help="Length of the alternating time slices."),
+    settle_minutes: float = typer.Option(15, min=0, help="Settling window excluded after each switch."),
+) -> None:
+    """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs."""
+    from evaluation.field import estimate_uplift
+
+    settings = Settings()
+    report = estimate_uplift(
+        events or settings.events_dir,
+        policy_on=policy_on,
+        policy_off=policy_off,
+        slice_minutes=slice_minutes,
+        settle_minutes=settle_minutes,
+    )
+    console.print(
+        f"{report.policy_on} vs {report.policy_off}: {report.slice_minutes:.0f}-min slices, "
+        f"{report.settle_minutes:.0f} min settling excluded ({report.method})"
+    )
+    console.print(report.frame().round(4).to_string(index=False))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

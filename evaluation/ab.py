@@ -1,0 +1,237 @@
+"""Twin A/B: the same arrivals replayed under every policy, KPIs per policy, paired ratios, target checks.
+
+The evaluation period follows the history the champions were trained on (``replay.evaluation_period``):
+for each seed, fresh arrivals with the same workforce, truth and experience; every policy replays the
+same arrivals with the same per-task noise, so comparisons are paired by seed. Ratios are the mean of
+the per-seed ratios with a Student t interval over the seeds. With ``scenario="snowstorm"`` every
+policy also replays each seed's arrivals with the storm (``snowstorm.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from evaluation.kpis import LOWER_IS_BETTER, compute_kpis
+from evaluation.policy_set import (
+    BASELINES,
+    DEFAULT_POLICIES,
+    ORACLE,
+    PolicyContext,
+    build_policy,
+    check_names,
+    is_ml,
+)
+from evaluation.replay import evaluation_period, history_info, run_policy
+from evaluation.snowstorm import STORM_SCENARIO, Storm, place_storm, storm_figures
+from evaluation.stats import Interval, paired_difference, paired_ratio
+from evaluation.targets import Target, check_targets
+from opsmatch.settings import Settings
+
+Progress = Callable[[float, float], None]
+COMPARED_KPIS: tuple[str, ...] = (
+    "mean_turnaround_h",
+    "p90_turnaround_h",
+    "sla_attainment",
+    "qa_pass_rate",
+    "complaint_rate",
+    "mean_p_complaint",
+    "true_cost_total",
+    "peak_backlog",
+    "util_province_cv",
+)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Ratio policy / reference of one KPI over the seeds."""
+
+    policy: str
+    reference: str
+    kpi: str
+    ratio: Interval
+
+    @property
+    def better(self) -> bool | None:
+        """Whether the point estimate favours ``policy`` (None when equal or undefined)."""
+        r = self.ratio.estimate
+        if r != r or r == 1.0:
+            return None
+        return (r < 1.0) == (self.kpi in LOWER_IS_BETTER)
+
+
+@dataclass
+class SnowstormReport:
+    """Storm placement and per-(policy, seed) figures with and without the storm."""
+
+    storm: Storm
+    runs: pd.DataFrame  # policy, seed, redispatch figures, sla_storm, sla_base, sla_delta
+
+    def summary(self) -> pd.DataFrame:
+        """Per policy: re-dispatch minutes (mean and max over seeds; NaN unless every seed re-dispatched
+        every pending task), stranded tasks, and the national SLA change with a CI."""
+        rows = []
+        for policy, g in self.runs.groupby("policy", sort=False):
+            delta = paired_difference(g["sla_storm"], g["sla_base"])
+            every = bool((g["all_redispatched"] == 1).all())
+            rows.append(
+                {
+                    "policy": policy,
+                    "pending_at_event": g["pending_at_event"].mean(),
+                    "redispatched": g["redispatched"].mean(),
+                    "stranded": g["stranded"].mean(),
+                    "redispatch_minutes": g["redispatch_minutes"].mean() if every else float("nan"),
+                    "redispatch_minutes_max": g["redispatch_minutes"].max() if every else float("nan"),
+                    "all_redispatched_share": g["all_redispatched"].mean(),
+                    "storm_province_sla": g["storm_province_sla"].mean(),
+                    "storm_province_wait_h": g["storm_province_wait_h"].mean(),
+                    "storm_province_p90_wait_h": g["storm_province_p90_wait_h"].mean(),
+                    "national_sla_base": g["sla_base"].mean(),
+                    "national_sla_storm": g["sla_storm"].mean(),
+                    "national_sla_delta": delta.estimate,
+                    "delta_low": delta.low,
+                    "delta_high": delta.high,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+@dataclass
+class ABReport:
+    """Everything the twin A/B measured (see the module docstring)."""
+
+    scenario: str
+    days: int
+    seeds: tuple[int, ...]
+    policies: list[str]
+    runs: pd.DataFrame  # one row per (policy, seed): KPIs and seconds
+    province_util: pd.DataFrame  # policy, seed, province_id, utilisation
+    comparisons: list[Comparison] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    model_versions: dict[str, str] = field(default_factory=dict)
+    history: dict[str, object] = field(default_factory=dict)
+    snowstorm: SnowstormReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> pd.DataFrame:
+        """Mean KPI per policy over the seeds (policies in evaluation order)."""
+        num = self.runs.drop(columns=["seed"]).groupby("policy", sort=False).mean(numeric_only=True)
+        return num.reindex(self.policies)
+
+    def comparison_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {
+                    "policy": c.policy,
+                    "reference": c.reference,
+                    "kpi": c.kpi,
+                    "ratio": c.ratio.estimate,
+                    "low": c.ratio.low,
+                    "high": c.ratio.high,
+                    "better": c.better,
+                }
+                for c in self.comparisons
+            ]
+        )
+
+    def ratio(self, policy: str, reference: str, kpi: str) -> Interval | None:
+        for c in self.comparisons:
+            if (c.policy, c.reference, c.kpi) == (policy, reference, kpi):
+                return c.ratio
+        return None
+
+
+def compare(
+    runs: pd.DataFrame, policies: Sequence[str], kpis: Sequence[str] = COMPARED_KPIS
+) -> list[Comparison]:
+    """Paired ratios of every ML policy to every baseline and to the oracle present in ``runs``."""
+    refs = [p for p in (*BASELINES, ORACLE) if p in policies]
+    table = runs.set_index(["policy", "seed"])
+    out = []
+    for policy in (p for p in policies if is_ml(p)):
+        for ref in refs:
+            a, b = table.loc[policy], table.loc[ref]
+            seeds = a.index.intersection(b.index)
+            for kpi in kpis:
+                out.append(Comparison(policy, ref, kpi, paired_ratio(a.loc[seeds, kpi], b.loc[seeds, kpi])))
+    return out
+
+
+def evaluate_policies(
+    settings: Settings,
+    scenario: str = "default",
+    days: int = 7,
+    seeds: Sequence[int] = (1, 2, 3),
+    policies: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> ABReport:
+    """Replay ``days`` after the history in ``settings`` under each policy for each seed; see the module
+    docstring. ``scenario`` is the history's scenario or ``"snowstorm"`` (adds the emergency replays).
+    ``progress(done, total)`` counts replays."""
+    names = check_names(list(policies or DEFAULT_POLICIES))
+    info = history_info(settings)
+    storm_mode = scenario == STORM_SCENARIO
+    replay_scenario = None if storm_mode or scenario == info.scenario else scenario
+    total, done = float(len(seeds) * len(names) * (2 if storm_mode else 1)), 0.0
+    ctx = PolicyContext(truth=None, settings=settings)  # type: ignore[arg-type]
+    rows, util_rows, storm_rows = [], [], []
+    storm: Storm | None = None
+    for seed in seeds:
+        period = evaluation_period(settings, days, seed, scenario=replay_scenario)
+        ctx.truth = period.workforce.truth
+        if storm_mode:
+            storm = place_storm(period)
+        for name in names:
+            started = time.perf_counter()
+            ctx.changes = ()
+            result = run_policy(period, build_policy(name, ctx))
+            kpis = compute_kpis(result)
+            rows.append(
+                {"policy": name, "seed": seed, **kpis.values, "seconds": time.perf_counter() - started}
+            )
+            util_rows += [
+                {"policy": name, "seed": seed, "province_id": p, "utilisation": u}
+                for p, u in kpis.province_utilisation.items()
+            ]
+            done += 1
+            if progress:
+                progress(done, total)
+            if storm is not None:
+                ctx.changes = storm.policy_changes() if is_ml(name) else ()
+                hit = run_policy(period, build_policy(name, ctx), config=storm.config(period.config))
+                storm_kpis = compute_kpis(hit)
+                storm_rows.append(
+                    {
+                        "policy": name,
+                        "seed": seed,
+                        **storm_figures(hit, storm),
+                        "sla_storm": storm_kpis.values["sla_attainment"],
+                        "sla_base": kpis.values["sla_attainment"],
+                        "turnaround_storm_h": storm_kpis.values["mean_turnaround_h"],
+                        "turnaround_base_h": kpis.values["mean_turnaround_h"],
+                    }
+                )
+                storm_rows[-1]["sla_delta"] = storm_rows[-1]["sla_storm"] - storm_rows[-1]["sla_base"]
+                done += 1
+                if progress:
+                    progress(done, total)
+    runs = pd.DataFrame(rows)
+    report = ABReport(
+        scenario=scenario,
+        days=days,
+        seeds=tuple(seeds),
+        policies=names,
+        runs=runs,
+        province_util=pd.DataFrame(util_rows),
+        comparisons=compare(runs, names),
+        history={"scenario": info.scenario, "days": info.days, "seed": info.seed},
+    )
+    if ctx.models is not None:
+        report.model_versions = dict(ctx.models.scorer.versions())
+    report.targets = check_targets(report)
+    if storm is not None:
+        report.snowstorm = SnowstormReport(storm, pd.DataFrame(storm_rows))
+    return report

@@ -1,0 +1,171 @@
+"""ML dispatch policies on the twin, deciding with the service's own code (see ``twin_service``).
+
+- ``MLRankingPolicy`` (POST /rank per task): a new task goes to the top of ``serving.ranking.rank_task``
+  over the idle workers (``prescreen``: the service's ``rank_prescreen``, scoring only the cheapest by
+  profile prior); a freed worker takes, among the ``lookahead`` oldest pending tasks of each of its
+  types that the service allows it, the most urgent one if any is within ``urgent_hours`` of its SLA,
+  else the one where its serving cost beats the average worker's the most, in one scorer call
+  (``choose="advantage"``, the oracle's rule on learned costs; ``"fifo"``: the oldest one).
+- ``MLBatchPolicy`` (POST /assign every ``every_minutes``): the oldest pending tasks (at most
+  ``tasks_per_worker`` per free worker) x the free workers through ``serving.ranking.assign_tasks`` with
+  at most one open task per worker (the policy's ``max_open_tasks``), so tasks go to free workers only,
+  overdue tasks first; ``full_scoring_pairs``/``candidates`` are the service's /assign settings (above
+  that many pairs, each task keeps its cheapest candidates by profile prior).
+
+Both read no hidden truth: models, profiles and the simulator's observable state only. ``changes``
+schedules policy updates (``(simulation minute, PUT /policy fields)``), e.g. an emergency close.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from evaluation.twin_service import ServingModels, TwinService, twin_policy
+from serving.config import Policy, merge_policy
+from simulator.policies import BatchPolicy, ScoringPolicy
+from simulator.state import SimView
+
+PolicyChange = tuple[float, dict[str, Any]]
+
+
+class _ServedMixin:
+    """Shared: the serving policy in force and the scheduled changes to it."""
+
+    models: ServingModels
+    base_policy: Policy | None
+    changes: list[PolicyChange]
+    svc: TwinService
+
+    def _attach(self, view: SimView, extra: dict[str, Any] | None = None) -> None:
+        policy = twin_policy(view.config, self.base_policy)
+        if extra:
+            policy = merge_policy(policy, extra)
+        self.svc = TwinService(self.models, view, policy)
+        self._pending_changes = sorted(self.changes, key=lambda c: c[0])
+
+    def _apply_due(self, view: SimView) -> None:
+        while self._pending_changes and self._pending_changes[0][0] <= view.now:
+            _, patch = self._pending_changes.pop(0)
+            self.svc.policy = merge_policy(self.svc.policy, patch)
+
+
+class MLRankingPolicy(_ServedMixin, ScoringPolicy):
+    """Greedy ranking on the serving cost (see the module docstring)."""
+
+    def __init__(
+        self,
+        models: ServingModels,
+        policy: Policy | None = None,
+        *,
+        choose: str = "advantage",
+        lookahead: int = 3,
+        urgent_hours: float = 4.0,
+        prescreen: int = 32,
+        changes: Sequence[PolicyChange] = (),
+        name: str = "ml_ranking",
+    ) -> None:
+        super().__init__("national")
+        if choose not in ("advantage", "fifo"):
+            raise ValueError("choose must be 'advantage' or 'fifo'")
+        self.models, self.base_policy, self.changes = models, policy, list(changes)
+        self.choose, self.lookahead, self.urgent = choose, lookahead, urgent_hours * 60
+        self.prescreen = prescreen
+        self.name = name
+        self.calls = 0
+
+    def start(self, view: SimView, rng: random.Random) -> None:
+        super().start(view, rng)
+        self._attach(view)
+
+    def cost(self, view: SimView, task: int, workers: Sequence[int]) -> np.ndarray:
+        self.calls += 1
+        return self.svc.costs(task, workers)
+
+    def on_task(self, view: SimView, task: int) -> None:
+        self._apply_due(view)
+        idle = view.idle_workers(view.task_type[task])
+        if idle:
+            self.calls += 1
+            best = self.svc.rank(task, list(idle), self.prescreen)
+            if best >= 0:
+                view.assign(task, best)
+
+    def on_worker_free(self, view: SimView, worker: int) -> None:
+        self._apply_due(view)
+        super().on_worker_free(view, worker)
+
+    def choose_task(self, view: SimView, worker: int) -> int:
+        cands = [t for k in view.worker_types[worker] for t in view.pending_tasks(k, None, self.lookahead)]
+        cands = self.svc.allowed(cands, worker)
+        if len(cands) <= 1 or self.choose == "fifo":
+            return min(cands, key=lambda t: view.task_created[t]) if cands else -1
+        slack = [view.task_sla_due[t] - view.now for t in cands]
+        i = int(np.argmin(slack))
+        if slack[i] < self.urgent:
+            return cands[i]
+        self.calls += 1
+        return cands[int(np.argmin(self.svc.advantage(cands, worker)))]
+
+
+class MLBatchPolicy(_ServedMixin, BatchPolicy):
+    """Periodic optimal assignment through ``assign_tasks`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        models: ServingModels,
+        policy: Policy | None = None,
+        *,
+        every_minutes: float = 5.0,
+        max_tasks: int = 400,
+        tasks_per_worker: int = 6,
+        full_scoring_pairs: int = 2_000,
+        candidates: int = 8,
+        changes: Sequence[PolicyChange] = (),
+        name: str = "ml_batch",
+    ) -> None:
+        super().__init__(every_minutes, max_tasks)
+        self.tasks_per_worker = tasks_per_worker
+        self.full_scoring_pairs, self.candidates = full_scoring_pairs, candidates
+        self.models, self.base_policy, self.changes = models, policy, list(changes)
+        self.name = name
+        self.calls = 0
+
+    def start(self, view: SimView, rng: random.Random) -> None:
+        super().start(view, rng)
+        self._attach(view, {"max_open_tasks": 1})
+
+    def cost_matrix(self, view: SimView, tasks: list[int], workers: list[int]) -> np.ndarray:
+        """Serving costs (np.inf where the service excludes the pair), one ranking per task."""
+        if not tasks:
+            return np.empty((0, len(workers)))
+        return np.vstack([self.svc.costs(t, workers) for t in tasks])
+
+    def on_tick(self, view: SimView) -> None:
+        self._apply_due(view)
+        workers = view.all_idle()
+        if not workers:
+            return
+        tasks = [
+            t
+            for k in range(view.n_types)
+            if view.idle_workers(k)
+            for t in view.pending_tasks(
+                k, limit=min(self.max_tasks, self.tasks_per_worker * len(view.idle_workers(k)))
+            )
+        ]
+        if not tasks:
+            return
+        limit = self.tasks_per_worker * len(workers)
+        if len(tasks) > limit:  # the oldest of the backlog: more than enough choice for the free workers
+            created = view.task_created
+            tasks = sorted(tasks, key=lambda t: created[t])[:limit]
+        self.calls += 1
+        for task, worker in self.svc.assign(
+            tasks, workers, full_scoring_pairs=self.full_scoring_pairs, candidates=self.candidates
+        ):
+            if view.eligible[worker, view.task_type[task]] and view.accepting(worker):
+                view.assign(task, worker)

@@ -1,0 +1,88 @@
+"""The named dispatch policies an evaluation can replay, built fresh for every replay.
+
+| name | what |
+| --- | --- |
+| ``legacy_fifo`` | province-local FIFO, the old way (no exploration) |
+| ``national_least_busy`` | national skills-based routing to the least busy idle worker |
+| ``ml_ranking`` | the service's /rank per task (champions + serving cost, default weights) |
+| ``ml_batch`` | the service's /assign every 5 minutes over the head of the backlog |
+| ``oracle`` | greedy dispatch on the true expected cost (the only reader of the truth) |
+| ``oracle_batch``, ``legacy_fifo_explore``, ``ml_ranking_fifo`` | variants |
+| ``ml_ranking_w20`` | ``ml_ranking`` with the complaint weight at 20 (the true cost's 600 min / median) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy, PolicyChange
+from evaluation.twin_service import ServingModels
+from opsmatch.settings import Settings
+from serving.config import default_policy, merge_policy
+from simulator.oracle import OracleBatchPolicy, OraclePolicy
+from simulator.policies import LegacyPolicy, NationalLeastBusyPolicy, Policy
+from simulator.truth import Truth
+
+DEFAULT_POLICIES: tuple[str, ...] = ("legacy_fifo", "national_least_busy", "ml_ranking", "ml_batch", "oracle")
+BASELINES: tuple[str, ...] = ("legacy_fifo", "national_least_busy")
+ORACLE = "oracle"
+
+
+@dataclass
+class PolicyContext:
+    """What policies are built from: the truth (oracle only), the served models (ML only, loaded lazily)
+    and scheduled serving-policy changes (ML only, e.g. an emergency close)."""
+
+    truth: Truth
+    settings: Settings | None = None
+    changes: Sequence[PolicyChange] = ()
+    models: ServingModels | None = field(default=None, repr=False)
+
+    def served(self) -> ServingModels:
+        if self.models is None:
+            if self.settings is None:
+                raise ValueError("ML policies need settings (champions and profiles) or loaded models")
+            self.models = ServingModels.from_settings(self.settings)
+        return self.models
+
+
+def _w20(ctx: PolicyContext) -> Policy:
+    weights = merge_policy(default_policy(), {"weights": {"complaint": 20.0}})
+    return MLRankingPolicy(ctx.served(), weights, changes=ctx.changes, name="ml_ranking_w20")
+
+
+FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
+    "legacy_fifo": lambda ctx: LegacyPolicy(explore=False),
+    "legacy_fifo_explore": lambda ctx: LegacyPolicy(explore=True),
+    "national_least_busy": lambda ctx: NationalLeastBusyPolicy(),
+    "ml_ranking": lambda ctx: MLRankingPolicy(ctx.served(), changes=ctx.changes),
+    "ml_ranking_fifo": lambda ctx: MLRankingPolicy(
+        ctx.served(), choose="fifo", changes=ctx.changes, name="ml_ranking_fifo"
+    ),
+    "ml_ranking_w20": _w20,
+    "ml_batch": lambda ctx: MLBatchPolicy(ctx.served(), changes=ctx.changes),
+    "oracle": lambda ctx: OraclePolicy(ctx.truth),
+    "oracle_batch": lambda ctx: OracleBatchPolicy(ctx.truth),
+}
+
+
+def is_ml(name: str) -> bool:
+    return name.startswith("ml_")
+
+
+def check_names(names: Sequence[str]) -> list[str]:
+    """The names, validated (unknown names raise with the list of known ones)."""
+    unknown = [n for n in names if n not in FACTORIES]
+    if unknown:
+        raise ValueError(f"unknown policies {unknown}; known: {', '.join(FACTORIES)}")
+    if len(set(names)) != len(names):
+        raise ValueError("duplicate policy names")
+    return list(names)
+
+
+def build_policy(name: str, ctx: PolicyContext) -> Policy:
+    """A fresh policy object for one replay."""
+    policy = FACTORIES[name](ctx)
+    policy.name = name
+    return policy

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Servers and browsers the tests drive for real: installed from Debian's packages when missing.
+# Called by `make test` (and so by .ci/run): nothing in the suite is skipped for a missing dependency.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+echo "installing ${need[*]} (Debian packages) for the integration tests"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${need[@]}" >/dev/null

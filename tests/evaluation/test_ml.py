@@ -1,0 +1,150 @@
+"""ML policies on the twin: they decide with the service's scorer and cost on champions trained here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import evaluation.twin_service as twin_service
+from evaluation.ab import evaluate_policies
+from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy
+from evaluation.replay import evaluation_period, run_policy
+from evaluation.report import EXPERIMENT, log_report_to_mlflow, write_report
+from evaluation.twin_service import ACTOR, ServingModels
+from serving.schemas import PolicyUpdate
+from simulator.policies import NationalLeastBusyPolicy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def models(trained) -> ServingModels:
+    settings, _ = trained
+    return ServingModels.from_settings(settings)
+
+
+@pytest.fixture(scope="module")
+def period(trained):
+    settings, _ = trained
+    return evaluation_period(settings, days=2, seed=5)
+
+
+def test_ml_ranking_decides_with_the_serving_scorer(trained, models, period) -> None:
+    _, prepared = trained
+    assert models.scorer.versions() == prepared.versions  # the champions of the temp registry
+    calls = {"pairs": 0, "rows": 0}
+    original = models.scorer.score_pairs
+
+    def counting(tasks, pool, task_idx, worker_idx, **kw):
+        calls["pairs"] += 1
+        calls["rows"] += len(worker_idx)
+        return original(tasks, pool, task_idx, worker_idx, **kw)
+
+    models.scorer.score_pairs = counting
+    try:
+        ml = run_policy(period, MLRankingPolicy(models))
+    finally:
+        del models.scorer.score_pairs
+    national = run_policy(period, NationalLeastBusyPolicy())
+    assert calls["pairs"] > 100 and calls["rows"] > calls["pairs"]
+    assert np.isfinite(ml.completed).all()
+    differs = (ml.worker != national.worker).mean()
+    assert differs > 0.3, differs
+    assert set(ml.assignments["policy"]) == {"ml_ranking"}
+
+
+class _Checked(MLRankingPolicy):
+    """Compares the policy's serving cost with the service's rank_task on the first decisions."""
+
+    checks: list[tuple[int, int]]
+
+    def on_task(self, view, task):
+        idle = list(view.idle_workers(view.task_type[task]))
+        if len(idle) >= 2 and len(self.checks) < 25:
+            cost = self.cost(view, task, idle)
+            self.checks.append((idle[int(np.argmin(cost))], self.svc.rank(task, idle, prescreen=0)))
+        super().on_task(view, task)
+
+
+def test_policy_cost_is_the_services_ranking(models, period) -> None:
+    policy = _Checked(models, prescreen=0)
+    policy.checks = []
+    run_policy(period, policy)
+    assert len(policy.checks) == 25
+    assert all(mine == service for mine, service in policy.checks)
+
+
+class _NoTruthView:
+    """A view proxy that refuses the hidden truth (workforce.truth, arrivals.surges)."""
+
+    def __init__(self, inner, blocked):
+        self._inner, self._blocked = inner, blocked
+
+    def __getattr__(self, name):
+        if name in self._blocked:
+            raise AssertionError(f"an ML policy read the hidden truth: {name}")
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("cls", [MLRankingPolicy, MLBatchPolicy])
+def test_ml_policies_never_read_the_truth(models, period, cls) -> None:
+    class Guarded(cls):
+        def start(self, view, rng):
+            view.workforce = _NoTruthView(view.workforce, {"truth", "eligible"})
+            view.arrivals = _NoTruthView(view.arrivals, {"surges"})
+            super().start(view, rng)
+
+    result = run_policy(period, Guarded(models))
+    assert np.isfinite(result.completed).all()
+
+
+def test_ml_batch_assigns_through_assign_tasks(models, period, monkeypatch) -> None:
+    calls = []
+    original = twin_service.assign_tasks
+
+    def spy(tasks, pool, scorer, policy, now, **kw):
+        calls.append((len(tasks), policy.max_open_tasks))
+        return original(tasks, pool, scorer, policy, now, **kw)
+
+    monkeypatch.setattr(twin_service, "assign_tasks", spy)
+    result = run_policy(period, MLBatchPolicy(models, every_minutes=10))
+    assert len(calls) > 20 and all(cap == 1 for _, cap in calls)  # only free workers get a task
+    assert np.isfinite(result.completed).all()
+    at = np.array(result.assignments["at"])
+    assert np.allclose((at - period.start_minute) % 10, 0)  # decisions only at the ticks
+
+
+def test_emergency_close_takes_the_province_out_of_the_pool(models, period) -> None:
+    close_at = period.start_minute + 600
+    patch = PolicyUpdate(actor=ACTOR, provinces={"P01": {"closed": True}}).changes()
+    policy = MLRankingPolicy(models, changes=[(close_at, patch)])
+    result = run_policy(period, policy)
+    assert policy.svc.policy.sharing("P01").closed
+    at = np.array(result.assignments["at"])
+    prov = result.workforce.province[np.array(result.assignments["worker"])]
+    assert (prov[at < close_at] == 0).any()
+    assert not (prov[at >= close_at] == 0).any()  # no P01 worker takes a task after the close
+    task_prov = result.arrivals.tasks["p"].to_numpy()[np.array(result.assignments["task"])]
+    assert ((task_prov == 0) & (at >= close_at)).any()  # P01's tasks keep flowing, elsewhere
+
+
+def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
+    import mlflow
+
+    settings, _ = trained
+    done = []
+    report = evaluate_policies(settings, "small", days=1, seeds=(1, 2), progress=lambda d, t: done.append(d))
+    assert done[-1] == 10 and report.policies[2:4] == ["ml_ranking", "ml_batch"]
+    assert len(report.targets) == 8 and report.model_versions
+    r = report.ratio("ml_ranking", "oracle", "true_cost_total")
+    assert r is not None and r.n == 2 and r.low <= r.estimate <= r.high
+    path = write_report(report, tmp_path / "ab")
+    assert "## Targets" in path.read_text()
+    run_id = log_report_to_mlflow(settings, report, path.parent)
+    run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(run_id)
+    assert "ml_ranking.mean_turnaround_h" in run.data.metrics
+    assert "ml_batch.vs_legacy_fifo.mean_turnaround_h" in run.data.metrics
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
+    arts = {a.path for a in client.list_artifacts(run_id, "report")}
+    assert "report/report.md" in arts and "report/turnaround.png" in arts

@@ -1,0 +1,165 @@
+"""The BentoML service in process (ASGI app of ``OpsMatch``): routes, status codes, auth, errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from starlette.testclient import TestClient
+
+from serving import service as service_module
+from serving.config import load_service_config
+from serving.engine import Engine
+from serving.state import StateStore
+from tests.serving.serving_fakes import NOW, TOKEN
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+_APP: list = []
+
+
+def _asgi():
+    """One ASGI app per process (BentoML registers its Prometheus metrics once); each TestClient
+    context runs the lifespan, which builds a fresh service instance."""
+    if not _APP:
+        _APP.append(service_module.OpsMatch.to_asgi())
+    return _APP[0]
+
+
+@pytest.fixture
+def client(monkeypatch, settings, runtime):
+    def build(_settings):
+        store = StateStore(settings.resolved_state_db_url)
+        return Engine(
+            settings, runtime, store, load_service_config({"policy_ttl_seconds": 0}), clock=lambda: NOW
+        )
+
+    monkeypatch.setattr(service_module, "build_engine", build)
+    monkeypatch.setenv("OPSMATCH_API_TOKEN", TOKEN)
+    with TestClient(_asgi()) as c:
+        yield c
+
+
+def _qa(qa_id: str = "Q1") -> dict:
+    return {
+        "qa_results": [
+            {
+                "qa_id": qa_id,
+                "task_id": "T0",
+                "worker_id": "W0001",
+                "checked_at": (NOW - timedelta(minutes=1)).isoformat(),
+                "passed": True,
+                "score": 88,
+            }
+        ]
+    }
+
+
+def test_rank_ok_and_bad_inputs(client) -> None:
+    r = client.post("/rank", json={"task_id": "T0", "top_k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["workers"]) == 3 and "excluded" in body
+    for payload, loc in [
+        ({"task_id": "T0", "top_k": 0}, ["top_k"]),
+        ({"task_id": ""}, ["task_id"]),
+        ({"task_id": "T0", "bogus": 1}, ["bogus"]),
+        ({"top_k": 3}, []),
+    ]:
+        r = client.post("/rank", json=payload)
+        assert r.status_code == 400, (payload, r.text)
+        assert r.json()["detail"][0]["loc"] == loc
+    assert (
+        client.post("/rank", content=b"{not json", headers={"content-type": "application/json"}).status_code
+        == 400
+    )
+    r = client.post("/rank", json={"task_id": "missing"})
+    assert r.status_code == 404 and r.json()["detail"][0]["loc"] == ["task_id"]
+    r = client.post("/rank", json={"task_id": "T0", "top_k": 999})
+    assert r.status_code == 400 and "at most" in r.json()["error"]
+
+
+def test_non_finite_numbers_are_refused(client) -> None:
+    task = {
+        "task_id": "X",
+        "task_type": "renewal",
+        "province_id": "P01",
+        "created_at": NOW.isoformat(),
+        "sla_due_at": (NOW + timedelta(hours=2)).isoformat(),
+        "amount": "NaN",
+    }
+    r = client.post("/rank", json={"task": task})
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"][-1] == "amount"
+    r = client.put("/policy", json={"actor": "x", "weights": {"quality": "Infinity"}}, headers=AUTH)
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["weights", "quality"]
+
+
+def test_assign_and_risk(client) -> None:
+    r = client.post("/assign", json={"task_ids": ["T0", "T1", "T-late"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["n_assigned"] == 3
+    assert client.post("/assign", json={"task_ids": []}).status_code == 400
+    assert client.post("/assign", json={"task_ids": ["T0", "T0"]}).status_code == 400
+    r = client.post("/risk", json={"task_ids": ["T0"]})
+    assert r.status_code == 200 and r.json()["items"][0]["tier"] in ("low", "medium", "high")
+    r = client.post("/risk", json={"task_ids": ["T0", "ghost"]})
+    assert r.status_code == 404 and r.json()["detail"][0]["loc"] == ["task_ids", 1]
+
+
+def test_mutating_endpoints_need_the_token(client) -> None:
+    assert client.post("/outcomes", json=_qa()).status_code == 401
+    r = client.post("/outcomes", json=_qa(), headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401 and r.headers.get("www-authenticate", "").startswith("Bearer")
+    assert client.put("/policy", json={"actor": "x", "sla_cap": 3}).status_code == 401
+    status = {"statuses": [{"worker_id": "W0001", "at": NOW.isoformat(), "on_shift": True, "open_tasks": 1}]}
+    assert client.post("/workers/status", json=status).status_code == 401
+    assert client.post("/alerts/any/ack", json={"actor": "x"}).status_code == 401
+    assert client.post("/outcomes", json=_qa(), headers=AUTH).status_code == 200
+    assert client.post("/workers/status", json=status, headers=AUTH).status_code == 200
+
+
+def test_outcomes_idempotent_over_http(client) -> None:
+    first = client.post("/outcomes", json=_qa("Q7"), headers=AUTH).json()
+    second = client.post("/outcomes", json=_qa("Q7"), headers=AUTH).json()
+    assert first["tables"]["qa_results"]["new"] == 1 and second["tables"]["qa_results"]["duplicates"] == 1
+    bad = _qa("Q8")
+    bad["qa_results"][0]["score"] = 101
+    r = client.post("/outcomes", json=bad, headers=AUTH)
+    assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["qa_results", 0, "score"]
+
+
+def test_policy_alerts_info_over_http(client) -> None:
+    r = client.get("/policy")
+    assert r.status_code == 200 and r.json()["version"] == 0
+    r = client.put("/policy", json={"actor": "head", "provinces": {"P03": {"closed": True}}}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["closed_provinces"] == ["P03"]
+    assert client.get("/policy", params={"history": 5}).json()["history"][0]["actor"] == "head"
+    assert (
+        client.put("/policy", json={"actor": "head", "weights": {"quality": -1}}, headers=AUTH).status_code
+        == 400
+    )
+    client.post("/assign", json={"task_ids": ["T-late"]})
+    r = client.get("/alerts", params={"kind": "sla_overdue", "acked": "false"})
+    assert r.status_code == 200 and r.json()["count"] == 1
+    alert_id = r.json()["alerts"][0]["id"]
+    r = client.post(f"/alerts/{alert_id}/ack", json={"actor": "risk"}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["acked"]
+    assert client.post("/alerts/unknown/ack", json={"actor": "risk"}, headers=AUTH).status_code == 404
+    assert client.get("/alerts", params={"limit": 0}).status_code == 400
+    assert client.get("/alerts", params={"kind": "nonsense"}).status_code == 400
+    assert client.get("/alerts", params={"acked": "maybe"}).status_code == 400
+    info = client.get("/info").json()
+    assert info["ready"] and info["policy_version"] == 1
+    assert client.get("/readyz").status_code == 200 and client.get("/livez").status_code == 200
+
+
+def test_no_token_configured_refuses_mutations(monkeypatch, settings, runtime) -> None:
+    def build(_settings):
+        return Engine(settings, runtime, StateStore(settings.resolved_state_db_url), load_service_config())
+
+    monkeypatch.setattr(service_module, "build_engine", build)
+    monkeypatch.delenv("OPSMATCH_API_TOKEN", raising=False)
+    with TestClient(_asgi()) as c:
+        r = c.post("/outcomes", json=_qa(), headers={"Authorization": "Bearer anything"})
+        assert r.status_code == 503 and "OPSMATCH_API_TOKEN" in r.json()["error"]
+        r = c.put("/policy", json={"actor": "x", "sla_cap": 3}, headers={"Authorization": "Bearer x"})
+        assert r.status_code == 503

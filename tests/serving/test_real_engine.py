@@ -1,0 +1,215 @@
+"""The service core on the REAL runtime of a small world: profile cache, Feast task rows, champions.
+
+Includes the train/serve skew test: the model inputs the service assembles for (task, worker) pairs
+equal the point-in-time training frame's features for the same pairs at the same time.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opsmatch import events
+from serving import engine as engine_module
+from serving import schemas as s
+from serving.config import load_service_config
+from serving.engine import Engine
+from serving.errors import ApiError
+from serving.event_index import EventIndex
+from serving.runtime import build_runtime, row_validator
+from serving.scoring import PAIR_MODELS, REQUEST_TIME, task_row
+from serving.state import StateStore
+from tests.serving.real_world import World, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def real(world: World, tmp_path_factory) -> Engine:
+    """An engine on the real runtime of the world, with its own state store."""
+    settings = world.settings.model_copy(
+        update={"state_db_url": f"sqlite:///{tmp_path_factory.mktemp('engine-state') / 'state.db'}"}
+    )
+    config = load_service_config({"policy_ttl_seconds": 0, "champion_poll_seconds": 3600})
+    index = EventIndex(settings.events_dir)
+    runtime = build_runtime(settings, config, index)
+    store = StateStore(settings.resolved_state_db_url)
+    engine = Engine(settings, runtime, store, config, validate_rows=row_validator(settings, index))
+    wait_until(engine.ready, 120, what="the real runtime to load profiles and champions")
+    yield engine
+    runtime.close()
+    store.close()
+
+
+def _on_shift(engine: Engine, world: World, worker_ids, on_shift: bool = True, minutes: float = 0.0) -> None:
+    at = world.as_of + timedelta(minutes=minutes)
+    engine.worker_status(
+        s.WorkerStatusRequest(
+            statuses=[{"worker_id": w, "at": at, "on_shift": on_shift, "open_tasks": 0} for w in worker_ids]
+        )
+    )
+
+
+def test_model_inputs_equal_the_training_frame_for_the_same_pairs(world: World, real: Engine) -> None:
+    """Train/serve skew: service-assembled rows == Feast point-in-time rows (at the features' as_of)."""
+    from features.profile_cache import load_snapshot
+    from features.spec import feature_columns
+    from features.store import build_store
+    from features.training_frame import build_training_frames
+    from serving.runtime import CachedProfiles
+
+    # A fresh snapshot of the offline tables (the module's runtime may have taken pushes already).
+    profiles = CachedProfiles(world.settings)
+    profiles.cache._snap = load_snapshot(world.settings)
+    pool = profiles.snapshot()
+    picked = world.pending.drop_duplicates("task_type").head(4)
+    tasks = real.runtime.tasks.get_tasks(picked["task_id"].tolist())
+    records = [tasks[t] for t in picked["task_id"]]
+    m = len(pool)
+    task_idx = np.repeat(np.arange(len(records)), m)
+    worker_idx = np.tile(np.arange(m), len(records))
+    served = real.runtime.scorer.pair_features(records, pool, task_idx, worker_idx, now=world.as_of)
+
+    assignments = pd.DataFrame(
+        {
+            "assignment_id": [f"skew-{i}" for i in range(len(task_idx))],
+            "task_id": [records[t].task_id for t in task_idx],
+            "worker_id": pool.worker_ids[worker_idx].astype(str),
+            "assigned_at": pd.Timestamp(world.as_of),
+        }
+    )
+    models = (*PAIR_MODELS, "complaint_pre")
+    frames = build_training_frames(build_store(world.settings), world.settings, models, assignments)
+    champions = {name: model for name, (model, _) in real.runtime.scorer._take().items()}
+    checked = 0
+    for name in models:
+        model = champions[name]
+        assert model.feature_names == feature_columns(name)
+        trained = model.encode(frames[name])
+        if name == "complaint_pre":
+            got = np.vstack([task_row(model, r, world.as_of) for r in records])
+            trained = trained[::m][: len(records)]
+        else:
+            got = served[name]
+        assert got.shape == trained.shape
+        for j, feature in enumerate(model.feature_names):
+            a, b = got[:, j], trained[:, j]
+            same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-9)
+            bad = np.flatnonzero(~same)
+            assert not len(bad), (
+                f"{name}.{feature}: served {a[bad[:3]]} vs trained {b[bad[:3]]} "
+                f"({len(bad)} of {len(a)} rows differ; request-time: {feature in REQUEST_TIME})"
+            )
+            checked += len(a)
+    # The same tasks given inline (the request's contract fields, profiled by the service) assemble the
+    # same rows, up to the sub-second part of the request-time features (Feast stores whole seconds).
+    inline = real.runtime.tasks.enrich(
+        [
+            engine_module._inline_record(
+                s.InlineTask(
+                    task_id=f"inline-{row.task_id}",
+                    task_type=row.task_type,
+                    province_id=row.province_id,
+                    created_at=row.created_at,
+                    sla_due_at=row.sla_due_at,
+                    complexity=int(row.complexity),
+                    customer_id=row.customer_id,
+                    channel=row.channel,
+                    amount=float(row.amount),
+                )
+            )
+            for row in picked.itertuples()
+        ]
+    )
+    again = real.runtime.scorer.pair_features(inline, pool, task_idx, worker_idx, now=world.as_of)
+    for name in PAIR_MODELS:
+        names = champions[name].feature_names
+        for j, feature in enumerate(names):
+            a, b = again[name][:, j], served[name][:, j]
+            tol = 1e-3 if feature in REQUEST_TIME else 1e-9
+            assert ((np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=0, atol=tol)).all(), (name, feature)
+    # The live columns are populated (not NaN everywhere) in what was compared.
+    qa = champions["qa_pass"].feature_names
+    assert np.isfinite(served["qa_pass"][:, qa.index("last_qa_score")]).mean() > 0.5
+    assert np.isfinite(served["qa_pass"][:, qa.index("open_tasks")]).mean() > 0.5
+    assert checked > 10_000
+
+
+def test_rank_on_real_components(world: World, real: Engine) -> None:
+    _on_shift(real, world, world.workers["worker_id"])
+    task_id = str(world.pending["task_id"].iloc[0])
+    out = real.rank(s.RankRequest(task_id=task_id, top_k=5, as_of=world.as_of))
+    assert out.task_id == task_id and len(out.workers) == 5 and out.eligible >= 5
+    assert out.eligible + sum(out.excluded.values()) == len(world.workers)
+    assert [w.cost for w in out.workers] == sorted(w.cost for w in out.workers)
+    for w in out.workers:
+        assert 0 < w.predicted_minutes < 24 * 60 and 0 <= w.p_qa_pass <= 1 and 0 <= w.p_complaint <= 1
+        assert w.cost == pytest.approx(sum(w.cost_parts.model_dump().values()), abs=1e-4)
+        assert w.reason_codes
+    assert set(out.model_versions) == {"handling_time", "qa_pass", "complaint", "complaint_pre"}
+
+
+def test_outcomes_reach_the_next_rank_and_validation_uses_the_key_index(world: World, real: Engine) -> None:
+    _on_shift(real, world, world.workers["worker_id"])
+    task = world.pending.iloc[1]
+    task_id = str(task["task_id"])
+    before = real.rank(s.RankRequest(task_id=task_id, top_k=3, as_of=world.as_of))
+    top = before.workers[0]
+    same_type = world.pending[world.pending["task_type"] == task["task_type"]]["task_id"].astype(str)
+    index = real.runtime.events
+    at = world.as_of + timedelta(minutes=5)
+    qa = [
+        {
+            "qa_id": f"RQ-{i}",
+            "task_id": same_type.iloc[-1 - i],
+            "worker_id": top.worker_id,
+            "checked_at": at + timedelta(seconds=i),
+            "passed": False,
+            "score": 10.0,
+            "satisfaction": 1,
+        }
+        for i in range(20)
+    ]
+    got = real.outcomes(s.OutcomesRequest(qa_results=qa[:19]))
+    assert got.tables["qa_results"].new == 19 and got.profiles_refreshed
+    loads = index.loads  # tables are read once, on first use
+    got = real.outcomes(s.OutcomesRequest(qa_results=qa))
+    assert got.tables["qa_results"].new == 1
+    stored = events.read_table(world.settings.events_dir, "qa_results")
+    assert {q["qa_id"] for q in qa} <= set(stored["qa_id"])
+    again = real.outcomes(s.OutcomesRequest(qa_results=qa))
+    assert again.tables["qa_results"].new == 0 and again.tables["qa_results"].duplicates == 20
+    assert index.loads == loads, "validation must not re-read the event tables per request"
+    with pytest.raises(ApiError) as err:
+        real.outcomes(s.OutcomesRequest(qa_results=[{**qa[0], "qa_id": "RQ-x", "worker_id": "W9999"}]))
+    assert err.value.status == 400 and "worker_id" in err.value.loc
+
+    after = real.rank(
+        s.RankRequest(task_id=task_id, top_k=len(world.workers), as_of=at + timedelta(minutes=1))
+    )
+    mine = next(w for w in after.workers if w.worker_id == top.worker_id)
+    assert mine.p_qa_pass < top.p_qa_pass  # 20 failed checks of this type, the last one "just now"
+
+
+def test_status_push_excludes_the_worker_off_shift(world: World, real: Engine) -> None:
+    _on_shift(real, world, world.workers["worker_id"], minutes=10)
+    task_id = str(world.pending["task_id"].iloc[2])
+    as_of = world.as_of + timedelta(minutes=11)
+    before = real.rank(s.RankRequest(task_id=task_id, top_k=3, as_of=as_of))
+    gone = before.workers[0].worker_id
+    _on_shift(real, world, [gone], on_shift=False, minutes=11)
+    after = real.rank(s.RankRequest(task_id=task_id, top_k=3, as_of=as_of))
+    assert after.excluded["off_shift"] == before.excluded["off_shift"] + 1
+    assert gone not in {w.worker_id for w in after.workers}
+
+
+def test_risk_on_real_components(world: World, real: Engine) -> None:
+    ids = world.pending["task_id"].head(20).astype(str).tolist()
+    out = real.risk(s.RiskRequest(task_ids=ids, as_of=world.as_of))
+    assert len(out.items) == 20 and out.model_version == "1"
+    probs = [it.probability for it in out.items]
+    assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+    assert all(it.reasons for it in out.items)

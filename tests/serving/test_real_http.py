@@ -1,0 +1,218 @@
+"""A real ``bentoml serve serving.service:OpsMatch`` on the small world, called with SyncHTTPClient.
+
+The server loads the world's profile cache, Feast online store and champions (settings through the
+``OPSMATCH_*`` environment). The champion hot-swap test trains and promotes a new version in the
+world's MLflow store, so it runs last.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import bentoml
+import httpx
+import pytest
+
+from opsmatch import events
+from serving import launch
+from tests.serving.real_world import MODELS, TOKEN, World, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server(world: World) -> str:
+    env = world.env(OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS="1", OPSMATCH_SERVICE_POLICY_TTL_SECONDS="0")
+    with launch.running(env, world.root / "serve.log", path="/livez") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(server: str):
+    with bentoml.SyncHTTPClient(server, server_ready_timeout=0, token=TOKEN) as c:
+        yield c
+
+
+def _iso(ts) -> str:  # noqa: ANN001
+    return ts.isoformat()
+
+
+def _status(client, world: World, worker_ids, on_shift: bool, minutes: float) -> dict:  # noqa: ANN001
+    at = _iso(world.as_of + timedelta(minutes=minutes))
+    rows = [{"worker_id": str(w), "at": at, "on_shift": on_shift, "open_tasks": 0} for w in worker_ids]
+    return client.workers_status({"statuses": rows})
+
+
+@pytest.fixture(scope="module")
+def ready(server: str, client, world: World) -> str:  # noqa: ANN001
+    """The server is ready and every worker is on shift at the world's as_of."""
+    wait_until(lambda: httpx.get(f"{server}/readyz").status_code == 200, 120, what="/readyz")
+    out = _status(client, world, world.workers["worker_id"], True, 0)
+    assert out["received"] == len(world.workers)
+    return server
+
+
+def test_ready_and_info(ready: str, client, world: World) -> None:  # noqa: ANN001
+    info = client.request("GET", "/info").json()
+    assert info["ready"] is True and info["workers"] == len(world.workers)
+    assert set(info["model_versions"]) == set(MODELS)
+    assert "opsmatch_ready 1" in client.request("GET", "/metrics").text
+
+
+def test_rank_by_task_id(ready: str, client, world: World) -> None:  # noqa: ANN001
+    task_id = str(world.pending["task_id"].iloc[0])
+    out = client.rank({"task_id": task_id, "top_k": 5, "as_of": _iso(world.as_of)})
+    assert out["task_id"] == task_id and len(out["workers"]) == 5
+    assert out["eligible"] + sum(out["excluded"].values()) == len(world.workers)
+    assert set(out["excluded"]) >= {"skill", "off_shift", "at_capacity", "province_not_sharing"}
+    for w in out["workers"]:
+        assert w["predicted_minutes"] > 0 and 0 <= w["p_qa_pass"] <= 1 and 0 <= w["p_complaint"] <= 1
+        assert set(w["cost_parts"]) == {"efficiency", "quality", "complaint", "load", "cross_province", "sla"}
+        assert w["cost"] == pytest.approx(sum(w["cost_parts"].values()), abs=1e-4)
+        assert w["reason_codes"]
+
+
+def test_assign_and_risk(ready: str, client, world: World) -> None:  # noqa: ANN001
+    ids = world.pending["task_id"].head(30).astype(str).tolist()
+    out = client.assign({"task_ids": ids, "as_of": _iso(world.as_of)})
+    assert out["n_tasks"] == 30 and out["n_assigned"] == 30
+    assert out["objective"] == pytest.approx(sum(a["cost"] for a in out["assignments"]), abs=1e-3)
+    risk = client.risk({"task_ids": ids[:10], "as_of": _iso(world.as_of)})
+    assert len(risk["items"]) == 10 and all(0 <= it["probability"] <= 1 for it in risk["items"])
+    assert all(it["tier"] in ("low", "medium", "high") and it["reasons"] for it in risk["items"])
+
+
+def test_outcomes_durable_idempotent_and_reflected(ready: str, client, world: World) -> None:  # noqa: ANN001
+    task = world.pending.iloc[3]
+    task_id = str(task["task_id"])
+    as_of = world.as_of + timedelta(minutes=2)
+    before = client.rank({"task_id": task_id, "top_k": 3, "as_of": _iso(as_of)})
+    top = before["workers"][0]
+    same_type = world.pending[world.pending["task_type"] == task["task_type"]]["task_id"].astype(str)
+    qa = [  # 20 failed checks on tasks of this type: the shrunk worker x type pass rate drops a lot
+        {
+            "qa_id": f"HQ-{i}",
+            "task_id": same_type.iloc[-1 - i],
+            "worker_id": top["worker_id"],
+            "checked_at": _iso(world.as_of + timedelta(minutes=1, seconds=i)),
+            "passed": False,
+            "score": 5.0,
+            "satisfaction": 1,
+        }
+        for i in range(20)
+    ]
+    got = client.outcomes({"qa_results": qa})
+    assert got["tables"]["qa_results"]["new"] == 20 and got["profiles_refreshed"] is True
+    # Durable: in the event store when the reply arrives.
+    stored = events.read_table(world.settings.events_dir, "qa_results")
+    assert {q["qa_id"] for q in qa} <= set(stored["qa_id"])
+    again = client.outcomes({"qa_results": qa})
+    assert again["tables"]["qa_results"]["new"] == 0 and again["tables"]["qa_results"]["duplicates"] == 20
+    after = client.rank({"task_id": task_id, "top_k": len(world.workers), "as_of": _iso(as_of)})
+    mine = next(w for w in after["workers"] if w["worker_id"] == top["worker_id"])
+    assert mine["p_qa_pass"] < top["p_qa_pass"]
+
+    # A status push takes the top worker off shift: the next /rank excludes it as off_shift.
+    _status(client, world, [top["worker_id"]], False, 2)
+    later = client.rank({"task_id": task_id, "top_k": 3, "as_of": _iso(as_of)})
+    assert later["excluded"]["off_shift"] == after["excluded"]["off_shift"] + 1
+    assert top["worker_id"] not in {w["worker_id"] for w in later["workers"]}
+    _status(client, world, [top["worker_id"]], True, 3)
+
+
+def test_emergency_close_moves_the_provinces_pending_tasks(ready: str, client, world: World) -> None:  # noqa: ANN001
+    counts = world.pending["province_id"].value_counts()
+    closed = str(counts.index[0])
+    home = world.pending[world.pending["province_id"] == closed]["task_id"].astype(str).tolist()
+    other = world.pending[world.pending["province_id"] != closed]["task_id"].head(20).astype(str).tolist()
+    r = client.request(
+        "PUT", "/policy", json={"actor": "ops-head", "note": "storm", "provinces": {closed: {"closed": True}}}
+    )
+    assert r.status_code == 200 and r.json()["closed_provinces"] == [closed]
+    try:
+        as_of = _iso(world.as_of + timedelta(minutes=4))
+        out = client.assign({"task_ids": home + other, "as_of": as_of})
+        assert out["closed_provinces"] == [closed] and out["n_assigned"] == len(home) + len(other)
+        moved = [a for a in out["assignments"] if a["task_province_id"] == closed]
+        assert len(moved) == len(home) == out["moved_from_closed"]
+        assert all(a["worker_province_id"] != closed for a in out["assignments"])
+    finally:
+        r = client.request(
+            "PUT", "/policy", json={"actor": "ops-head", "provinces": {closed: {"closed": False}}}
+        )
+        assert r.status_code == 200 and r.json()["closed_provinces"] == []
+
+
+def test_mutations_need_the_token(ready: str, world: World) -> None:
+    body = {"statuses": [{"worker_id": "W0001", "at": _iso(world.as_of), "on_shift": True, "open_tasks": 0}]}
+    assert httpx.post(f"{ready}/workers/status", json=body).status_code == 401
+    assert httpx.post(f"{ready}/outcomes", json={"qa_results": []}).status_code == 401
+    assert httpx.put(f"{ready}/policy", json={"actor": "x", "sla_cap": 2.0}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.post(f"{ready}/workers/status", json=body, headers=wrong).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "status", "field"),
+    [
+        ("/rank", {"task_id": "T-none", "top_k": 0}, 400, "top_k"),
+        ("/rank", {"task_id": "T-none"}, 404, "task_id"),
+        ("/rank", {"task_id": "X", "as_of": "2026-07-01T00:00:00"}, 400, "as_of"),
+        ("/assign", {"task_ids": ["T-none"]}, 404, "task_ids"),
+        ("/risk", {"task_ids": [], "tasks": []}, 400, "task_ids"),
+        (
+            "/outcomes",
+            {
+                "qa_results": [
+                    {
+                        "qa_id": "BAD-1",
+                        "task_id": "T-none",
+                        "worker_id": "W0001",
+                        "checked_at": "2026-07-01T00:00:00Z",
+                        "passed": True,
+                        "score": 50,
+                    }
+                ]
+            },
+            400,
+            "task_id",
+        ),
+        ("/outcomes", {"qa_results": [{"qa_id": "BAD-2", "score": 500}]}, 400, "score"),
+        (
+            "/workers/status",
+            {
+                "statuses": [
+                    {"worker_id": "W-none", "at": "2026-07-01T00:00:00Z", "on_shift": True, "open_tasks": 0}
+                ]
+            },
+            400,
+            "worker_id",
+        ),
+    ],
+)
+def test_bad_input_is_4xx_naming_the_field(
+    ready: str, endpoint: str, body: dict, status: int, field: str
+) -> None:
+    r = httpx.post(f"{ready}{endpoint}", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == status, r.text
+    assert field in r.text
+
+
+def test_champion_change_is_served_without_restart(ready: str, client, world: World) -> None:  # noqa: ANN001
+    from training.frames import train_from_store
+    from training.gate import promote
+
+    before = client.request("GET", "/info").json()["model_versions"]
+    result = train_from_store(world.settings, ["qa_pass"], num_threads=1)["qa_pass"]
+    decision = promote(world.settings, "qa_pass", force=True)
+    assert decision.promoted and str(result.version) != before["qa_pass"]
+    wait_until(
+        lambda: client.request("GET", "/info").json()["model_versions"]["qa_pass"] == str(result.version),
+        60,
+        what="the new qa_pass champion to be served",
+    )
+    out = client.rank(
+        {"task_id": str(world.pending["task_id"].iloc[0]), "top_k": 1, "as_of": _iso(world.as_of)}
+    )
+    assert out["model_versions"]["qa_pass"] == str(result.version)
+    assert out["model_versions"]["handling_time"] == before["handling_time"]

@@ -1,0 +1,144 @@
+"""Pieces of the real runtime on tiny data: event key index, TTLs of live columns, config from env,
+the token middleware and the /rank prescreen rule."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from opsmatch import events
+from serving.auth import TokenMiddleware, is_mutating
+from serving.config import Policy, load_service_config
+from serving.event_index import EventIndex
+from serving.ranking import rank_task
+from serving.scoring import FeatureAssembler
+from tests.serving.serving_fakes import NOW, FakeScorer, make_pool, make_task
+from training.encoder import FeatureEncoder
+
+
+def _tasks(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "task_id": ids,
+            "task_type": ["renewal"] * len(ids),
+            "province_id": ["P01"] * len(ids),
+            "customer_id": ["C1"] * len(ids),
+            "created_at": pd.Timestamp("2026-06-01", tz="UTC"),
+            "sla_due_at": pd.Timestamp("2026-06-02", tz="UTC"),
+            "complexity": 3,
+            "channel": "online",
+            "amount": 10.0,
+        }
+    )
+
+
+def test_event_index_reads_once_extends_on_own_appends_and_rereads_on_outside_change(tmp_path) -> None:
+    events.write_table(tmp_path, "tasks", _tasks(["T1", "T2"]))
+    index = EventIndex(tmp_path)
+    assert set(index.keys("tasks")) == {"T1", "T2"} and index.loads == 1
+    assert index.lookup("tasks", ["T2", "nope"]).tolist() == ["renewal", None]
+    assert set(index.keys("tasks")) == {"T1", "T2"} and index.loads == 1  # unchanged file: no read
+
+    before = index.before_append("tasks")
+    new = _tasks(["T3"])
+    events.append_rows(tmp_path, "tasks", new)
+    index.appended("tasks", new, before)
+    assert "T3" in index.keys("tasks") and index.loads == 1  # own append folded in, no re-read
+
+    events.append_rows(tmp_path, "tasks", _tasks(["T4"]))  # another writer
+    assert "T4" in index.keys("tasks") and index.loads == 2
+    assert set(EventIndex(tmp_path / "empty").keys("workers")) == set()
+
+
+def _snapshot_handle(n: int, live_age_hours: float, qa_age_hours: float):  # noqa: ANN202
+    now_us = int(NOW.timestamp() * 1_000_000)
+    hour = 3_600_000_000
+    return SimpleNamespace(
+        matrices={"renewal": np.zeros((n, 1))},
+        live=np.column_stack([np.ones(n), np.full(n, 2.0), np.full(n, 0.1)]),
+        live_at=np.full(n, now_us - int(live_age_hours * hour)),
+        last_qa=np.column_stack([np.zeros(n), np.full(n, 55.0), np.full(n, 4.0)]),
+        last_qa_at=np.full(n, now_us - int(qa_age_hours * hour)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("live_age", "qa_age", "live_known", "qa_known"),
+    [(1, 1, True, True), (25, 1, False, True), (1, 49, True, False), (-1, -1, False, False)],
+)
+def test_live_columns_follow_the_push_views_ttls(live_age, qa_age, live_known, qa_known) -> None:  # noqa: ANN001
+    """worker_status TTL 1 day, worker_last_qa 2 days; rows after the request time are unknown too."""
+    names = ["open_tasks", "load_ratio", "last_qa_score", "task_complexity"]
+    model = SimpleNamespace(feature_names=names, encoder=FeatureEncoder(names, {}))
+    assembler = FeatureAssembler(model, ["unused"], apply_ttl=True)
+    pool = make_pool(m=3)
+    pool.handle = _snapshot_handle(3, live_age, qa_age)
+    task = make_task("T", features={"task_complexity": 4})
+    X = assembler.pairs([task], pool, np.zeros(3, dtype=int), np.arange(3), NOW)
+    assert np.isfinite(X[:, 0]).all() == live_known and np.isfinite(X[:, 1]).all() == live_known
+    assert np.isfinite(X[:, 2]).all() == qa_known
+    assert (X[:, 3] == 4).all()
+    untimed = FeatureAssembler(model, ["unused"], apply_ttl=False)
+    assert np.isfinite(untimed.pairs([task], pool, np.zeros(3, dtype=int), np.arange(3), NOW)).all()
+
+
+def test_service_config_from_environment() -> None:
+    env = {"OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS": "2.5", "OPSMATCH_SERVICE_RANK_PRESCREEN": "0"}
+    cfg = load_service_config(environ=env)
+    assert cfg.champion_poll_seconds == 2.5 and cfg.rank_prescreen == 0
+    assert load_service_config({"rank_prescreen": 7}, environ=env).rank_prescreen == 7
+    with pytest.raises(ValueError):
+        load_service_config(environ={"OPSMATCH_SERVICE_PREDICT_THREADS": "0"})
+
+
+def _call(mw: TokenMiddleware, method: str, path: str, headers: dict[str, str]) -> tuple[int, bool]:
+    sent: list[dict] = []
+    reached: list[bool] = []
+
+    async def app(scope, receive, send):  # noqa: ANN001, ANN202
+        reached.append(True)
+
+    async def send(message):  # noqa: ANN001, ANN202
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    mw.app = app
+    asyncio.run(mw(scope, None, send))
+    return (sent[0]["status"] if sent else 200), bool(reached)
+
+
+def test_token_middleware_answers_before_the_body_is_read() -> None:
+    from pydantic import SecretStr
+
+    mw = TokenMiddleware(None, token=lambda: SecretStr("s3cret"))
+    assert _call(mw, "POST", "/outcomes", {}) == (401, False)
+    assert _call(mw, "POST", "/outcomes", {"Authorization": "Bearer wrong"}) == (401, False)
+    assert _call(mw, "POST", "/outcomes", {"Authorization": "Bearer s3cret"}) == (200, True)
+    assert _call(mw, "POST", "/rank", {}) == (200, True)  # not mutating
+    assert _call(mw, "PUT", "/policy", {}) == (401, False)
+    assert is_mutating("POST", "/alerts/abc/ack") and not is_mutating("GET", "/policy")
+    none = TokenMiddleware(None, token=lambda: None)
+    assert _call(none, "POST", "/workers/status", {"Authorization": "Bearer x"}) == (503, False)
+
+
+def test_prescreen_scores_the_larger_of_the_minimum_and_the_share() -> None:
+    pool = make_pool(m=200, seed=3, skill_level=3, open_tasks=0)
+    scorer = FakeScorer()
+    task = make_task("T", hours_to_sla=8.0)
+    full = rank_task(task, pool, scorer, Policy(), NOW, 5)
+    scorer.pairs_scored = 0
+    pre = rank_task(task, pool, scorer, Policy(), NOW, 5, prescreen=20, prescreen_share=0.25)
+    assert scorer.pairs_scored == 50  # max(20, 25 % of 200)
+    assert pre.workers.tolist() == full.workers.tolist()
+    scorer.pairs_scored = 0
+    rank_task(task, pool, scorer, Policy(), NOW, 5, prescreen=0, prescreen_share=0.25)
+    assert scorer.pairs_scored == 200  # prescreen off

@@ -1,0 +1,30 @@
+"""``generate_history``: the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+from opsmatch.settings import Settings
+from simulator.run import generate_history
+
+
+def test_generate_history_writes_events_truth_and_reports(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    calls: list[tuple[float, float]] = []
+    summary = generate_history(settings, "small", 3, seed=9, progress=lambda d, t: calls.append((d, t)))
+    assert sorted(p.stem for p in settings.events_dir.glob("*.parquet")) == sorted(summary.rows)
+    truth_files = {p.name for p in settings.truth_dir.iterdir()}
+    assert truth_files >= {
+        "worker_type_truth.parquet",
+        "task_truth.parquet",
+        "scenario.json",
+        "meta.json",
+        "surges.parquet",
+    }
+    meta = json.loads((settings.truth_dir / "meta.json").read_text())
+    assert (meta["scenario"], meta["days"], meta["seed"]) == ("small", 3, 9)
+    assert calls[-1] == (3.0, 3.0) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert summary.seconds > 0 and set(summary.timings) >= {"arrivals", "simulate", "write_events"}
+    assert 0 < summary.metrics["qa_pass_rate"] < 1 and summary.rows["tasks"] > 500
+    again = generate_history(settings, "small", 3, seed=9)
+    assert again.rows == summary.rows  # rewriting replaces, never appends
