@@ -24,13 +24,21 @@ console = Console()
 
 
 @app.callback()
-def _environment() -> None:
-    """Quiet, well-behaved defaults for the libraries below (set before they load)."""
+def _environment(ctx: typer.Context) -> None:
+    """Quiet, well-behaved defaults for the libraries below (set before they load); the settings, once."""
     import os
 
     # Idle OpenMP threads spin by default and starve the other core on a shared 2-core machine.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    ctx.obj = Settings()
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    """The settings built once by the root callback for this process."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings), "the root callback builds the settings"
+    return settings
 
 
 @contextmanager
@@ -61,12 +69,13 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
 
 @app.command()
 def simulate(
+    ctx: typer.Context,
     scenario: str = typer.Option(None, help="Scenario name (default, small, mmc, snowstorm) or YAML path."),
     days: int = typer.Option(90, min=1, max=3650, help="Days of history to generate."),
     seed: int = typer.Option(None, help="Random seed (default: settings.seed)."),
 ) -> None:
     """Generate the event history of the digital twin under the legacy dispatch policy."""
-    settings = Settings()
+    settings = _settings(ctx)
     _simulate(settings, scenario or settings.scenario, days, seed)
 
 
@@ -81,12 +90,13 @@ def _simulate(settings: Settings, scenario: str, days: int, seed: int | None) ->
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     path: Path = typer.Argument(..., exists=True, help="A CSV/Parquet file or a folder of them."),
 ) -> None:
     """Validate contract tables and load them into the event store; bad rows are quarantined, never lost."""
     from opsmatch.ingest import ContractError, ingest_path
 
-    settings = Settings()
+    settings = _settings(ctx)
     try:
         report = ingest_path(settings, path)
     except ContractError as exc:
@@ -107,10 +117,11 @@ def ingest(
 
 @features_app.command("build")
 def features_build(
+    ctx: typer.Context,
     force: bool = typer.Option(False, help="Rebuild even if the event log is unchanged."),
 ) -> None:
     """Event log -> point-in-time feature tables (Parquet); skipped when nothing changed."""
-    _features_build(Settings(), force)
+    _features_build(_settings(ctx), force)
 
 
 def _features_build(settings: Settings, force: bool) -> None:
@@ -124,9 +135,9 @@ def _features_build(settings: Settings, force: bool) -> None:
 
 
 @features_app.command("apply")
-def features_apply() -> None:
+def features_apply(ctx: typer.Context) -> None:
     """Register entities, views and feature services in the Feast registry."""
-    _features_apply(Settings())
+    _features_apply(_settings(ctx))
 
 
 def _features_apply(settings: Settings) -> None:
@@ -138,10 +149,11 @@ def _features_apply(settings: Settings) -> None:
 
 @features_app.command("materialize")
 def features_materialize(
+    ctx: typer.Context,
     full: bool = typer.Option(False, help="Full reload instead of incremental."),
 ) -> None:
     """Load the latest feature values into the online store (incremental by default)."""
-    _features_materialize(Settings(), full)
+    _features_materialize(_settings(ctx), full)
 
 
 def _features_materialize(settings: Settings, full: bool) -> None:
@@ -169,6 +181,7 @@ def _models(model: list[str] | None) -> tuple[str, ...]:
 
 @app.command()
 def train(
+    ctx: typer.Context,
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
     tune: int = typer.Option(
         0, "--tune", min=0, help="Run an Optuna search of N trials first (nested runs)."
@@ -178,7 +191,7 @@ def train(
     from evaluation.oracle_truth import oracle_for
     from training.frames import train_from_store, training_frames, tune_from_store
 
-    settings = Settings()
+    settings = _settings(ctx)
     truth = oracle_for(settings)
     models = _models(model)
     with console.status("building point-in-time training frames"):
@@ -208,6 +221,7 @@ def train(
 
 @app.command()
 def promote(
+    ctx: typer.Context,
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
     force: bool = typer.Option(
         False, help="Promote a sane challenger even if it does not beat the champion."
@@ -217,7 +231,7 @@ def promote(
     worse within the gate's tolerances (training.gate.GateTolerances)."""
     from training.gate import promote as gate
 
-    settings = Settings()
+    settings = _settings(ctx)
     refused = 0
     for name in _models(model):
         decision = gate(settings, name, force=force)
@@ -235,11 +249,13 @@ def promote(
 
 
 @app.command()
-def rollback(model: list[str] = typer.Option(..., "--model", "-m", help=MODELS_HELP)) -> None:
+def rollback(
+    ctx: typer.Context, model: list[str] = typer.Option(..., "--model", "-m", help=MODELS_HELP)
+) -> None:
     """Restore the previous champion of each model."""
     from training.gate import rollback as restore
 
-    settings = Settings()
+    settings = _settings(ctx)
     for name in _models(model):
         try:
             result = restore(settings, name)
@@ -253,6 +269,7 @@ def rollback(model: list[str] = typer.Option(..., "--model", "-m", help=MODELS_H
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Bind address."),
     port: int = typer.Option(3000, help="Port."),
 ) -> None:
@@ -276,6 +293,7 @@ def _has_champions(settings: Settings) -> bool:
 
 @app.command()
 def bootstrap(
+    ctx: typer.Context,
     days: int = typer.Option(
         90, min=45, max=3650, help="Days of twin history when none exists yet (complaint labels need 30)."
     ),
@@ -284,7 +302,7 @@ def bootstrap(
     features (build, apply, materialize), first champions (through `retrain`)."""
     from opsmatch.events import table_path
 
-    settings = Settings()
+    settings = _settings(ctx)
     if table_path(settings.events_dir, "tasks").exists():
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
@@ -307,11 +325,12 @@ def bootstrap(
 
 @app.command()
 def retrain(
+    ctx: typer.Context,
     force: bool = typer.Option(False, help="Retrain even when no new outcomes arrived."),
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
 ) -> None:
     """The closed loop: new outcomes -> features -> challengers -> gate -> champions, served live."""
-    _retrain(Settings(), force, model or None)
+    _retrain(_settings(ctx), force, model or None)
 
 
 def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
@@ -332,6 +351,7 @@ def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
 
 @app.command()
 def evaluate(
+    ctx: typer.Context,
     scenario: str = typer.Option(
         "default", help="History scenario, or 'snowstorm' for the emergency replays."
     ),
@@ -341,7 +361,7 @@ def evaluate(
     log_mlflow: bool = typer.Option(True, help="Log the report and its figures to MLflow."),
 ) -> None:
     """Replay the same arrivals under every dispatch policy on the twin and report KPIs with CIs."""
-    settings = Settings()
+    settings = _settings(ctx)
     _evaluate(settings, scenario, days, seeds, out or _report_dir(settings, scenario), log_mlflow)
 
 
@@ -370,6 +390,7 @@ def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Pat
 
 @app.command()
 def uplift(
+    ctx: typer.Context,
     events: Path = typer.Argument(None, help="Event-store folder (default: the settings' events dir)."),
     policy_on: str = typer.Option(..., help="Value of assignments.policy for the switched-on policy."),
     policy_off: str = typer.Option(None, help="The other policy (default: the other value in the log)."),
@@ -379,7 +400,7 @@ def uplift(
     """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs."""
     from evaluation.field import estimate_uplift
 
-    settings = Settings()
+    settings = _settings(ctx)
     report = estimate_uplift(
         events or settings.events_dir,
         policy_on=policy_on,

@@ -137,11 +137,12 @@ class ABReport:
             ]
         )
 
-    def ratio(self, policy: str, reference: str, kpi: str) -> Interval | None:
+    def ratio(self, policy: str, reference: str, kpi: str) -> Interval:
+        """The paired ratio ``policy / reference`` of ``kpi``; KeyError when it was not compared."""
         for c in self.comparisons:
             if (c.policy, c.reference, c.kpi) == (policy, reference, kpi):
                 return c.ratio
-        return None
+        raise KeyError(f"no comparison of {policy} vs {reference} on {kpi}")
 
 
 def compare(
@@ -203,18 +204,20 @@ def evaluate_policies(
                 ctx.changes = storm.policy_changes() if is_ml(name) else ()
                 hit = run_policy(period, build_policy(name, ctx), config=storm.config(period.config))
                 storm_kpis = compute_kpis(hit)
+                sla_storm = storm_kpis.values["sla_attainment"]
+                sla_base = kpis.values["sla_attainment"]
                 storm_rows.append(
                     {
                         "policy": name,
                         "seed": seed,
                         **storm_figures(hit, storm),
-                        "sla_storm": storm_kpis.values["sla_attainment"],
-                        "sla_base": kpis.values["sla_attainment"],
+                        "sla_storm": sla_storm,
+                        "sla_base": sla_base,
                         "turnaround_storm_h": storm_kpis.values["mean_turnaround_h"],
                         "turnaround_base_h": kpis.values["mean_turnaround_h"],
+                        "sla_delta": sla_storm - sla_base,
                     }
                 )
-                storm_rows[-1]["sla_delta"] = storm_rows[-1]["sla_storm"] - storm_rows[-1]["sla_base"]
                 done += 1
                 if progress:
                     progress(done, total)

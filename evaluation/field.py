@@ -192,7 +192,7 @@ def _lift(
     n_days = 0 if paired is None else len(paired)
     chosen = method if method != "auto" else ("day" if n_days >= 3 else "welch")
     if chosen == "day":
-        if n_days < 2:
+        if paired is None or n_days < 2:
             raise ValueError(f"method 'day' needs days with both policies; found {n_days}")
         lift = t_interval((paired[on] - paired[off]).to_numpy(), level)
         lift = Interval(lift.estimate, lift.low, lift.high, lift.n, level, "day")

@@ -160,7 +160,9 @@ def compute_kpis(result: SimResult, outcomes: pd.DataFrame | None = None) -> Run
     turnaround = (done["completed"] - done["created"]).to_numpy() / 60.0
     started = o[o["started"].notna()]
     parts = cost_parts(started)
-    cost = sum(parts.values())
+    cost = np.zeros(len(started))
+    for part in parts.values():  # the order of the builtin sum, so figures stay bit-identical
+        cost = cost + part
     prov, per_worker = utilisation(result, o)
     p_util = np.array(list(prov.values()))
     values = {

@@ -46,8 +46,12 @@ class Storm:
 
     def policy_changes(self) -> list[PolicyChange]:
         """Emergency close at the event and reopen when the staff return, as PUT /policy bodies."""
-        close = PolicyUpdate(actor=ACTOR, note="snowstorm", provinces={self.province: {"closed": True}})
-        reopen = PolicyUpdate(actor=ACTOR, note="storm over", provinces={self.province: {"closed": False}})
+        close = PolicyUpdate.model_validate(
+            {"actor": ACTOR, "note": "snowstorm", "provinces": {self.province: {"closed": True}}}
+        )
+        reopen = PolicyUpdate.model_validate(
+            {"actor": ACTOR, "note": "storm over", "provinces": {self.province: {"closed": False}}}
+        )
         return [(self.start_minute, close.changes()), (self.end_minute, reopen.changes())]
 
 

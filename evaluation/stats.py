@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 
@@ -33,7 +34,7 @@ class Interval:
         return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
+def t_interval(values: ArrayLike, level: float = 0.95) -> Interval:
     """Mean with a Student t interval (degenerate with one value: low = high = mean)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -48,7 +49,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> Interval:
 
 
 def bootstrap_interval(
-    values: Sequence[float],
+    values: ArrayLike,
     statistic: Callable[[np.ndarray], float] = np.mean,
     level: float = 0.95,
     n_boot: int = 2000,
@@ -66,22 +67,22 @@ def bootstrap_interval(
     return Interval(float(statistic(x)), float(lo), float(hi), len(x), level, "bootstrap")
 
 
-def paired_ratio(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Interval:
+def paired_ratio(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Interval:
     """Mean of the per-unit ratios a_i / b_i with a t interval over the units (e.g. seeds)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    num, den = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return t_interval(a / b, level)
+        return t_interval(num / den, level)
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Interval:
+def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.95) -> Interval:
     """Mean of the per-unit differences a_i - b_i with a t interval."""
     return t_interval(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), level)
 
 
-def welch_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> Interval:
+def welch_difference(a_values: ArrayLike, b_values: ArrayLike, level: float = 0.95) -> Interval:
     """mean(a) - mean(b) with a Welch t interval (unequal variances, independent samples)."""
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
+    a = np.asarray(a_values, dtype=float)
+    b = np.asarray(b_values, dtype=float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     diff = float(a.mean() - b.mean()) if len(a) and len(b) else float("nan")
     if len(a) < 2 or len(b) < 2:

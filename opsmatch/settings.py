@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,7 +15,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Where every store lives and how the product behaves; all overridable by ``OPSMATCH_*`` env vars."""
 
-    model_config = SettingsConfigDict(env_prefix="OPSMATCH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="OPSMATCH_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
 
     data_dir: Path = Field(default=PROJECT_ROOT / "data", description="Event store, feature tables, truth.")
     feast_profile: str = Field(default="sqlite", description="Online store profile: sqlite or redis.")
@@ -30,6 +33,11 @@ class Settings(BaseSettings):
     )
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token for mutating endpoints; no default."
+    )
+    service: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Service limits over serving/defaults.yaml: OPSMATCH_SERVICE__<FIELD>=value "
+        "(e.g. OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS=5) or OPSMATCH_SERVICE as a JSON object.",
     )
     scenario: str = Field(default="default", description="Twin scenario name or YAML path.")
     seed: int = Field(default=7, description="Master random seed.")

@@ -8,15 +8,17 @@ audit trail.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from opsmatch.contract import TASK_TYPES
+
+if TYPE_CHECKING:
+    from opsmatch.settings import Settings
 
 TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]  # the contract's task types
 NonNeg = Annotated[float, Field(ge=0, le=1e6)]
@@ -126,20 +128,13 @@ def default_policy() -> Policy:
     return Policy.model_validate(_defaults_yaml().get("policy", {}))
 
 
-ENV_PREFIX = "OPSMATCH_SERVICE_"
-
-
 def load_service_config(
-    override: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+    override: dict[str, Any] | None = None, *, settings: Settings | None = None
 ) -> ServiceConfig:
-    """Service limits from ``defaults.yaml``, then ``OPSMATCH_SERVICE_<FIELD>`` environment variables
-    (e.g. ``OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS=5``), then ``override``."""
+    """Service limits from ``defaults.yaml``, then the settings' ``service`` entries (environment
+    ``OPSMATCH_SERVICE__<FIELD>``), then ``override``; an unknown or out-of-range entry is refused."""
     data = dict(_defaults_yaml().get("service", {}))
-    env = os.environ if environ is None else environ
-    for name in ServiceConfig.model_fields:
-        value = env.get(ENV_PREFIX + name.upper())
-        if value is not None:
-            data[name] = value
+    data.update(settings.service if settings is not None else {})
     data.update(override or {})
     return ServiceConfig.model_validate(data, strict=False)
 

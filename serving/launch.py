@@ -7,6 +7,7 @@ server; the child runs in its own process group so that stopping it also stops B
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -46,6 +47,8 @@ def service_env(settings: Settings, bentoml_home: Path, **extra: str) -> dict[st
         "BENTOML_HOME": str(bentoml_home),
         **extra,
     }
+    if settings.service:
+        env["OPSMATCH_SERVICE"] = json.dumps(settings.service)
     if settings.api_token is not None:
         env["OPSMATCH_API_TOKEN"] = settings.api_token.get_secret_value()
     return env

@@ -78,7 +78,7 @@ def build_engine(settings: Settings) -> Engine:
     from serving.event_index import EventIndex
     from serving.runtime import build_runtime, row_validator
 
-    config = load_service_config()
+    config = load_service_config(settings=settings)
     index = EventIndex(settings.events_dir)
     runtime = build_runtime(settings, config, index)
     store = StateStore(settings.resolved_state_db_url)

@@ -110,10 +110,10 @@ class Server:
 
     def start(self, timeout: float = 120.0, poll_seconds: float | None = 5.0) -> Server:
         """Start and wait for ``/readyz``; ``poll_seconds`` shortens the service's champion poll (60 s by
-        default) through ``OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS``."""
+        default) through ``OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS``."""
         env = self.world.env()
         if poll_seconds is not None:
-            env["OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS"] = str(poll_seconds)
+            env["OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS"] = str(poll_seconds)
         self.proc = launch.start(env, self.port, self.log_path)
         launch.wait_ready(self.proc, self.url, timeout, log_path=self.log_path)
         return self

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def server(world: World) -> str:
-    env = world.env(OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS="1", OPSMATCH_SERVICE_POLICY_TTL_SECONDS="0")
+    env = world.env(OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS="1", OPSMATCH_SERVICE__POLICY_TTL_SECONDS="0")
     with launch.running(env, world.root / "serve.log", path="/livez") as url:
         yield url
 

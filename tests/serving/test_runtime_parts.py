@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from opsmatch import events
+from opsmatch.settings import Settings
 from serving.auth import TokenMiddleware, is_mutating
 from serving.config import Policy, load_service_config
 from serving.event_index import EventIndex
@@ -86,13 +87,16 @@ def test_live_columns_follow_the_push_views_ttls(live_age, qa_age, live_known, q
     assert np.isfinite(untimed.pairs([task], pool, np.zeros(3, dtype=int), np.arange(3), NOW)).all()
 
 
-def test_service_config_from_environment() -> None:
-    env = {"OPSMATCH_SERVICE_CHAMPION_POLL_SECONDS": "2.5", "OPSMATCH_SERVICE_RANK_PRESCREEN": "0"}
-    cfg = load_service_config(environ=env)
+def test_service_config_from_the_settings_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS", "2.5")
+    monkeypatch.setenv("OPSMATCH_SERVICE__RANK_PRESCREEN", "0")
+    settings = Settings()
+    cfg = load_service_config(settings=settings)
     assert cfg.champion_poll_seconds == 2.5 and cfg.rank_prescreen == 0
-    assert load_service_config({"rank_prescreen": 7}, environ=env).rank_prescreen == 7
-    with pytest.raises(ValueError):
-        load_service_config(environ={"OPSMATCH_SERVICE_PREDICT_THREADS": "0"})
+    assert load_service_config({"rank_prescreen": 7}, settings=settings).rank_prescreen == 7
+    monkeypatch.setenv("OPSMATCH_SERVICE__PREDICT_THREADS", "0")
+    with pytest.raises(ValueError, match="predict_threads"):
+        load_service_config(settings=Settings())
 
 
 def _call(mw: TokenMiddleware, method: str, path: str, headers: dict[str, str]) -> tuple[int, bool]:
