@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,18 +74,42 @@ def simulate(
     scenario: str = typer.Option(None, help="Scenario name (default, small, mmc, snowstorm) or YAML path."),
     days: int = typer.Option(90, min=1, max=3650, help="Days of history to generate."),
     seed: int = typer.Option(None, help="Random seed (default: settings.seed)."),
+    end: str = typer.Option(
+        None,
+        help="End the history here ('now' or an ISO time with zone); default: from the scenario's start.",
+    ),
 ) -> None:
     """Generate the event history of the digital twin under the legacy dispatch policy."""
     settings = _settings(ctx)
-    _simulate(settings, scenario or settings.scenario, days, seed)
+    _simulate(settings, scenario or settings.scenario, days, seed, end=_end_time(end))
 
 
-def _simulate(settings: Settings, scenario: str, days: int, seed: int | None) -> None:
+def _end_time(value: str | None) -> dt.datetime | None:
+    """``--end``: None, 'now' (this instant, UTC) or an ISO timestamp with its zone."""
+    if value is None:
+        return None
+    if value == "now":
+        return dt.datetime.now(dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not 'now' or an ISO timestamp", param_hint="--end") from exc
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(
+            f"{value!r} has no time zone (e.g. 2026-12-01T09:00:00+08:00)", param_hint="--end"
+        )
+    return parsed
+
+
+def _simulate(
+    settings: Settings, scenario: str, days: int, seed: int | None, end: dt.datetime | None = None
+) -> None:
     from simulator.run import generate_history
 
     with _progress(f"simulating {scenario}") as progress:
-        summary = generate_history(settings, scenario, days, seed=seed, progress=progress)
-    _print_counts(f"event log: {scenario}, {days} days -> {settings.events_dir}", summary.row_counts)
+        summary = generate_history(settings, scenario, days, seed=seed, progress=progress, end=end)
+    span = f"{summary.start} to {summary.end}"
+    _print_counts(f"event log: {scenario}, {span} -> {settings.events_dir}", summary.row_counts)
     console.print(f"generated in {summary.seconds:.1f} s; hidden truth in {settings.truth_dir}")
 
 
@@ -306,7 +331,8 @@ def bootstrap(
     if table_path(settings.events_dir, "tasks").exists():
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
-        _simulate(settings, settings.scenario, days, seed=None)
+        # The history ends now: its open tasks are open now and today's shifts are on.
+        _simulate(settings, settings.scenario, days, seed=None, end=dt.datetime.now(dt.UTC))
     if _has_champions(settings):
         _features_build(settings, force=False)
         _features_apply(settings)

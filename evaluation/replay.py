@@ -52,6 +52,15 @@ class HistoryInfo:
     scenario: str
     days: int
     seed: int
+    start: pd.Timestamp | None = None  # where the history's clock was anchored (None: the scenario's)
+    end: pd.Timestamp | None = None
+
+    def config(self, scenario: str | None = None) -> ScenarioConfig:
+        """The scenario (default: the history's) on the history's clock."""
+        config = load_scenario(scenario or self.scenario)
+        if self.start is None:
+            return config
+        return config.model_copy(update={"start": self.start.to_pydatetime().astimezone(config.start.tzinfo)})
 
 
 def history_info(settings: Settings) -> HistoryInfo:
@@ -60,7 +69,8 @@ def history_info(settings: Settings) -> HistoryInfo:
     if not path.exists():
         raise FileNotFoundError(f"no twin history in {settings.truth_dir}: run `opsmatch simulate` first")
     meta = json.loads(path.read_text())
-    return HistoryInfo(str(meta["scenario"]), int(meta["days"]), int(meta["seed"]))
+    start, end = (pd.Timestamp(meta[k]) if meta.get(k) else None for k in ("start", "end"))
+    return HistoryInfo(str(meta["scenario"]), int(meta["days"]), int(meta["seed"]), start, end)
 
 
 def carried_experience(workforce: Workforce, task_truth: pd.DataFrame, end: pd.Timestamp) -> np.ndarray:
@@ -100,7 +110,7 @@ def evaluation_period(
     checked against the event log's workers.
     """
     info = history_info(settings)
-    config = load_scenario(scenario or info.scenario)
+    config = info.config(scenario)
     workforce = build_workforce(config, info.seed)
     workers_path = Path(settings.events_dir) / "workers.parquet"
     if workers_path.exists():
@@ -113,7 +123,11 @@ def evaluation_period(
     if carry_experience:
         tt_path = Path(settings.truth_dir) / TASK_TRUTH_FILE
         if tt_path.exists():
-            end = pd.Timestamp(config.start_utc) + pd.Timedelta(days=info.days)
+            end = (
+                info.end
+                if info.end is not None
+                else pd.Timestamp(config.start_utc) + pd.Timedelta(days=info.days)
+            )
             tt = pd.read_parquet(tt_path, columns=["worker_id", "task_type", "finish_at"])
             exp = carried_experience(workforce, tt, end)
             workforce = replace(workforce, truth=replace(workforce.truth, experience0=exp))

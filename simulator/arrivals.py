@@ -5,7 +5,7 @@ Arrivals are generated once and can then be replayed under any dispatch policy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ class Arrivals:
     surges: pd.DataFrame
     start_day: int
     days: int
+    end_minute: float | None = None  # set by ``until``: the window stops before the end of its last day
 
     def __iter__(self):  # allows ``tasks, customers = arrivals``
         return iter((self.tasks, self.customers))
@@ -41,7 +42,16 @@ class Arrivals:
     @property
     def horizon(self) -> float:
         """End of the arrival window in simulation minutes."""
+        if self.end_minute is not None:
+            return self.end_minute
         return (self.start_day + self.days) * MINUTES_PER_DAY
+
+    def until(self, minute: float) -> Arrivals:
+        """The same arrivals cut at ``minute`` (tasks created before it); the replay stops there."""
+        if not (self.start_day * MINUTES_PER_DAY < minute <= (self.start_day + self.days) * MINUTES_PER_DAY):
+            raise ValueError(f"cut at minute {minute} is outside the arrival window")
+        kept = self.tasks[self.tasks["t"].to_numpy() < minute].reset_index(drop=True)
+        return replace(self, tasks=kept, end_minute=float(minute))
 
 
 def _profile(config: ScenarioConfig, p: int, x_hours: np.ndarray) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -29,3 +32,21 @@ def to_minutes(config: ScenarioConfig, timestamps: pd.Series | pd.DatetimeIndex)
 def end_of(config: ScenarioConfig, days: float, start_day: float = 0.0) -> pd.Timestamp:
     """Timestamp of the end of a simulated period."""
     return pd.Timestamp(config.start_utc) + pd.Timedelta(days=start_day + days)
+
+
+def anchored(config: ScenarioConfig, days: float, end: dt.datetime) -> tuple[ScenarioConfig, int, float]:
+    """The scenario moved so that a history of at least ``days`` ends at ``end`` (e.g. now).
+
+    Returns ``(config, whole_days, end_minute)``: the start becomes the Monday local midnight (in the
+    scenario's own zone) on or before ``end - days``; arrivals are drawn for ``whole_days`` and cut at
+    ``end_minute``, so the history's last day is ``end``'s and its open tasks are open at ``end``.
+    """
+    if end.tzinfo is None:
+        raise ValueError("end must be timezone-aware")
+    zone = config.start.tzinfo
+    first = (end - dt.timedelta(days=days)).astimezone(zone).date()
+    monday = first - dt.timedelta(days=first.weekday())
+    start = dt.datetime.combine(monday, dt.time(0, 0), tzinfo=zone)
+    moved = config.model_copy(update={"start": start})
+    end_minute = (end - start).total_seconds() / 60.0
+    return moved, math.ceil(end_minute / MINUTES_PER_DAY), end_minute

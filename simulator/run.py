@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from opsmatch.events import write_table
 from opsmatch.settings import Settings
 from simulator.arrivals import generate_arrivals
-from simulator.clock import end_of
+from simulator.clock import anchored, end_of
 from simulator.engine import simulate
 from simulator.outcomes import summarize, task_outcomes
 from simulator.policies import LegacyPolicy
@@ -55,15 +58,22 @@ def generate_history(
     days: int,
     seed: int | None = None,
     progress: Callable[[float, float], None] | None = None,
+    *,
+    end: dt.datetime | None = None,
 ) -> HistorySummary:
     """Generate ``days`` of history for ``scenario`` under the legacy policy (with exploration), write
     the nine contract tables to ``settings.events_dir`` and the hidden truth to ``settings.truth_dir``.
 
-    ``progress(done, total)`` is called with simulated days done out of ``days`` (then ``(days, days)``
-    once everything is written). ``seed`` defaults to ``settings.seed``.
+    ``end`` (e.g. now) anchors the clock: the history then runs from a Monday at least ``days`` before
+    ``end`` up to ``end`` itself, so its open tasks are open at ``end``; without it the history starts
+    at the scenario's ``start``. ``progress(done, total)`` is called with simulated days done (then
+    ``(total, total)`` once everything is written). ``seed`` defaults to ``settings.seed``.
     """
     seed = settings.seed if seed is None else seed
     config = load_scenario(scenario)
+    end_minute: float | None = None
+    if end is not None:
+        config, days, end_minute = anchored(config, days, end)
     timings: dict[str, float] = {}
     t = time.perf_counter()
 
@@ -75,6 +85,8 @@ def generate_history(
 
     workforce = build_workforce(config, seed)
     arrivals = generate_arrivals(config, days, seed)
+    if end_minute is not None:
+        arrivals = arrivals.until(end_minute)
     lap("arrivals")
     result = simulate(
         config, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce, progress=progress
@@ -97,7 +109,7 @@ def generate_history(
         days=days,
         seed=seed,
         start=config.start_utc.isoformat(),
-        end=end_of(config, days).isoformat(),
+        end=(end_of(config, days) if end is None else pd.Timestamp(end).tz_convert("UTC")).isoformat(),
         events_dir=str(events_dir),
         truth_dir=str(truth_dir),
         rows=rows,

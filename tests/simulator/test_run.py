@@ -28,3 +28,26 @@ def test_generate_history_writes_events_truth_and_reports(tmp_path) -> None:
     assert 0 < summary.metrics["qa_pass_rate"] < 1 and summary.rows["tasks"] > 500
     again = generate_history(settings, "small", 3, seed=9)
     assert again.rows == summary.rows  # rewriting replaces, never appends
+
+
+def test_a_history_anchored_at_end_stops_there_with_open_work(tmp_path) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from opsmatch import events
+
+    settings = Settings(data_dir=tmp_path / "data")
+    end = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.UTC)  # a Wednesday afternoon in Beijing
+    summary = generate_history(settings, "small", 5, seed=9, end=end)
+    start = dt.datetime.fromisoformat(summary.start).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert (start.weekday(), start.hour, start.minute) == (0, 0, 0)  # a Monday, local midnight
+    assert (end - start) >= dt.timedelta(days=5)
+    assert dt.datetime.fromisoformat(summary.end) == end
+    tasks = events.read_table(settings.events_dir, "tasks")
+    assert tasks["created_at"].max() < end and tasks["created_at"].max() > end - dt.timedelta(hours=1)
+    done = events.read_table(settings.events_dir, "completions")
+    assert done["completed_at"].max() <= end
+    assigned = events.read_table(settings.events_dir, "assignments")
+    assert (~tasks["task_id"].isin(assigned["task_id"])).sum() > 0  # work still pending at the end
+    status = events.read_table(settings.events_dir, "worker_status")
+    assert status["at"].max() <= end
