@@ -44,7 +44,13 @@ def _settings(ctx: typer.Context) -> Settings:
 
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[float, float], None]]:
-    """A progress bar for one stage; yields the ``progress(done, total)`` callback the stages take."""
+    """A progress bar for one stage; yields the ``progress(done, total)`` callback the stages take.
+
+    In a plain log (no terminal: `make run > log`, CI) a line per 10 % step with the elapsed time instead.
+    """
+    if not console.is_terminal:
+        yield _plain_progress(description)
+        return
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -57,6 +63,22 @@ def _progress(description: str) -> Iterator[Callable[[float, float], None]]:
     with bar:
         job = bar.add_task(description, total=1.0)
         yield lambda done, total: bar.update(job, completed=done, total=total)
+
+
+def _plain_progress(description: str, step: float = 0.1) -> Callable[[float, float], None]:
+    """``progress(done, total)`` that prints one line each time another ``step`` of the work is done."""
+    import time
+
+    started, printed = time.monotonic(), [-1]
+
+    def report(done: float, total: float) -> None:
+        share = done / total if total else 1.0
+        level = int(share / step + 1e-9)
+        if level > printed[0]:
+            printed[0] = level
+            console.print(f"{description}: {share:5.1%} ({time.monotonic() - started:.0f} s)")
+
+    return report
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:
@@ -341,12 +363,53 @@ def bootstrap(
     else:
         # The first champions come through the loop itself, so its watermark is recorded.
         _retrain(settings, force=True, models=None)
-    if settings.truth_dir.is_dir():
-        report_dir = _report_dir(settings, settings.scenario)
-        if (report_dir / "report.md").exists():
-            console.print(f"twin A/B report: {report_dir / 'report.md'}")
-        else:
-            _evaluate(settings, settings.scenario, days=7, seeds=3, out=report_dir, log_mlflow=True)
+    report = _report_dir(settings, settings.scenario) / "report.md"
+    if report.exists():
+        console.print(f"twin A/B report: {report}")
+    elif settings.truth_dir.is_dir():
+        console.print("twin A/B report: made in the background by `opsmatch demo` once the service is up")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Bind address."),
+    port: int = typer.Option(3000, help="Port."),
+    ready_timeout: float = typer.Option(600.0, help="Seconds to wait for /readyz."),
+) -> None:
+    """The service in the foreground; once it is ready, the twin A/B report (when missing) and the
+    retrain loop on a schedule in the background. One Ctrl-C stops everything."""
+    import subprocess
+
+    from apps.demo import Job, cli, supervise
+    from serving.launch import serve_command, wait_ready
+
+    settings = _settings(ctx)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    url = f"http://{host}:{port}"
+    period = settings.retrain_every_minutes * 60
+    # The first scheduled retrain waits one period: bootstrap has just trained the champions.
+    jobs = [Job("retrain", cli("retrain"), logs / "retrain.log", every_seconds=period, first_delay=period)]
+    report_dir = _report_dir(settings, settings.scenario)
+    if settings.truth_dir.is_dir() and not (report_dir / "report.md").exists():
+        evaluate_args = ("evaluate", "--scenario", settings.scenario, "--out", str(report_dir))
+        jobs.insert(
+            0,
+            Job(
+                "twin A/B report",
+                cli(*evaluate_args),
+                logs / "evaluate.log",
+                done_message=f"report at {report_dir / 'report.md'}",
+            ),
+        )
+
+    def ready(service: subprocess.Popen) -> None:
+        console.print(f"starting the service on {url} (Swagger UI at /) ...")
+        wait_ready(service, url, ready_timeout)
+        console.print(f"[bold green]ready[/bold green] on {url}; Ctrl-C stops the service and its jobs")
+
+    raise typer.Exit(supervise(serve_command(host, port), ready, jobs, console.print))
 
 
 @app.command()

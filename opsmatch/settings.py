@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         description="Service limits over serving/defaults.yaml: OPSMATCH_SERVICE__<FIELD>=value "
         "(e.g. OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS=5) or OPSMATCH_SERVICE as a JSON object.",
     )
+    retrain_every_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Period of the retrain loop that `opsmatch demo` runs in the background.",
+    )
     scenario: str = Field(default="default", description="Twin scenario name or YAML path.")
     seed: int = Field(default=7, description="Master random seed.")
 
