@@ -329,10 +329,10 @@ class Engine:
         self._limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
         self._require_ready()
         pool = self.runtime.profiles.snapshot()
-        for i, st in enumerate(req.statuses):
-            if st.worker_id not in pool.index:
-                raise ApiError(400, f"unknown worker id {st.worker_id!r}", ["statuses", i, "worker_id"])
         rows = [r.model_dump() for r in req.statuses]
+        for i, row in enumerate(rows):
+            if row["worker_id"] not in pool.index:
+                raise ApiError(400, f"unknown worker id {row['worker_id']!r}", ["statuses", i, "worker_id"])
         got = ingest_rows(
             "worker_status",
             rows,
