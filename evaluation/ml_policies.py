@@ -144,19 +144,12 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
             return np.empty((0, len(workers)))
         return np.vstack([self.svc.costs(t, workers) for t in tasks])
 
+    def type_limit(self, view: SimView, task_type: int) -> int:
+        return min(self.max_tasks, self.tasks_per_worker * len(view.idle_workers(task_type)))
+
     def on_tick(self, view: SimView) -> None:
         self._apply_due(view)
-        workers = view.all_idle()
-        if not workers:
-            return
-        tasks = [
-            t
-            for k in range(view.n_types)
-            if view.idle_workers(k)
-            for t in view.pending_tasks(
-                k, limit=min(self.max_tasks, self.tasks_per_worker * len(view.idle_workers(k)))
-            )
-        ]
+        workers, tasks = self.batch(view)
         if not tasks:
             return
         limit = self.tasks_per_worker * len(workers)

@@ -18,23 +18,14 @@ import numpy as np
 import pandas as pd
 
 from features.entity_features import build_task_profile
-from features.province_features import scheduled_on_shift
+from features.province_features import backlog_per_staff, business_open, scheduled_on_shift
 from features.spec import ARRIVAL_WINDOW_HOURS
+from opsmatch.contract import TABLES
 from serving.protocols import TaskRecord
 from serving.runtime import CUSTOMER_FIELDS
 from simulator.state import DONE, PENDING, SimView
 
-CONTRACT_TASK_COLUMNS = (
-    "task_id",
-    "task_type",
-    "province_id",
-    "customer_id",
-    "created_at",
-    "sla_due_at",
-    "complexity",
-    "channel",
-    "amount",
-)
+CONTRACT_TASK_COLUMNS: tuple[str, ...] = tuple(TABLES["tasks"].column_names)
 
 
 class ProvinceLive:
@@ -57,10 +48,8 @@ class ProvinceLive:
             if len(members):
                 self.scheduled[p] = scheduled_on_shift(members, hours, days).sum(0).reshape(7, 24)
             row = provinces.iloc[p]
-            self.open[p] = (
-                (row["workday_start_hour"] <= hours)
-                & (hours < row["workday_end_hour"])
-                & (bool(row["works_weekends"]) | (days < 5))
+            self.open[p] = business_open(
+                row["workday_start_hour"], row["workday_end_hour"], row["works_weekends"], hours, days
             ).reshape(7, 24)
         self.hour: int | None = None
         self.rows: list[dict[str, Any]] = []
@@ -94,7 +83,7 @@ class ProvinceLive:
                     "prov_staff_on_shift": int(on[p]),
                     "prov_staff_scheduled": int(self.scheduled[p, wd, hour_l]),
                     "prov_arrival_rate": float(rate[p]),
-                    "prov_backlog_per_staff": float(backlog[p]) / max(int(on[p]), 1),
+                    "prov_backlog_per_staff": float(backlog_per_staff(backlog[p], on[p])),
                     "prov_is_open": bool(self.open[p, wd, hour_l]),
                 }
             )

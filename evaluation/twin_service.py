@@ -5,16 +5,15 @@ worker profiles through ``CachedProfiles`` -> ``ProfileCache``) once. ``TwinServ
 replay: a private copy of the pool whose on-shift flags, open tasks and load ratios come from the
 simulator's view (what ``POST /workers/status`` would push), task records built like an inline task,
 and the serving ``Policy`` (default weights, the scenario's skill minimums; emergency close through the
-same merge as ``PUT /policy``). Costs come from ``serving.eligibility``, the scorer and
-``serving.cost.pair_costs`` with the arguments ``serving.ranking.rank_task`` uses; batches go through
-``serving.ranking.assign_tasks`` (``POST /assign``). The pool carries one extra, inactive row: the
+same merge as ``PUT /policy``). Costs come from serving's own assembly
+(``serving.ranking.score_candidates`` / ``scored_pair_costs``, what ``rank_task`` ranks on); batches go
+through ``serving.ranking.assign_tasks`` (``POST /assign``). The pool carries one extra, inactive row: the
 "average worker" of each type (column means over the workers skilled for it), the reference of a freed
 worker's comparative advantage (the oracle's rule, on learned costs); it is never eligible.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,12 +21,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from evaluation.task_features import TaskRecords, sim_datetime
+from features.request_time import LIVE, NEVER, live_rows
 from opsmatch.settings import Settings
 from serving.config import Policy, default_policy, merge_policy
-from serving.cost import pair_costs
 from serving.eligibility import ProvinceRules, effective_capacity, eligible_workers, province_rules
-from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
-from serving.ranking import assign_tasks, rank_task, type_medians
+from serving.protocols import Scorer, WorkerPool
+from serving.ranking import assign_tasks, rank_task, score_candidates, scored_pair_costs
 from simulator.scenario import ScenarioConfig
 from simulator.state import SimView
 
@@ -81,8 +80,8 @@ class TwinService:
         self.avg_row = n  # a synthetic "average worker" row: the reference of comparative advantage
         matrices = {t: np.vstack([m, _average_row(m, base, t, policy)]) for t, m in snap.matrices.items()}
         live = np.zeros((n + 1, snap.live.shape[1]))
-        live[n, 0] = 1.0  # on shift, no open task
-        self.live_at = np.full(n + 1, np.iinfo(np.int64).min, dtype=np.int64)
+        live[n, LIVE["on_shift"]] = 1.0  # on shift, no open task
+        self.live_at = np.full(n + 1, NEVER, dtype=np.int64)
         self.pool = WorkerPool(
             worker_ids=np.append(base.worker_ids, "__average__"),
             province_ids=np.append(base.province_ids, ""),
@@ -133,9 +132,7 @@ class TwinService:
         load = np.array([v.worker_load(w) for w in workers], dtype=np.int64)
         self.pool.on_shift[rows] = on
         self.pool.open_tasks[rows] = load
-        self.live[rows, 0] = on
-        self.live[rows, 1] = load
-        self.live[rows, 2] = load / self.capacity[rows]
+        self.live[rows] = live_rows(on, load, self.capacity[rows])
         now_us = int(sim_datetime(v).timestamp() * 1_000_000)
         self.live_at[rows] = now_us
         self.live_at[self.avg_row] = now_us
@@ -150,18 +147,17 @@ class TwinService:
     def costs(self, task: int, workers: Sequence[int]) -> np.ndarray:
         """Serving cost of ``task`` for each simulated worker (np.inf where the service excludes it)."""
         rows = self.sync(workers)
-        rec = self.tasks.record(task)
-        elig = eligible_workers(
-            self.pool, rec.task_type, rec.province_id, self.policy, requested=self.mask(rows)
-        ).mask[rows]
-        out = np.full(len(rows), np.inf)
-        idx = rows[elig]
-        if not len(idx):
-            return out
-        now = sim_datetime(self.view)
-        scores = self.scorer.score_pairs([rec], self.pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
-        out[elig] = self._pair_costs([rec], scores, idx, np.zeros(len(idx), dtype=np.int64), now)
-        return out
+        cand = score_candidates(
+            self.tasks.record(task),
+            self.pool,
+            self.scorer,
+            self.policy,
+            sim_datetime(self.view),
+            requested=self.mask(rows),
+        )
+        out = np.full(len(self.pool), np.inf)
+        out[cand.workers] = cand.costs.total
+        return out[rows]
 
     def rank(self, task: int, workers: Sequence[int], prescreen: int = 0) -> int:
         """The service's top-ranked worker among simulated ``workers`` (``rank_task``), or -1.
@@ -225,32 +221,7 @@ class TwinService:
         t_idx = np.array([pos[t] for t in tasks], dtype=np.int64)
         now = sim_datetime(self.view)
         scores = self.scorer.score_pairs(recs, self.pool, t_idx, rows, now=now)
-        return self._pair_costs(recs, scores, rows, t_idx, now)
-
-    def _pair_costs(
-        self,
-        recs: list[TaskRecord],
-        scores: PairScores,
-        rows: np.ndarray,
-        t_idx: np.ndarray,
-        now: dt.datetime,
-    ) -> np.ndarray:
-        median = type_medians([r.task_type for r in recs], self.pool, self.policy)[t_idx]
-        to_sla = np.array([(r.sla_due_at - now).total_seconds() / 60.0 for r in recs])[t_idx]
-        prov = np.array([r.province_id for r in recs], dtype=object)[t_idx]
-        capacity = effective_capacity(self.pool, self.policy)
-        return pair_costs(
-            minutes=scores.minutes,
-            p_qa_pass=scores.p_qa_pass,
-            p_complaint=scores.p_complaint,
-            type_median=median,
-            open_tasks=self.pool.open_tasks[rows],
-            capacity=capacity[rows],
-            cross_province=self.pool.province_ids[rows] != prov,
-            minutes_to_sla=to_sla,
-            weights=self.policy.weights,
-            sla_cap=self.policy.sla_cap,
-        ).total
+        return scored_pair_costs(recs, scores, t_idx, rows, self.pool, self.policy, now).total
 
     # -- assignment (POST /assign) -------------------------------------------------------------------
     def assign(

@@ -78,27 +78,25 @@ def _file_source(feature_data_dir: Path, spec: ViewSpec) -> FileSource:
 
 
 def hours_to_sla_udf(inputs: pd.DataFrame) -> pd.DataFrame:
-    """Hours left before the SLA and task age, at the request-time ``now``."""
+    """Hours left before the SLA and task age, at the request-time ``now`` (``request_time.sla_urgency``)."""
     import pandas as pd  # the UDF is shipped by value (dill): keep imports inside
+
+    from features.request_time import sla_urgency
 
     now = pd.to_datetime(inputs["now"], utc=True)
     due = pd.to_datetime(inputs["task_sla_due_at"], utc=True)
     created = pd.to_datetime(inputs["task_created_at"], utc=True)
-    out = pd.DataFrame(index=inputs.index)
-    out["hours_to_sla"] = ((due - now).dt.total_seconds() / 3600.0).astype("float64")
-    out["task_age_hours"] = ((now - created).dt.total_seconds() / 3600.0).astype("float64")
-    return out
+    return pd.DataFrame(sla_urgency(due, created, now), index=inputs.index)
 
 
 def load_ratio_udf(inputs: pd.DataFrame) -> pd.DataFrame:
-    """Open tasks over the worker's daily capacity (NaN when either is unknown)."""
-    import pandas as pd
+    """Open tasks over the worker's daily capacity (``request_time.load_ratio``)."""
+    import pandas as pd  # the UDF is shipped by value (dill): keep imports inside
 
-    cap = pd.to_numeric(inputs["worker_daily_capacity"], errors="coerce").astype("float64")
-    open_tasks = pd.to_numeric(inputs["open_tasks"], errors="coerce").astype("float64")
-    out = pd.DataFrame(index=inputs.index)
-    out["load_ratio"] = (open_tasks / cap.where(cap > 0)).astype("float64")
-    return out
+    from features.request_time import load_ratio
+
+    ratio = load_ratio(inputs["open_tasks"], inputs["worker_daily_capacity"])
+    return pd.DataFrame({"load_ratio": ratio}, index=inputs.index)
 
 
 def _odfv(name: str, sources: list, udf, description: str) -> OnDemandFeatureView:

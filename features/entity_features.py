@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.request_time import last_qa_values
 from features.spec import CUSTOMER_PROFILE, EVENT_TS, TASK_PROFILE, WORKER_LAST_QA, WORKER_STATUS
 from features.windows import HOUR, from_us, to_us
 
@@ -22,9 +23,9 @@ def local_hour_weekday(at: pd.Series, tz: pd.Series) -> tuple[np.ndarray, np.nda
     at = pd.to_datetime(at, utc=True)
     hour = np.zeros(len(at), dtype=np.int64)
     weekday = np.zeros(len(at), dtype=np.int64)
-    tz = tz.fillna("UTC").astype(str).to_numpy()
-    for zone in np.unique(tz):
-        sel = tz == zone
+    zones = tz.fillna("UTC").astype(str).to_numpy()
+    for zone in np.unique(zones):
+        sel = zones == zone
         local = at[sel].dt.tz_convert(zone)
         hour[sel] = local.dt.hour.to_numpy()
         weekday[sel] = local.dt.weekday.to_numpy()
@@ -139,11 +140,10 @@ def build_worker_last_qa(qa: pd.DataFrame) -> pd.DataFrame:
         {
             "worker_id": qa["worker_id"].astype(str).to_numpy(),
             EVENT_TS: _ts(qa["checked_at"]),
-            "last_qa_passed": qa["passed"].astype(bool).to_numpy(),
-            "last_qa_score": qa["score"].astype(float).to_numpy(),
-            "last_qa_satisfaction": pd.to_numeric(qa["satisfaction"], errors="coerce")
-            .astype(float)
-            .to_numpy(),
+            **{
+                feature: values.astype(bool) if WORKER_LAST_QA.dtype(feature) == "bool" else values
+                for feature, values in last_qa_values(qa).items()
+            },
         }
     )
     return out[WORKER_LAST_QA.columns]

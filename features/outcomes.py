@@ -1,7 +1,7 @@
 """Pure helpers to fold new outcomes into worker window sums and re-derive the shrunk features.
 
-Used by the profile cache between two offline rebuilds; the formulas are the pipeline's (same sums,
-same pseudo-counts, priors frozen at the snapshot).
+Used by the profile cache between two offline rebuilds; the formulas are the pipeline's
+(``features.shrinkage``: same tables, same pseudo-counts, priors frozen at the snapshot).
 """
 
 from __future__ import annotations
@@ -9,9 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.spec import PSEUDO_COUNTS, THROUGHPUT_WINDOWS_DAYS
-from features.windows import shrink
-from features.worker_features import PAIR_SUMS, WORKER_SUMS
+from features.shrinkage import (
+    PAIR_COUNTS,
+    PAIR_RATES,
+    WORKER_COUNTS,
+    WORKER_RATES,
+    ShrunkRate,
+    counts,
+    prior_names,
+    shrunk_rates,
+)
+from features.spec import THROUGHPUT_WINDOWS_DAYS
+from features.worker_features import ALL_TYPES, PAIR_SUMS, WORKER_SUMS
 from opsmatch.contract import TASK_TYPES
 
 WI = {n: i for i, n in enumerate(WORKER_SUMS)}
@@ -48,8 +57,8 @@ def apply_to_sums(
     elif kind == "qa_results":
         add(["qa_n"], ["qa_n"], one)
         add(["qa_pass"], ["qa_pass"], frame["passed"].astype(float).to_numpy())
-        sat = pd.to_numeric(frame.get("satisfaction", pd.Series(np.nan, index=frame.index)), errors="coerce")
-        sat = sat.astype(float).to_numpy()
+        raw = frame["satisfaction"] if "satisfaction" in frame else pd.Series(np.nan, index=frame.index)
+        sat = pd.to_numeric(raw, errors="coerce").astype(float).to_numpy()
         add(["sat_sum"], [], sat)
         add(["sat_n"], [], np.where(np.isnan(sat), np.nan, 1.0))
     elif kind == "complaints":
@@ -61,36 +70,21 @@ def apply_to_sums(
 
 def shrunk_worker_features(ws: np.ndarray, type_stats: pd.DataFrame) -> dict[str, np.ndarray]:
     """Worker-profile outcome features from raw sums rows ``ws`` (shape ``(r, len(WORKER_SUMS))``)."""
-    p = type_stats.loc["__all__"]
-    k = PSEUDO_COUNTS
-    s = {n: ws[:, i] for n, i in WI.items()}
-    out = {f"worker_done_{d}d": s[f"done_{d}d"] for d in THROUGHPUT_WINDOWS_DAYS}
-    out.update(
-        {
-            "worker_handling_ratio": shrink(s["ratio_sum"], s["ratio_n"], p["prior_handling"], k["handling"]),
-            "worker_qa_checked_90d": s["qa_n"],
-            "worker_qa_pass_rate": shrink(s["qa_pass"], s["qa_n"], p["prior_qa"], k["qa"]),
-            "worker_complaints_90d": s["complaints"],
-            "worker_complaint_rate": shrink(
-                s["complaints"], s["done_90d"], p["prior_complaint"], k["complaint"]
-            ),
-            "worker_satisfaction": shrink(
-                s["sat_sum"], s["sat_n"], p["prior_satisfaction"], k["satisfaction"]
-            ),
-        }
-    )
-    return out
+    overall = type_stats.loc[ALL_TYPES]
+    return _features(WORKER_COUNTS, WORKER_RATES, {n: ws[:, i] for n, i in WI.items()}, overall)
 
 
-def shrunk_pair_features(ps: np.ndarray, prior: pd.Series) -> dict[str, np.ndarray]:
+def shrunk_pair_features(ps: np.ndarray, prior: pd.Series | pd.DataFrame) -> dict[str, np.ndarray]:
     """Worker x type features from raw sums ``ps`` (shape ``(r, len(PAIR_SUMS))``) and the type's priors."""
-    k = PSEUDO_COUNTS
-    s = {n: ps[:, i] for n, i in PI.items()}
-    return {
-        "wt_done_total": s["done_total"],
-        "wt_done_90d": s["done_90d"],
-        "wt_handling_ratio": shrink(s["ratio_sum"], s["ratio_n"], prior["prior_handling"], k["handling"]),
-        "wt_qa_checked_90d": s["qa_n"],
-        "wt_qa_pass_rate": shrink(s["qa_pass"], s["qa_n"], prior["prior_qa"], k["qa"]),
-        "wt_complaint_rate": shrink(s["complaints"], s["done_90d"], prior["prior_complaint"], k["complaint"]),
-    }
+    return _features(PAIR_COUNTS, PAIR_RATES, {n: ps[:, i] for n, i in PI.items()}, prior)
+
+
+def _features(
+    count_table: dict[str, str],
+    rates: tuple[ShrunkRate, ...],
+    sums: dict[str, np.ndarray],
+    stats: pd.Series | pd.DataFrame,
+) -> dict[str, np.ndarray]:
+    """Counts and shrunk rates from raw sums; ``stats``: one type_stats row (its ``prior_<name>`` values)."""
+    priors = {name: stats[f"prior_{name}"] for name in prior_names(rates)}
+    return {**counts(count_table, sums), **shrunk_rates(rates, sums, priors)}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs for pyarrow
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from features.entity_features import (
     build_customer_profile,

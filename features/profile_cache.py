@@ -22,10 +22,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from features.outcomes import apply_to_sums, shrunk_pair_features, shrunk_worker_features
 from features.pipeline import read_manifest
+from features.request_time import LAST_QA_COLUMNS, LIVE, NEVER, last_qa_values, live_rows, load_ratio
 from features.spec import (
     EVENT_TS,
     PAIR_STATS,
@@ -44,9 +45,6 @@ from opsmatch.settings import Settings
 
 WORKER_COLUMNS: tuple[str, ...] = tuple(c for c in WORKER_PROFILE.feature_names if c != "worker_province_id")
 PAIR_COLUMNS: tuple[str, ...] = tuple(WORKER_TYPE_PERF.feature_names)
-LIVE_COLUMNS: tuple[str, ...] = ("on_shift", "open_tasks", "load_ratio")
-LAST_QA_COLUMNS: tuple[str, ...] = tuple(WORKER_LAST_QA.feature_names)
-NEVER = np.iinfo(np.int64).min  # "no row" time (µs)
 TYPE_INDEX = {t: j for j, t in enumerate(TASK_TYPES)}
 
 
@@ -60,13 +58,13 @@ class ProfileSnapshot:
     province_ids: np.ndarray  # (n,) str
     capacity: np.ndarray  # (n,) float
     matrices: dict[str, np.ndarray]  # task type -> (n, len(columns)) float64
-    live: np.ndarray  # (n, 3) float64: on_shift (0/1, NaN unknown), open_tasks, load_ratio
-    live_at: np.ndarray  # (n,) int64 µs of the live row (min int if unknown)
-    last_qa: np.ndarray  # (n, 3) float64: passed (0/1), score, satisfaction of the last QA; NaN unknown
-    last_qa_at: np.ndarray  # (n,) int64 µs of the last QA row (min int if unknown)
+    live: np.ndarray  # (n, len(LIVE_COLUMNS)) float64: request_time.live_rows (NaN unknown)
+    live_at: np.ndarray  # (n,) int64 µs of the live row (NEVER if unknown)
+    last_qa: np.ndarray  # (n, len(LAST_QA_COLUMNS)) float64: the last QA's passed (0/1), score, satisfaction
+    last_qa_at: np.ndarray  # (n,) int64 µs of the last QA row (NEVER if unknown)
     worker_sums: np.ndarray  # (n, len(WORKER_SUMS))
     pair_sums: np.ndarray  # (n, n_types, len(PAIR_SUMS))
-    type_stats: pd.DataFrame  # median minutes and priors per type (+ "__all__")
+    type_stats: pd.DataFrame  # median minutes and priors per type (+ worker_features.ALL_TYPES)
     as_of: pd.Timestamp | None
     loaded_at: float  # time.time() of the load/refresh
 
@@ -111,17 +109,17 @@ def load_snapshot(settings: Settings) -> ProfileSnapshot:
     pair_sums[pw[ok].astype(int), pk[ok].astype(int)] = ps.loc[ok, list(PAIR_SUMS)].to_numpy(np.float64)
 
     capacity = prof["worker_daily_capacity"].to_numpy(np.float64)
-    live = np.full((n, len(LIVE_COLUMNS)), np.nan)
+    on_shift, open_tasks = np.full(n, np.nan), np.full(n, np.nan)
     live_at = np.full(n, NEVER, dtype=np.int64)
     status = pd.read_parquet(table_path(base, WORKER_STATUS.name))
     if len(status):
         last = status.sort_values(EVENT_TS, kind="stable").drop_duplicates("worker_id", keep="last")
-        si = last["worker_id"].astype(str).map(index)
-        last, si = last[si.notna()], si[si.notna()].astype(int).to_numpy()
-        live[si, 0] = last["on_shift"].astype(float).to_numpy()
-        live[si, 1] = last["open_tasks"].astype(float).to_numpy()
+        found = last["worker_id"].astype(str).map(index)
+        last, si = last[found.notna()], found[found.notna()].astype(int).to_numpy()
+        on_shift[si] = last["on_shift"].astype(float).to_numpy()
+        open_tasks[si] = last["open_tasks"].astype(float).to_numpy()
         live_at[si] = to_us(last[EVENT_TS])
-        live[:, 2] = live[:, 1] / np.where(capacity > 0, capacity, np.nan)
+    live = live_rows(on_shift, open_tasks, capacity)
     last_qa, last_qa_at = _latest_qa(pd.read_parquet(table_path(base, WORKER_LAST_QA.name)), index)
     return ProfileSnapshot(
         worker_ids=ids,
@@ -148,8 +146,8 @@ def _latest_qa(rows: pd.DataFrame, index: dict[str, int]) -> tuple[np.ndarray, n
     at = np.full(len(index), NEVER, dtype=np.int64)
     if len(rows):
         last = rows.sort_values(EVENT_TS, kind="stable").drop_duplicates("worker_id", keep="last")
-        wi = last["worker_id"].astype(str).map(index)
-        last, wi = last[wi.notna()], wi[wi.notna()].astype(int).to_numpy()
+        found = last["worker_id"].astype(str).map(index)
+        last, wi = last[found.notna()], found[found.notna()].astype(int).to_numpy()
         values[wi] = last[list(LAST_QA_COLUMNS)].astype(float).to_numpy()
         at[wi] = to_us(last[EVENT_TS])
     return values, at
@@ -269,9 +267,11 @@ class ProfileCache:
             keep = (idx >= 0) & (at_us >= snap.live_at[np.maximum(idx, 0)])
             live, live_at = snap.live.copy(), snap.live_at.copy()
             rows = idx[keep]
-            live[rows, 0] = np.asarray(on_shift, dtype=float)[keep]
-            live[rows, 1] = np.asarray(open_tasks, dtype=float)[keep]
-            live[rows, 2] = live[rows, 1] / np.where(snap.capacity[rows] > 0, snap.capacity[rows], np.nan)
+            live[rows] = live_rows(
+                np.asarray(on_shift, dtype=float)[keep],
+                np.asarray(open_tasks, dtype=float)[keep],
+                snap.capacity[rows],
+            )
             live_at[rows] = at_us[keep]
             self._snap = replace(snap, live=live, live_at=live_at)
         return int(keep.sum())
@@ -301,12 +301,12 @@ class ProfileCache:
 
 def apply_to_snapshot(snap: ProfileSnapshot, kind: str, frame: pd.DataFrame) -> ProfileSnapshot:
     """A new snapshot with ``frame``'s outcomes folded into the sums and the shrunk features."""
-    w = frame["worker_id"].astype(str).map(snap.index)
-    k = frame["task_type"].astype(str).map(TYPE_INDEX)
-    ok = (w.notna() & k.notna()).to_numpy()
+    worker = frame["worker_id"].astype(str).map(snap.index)
+    task_type = frame["task_type"].astype(str).map(TYPE_INDEX)
+    ok = (worker.notna() & task_type.notna()).to_numpy()
     if not ok.any():
         return snap
-    w, k = w[ok].astype(int).to_numpy(), k[ok].astype(int).to_numpy()
+    w, k = worker[ok].astype(int).to_numpy(), task_type[ok].astype(int).to_numpy()
     ws, ps = apply_to_sums(snap.worker_sums, snap.pair_sums, kind, frame[ok], w, k, snap.type_stats)
     rows = np.unique(w)
     wfeat = shrunk_worker_features(ws[rows], snap.type_stats)
@@ -329,17 +329,11 @@ def apply_to_snapshot(snap: ProfileSnapshot, kind: str, frame: pd.DataFrame) -> 
 def _apply_last_qa(snap: ProfileSnapshot, qa: pd.DataFrame) -> ProfileSnapshot:
     """A new snapshot whose last-QA rows take pushed QA results newer than the ones held."""
 
-    def column(name: str) -> np.ndarray:
-        values = qa[name] if name in qa else pd.Series(np.nan, index=qa.index)
-        return pd.to_numeric(values.astype(object), errors="coerce").astype(float).to_numpy()
-
     frame = pd.DataFrame(
         {
             "worker_id": qa["worker_id"].astype(str).to_numpy(),
             EVENT_TS: pd.to_datetime(qa["checked_at"], utc=True),
-            "last_qa_passed": column("passed"),
-            "last_qa_score": column("score"),
-            "last_qa_satisfaction": column("satisfaction"),
+            **last_qa_values(qa),
         }
     )
     values, at = _latest_qa(frame, snap.index)
@@ -363,5 +357,5 @@ def _merge_live(fresh: ProfileSnapshot, old: ProfileSnapshot) -> ProfileSnapshot
             live[j], live_at[j] = old.live[i], old.live_at[i]
         if old.last_qa_at[i] > last_qa_at[j]:
             last_qa[j], last_qa_at[j] = old.last_qa[i], old.last_qa_at[i]
-    live[:, 2] = live[:, 1] / np.where(fresh.capacity > 0, fresh.capacity, np.nan)
+    live[:, LIVE["load_ratio"]] = load_ratio(live[:, LIVE["open_tasks"]], fresh.capacity)
     return replace(fresh, live=live, live_at=live_at, last_qa=last_qa, last_qa_at=last_qa_at)

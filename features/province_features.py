@@ -6,6 +6,8 @@ row of each worker before ``s`` when the log has any status rows; otherwise from
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -20,6 +22,17 @@ def _codes(values: pd.Series, categories: np.ndarray) -> np.ndarray:
 def _local(snaps: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
     local = from_us(snaps).tz_convert(zone)
     return local.hour.to_numpy(), local.weekday.to_numpy()
+
+
+def business_open(start_hour: int, end_hour: int, works_weekends: bool, hour: Any, weekday: Any) -> Any:
+    """The business calendar: open from ``start_hour`` to ``end_hour`` local time, Monday to Friday
+    (every day when it works weekends)."""
+    return (start_hour <= hour) & (hour < end_hour) & (bool(works_weekends) | (weekday < 5))
+
+
+def backlog_per_staff(backlog: Any, staff_on_shift: Any) -> np.ndarray:
+    """Backlog over the staff on shift, counting at least one."""
+    return ratio(backlog, np.maximum(np.asarray(staff_on_shift, dtype=float), 1.0))
 
 
 def scheduled_on_shift(workers: pd.DataFrame, hour: np.ndarray, weekday: np.ndarray) -> np.ndarray:
@@ -68,12 +81,11 @@ def build_province_status(events: dict[str, pd.DataFrame], snaps: np.ndarray) ->
     eligible = workers["active"].astype(bool).to_numpy()[:, None] & (hired[:, None] <= snaps[None, :])
     scheduled = np.zeros((n_p, n_s))
     is_open = np.zeros((n_p, n_s), dtype=bool)
-    for p, row in provinces.iterrows():
+    for p in range(n_p):
+        row = provinces.iloc[p]
         hour, weekday = _local(snaps, str(row["timezone"]))
-        is_open[p] = (
-            (row["workday_start_hour"] <= hour)
-            & (hour < row["workday_end_hour"])
-            & (bool(row["works_weekends"]) | (weekday < 5))
+        is_open[p] = business_open(
+            row["workday_start_hour"], row["workday_end_hour"], row["works_weekends"], hour, weekday
         )
         sel = w_prov == p
         if sel.any():
@@ -86,7 +98,6 @@ def build_province_status(events: dict[str, pd.DataFrame], snaps: np.ndarray) ->
     backlog = created - completed
     si = np.repeat(np.arange(n_s), n_p)  # snapshot-major rows
     pi = np.tile(np.arange(n_p), n_s)
-    staff = np.maximum(on_shift[pi, si], 1.0)
     out = pd.DataFrame(
         {
             "province_id": pids[pi],
@@ -96,7 +107,7 @@ def build_province_status(events: dict[str, pd.DataFrame], snaps: np.ndarray) ->
             "prov_staff_on_shift": on_shift[pi, si].round().astype(np.int64),
             "prov_staff_scheduled": scheduled[pi, si].round().astype(np.int64),
             "prov_arrival_rate": arrivals[pi, si] / ARRIVAL_WINDOW_HOURS,
-            "prov_backlog_per_staff": ratio(backlog[pi, si], staff),
+            "prov_backlog_per_staff": backlog_per_staff(backlog[pi, si], on_shift[pi, si]),
             "prov_is_open": is_open[pi, si],
         }
     )

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from feast import FeatureStore
@@ -73,7 +74,7 @@ def apply_repo(settings: Settings) -> None:
     store = build_store(settings)
     defs = build_definitions(settings.feature_data_dir)
     wanted = {obj.name for obj in defs.objects()}
-    registered = [
+    registered: list[Any] = [  # Feast objects of several kinds, all with a name
         *store.list_feature_services(),
         *store.list_on_demand_feature_views(),
         *store.list_feature_views(),

@@ -14,19 +14,29 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.shrinkage import (
+    PAIR_COUNTS,
+    PAIR_RATES,
+    WORKER_COUNTS,
+    WORKER_RATES,
+    counts,
+    population_priors,
+    prior_names,
+    shrunk_rates,
+)
 from features.spec import (
     EVENT_TS,
-    PSEUDO_COUNTS,
     RATE_WINDOW_DAYS,
     SKILL_COLUMNS,
     THROUGHPUT_WINDOWS_DAYS,
     WORKER_PROFILE,
     WORKER_TYPE_PERF,
 )
-from features.windows import DAY, from_us, medians_before, ratio, shrink, to_us, window_sums
+from features.windows import DAY, from_us, medians_before, to_us, window_sums
 from opsmatch.contract import TASK_TYPES
 
 N_TYPES = len(TASK_TYPES)
+ALL_TYPES = "__all__"  # the type_stats row of every task type together
 RATE_WINDOW = RATE_WINDOW_DAYS * DAY
 # Raw window sums kept for the profile cache (it updates them on push and re-shrinks).
 WORKER_SUMS = (
@@ -50,7 +60,7 @@ class WorkerTables:
 
     profile: pd.DataFrame
     type_perf: pd.DataFrame
-    type_stats: pd.DataFrame  # one row per task type + "__all__": median minutes and priors (latest)
+    type_stats: pd.DataFrame  # one row per task type + ALL_TYPES: median minutes and priors (latest)
     worker_stats: pd.DataFrame  # one row per worker: raw window sums at the latest snapshot
     pair_stats: pd.DataFrame  # one row per (worker, task_type): raw window sums at the latest snapshot
 
@@ -147,7 +157,6 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
     ws["sat_n"] = window_sums(
         q["w"], q["t"], np.where(np.isnan(q["sat"]), np.nan, 1.0), n_w, snaps, RATE_WINDOW
     )
-    done_rate = ws[f"done_{RATE_WINDOW_DAYS}d"]
 
     # Per (worker, type): key = w * N_TYPES + k, reshaped to (n_w, N_TYPES, n_s).
     n_p = n_w * N_TYPES
@@ -168,22 +177,13 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
     }
 
     # Population priors per snapshot (overall: (n_s,), per type: (N_TYPES, n_s)).
-    prior = {
-        "qa": ratio(ws["qa_pass"].sum(0), ws["qa_n"].sum(0)),
-        "complaint": ratio(ws["complaints"].sum(0), done_rate.sum(0)),
-        "handling": ratio(ws["ratio_sum"].sum(0), ws["ratio_n"].sum(0)),
-        "satisfaction": ratio(ws["sat_sum"].sum(0), ws["sat_n"].sum(0)),
-    }
-    tprior = {
-        "qa": ratio(ps["qa_pass"].sum(0), ps["qa_n"].sum(0)),
-        "complaint": ratio(ps["complaints"].sum(0), ps["done_90d"].sum(0)),
-        "handling": ratio(ps["ratio_sum"].sum(0), ps["ratio_n"].sum(0)),
-    }
+    prior = population_priors(WORKER_RATES, ws)
+    tprior = population_priors(PAIR_RATES, ps)
 
     hired = to_us(workers["hired_at"])
     # Rows are snapshot-major (time, then worker) so the latest snapshot is one contiguous block.
     si, wi = np.nonzero(snaps[:, None] >= hired[None, :])
-    k = PSEUDO_COUNTS
+    at = {n: ws[n][wi, si] for n in WORKER_SUMS}
     profile = pd.DataFrame(
         {
             "worker_id": worker_ids[wi],
@@ -193,24 +193,8 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
             "worker_daily_capacity": workers["daily_capacity"].to_numpy(np.int64)[wi],
             "worker_n_skills": (skills > 0).sum(1)[wi],
             **{col: skills[wi, j] for j, col in enumerate(SKILL_COLUMNS)},
-            **{
-                f"worker_done_{d}d": ws[f"done_{d}d"][wi, si].round().astype(np.int64)
-                for d in THROUGHPUT_WINDOWS_DAYS
-            },
-            "worker_handling_ratio": shrink(
-                ws["ratio_sum"][wi, si], ws["ratio_n"][wi, si], prior["handling"][si], k["handling"]
-            ),
-            "worker_qa_checked_90d": ws["qa_n"][wi, si].round().astype(np.int64),
-            "worker_qa_pass_rate": shrink(
-                ws["qa_pass"][wi, si], ws["qa_n"][wi, si], prior["qa"][si], k["qa"]
-            ),
-            "worker_complaints_90d": ws["complaints"][wi, si].round().astype(np.int64),
-            "worker_complaint_rate": shrink(
-                ws["complaints"][wi, si], done_rate[wi, si], prior["complaint"][si], k["complaint"]
-            ),
-            "worker_satisfaction": shrink(
-                ws["sat_sum"][wi, si], ws["sat_n"][wi, si], prior["satisfaction"][si], k["satisfaction"]
-            ),
+            **{f: v.round().astype(np.int64) for f, v in counts(WORKER_COUNTS, at).items()},
+            **shrunk_rates(WORKER_RATES, at, {name: p[si] for name, p in prior.items()}),
         }
     )[WORKER_PROFILE.columns]
 
@@ -219,30 +203,15 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
     pw, pk = np.nonzero(active_pair)
     si2, pi = np.nonzero(snaps[:, None] >= hired[pw][None, :])
     pw, pk = pw[pi], pk[pi]
+    pat = {n: ps[n][pw, pk, si2] for n in PAIR_SUMS}
     type_perf = pd.DataFrame(
         {
             "worker_id": worker_ids[pw],
             "task_type": np.asarray(TASK_TYPES, dtype=object)[pk],
             EVENT_TS: from_us(snaps[si2]),
             "wt_skill_level": skills[pw, pk],
-            "wt_done_total": ps["done_total"][pw, pk, si2].round().astype(np.int64),
-            "wt_done_90d": ps["done_90d"][pw, pk, si2].round().astype(np.int64),
-            "wt_handling_ratio": shrink(
-                ps["ratio_sum"][pw, pk, si2],
-                ps["ratio_n"][pw, pk, si2],
-                tprior["handling"][pk, si2],
-                k["handling"],
-            ),
-            "wt_qa_checked_90d": ps["qa_n"][pw, pk, si2].round().astype(np.int64),
-            "wt_qa_pass_rate": shrink(
-                ps["qa_pass"][pw, pk, si2], ps["qa_n"][pw, pk, si2], tprior["qa"][pk, si2], k["qa"]
-            ),
-            "wt_complaint_rate": shrink(
-                ps["complaints"][pw, pk, si2],
-                ps["done_90d"][pw, pk, si2],
-                tprior["complaint"][pk, si2],
-                k["complaint"],
-            ),
+            **{f: v.round().astype(np.int64) for f, v in counts(PAIR_COUNTS, pat).items()},
+            **shrunk_rates(PAIR_RATES, pat, {name: p[pk, si2] for name, p in tprior.items()}),
         }
     )[WORKER_TYPE_PERF.columns]
 
@@ -250,13 +219,15 @@ def build_worker_tables(events: dict[str, pd.DataFrame], snaps: np.ndarray) -> W
     med = medians_before(c["k"], c["t"], c["minutes"], N_TYPES, latest)[:, 0]
     type_stats = pd.DataFrame(
         {
-            "task_type": [*TASK_TYPES, "__all__"],
+            "task_type": [*TASK_TYPES, ALL_TYPES],
             "median_minutes": [*med, np.nan],
             **{
-                f"prior_{name}": [*tprior[name][:, -1], prior[name][-1]]
-                for name in ("qa", "complaint", "handling")
+                f"prior_{name}": [
+                    *(tprior[name][:, -1] if name in tprior else [np.nan] * N_TYPES),
+                    prior[name][-1],
+                ]
+                for name in prior_names(WORKER_RATES)
             },
-            "prior_satisfaction": [np.nan] * N_TYPES + [prior["satisfaction"][-1]],
         }
     )
     worker_stats = pd.DataFrame({"worker_id": worker_ids, **{n: ws[n][:, -1] for n in WORKER_SUMS}})

@@ -80,7 +80,7 @@ class Policy(Strict):
     weights: Weights = Weights()
     sla_cap: Annotated[float, Field(gt=0, le=1000)] = 5.0
     default_sharing: Sharing = Sharing()
-    provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict)
+    provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict, max_length=1000)
     min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
     max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
     risk_tiers: RiskTiers = RiskTiers()

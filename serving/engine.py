@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from features.request_time import hours_to_sla
 from opsmatch.settings import Settings
 from serving import alerts as rules
 from serving import schemas as s
@@ -27,7 +28,7 @@ from serving.eligibility import effective_capacity
 from serving.errors import ApiError
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
-from serving.ranking import assign_tasks, minutes_to_sla, rank_task
+from serving.ranking import assign_tasks, rank_task
 from serving.risk import tiers, top_reasons
 from serving.state import ConflictError, StateStore
 
@@ -224,7 +225,7 @@ class Engine:
                     )
                 )
         suggestions = {a.task_id: a.worker_id for a in assignments}
-        to_sla = minutes_to_sla(tasks, now) / 60.0
+        to_sla = np.array([hours_to_sla(t.sla_due_at, now) for t in tasks], dtype=float)
         found = rules.sla_alerts(
             [t.task_id for t in tasks], [t.province_id for t in tasks], to_sla, suggestions, policy.alerts
         )
@@ -329,10 +330,10 @@ class Engine:
         self._limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
         self._require_ready()
         pool = self.runtime.profiles.snapshot()
-        for i, st in enumerate(req.statuses):
-            if st.worker_id not in pool.index:
-                raise ApiError(400, f"unknown worker id {st.worker_id!r}", ["statuses", i, "worker_id"])
         rows = [r.model_dump() for r in req.statuses]
+        for i, row in enumerate(rows):
+            if row["worker_id"] not in pool.index:
+                raise ApiError(400, f"unknown worker id {row['worker_id']!r}", ["statuses", i, "worker_id"])
         got = ingest_rows(
             "worker_status",
             rows,

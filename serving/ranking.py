@@ -24,6 +24,7 @@ from serving.eligibility import Eligibility, effective_capacity, eligibility_mat
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 
 DEFAULT_MEDIAN_MINUTES = 30.0
+SCORE_NAMES: tuple[str, ...] = ("minutes", "p_qa_pass", "p_complaint")  # the fields of PairScores
 
 
 def minutes_to_sla(tasks: Sequence[TaskRecord], now: datetime) -> np.ndarray:
@@ -38,6 +39,98 @@ def type_medians(task_types: Sequence[str], pool: WorkerPool, policy: Policy) ->
         value = pool.type_median_minutes.get(t) or policy.type_median_minutes.get(t)  # type: ignore[call-overload]
         out.append(float(value) if value else DEFAULT_MEDIAN_MINUTES)
     return np.array(out, dtype=float)
+
+
+def scored_pair_costs(
+    tasks: Sequence[TaskRecord],
+    scores: PairScores,
+    task_idx: np.ndarray,
+    worker_idx: np.ndarray,
+    pool: WorkerPool,
+    policy: Policy,
+    now: datetime,
+) -> PairCosts:
+    """Costs of the scored pairs (tasks[task_idx[i]], pool worker worker_idx[i]), as /rank prices them."""
+    task_idx, worker_idx = np.asarray(task_idx, dtype=np.int64), np.asarray(worker_idx, dtype=np.int64)
+    capacity = effective_capacity(pool, policy)
+    provinces = np.array([t.province_id for t in tasks], dtype=object)[task_idx]
+    return policy_costs(
+        scores,
+        policy,
+        type_median=type_medians([t.task_type for t in tasks], pool, policy)[task_idx],
+        open_tasks=pool.open_tasks[worker_idx],
+        capacity=capacity[worker_idx],
+        cross_province=pool.province_ids[worker_idx] != provinces,
+        minutes_to_sla=minutes_to_sla(tasks, now)[task_idx],
+    )
+
+
+def policy_costs(
+    scores: PairScores,
+    policy: Policy,
+    *,
+    type_median: np.ndarray | float,
+    open_tasks: np.ndarray,
+    capacity: np.ndarray,
+    cross_province: np.ndarray,
+    minutes_to_sla: np.ndarray | float,
+) -> PairCosts:
+    """``serving.cost.pair_costs`` of model scores under the policy's weights and SLA cap."""
+    return pair_costs(
+        minutes=scores.minutes,
+        p_qa_pass=scores.p_qa_pass,
+        p_complaint=scores.p_complaint,
+        type_median=type_median,
+        open_tasks=open_tasks,
+        capacity=capacity,
+        cross_province=cross_province,
+        minutes_to_sla=minutes_to_sla,
+        weights=policy.weights,
+        sla_cap=policy.sla_cap,
+    )
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The workers of one task that got model scores (indices into the pool), with their costs."""
+
+    eligibility: Eligibility
+    workers: np.ndarray
+    scores: PairScores
+    costs: PairCosts
+
+
+def score_candidates(
+    task: TaskRecord,
+    pool: WorkerPool,
+    scorer: Scorer,
+    policy: Policy,
+    now: datetime,
+    *,
+    requested: np.ndarray | None = None,
+    prescreen: int = 0,
+    prescreen_share: float = 0.0,
+) -> Candidates:
+    """Eligibility, then model scores and costs of the eligible workers (in pool order).
+
+    ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
+    eligible workers by the profile prior with the models (all of them when there are no more).
+    """
+    elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
+    idx = np.flatnonzero(elig.mask)
+    keep = max(prescreen, math.ceil(prescreen_share * len(idx))) if prescreen else 0
+    if keep and len(idx) > keep:
+        prior = _indexed(scorer.prior([task.task_type], pool)[task.task_type], idx)
+        rough = scored_pair_costs([task], prior, np.zeros(len(idx), dtype=np.int64), idx, pool, policy, now)
+        idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
+    zeros = np.zeros(len(idx), dtype=np.int64)
+    scores = scorer.score_pairs([task], pool, zeros, idx, now=now)
+    return Candidates(elig, idx, scores, scored_pair_costs([task], scores, zeros, idx, pool, policy, now))
+
+
+def _indexed(scores: PairScores, idx: np.ndarray | tuple) -> PairScores:
+    """``scores`` (arrays or sequences) at ``idx``."""
+    return PairScores(*(np.asarray(a)[idx] for a in (scores.minutes, scores.p_qa_pass, scores.p_complaint)))
 
 
 @dataclass(frozen=True)
@@ -63,26 +156,20 @@ def rank_task(
     prescreen: int = 0,
     prescreen_share: float = 0.0,
 ) -> RankResult:
-    """Rank the eligible workers for one task by cost.
-
-    ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
-    eligible workers by the profile prior with the models (all of them when there are no more).
-    """
-    elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
-    idx = np.flatnonzero(elig.mask)
-    capacity = effective_capacity(pool, policy)
-    median = type_medians([task.task_type], pool, policy)[0]
-    to_sla = minutes_to_sla([task], now)[0]
-    keep = max(prescreen, math.ceil(prescreen_share * len(idx))) if prescreen else 0
-    if keep and len(idx) > keep:
-        prior = scorer.prior([task.task_type], pool)[task.task_type]
-        rough = _costs(prior, idx, task, pool, capacity, median, to_sla, policy, prior_indexed=True)
-        idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
-    scores = scorer.score_pairs([task], pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
-    costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy)
-    order = np.argsort(costs.total, kind="stable")[:top_k]
-    chosen_scores, chosen_costs = scores.take(order), costs.take(order)
-    workers = idx[order]
+    """Rank the eligible workers for one task by cost (``prescreen`` as in :func:`score_candidates`)."""
+    cand = score_candidates(
+        task,
+        pool,
+        scorer,
+        policy,
+        now,
+        requested=requested,
+        prescreen=prescreen,
+        prescreen_share=prescreen_share,
+    )
+    order = np.argsort(cand.costs.total, kind="stable")[:top_k]
+    chosen_scores, chosen_costs = cand.scores.take(order), cand.costs.take(order)
+    workers = cand.workers[order]
     reasons = [
         reason_codes(
             minutes_ratio=float(chosen_costs.minutes_ratio[i]),
@@ -94,34 +181,7 @@ def rank_task(
         )
         for i, w in enumerate(workers)
     ]
-    return RankResult(elig, workers, chosen_scores, chosen_costs, reasons)
-
-
-def _costs(
-    scores: PairScores,
-    idx: np.ndarray,
-    task: TaskRecord,
-    pool: WorkerPool,
-    capacity: np.ndarray,
-    median: float,
-    to_sla: float,
-    policy: Policy,
-    *,
-    prior_indexed: bool = False,
-) -> PairCosts:
-    pick = (lambda a: np.asarray(a)[idx]) if prior_indexed else np.asarray
-    return pair_costs(
-        minutes=pick(scores.minutes),
-        p_qa_pass=pick(scores.p_qa_pass),
-        p_complaint=pick(scores.p_complaint),
-        type_median=median,
-        open_tasks=pool.open_tasks[idx],
-        capacity=capacity[idx],
-        cross_province=pool.province_ids[idx] != task.province_id,
-        minutes_to_sla=to_sla,
-        weights=policy.weights,
-        sla_cap=policy.sla_cap,
-    )
+    return RankResult(cand.eligibility, workers, chosen_scores, chosen_costs, reasons)
 
 
 @dataclass(frozen=True)
@@ -170,7 +230,7 @@ def assign_tasks(
         prior_cost = _prior_costs(types, pool, scorer, policy, capacity, median, to_sla, cross)
         cand = _top_candidates(np.where(elig, prior_cost, np.inf), candidates)
 
-    mats = {k: np.full((n, m), np.nan) for k in ("minutes", "p_qa_pass", "p_complaint")}
+    mats = {k: np.full((n, m), np.nan) for k in SCORE_NAMES}
     scored = _score_into(mats, cand, tasks, pool, scorer, now)
 
     def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
@@ -220,9 +280,8 @@ def _score_into(
     ti, wi = np.nonzero(mask)
     if len(ti):
         scores = scorer.score_pairs(tasks, pool, ti, wi, now=now)
-        mats["minutes"][ti, wi] = scores.minutes
-        mats["p_qa_pass"][ti, wi] = scores.p_qa_pass
-        mats["p_complaint"][ti, wi] = scores.p_complaint
+        for name in SCORE_NAMES:
+            mats[name][ti, wi] = getattr(scores, name)
     return len(ti)
 
 
@@ -240,17 +299,16 @@ def _slot_costs(
     rows: np.ndarray,
 ) -> PairCosts:
     """Costs of giving task rows[i] to worker cols[i] as its slots[i]-th extra task."""
-    return pair_costs(
-        minutes=mats["minutes"][rows, cols],
-        p_qa_pass=mats["p_qa_pass"][rows, cols],
-        p_complaint=mats["p_complaint"][rows, cols],
+    return policy_costs(
+        PairScores(
+            mats["minutes"][rows, cols], mats["p_qa_pass"][rows, cols], mats["p_complaint"][rows, cols]
+        ),
+        policy,
         type_median=median[rows],
         open_tasks=pool.open_tasks[cols] + slots,
         capacity=capacity[cols],
         cross_province=cross[rows, cols],
         minutes_to_sla=to_sla[rows],
-        weights=policy.weights,
-        sla_cap=policy.sla_cap,
     )
 
 
@@ -269,17 +327,14 @@ def _prior_costs(
     type_arr = np.array(types, dtype=object)
     for t, scores in prior.items():
         rows = np.flatnonzero(type_arr == t)
-        out[rows] = pair_costs(
-            minutes=np.asarray(scores.minutes)[None, :],
-            p_qa_pass=np.asarray(scores.p_qa_pass)[None, :],
-            p_complaint=np.asarray(scores.p_complaint)[None, :],
+        out[rows] = policy_costs(
+            _indexed(scores, (None, slice(None))),
+            policy,
             type_median=median[rows][:, None],
             open_tasks=pool.open_tasks[None, :],
             capacity=capacity[None, :],
             cross_province=cross[rows],
             minutes_to_sla=to_sla[rows][:, None],
-            weights=policy.weights,
-            sla_cap=policy.sla_cap,
         ).total
     return out
 

@@ -7,31 +7,22 @@ a hard ceiling here and a configurable one in the service (``defaults.yaml``: ``
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
-from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, VALUE_BANDS
-from serving.config import (
-    NonNeg,
-    Policy,
-    Prob,
-    ProvinceId,
-    RiskTiers,
-    Strict,
-    TaskType,
-)
+from opsmatch.contract import AGE_BANDS, CHANNELS, VALUE_BANDS
+from serving.config import Policy, ProvinceId, RiskTiers, Strict, TaskType
+from serving.contract_models import Id, bounds, row_model
+from serving.patch_models import patch_model
 from serving.risk import TIERS
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
 # The contract's enums (``opsmatch.contract``) and the risk tiers, as request/response types.
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
 AgeBand = Literal[AGE_BANDS]  # type: ignore[valid-type]
 ValueBand = Literal[VALUE_BANDS]  # type: ignore[valid-type]
-Severity = Literal[SEVERITIES]  # type: ignore[valid-type]
-ComplaintReason = Literal[COMPLAINT_REASONS]  # type: ignore[valid-type]
 Tier = Literal[TIERS]  # type: ignore[valid-type]
 HARD_MAX_BATCH = 50_000
 
@@ -41,10 +32,10 @@ class InlineCustomer(Strict):
 
     age_band: AgeBand | None = None
     channel: Channel | None = None
-    tenure_years: Annotated[float, Field(ge=0, le=100)] | None = None
+    tenure_years: Annotated[float, bounds("customers", "tenure_years")] | None = None
     policy_value_band: ValueBand | None = None
     vip: bool | None = None
-    prior_complaints: Annotated[int, Field(ge=0, le=1000)] | None = None
+    prior_complaints: Annotated[int, bounds("customers", "prior_complaints")] | None = None
 
 
 class InlineTask(Strict):
@@ -55,10 +46,10 @@ class InlineTask(Strict):
     province_id: ProvinceId
     created_at: AwareDatetime
     sla_due_at: AwareDatetime
-    complexity: Annotated[int, Field(ge=1, le=5)] = 3
+    complexity: Annotated[int, bounds("tasks", "complexity")] = 3
     customer_id: Id | None = None
     channel: Channel | None = None
-    amount: Annotated[float, Field(ge=0, le=1e10)] | None = None
+    amount: Annotated[float, bounds("tasks", "amount")] | None = None
     customer: InlineCustomer | None = None
 
     @model_validator(mode="after")
@@ -246,37 +237,34 @@ class AckRequest(Strict):
 
 
 # -- /outcomes ------------------------------------------------------------------------------------
-class CompletionIn(Strict):
-    task_id: Id
-    worker_id: Id
-    started_at: AwareDatetime
-    completed_at: AwareDatetime
-    handling_minutes: Annotated[float, Field(ge=0, le=60 * 24 * 30)]
-
+class _CompletionRow(Strict):
     @model_validator(mode="after")
-    def _ordered(self) -> CompletionIn:
-        if self.completed_at < self.started_at:
+    def _ordered(self) -> _CompletionRow:
+        if getattr(self, "completed_at") < getattr(self, "started_at"):  # noqa: B009 - fields from the contract
             raise ValueError("completed_at must not be before started_at")
         return self
 
 
-class QaResultIn(Strict):
-    qa_id: Id
-    task_id: Id
-    worker_id: Id
-    checked_at: AwareDatetime
-    passed: bool
-    score: Annotated[float, Field(ge=0, le=100)]
-    satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+# Rows of contract tables: fields, dtypes, bounds and choices from ``opsmatch.contract``.
+if TYPE_CHECKING:  # built at import time: to a type checker, strict models whose fields are dynamic
 
+    class _Derived(Strict):
+        def __init__(self, **data: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
 
-class ComplaintIn(Strict):
-    complaint_id: Id
-    task_id: Id
-    customer_id: Id
-    filed_at: AwareDatetime
-    severity: Severity
-    reason: ComplaintReason
+    class CompletionIn(_Derived): ...
+
+    class QaResultIn(_Derived): ...
+
+    class ComplaintIn(_Derived): ...
+
+    class WorkerStatusIn(_Derived): ...
+
+else:
+    CompletionIn = row_model("CompletionIn", "completions", _CompletionRow)
+    QaResultIn = row_model("QaResultIn", "qa_results", Strict)
+    ComplaintIn = row_model("ComplaintIn", "complaints", Strict)
+    WorkerStatusIn = row_model("WorkerStatusIn", "worker_status", Strict)
 
 
 class OutcomesRequest(Strict):
@@ -305,13 +293,6 @@ class OutcomesResponse(BaseModel):
 
 
 # -- /workers/status ------------------------------------------------------------------------------
-class WorkerStatusIn(Strict):
-    worker_id: Id
-    at: AwareDatetime
-    on_shift: bool
-    open_tasks: Annotated[int, Field(ge=0, le=10_000)]
-
-
 class WorkerStatusRequest(Strict):
     statuses: Annotated[list[WorkerStatusIn], Field(min_length=1, max_length=HARD_MAX_BATCH)]
 
@@ -323,35 +304,7 @@ class WorkerStatusResponse(BaseModel):
 
 
 # -- /policy --------------------------------------------------------------------------------------
-class WeightsPatch(Strict):
-    efficiency: NonNeg | None = None
-    quality: NonNeg | None = None
-    complaint: NonNeg | None = None
-    load: NonNeg | None = None
-    cross_province: NonNeg | None = None
-    sla: NonNeg | None = None
-
-
-class SharingPatch(Strict):
-    share_in: bool | None = None
-    share_out: bool | None = None
-    closed: bool | None = None
-
-
-class RiskTiersPatch(Strict):
-    high: Prob | None = None
-    medium: Prob | None = None
-
-
-class AlertRulesPatch(Strict):
-    high_risk_tier: Literal["high", "medium"] | None = None
-    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] | None = None
-    backlog_min_tasks: Annotated[int, Field(ge=1)] | None = None
-    backlog_per_worker: Annotated[float, Field(gt=0)] | None = None
-    overload_ratio: Annotated[float, Field(gt=0, le=100)] | None = None
-
-
-class PolicyUpdate(Strict):
+class _PolicyUpdate(Strict):
     """Partial policy change: fields left out keep their value; who and why are recorded."""
 
     actor: Actor
@@ -359,19 +312,21 @@ class PolicyUpdate(Strict):
     expected_version: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Refuse (409) unless the policy in force has this version."
     )
-    weights: WeightsPatch | None = None
-    sla_cap: Annotated[float, Field(gt=0, le=1000)] | None = None
-    default_sharing: SharingPatch | None = None
-    provinces: Annotated[dict[ProvinceId, SharingPatch], Field(max_length=1000)] | None = None
-    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] | None = None
-    max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
-    risk_tiers: RiskTiersPatch | None = None
-    alerts: AlertRulesPatch | None = None
-    type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] | None = None
 
     def changes(self) -> dict[str, Any]:
         """The policy fields this update sets."""
         return self.model_dump(exclude_unset=True, exclude={"actor", "note", "expected_version"})
+
+
+# The policy fields come from ``serving.config.Policy`` (same bounds, all optional); see patch_models.
+if TYPE_CHECKING:
+
+    class PolicyUpdate(_PolicyUpdate):
+        def __init__(self, **data: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+else:
+    PolicyUpdate = patch_model(Policy, _PolicyUpdate, "PolicyUpdate", _PolicyUpdate.__doc__, Strict)
 
 
 class PolicyOut(BaseModel):

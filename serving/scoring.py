@@ -27,30 +27,23 @@ from typing import Any
 
 import numpy as np
 
+from features.request_time import LAST_QA, LAST_QA_COLUMNS, LIVE, LIVE_COLUMNS, NEVER, expired, sla_urgency
+from features.spec import VIEWS
 from serving.protocols import PairScores, RiskScores, TaskRecord, WorkerPool
 
 log = logging.getLogger("opsmatch.serving")
 PAIR_MODELS: tuple[str, ...] = ("handling_time", "qa_pass", "complaint")
 MODELS: tuple[str, ...] = (*PAIR_MODELS, "complaint_pre")
-LIVE = {"on_shift": 0, "open_tasks": 1, "load_ratio": 2}
-LAST_QA = {"last_qa_passed": 0, "last_qa_score": 1, "last_qa_satisfaction": 2}
-REQUEST_TIME = ("hours_to_sla", "task_age_hours", "load_ratio")
-NEVER = np.iinfo(np.int64).min
 CHUNK_ROWS = 4096  # rows per thread above which one model's batch is split across the threads
 
 
 def _ttl_us(view: str) -> int:
-    from features.spec import VIEWS
-
     return int(VIEWS[view].ttl.total_seconds() * 1_000_000)
 
 
 def request_time_features(task: TaskRecord, now: datetime) -> dict[str, float]:
-    """The task's on-demand features (as the Feast ``sla_urgency`` view computes them)."""
-    return {
-        "hours_to_sla": (task.sla_due_at - now).total_seconds() / 3600.0,
-        "task_age_hours": (now - task.created_at).total_seconds() / 3600.0,
-    }
+    """The task's on-demand features (``request_time.sla_urgency``, as the Feast view computes them)."""
+    return sla_urgency(task.sla_due_at, task.created_at, now)
 
 
 def task_row(
@@ -182,12 +175,12 @@ class FeatureAssembler:
                 X[:, self.task_dst] = rows[np.ix_(task_idx, self.task_dst)]
         now_us = _now_us(now)
         if len(self.live_dst):
-            live = _rows(getattr(snap, "live", None), idx, 3)
+            live = _rows(getattr(snap, "live", None), idx, len(LIVE_COLUMNS))
             if self.apply_ttl:
                 self._expire(live, _times(getattr(snap, "live_at", None), idx), now_us, self.status_ttl_us)
             X[:, self.live_dst] = live[:, self.live_src]
         if len(self.qa_dst):
-            qa = _rows(getattr(snap, "last_qa", None), idx, 3)
+            qa = _rows(getattr(snap, "last_qa", None), idx, len(LAST_QA_COLUMNS))
             if self.apply_ttl:
                 self._expire(qa, _times(getattr(snap, "last_qa_at", None), idx), now_us, self.qa_ttl_us)
             X[:, self.qa_dst] = qa[:, self.qa_src]
@@ -198,8 +191,7 @@ class FeatureAssembler:
         """NaN the rows Feast's point-in-time join would not return at ``now`` (outside [now - ttl, now])."""
         if at is None:
             return
-        stale = (at == NEVER) | (at < now_us - ttl_us) | (at > now_us)
-        values[stale] = np.nan
+        values[expired(at, now_us, ttl_us)] = np.nan
 
 
 class ChampionScorer:

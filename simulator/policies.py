@@ -162,16 +162,25 @@ class BatchPolicy(Policy):
     def on_worker_free(self, view: SimView, worker: int) -> None:
         """Workers wait for the next solve."""
 
-    def on_tick(self, view: SimView) -> None:
+    def type_limit(self, view: SimView, task_type: int) -> int:
+        """How many of the oldest pending tasks of ``task_type`` enter a solve."""
+        return self.max_tasks
+
+    def batch(self, view: SimView) -> tuple[list[int], list[int]]:
+        """(idle workers, pending tasks of the types some idle worker can take) of one solve."""
         workers = view.all_idle()
         if not workers:
-            return
+            return workers, []
         tasks = [
             t
             for k in range(view.n_types)
             if view.idle_workers(k)
-            for t in view.pending_tasks(k, limit=self.max_tasks)
+            for t in view.pending_tasks(k, limit=self.type_limit(view, k))
         ]
+        return workers, tasks
+
+    def on_tick(self, view: SimView) -> None:
+        workers, tasks = self.batch(view)
         if not tasks:
             return
         cost = self.cost_matrix(view, tasks, workers)

@@ -9,20 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from opsmatch.contract import TABLES
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
 
-CONTRACT_TABLES = (
-    "provinces",
-    "workers",
-    "customers",
-    "tasks",
-    "assignments",
-    "completions",
-    "qa_results",
-    "complaints",
-    "worker_status",
-)
+CONTRACT_TABLES: tuple[str, ...] = tuple(TABLES)  # every table of the data contract, in its order
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:

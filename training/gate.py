@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from opsmatch.contract import TABLES
 from training import metrics as m
 from training.registry import (
     CHALLENGER,
@@ -33,7 +34,8 @@ from training.specs import get_spec
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
 
-MAX_MINUTES = 60 * 24 * 30  # the contract's ceiling on handling minutes
+# The contract's ceiling on handling minutes: the top of the sanity range of predicted minutes.
+MAX_MINUTES: float = TABLES["completions"].column("handling_minutes").max or float("inf")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import pytest
 
 from features.outcomes import shrunk_pair_features, shrunk_worker_features
 from features.pipeline import build_features
-from features.profile_cache import LIVE_COLUMNS, PAIR_COLUMNS, WORKER_COLUMNS, ProfileCache
+from features.profile_cache import PAIR_COLUMNS, WORKER_COLUMNS, ProfileCache
+from features.request_time import LIVE_COLUMNS
 from features.spec import PSEUDO_COUNTS
 from opsmatch.contract import TASK_TYPES
 from opsmatch.events import read_table

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.request_time import REQUEST_TIME
 from opsmatch import events
 from serving import engine as engine_module
 from serving import schemas as s
@@ -20,7 +21,7 @@ from serving.engine import Engine
 from serving.errors import ApiError
 from serving.event_index import EventIndex
 from serving.runtime import build_runtime, row_validator
-from serving.scoring import PAIR_MODELS, REQUEST_TIME, task_row
+from serving.scoring import PAIR_MODELS, task_row
 from serving.state import StateStore
 from tests.serving.real_world import World, wait_until
 

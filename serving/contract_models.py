@@ -1,0 +1,44 @@
+"""Request types derived from the data contract (``opsmatch.contract``): its columns, dtypes, bounds and
+choices live there once; the request models of contract rows are built from them here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, create_model
+from pydantic.fields import FieldInfo
+
+from opsmatch.contract import TABLES, Column
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+M = TypeVar("M", bound=BaseModel)
+_SCALARS: dict[str, Any] = {"int": int, "float": float, "bool": bool, "timestamp": AwareDatetime}
+
+
+def bounds(table: str, column: str) -> FieldInfo:
+    """The contract's ``[min, max]`` of a numeric column as a pydantic constraint."""
+    col = TABLES[table].column(column)
+    return Field(ge=col.min, le=col.max)
+
+
+def column_type(col: Column) -> Any:
+    """The request type of a contract column: choices as a Literal, other strings as ids, numbers bounded."""
+    if col.choices is not None:
+        kind: Any = Literal[col.choices]  # type: ignore[valid-type]
+    elif col.dtype in ("str", "json"):
+        kind = Id
+    else:
+        kind = _SCALARS[col.dtype]
+        if col.min is not None or col.max is not None:
+            kind = Annotated[kind, Field(ge=col.min, le=col.max)]
+    return kind | None if col.nullable else kind
+
+
+def row_model(name: str, table: str, base: type[M]) -> type[M]:
+    """A ``base`` model with one field per column of contract ``table`` (nullable columns default to None)."""
+    fields: dict[str, Any] = {
+        c.name: (column_type(c), None if c.nullable else ...) for c in TABLES[table].columns
+    }
+    doc = f"One row of the contract's ``{table}`` table ({TABLES[table].description})"
+    return create_model(name, __base__=base, __module__=base.__module__, __doc__=doc, **fields)
