@@ -6,6 +6,11 @@ task keeps its ``candidates`` cheapest eligible workers by a profile prior (the 
 estimates, no task features), the candidates get exact model scores, and the solver is exact on
 that candidate graph; tasks left out for lack of capacity among their candidates get one more round
 over the eligible workers that still have room.
+
+Availability (``serving.roster``: fresh live status, else roster) decides ``off_shift``; with
+``dispatch.shift_end == "exclude"`` a scored pair whose expected finish falls after the end of the
+worker's shift is excluded (``shift_end``), and with ``"exclude"`` or ``"penalise"`` the overrun is a
+cost part. /assign's priority levels: overdue (2) > due within ``dispatch.sla_near_hours`` (1) > normal.
 """
 
 from __future__ import annotations
@@ -20,10 +25,25 @@ import numpy as np
 from serving.assignment import CAPACITY, AssignmentResult, solve_assignment
 from serving.config import Policy
 from serving.cost import PARTS, PairCosts, pair_costs, reason_codes
-from serving.eligibility import Eligibility, effective_capacity, eligibility_matrix, eligible_workers
+from serving.eligibility import (
+    SHIFT_END,
+    Eligibility,
+    effective_capacity,
+    eligibility_matrix,
+    eligible_workers,
+)
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
+from serving.roster import Availability, live_only
 
 DEFAULT_MEDIAN_MINUTES = 30.0
+OVERDUE, NEAR_SLA, NORMAL = 2, 1, 0
+
+
+def urgency(minutes_to_sla: np.ndarray, policy: Policy) -> np.ndarray:
+    """Priority level of each task: overdue (2) > within ``dispatch.sla_near_hours`` (1) > normal (0)."""
+    left = np.asarray(minutes_to_sla, dtype=float)
+    near = left < policy.dispatch.sla_near_hours * 60.0
+    return np.where(left < 0, OVERDUE, np.where(near, NEAR_SLA, NORMAL)).astype(np.int64)
 
 
 def minutes_to_sla(tasks: Sequence[TaskRecord], now: datetime) -> np.ndarray:
@@ -49,6 +69,7 @@ class RankResult:
     scores: PairScores
     costs: PairCosts
     reasons: list[list[str]]
+    availability: Availability
 
 
 def rank_task(
@@ -62,24 +83,36 @@ def rank_task(
     requested: np.ndarray | None = None,
     prescreen: int = 0,
     prescreen_share: float = 0.0,
+    availability: Availability | None = None,
 ) -> RankResult:
     """Rank the eligible workers for one task by cost.
 
     ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
     eligible workers by the profile prior with the models (all of them when there are no more).
+    ``availability`` (default: the pool's live flags, no shift end) decides who is on shift.
     """
-    elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
+    avail = availability if availability is not None else live_only(pool.on_shift)
+    elig = eligible_workers(
+        pool, task.task_type, task.province_id, policy, requested=requested, on_shift=avail.on_shift
+    )
     idx = np.flatnonzero(elig.mask)
     capacity = effective_capacity(pool, policy)
     median = type_medians([task.task_type], pool, policy)[0]
     to_sla = minutes_to_sla([task], now)[0]
+    left = avail.minutes_left
     keep = max(prescreen, math.ceil(prescreen_share * len(idx))) if prescreen else 0
     if keep and len(idx) > keep:
         prior = scorer.prior([task.task_type], pool)[task.task_type]
-        rough = _costs(prior, idx, task, pool, capacity, median, to_sla, policy, prior_indexed=True)
+        rough = _costs(prior, idx, task, pool, capacity, median, to_sla, policy, left, prior_indexed=True)
         idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
     scores = scorer.score_pairs([task], pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
-    costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy)
+    costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy, left)
+    if policy.dispatch.shift_end == "exclude":
+        late = costs.shift_overrun > 0
+        if late.any():
+            elig = elig.exclude(idx[late], SHIFT_END)
+            keep_rows = np.flatnonzero(~late)
+            idx, scores, costs = idx[keep_rows], scores.take(keep_rows), costs.take(keep_rows)
     order = np.argsort(costs.total, kind="stable")[:top_k]
     chosen_scores, chosen_costs = scores.take(order), costs.take(order)
     workers = idx[order]
@@ -91,10 +124,11 @@ def rank_task(
             cross_province=bool(pool.province_ids[w] != task.province_id),
             load_ratio=float(chosen_costs.load_ratio[i]),
             sla_overrun=float(chosen_costs.sla_overrun[i]),
+            shift_overrun=float(chosen_costs.shift_overrun[i]),
         )
         for i, w in enumerate(workers)
     ]
-    return RankResult(elig, workers, chosen_scores, chosen_costs, reasons)
+    return RankResult(elig, workers, chosen_scores, chosen_costs, reasons, avail)
 
 
 def _costs(
@@ -106,6 +140,7 @@ def _costs(
     median: float,
     to_sla: float,
     policy: Policy,
+    minutes_left: np.ndarray,
     *,
     prior_indexed: bool = False,
 ) -> PairCosts:
@@ -121,6 +156,8 @@ def _costs(
         minutes_to_sla=to_sla,
         weights=policy.weights,
         sla_cap=policy.sla_cap,
+        minutes_left=minutes_left[idx],
+        price_shift_end=policy.dispatch.shift_end != "off",
     )
 
 
@@ -131,6 +168,9 @@ class AssignPlan:
     result: AssignmentResult
     eligibility: list[Eligibility]
     overdue: np.ndarray
+    priority: np.ndarray  # urgency level of each task (see ``urgency``)
+    shift_end_excluded: np.ndarray  # per task: candidates excluded because the shift would end first
+    availability: Availability
     parts: dict[str, np.ndarray]
     minutes: np.ndarray
     p_qa_pass: np.ndarray
@@ -148,17 +188,25 @@ def assign_tasks(
     requested: np.ndarray | None = None,
     full_scoring_pairs: int = 300_000,
     candidates: int = 64,
+    availability: Availability | None = None,
 ) -> AssignPlan:
-    """Optimal assignment of the tasks to the pool (overdue tasks first), see the module docstring."""
+    """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring."""
     n, m = len(tasks), len(pool)
+    avail = availability if availability is not None else live_only(pool.on_shift)
     types = [t.task_type for t in tasks]
     provinces = [t.province_id for t in tasks]
-    elig, per_task = eligibility_matrix(pool, types, provinces, policy, requested=requested)
+    elig, per_task = eligibility_matrix(
+        pool, types, provinces, policy, requested=requested, on_shift=avail.on_shift
+    )
     capacity = effective_capacity(pool, policy)
     remaining = np.maximum(capacity - pool.open_tasks, 0)
     median = type_medians(types, pool, policy)
     to_sla = minutes_to_sla(tasks, now)
     overdue = to_sla < 0
+    priority = urgency(to_sla, policy)
+    left = avail.minutes_left
+    exclude_late = policy.dispatch.shift_end == "exclude"
+    late = np.zeros((n, m), dtype=bool)  # pairs excluded because the shift would end first
     codes = {p: i for i, p in enumerate(pool.provinces)}
     task_code = np.array([codes.get(t.province_id, -1) for t in tasks], dtype=np.int64)
     cross = task_code[:, None] != pool.province_code[None, :]
@@ -167,30 +215,41 @@ def assign_tasks(
         cand = elig.copy()
         prior_cost = None
     else:
-        prior_cost = _prior_costs(types, pool, scorer, policy, capacity, median, to_sla, cross)
+        prior_cost = _prior_costs(types, pool, scorer, policy, capacity, median, to_sla, cross, left)
         cand = _top_candidates(np.where(elig, prior_cost, np.inf), candidates)
 
     mats = {k: np.full((n, m), np.nan) for k in ("minutes", "p_qa_pass", "p_complaint")}
-    scored = _score_into(mats, cand, tasks, pool, scorer, now)
+    args = (pool, capacity, median, to_sla, cross, policy, left)
+
+    def score(mask: np.ndarray) -> int:
+        """Score the pairs of ``mask``; in exclude mode drop those the shift's end would cut short."""
+        got = _score_into(mats, mask, tasks, pool, scorer, now)
+        if exclude_late:
+            ti, wi = np.nonzero(mask)
+            over = _slot_costs(mats, wi, np.zeros(len(ti), dtype=np.int64), *args, rows=ti).shift_overrun > 0
+            mask[ti[over], wi[over]] = False
+            late[ti[over], wi[over]] = True
+        return got
 
     def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return _slot_costs(mats, cols, slots, pool, capacity, median, to_sla, cross, policy, rows=rows).total
+        return _slot_costs(mats, cols, slots, *args, rows=rows).total
 
-    result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
+    scored = score(cand)
+    result = solve_assignment(slot_cost, cand, remaining, priority)
     if prior_cost is not None:
         stuck = np.array([r == CAPACITY for r in result.unassigned_reason])
         if stuck.any():
             used = np.bincount(result.worker[result.worker >= 0], minlength=m)
-            room = elig & (remaining - used > 0)[None, :] & ~cand & stuck[:, None]
+            room = elig & (remaining - used > 0)[None, :] & ~cand & ~late & stuck[:, None]
             extra = _top_candidates(np.where(room, prior_cost, np.inf), candidates)
             if extra.any():
-                scored += _score_into(mats, extra, tasks, pool, scorer, now)
+                scored += score(extra)
                 cand |= extra
-                result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
+                result = solve_assignment(slot_cost, cand, remaining, priority)
 
     done = np.flatnonzero(result.worker >= 0)
     w, k = result.worker[done], result.slot[done]
-    final = _slot_costs(mats, w, k, pool, capacity, median, to_sla, cross, policy, rows=done)
+    final = _slot_costs(mats, w, k, *args, rows=done)
     parts = {p: np.full(n, np.nan) for p in PARTS}
     picked = {name: np.full(n, np.nan) for name in mats}
     for p in PARTS:
@@ -201,6 +260,9 @@ def assign_tasks(
         result,
         per_task,
         overdue,
+        priority,
+        late.sum(axis=1),
+        avail,
         parts,
         picked["minutes"],
         picked["p_qa_pass"],
@@ -236,6 +298,7 @@ def _slot_costs(
     to_sla: np.ndarray,
     cross: np.ndarray,
     policy: Policy,
+    minutes_left: np.ndarray,
     *,
     rows: np.ndarray,
 ) -> PairCosts:
@@ -251,6 +314,8 @@ def _slot_costs(
         minutes_to_sla=to_sla[rows],
         weights=policy.weights,
         sla_cap=policy.sla_cap,
+        minutes_left=minutes_left[cols],
+        price_shift_end=policy.dispatch.shift_end != "off",
     )
 
 
@@ -263,6 +328,7 @@ def _prior_costs(
     median: np.ndarray,
     to_sla: np.ndarray,
     cross: np.ndarray,
+    minutes_left: np.ndarray,
 ) -> np.ndarray:
     prior = scorer.prior(sorted(set(types)), pool)
     out = np.empty(cross.shape)
@@ -280,6 +346,8 @@ def _prior_costs(
             minutes_to_sla=to_sla[rows][:, None],
             weights=policy.weights,
             sla_cap=policy.sla_cap,
+            minutes_left=minutes_left[None, :],
+            price_shift_end=policy.dispatch.shift_end != "off",
         ).total
     return out
 
