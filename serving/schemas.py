@@ -345,6 +345,36 @@ class WeightsPatch(Strict):
     load: NonNeg | None = None
     cross_province: NonNeg | None = None
     sla: NonNeg | None = None
+    shift_end: NonNeg | None = None
+
+
+class DispatchPatch(Strict):
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] | None = None
+    shift_end: Literal["exclude", "penalise", "off"] | None = None
+
+
+Minutes = Annotated[float, Field(gt=0, le=30 * 24 * 60)]
+
+
+class MonitorPatch(Strict):
+    redispatch: bool | None = None
+    accept_timeout_minutes: Minutes | None = None
+    start_timeout_minutes: Minutes | None = None
+    pending_max_minutes: Minutes | None = None
+    off_shift_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] | None = None
+    max_assignments: Annotated[int, Field(ge=1, le=100)] | None = None
+
+
+class ExperimentPatch(Strict):
+    """Start (``enabled: true``) or stop a switchback of ML dispatch against a baseline arm."""
+
+    enabled: bool | None = None
+    baseline: Literal["least_busy", "fifo"] | None = None
+    slice_minutes: Annotated[float, Field(ge=5, le=24 * 60)] | None = None
+    settle_minutes: Annotated[float, Field(ge=0, le=24 * 60)] | None = None
+    scope: Literal["national", "province"] | None = None
+    schedule: Literal["alternate", "random"] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
 
 
 class SharingPatch(Strict):
@@ -383,6 +413,9 @@ class PolicyUpdate(Strict):
     risk_tiers: RiskTiersPatch | None = None
     alerts: AlertRulesPatch | None = None
     type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] | None = None
+    dispatch: DispatchPatch | None = None
+    monitor: MonitorPatch | None = None
+    experiment: ExperimentPatch | None = None
 
     def changes(self) -> dict[str, Any]:
         """The policy fields this update sets."""
