@@ -81,14 +81,19 @@ class Roster:
         return len(self.province_ids)
 
     @classmethod
-    def from_frames(cls, worker_ids: Sequence[str], workers: pd.DataFrame, provinces: pd.DataFrame) -> Roster:
+    def from_frames(
+        cls, worker_ids: Sequence[str] | np.ndarray, workers: pd.DataFrame, provinces: pd.DataFrame
+    ) -> Roster:
         """The roster of ``worker_ids`` from the contract's ``workers`` and ``provinces`` frames; a worker
         without a row, or whose province has no calendar, is ``known=False``."""
         calendars = {
-            str(r.province_id): Calendar(
-                str(r.timezone), int(r.workday_start_hour), int(r.workday_end_hour), bool(r.works_weekends)
+            str(r["province_id"]): Calendar(
+                str(r["timezone"]),
+                int(r["workday_start_hour"]),
+                int(r["workday_end_hour"]),
+                bool(r["works_weekends"]),
             )
-            for r in provinces.itertuples(index=False)
+            for r in provinces.to_dict("records")
         }
         rows = workers.drop_duplicates("worker_id", keep="last")
         rows = rows.set_index(rows["worker_id"].astype(str)).reindex([str(w) for w in worker_ids])

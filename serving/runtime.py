@@ -108,7 +108,7 @@ class CachedProfiles:
         self._pool = (snap, pool)
         return pool
 
-    def _roster(self, worker_ids: Sequence[str]) -> Roster | None:
+    def _roster(self, worker_ids: Sequence[str] | np.ndarray) -> Roster | None:
         """Shift patterns and province calendars of the event store (None when it has no workers)."""
         from opsmatch import events
 
