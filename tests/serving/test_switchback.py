@@ -89,3 +89,47 @@ def test_the_experiment_is_set_through_the_policy_merge_and_validated() -> None:
         merge_policy(policy, {"experiment": {"baseline": "random_walk"}})
     with pytest.raises(ValueError, match="time zone"):
         arm_at(policy.experiment, datetime(2026, 6, 1))
+
+
+def _batch() -> tuple:
+    from tests.serving.serving_fakes import NOW, make_pool, make_task
+
+    pool = make_pool(m=6, provinces=("P01", "P02"), skill_level=3, capacity=2, open_tasks=0)
+    pool.open_tasks[:] = [1, 0, 1, 0, 0, 1]  # P01: W0, W2, W4; P02: W1, W3, W5
+    tasks = [
+        make_task("T-new", "renewal", "P01", now=NOW + timedelta(minutes=30)),
+        make_task("T-old", "renewal", "P02", now=NOW),
+        make_task("T-mid", "renewal", "P01", now=NOW + timedelta(minutes=10)),
+    ]
+    return pool, tasks
+
+
+def test_least_busy_takes_tasks_oldest_first_to_the_least_loaded_eligible_worker() -> None:
+    import numpy as np
+
+    from serving.baselines import baseline_assign
+
+    pool, tasks = _batch()
+    eligible = np.ones((3, 6), dtype=bool)
+    got = baseline_assign("least_busy", tasks, pool, eligible, pool.capacity)
+    # T-old first -> W1 (load 0, first in pool order), T-mid -> W3, T-new -> W4
+    assert [str(pool.worker_ids[w]) for w in got] == ["W0004", "W0001", "W0003"]
+    eligible[:, 4] = False  # W4 cannot take renewals: T-new goes to the next least loaded, W0 (1/2)
+    got = baseline_assign("least_busy", tasks, pool, eligible, pool.capacity)
+    assert str(pool.worker_ids[got[0]]) == "W0000"
+
+
+def test_fifo_stays_in_the_tasks_province_and_leaves_what_it_cannot_place() -> None:
+    import numpy as np
+
+    from serving.baselines import baseline_assign
+
+    pool, tasks = _batch()
+    eligible = np.ones((3, 6), dtype=bool)
+    got = baseline_assign("fifo", tasks, pool, eligible, pool.capacity)
+    assert [pool.province_ids[w] for w in got] == ["P01", "P02", "P01"]
+    eligible[[0, 2]] = pool.province_ids != "P01"  # P01 closed: its workers are not eligible
+    got = baseline_assign("fifo", tasks, pool, eligible, pool.capacity)
+    assert got[0] == -1 and got[2] == -1 and got[1] >= 0
+    with pytest.raises(ValueError, match="unknown baseline arm"):
+        baseline_assign("random", tasks, pool, eligible, pool.capacity)
