@@ -95,7 +95,8 @@ def redispatch_decisions(
     """(moves, escalations), each in SLA order; see the module docstring. A worker missing from
     ``on_shift`` counts as on shift (unknown: not a reason to move work)."""
     earlier = on_shift if on_shift_earlier is None else on_shift_earlier
-    moves, escalated = [], []
+    moves: list[Redispatch] = []
+    escalated: list[Redispatch] = []
     for st in states:
         task = tasks[st.task_id]
         if st.status in HELD:
