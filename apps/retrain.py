@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from opsmatch.contract import LOAD_ORDER, TABLES
+from opsmatch.contract import LIFECYCLE_TABLES, LOAD_ORDER, TABLES
 from opsmatch.locking import FileLock, LockHeld
 from opsmatch.settings import Settings
 
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from training.gate import GateTolerances
 
 STATE_VERSION = 1
-LIVE_ONLY_TABLES: tuple[str, ...] = ("worker_status",)  # changes here alone do not trigger a retrain
+# Changes here alone do not trigger a retrain (live status; the lifecycle's own events).
+LIVE_ONLY_TABLES: tuple[str, ...] = ("worker_status", *LIFECYCLE_TABLES)
 STAGES: tuple[str, ...] = ("detect", "features", "feast_apply", "materialize", "train", "gate")
 Status = Literal["retrained", "nothing_to_do", "locked"]
 Progress = Callable[[float, float], None]

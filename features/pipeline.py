@@ -41,7 +41,7 @@ from features.spec import (
 )
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
-from opsmatch.contract import LOAD_ORDER, TABLES
+from opsmatch.contract import LIFECYCLE_TABLES, LOAD_ORDER, TABLES
 from opsmatch.events import read_table
 from opsmatch.events import table_path as event_path
 from opsmatch.settings import Settings
@@ -57,13 +57,17 @@ _ARROW = {
     "bool": pa.bool_(),
     "ts": pa.timestamp("us", tz="UTC"),
 }
-# Time-stamped activity tables (every contract table with a time column but workers' hire dates).
-EVENT_TIME_COLUMNS = {n: t.time_column for n, t in TABLES.items() if t.time_column and n != "workers"}
+# The contract tables features are built from (the lifecycle's own events are not an input).
+INPUT_TABLES: tuple[str, ...] = tuple(n for n in LOAD_ORDER if n not in LIFECYCLE_TABLES)
+# Time-stamped activity tables (every input table with a time column but workers' hire dates).
+EVENT_TIME_COLUMNS = {
+    n: TABLES[n].time_column for n in INPUT_TABLES if TABLES[n].time_column and n != "workers"
+}
 
 
 def load_events(events_dir: Path) -> dict[str, pd.DataFrame]:
-    """All contract tables, typed (absent tables are empty frames)."""
-    return {name: read_table(events_dir, name) for name in LOAD_ORDER}
+    """All input tables, typed (absent tables are empty frames)."""
+    return {name: read_table(events_dir, name) for name in INPUT_TABLES}
 
 
 def event_time_range(events: dict[str, pd.DataFrame]) -> tuple[int, int] | None:
@@ -164,9 +168,9 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 
 
 def events_fingerprint(events_dir: Path) -> str:
-    """Content hash of every contract table file plus the pipeline version."""
+    """Content hash of every input table file plus the pipeline version."""
     h = hashlib.sha256(PIPELINE_VERSION.encode())
-    for name in LOAD_ORDER:
+    for name in INPUT_TABLES:
         p = event_path(events_dir, name)
         h.update(name.encode())
         if p.exists():

@@ -32,6 +32,45 @@ COMPLAINT_REASONS: tuple[str, ...] = (
     "operational_error",
     "promise_not_kept",
 )
+# The task lifecycle (serving/lifecycle.py): what can happen to a task, who made it happen, and why.
+TASK_EVENT_KINDS: tuple[str, ...] = (
+    "create",
+    "assign",
+    "accept",
+    "reject",
+    "start",
+    "complete",
+    "reassign",
+    "cancel",
+)
+EVENT_SOURCES: tuple[str, ...] = ("intake", "assign", "rank", "person", "monitor", "worker", "outcomes")
+REJECT_REASONS: tuple[str, ...] = (
+    "unavailable",
+    "workload",
+    "lacks_skill",
+    "conflict_of_interest",
+    "wrong_assignment",
+    "other",
+)
+REDISPATCH_REASONS: tuple[str, ...] = (
+    "accept_timeout",
+    "start_timeout",
+    "worker_off_shift",
+    "pending_too_long",
+    "dispatcher",
+)
+CANCEL_REASONS: tuple[str, ...] = ("withdrawn", "duplicate", "other")
+OVERRIDE_REASONS: tuple[str, ...] = (
+    "customer_relationship",
+    "specialist_knowledge",
+    "workload_balance",
+    "availability",
+    "training",
+    "other",
+)
+EVENT_REASON_CODES: tuple[str, ...] = tuple(
+    dict.fromkeys(REJECT_REASONS + REDISPATCH_REASONS + CANCEL_REASONS)
+)
 
 
 @dataclass(frozen=True)
@@ -201,6 +240,45 @@ TABLES: dict[str, Table] = {
             time_column="at",
             description="Live availability and load snapshots.",
         ),
+        Table(
+            "task_events",
+            ("event_id",),
+            (
+                Column("event_id", "str"),
+                Column("task_id", "str", references="tasks.task_id"),
+                Column("kind", "str", choices=TASK_EVENT_KINDS, description="The transition (see below)"),
+                Column("at", "timestamp"),
+                Column("actor", "str", description="Who: the client key's name, or the monitor"),
+                Column("source", "str", choices=EVENT_SOURCES, description="Where the decision came from"),
+                Column("assignment_id", "str", nullable=True, references="assignments.assignment_id"),
+                Column("worker_id", "str", nullable=True, references="workers.worker_id"),
+                Column(
+                    "ranked_worker_id",
+                    "str",
+                    nullable=True,
+                    references="workers.worker_id",
+                    description="Top-ranked worker when a person chose another",
+                ),
+                Column(
+                    "reason_code",
+                    "str",
+                    nullable=True,
+                    choices=EVENT_REASON_CODES,
+                    description="Why: reject, re-dispatch or cancel reason",
+                ),
+                Column(
+                    "override_reason",
+                    "str",
+                    nullable=True,
+                    choices=OVERRIDE_REASONS,
+                    description="Why a person overrode the top-ranked worker",
+                ),
+                Column("note", "str", nullable=True, description="Free text"),
+                Column("arm", "str", nullable=True, description="Experiment arm (or policy) that decided"),
+            ),
+            time_column="at",
+            description="Every transition of the task lifecycle, one row each (written by the service).",
+        ),
     )
 }
 
@@ -215,4 +293,7 @@ LOAD_ORDER: tuple[str, ...] = (
     "qa_results",
     "complaints",
     "worker_status",
+    "task_events",
 )
+# Tables the service writes itself as tasks move (a customer may also bring their own history of them).
+LIFECYCLE_TABLES: tuple[str, ...] = ("task_events",)

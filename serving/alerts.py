@@ -3,7 +3,8 @@
 Kinds: ``high_risk`` (complaint risk at or above the policy's tier), ``sla_overdue`` / ``sla_near``
 (pending task past / near its SLA, with a re-dispatch suggestion), ``province_backlog`` (pending tasks
 per on-shift worker above the threshold), ``overloaded_worker`` (open tasks at or above the overload
-ratio of capacity). An alert's id is derived from its kind and subject, so raising the same alert
+ratio of capacity), ``redispatch_limit`` (the monitor moved a task too often: see ``monitor.py``).
+An alert's id is derived from its kind and subject, so raising the same alert
 again updates it instead of duplicating it (and keeps its acknowledgement).
 """
 
@@ -18,7 +19,14 @@ import numpy as np
 
 from serving.config import AlertRules
 
-KINDS: tuple[str, ...] = ("high_risk", "sla_overdue", "sla_near", "province_backlog", "overloaded_worker")
+KINDS: tuple[str, ...] = (
+    "high_risk",
+    "sla_overdue",
+    "sla_near",
+    "province_backlog",
+    "overloaded_worker",
+    "redispatch_limit",
+)
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 
@@ -75,15 +83,26 @@ def sla_alerts(
     hours_to_sla: np.ndarray,
     suggestions: Mapping[str, str | None],
     rules: AlertRules,
+    *,
+    holders: Mapping[str, str | None] | None = None,
 ) -> list[Alert]:
-    """Overdue and near-SLA pending tasks, each with the suggested worker to re-dispatch to."""
+    """Overdue and near-SLA tasks not yet started, each with the suggested worker to re-dispatch to
+    (``holders``: the worker a task is assigned to but not started by, or None while it waits)."""
     out = []
+    holders = {} if holders is None else holders
     for tid, prov, hours in zip(task_ids, provinces, np.asarray(hours_to_sla, dtype=float), strict=True):
         if hours > rules.sla_near_hours:
             continue
         overdue = hours < 0
-        suggestion = suggestions.get(tid)
-        action = f"re-dispatch to {suggestion}" if suggestion else "no eligible worker: escalate"
+        suggestion, holder = suggestions.get(tid), holders.get(tid)
+        if suggestion:
+            action = f"re-dispatch to {suggestion}"
+        elif holder:
+            action = f"assigned to {holder}, not started"
+        elif tid in holders:
+            action = "waiting for dispatch"
+        else:
+            action = "no eligible worker: escalate"
         when = f"{-hours:.1f} h overdue" if overdue else f"due in {hours:.1f} h"
         out.append(
             Alert(

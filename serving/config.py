@@ -41,6 +41,7 @@ class Weights(Strict):
     load: NonNeg = 0.5
     cross_province: NonNeg = 0.3
     sla: NonNeg = 1.0
+    shift_end: NonNeg = 1.0
 
 
 class Sharing(Strict):
@@ -74,6 +75,42 @@ class AlertRules(Strict):
     overload_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
 
 
+class Dispatch(Strict):
+    """Urgency levels of ``/assign`` and shift-end awareness (see ``serving/ranking.py``)."""
+
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
+    shift_end: Literal["exclude", "penalise", "off"] = "exclude"
+
+
+class MonitorRules(Strict):
+    """The monitor's re-dispatch switch and timeouts (see ``serving/monitor.py``)."""
+
+    redispatch: bool = True
+    accept_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
+    start_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
+    pending_max_minutes: Annotated[float, Field(gt=0, le=30 * 24 * 60)] = 30.0
+    off_shift_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
+    max_assignments: Annotated[int, Field(ge=1, le=100)] = 5
+
+
+class Experiment(Strict):
+    """A switchback of ML dispatch against a baseline arm (see ``serving/switchback.py``)."""
+
+    enabled: bool = False
+    baseline: Literal["least_busy", "fifo"] = "least_busy"
+    slice_minutes: Annotated[float, Field(ge=5, le=24 * 60)] = 60.0
+    settle_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15.0
+    scope: Literal["national", "province"] = "national"
+    schedule: Literal["alternate", "random"] = "alternate"
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+    @model_validator(mode="after")
+    def _settle_inside_slice(self) -> Experiment:
+        if self.settle_minutes >= self.slice_minutes:
+            raise ValueError("experiment.settle_minutes must be shorter than experiment.slice_minutes")
+        return self
+
+
 class Policy(Strict):
     """The dispatch policy in force."""
 
@@ -86,6 +123,9 @@ class Policy(Strict):
     risk_tiers: RiskTiers = RiskTiers()
     alerts: AlertRules = AlertRules()
     type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] = Field(default_factory=dict)
+    dispatch: Dispatch = Dispatch()
+    monitor: MonitorRules = MonitorRules()
+    experiment: Experiment = Experiment()
 
     def sharing(self, province_id: str) -> Sharing:
         """Sharing parameters of a province (the default when it has none of its own)."""
@@ -115,6 +155,8 @@ class ServiceConfig(Strict):
     profile_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
     policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0
     alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
+    status_ttl_seconds: Annotated[float, Field(gt=0)] = 7200.0
+    monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,9 @@
 ``cross_province``  w_cross · [worker's province != task's province]
 ``sla``             w_sla · expected SLA overrun in median handling times, clipped to [0, sla_cap];
                     the worker finishes after its queue (open tasks × type median) plus this task.
+``shift_end``       w_shift_end · expected overrun past the end of the worker's shift, in median
+                    handling times, clipped to [0, sla_cap] (0 when the time left is unknown, or when
+                    the policy does not price it: ``dispatch.shift_end == "off"``).
 
 Every part is non-decreasing in the worker's open tasks, so a worker's k-th extra slot never costs
 less than its (k-1)-th: the assignment solver relies on it.
@@ -20,7 +23,7 @@ import numpy as np
 
 from serving.config import Weights
 
-PARTS: tuple[str, ...] = ("efficiency", "quality", "complaint", "load", "cross_province", "sla")
+PARTS: tuple[str, ...] = ("efficiency", "quality", "complaint", "load", "cross_province", "sla", "shift_end")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class PairCosts:
     minutes_ratio: np.ndarray
     load_ratio: np.ndarray
     sla_overrun: np.ndarray
+    shift_overrun: np.ndarray  # minutes past the end of the shift (<= 0: finished in time; NaN: unknown)
 
     def take(self, idx: np.ndarray) -> PairCosts:
         """The costs of the pairs ``idx``, in that order."""
@@ -41,6 +45,7 @@ class PairCosts:
             minutes_ratio=self.minutes_ratio[idx],
             load_ratio=self.load_ratio[idx],
             sla_overrun=self.sla_overrun[idx],
+            shift_overrun=self.shift_overrun[idx],
         )
 
 
@@ -56,11 +61,13 @@ def pair_costs(
     minutes_to_sla: np.ndarray | float,
     weights: Weights,
     sla_cap: float,
+    minutes_left: np.ndarray | float = np.nan,
+    price_shift_end: bool = True,
 ) -> PairCosts:
     """Cost parts of (task, worker) pairs; all inputs broadcast together.
 
     ``open_tasks`` is the worker's queue before this task (for the assignment's k-th extra slot,
-    pass open tasks + k).
+    pass open tasks + k); ``minutes_left`` the time to the end of the worker's shift (NaN: unknown).
     """
     median = np.maximum(np.asarray(type_median, dtype=float), 1e-9)
     minutes = np.maximum(np.asarray(minutes, dtype=float), 0.0)
@@ -69,6 +76,10 @@ def pair_costs(
     load_ratio = (open_tasks + 1.0) / np.maximum(np.asarray(capacity, dtype=float), 1.0)
     finish = open_tasks * median + minutes
     overrun = np.clip((finish - np.asarray(minutes_to_sla, dtype=float)) / median, 0.0, sla_cap)
+    shift_over = finish - np.asarray(minutes_left, dtype=float)
+    shift_part = np.clip(np.nan_to_num(shift_over, nan=0.0) / median, 0.0, sla_cap)
+    if not price_shift_end:
+        shift_part = np.zeros_like(shift_part)
     parts = {
         "efficiency": weights.efficiency * ratio,
         "quality": weights.quality * (1.0 - np.clip(p_qa_pass, 0.0, 1.0)),
@@ -76,6 +87,7 @@ def pair_costs(
         "load": weights.load * load_ratio,
         "cross_province": weights.cross_province * np.asarray(cross_province, dtype=float),
         "sla": weights.sla * overrun,
+        "shift_end": weights.shift_end * shift_part,
     }
     shape = np.broadcast_shapes(*(np.shape(v) for v in parts.values()))
     total = np.zeros(shape)
@@ -88,6 +100,7 @@ def pair_costs(
         minutes_ratio=np.broadcast_to(ratio, shape),
         load_ratio=np.broadcast_to(load_ratio, shape),
         sla_overrun=np.broadcast_to(overrun, shape),
+        shift_overrun=np.broadcast_to(shift_over, shape),
     )
 
 
@@ -106,6 +119,7 @@ def reason_codes(
     cross_province: bool,
     load_ratio: float,
     sla_overrun: float,
+    shift_overrun: float = float("nan"),
 ) -> list[str]:
     """Short machine-readable reasons for one ranked worker (strengths first, then risks)."""
     good: list[str] = []
@@ -129,4 +143,6 @@ def reason_codes(
         bad.append("high_load")
     if sla_overrun > 0:
         bad.append("may_miss_sla")
+    if shift_overrun > 0:
+        bad.append("may_run_past_shift")
     return good + bad

@@ -5,19 +5,23 @@ A worker is eligible for a task of type T in province A when, in this order of c
 is active; ``province_closed`` the worker's province is not in emergency close (its workers leave the
 pool); ``province_not_sharing`` the worker sits in A, or A shares out (always true when A is closed:
 its tasks must go elsewhere) and the worker's province shares in; ``skill`` the declared level for T
-is at least the policy's minimum; ``off_shift`` the worker is on shift; ``at_capacity`` open tasks are
-below the capacity. Each excluded worker is counted under the first check it fails.
+is at least the policy's minimum; ``off_shift`` the worker is available (``serving.roster``: a fresh
+live status, else the roster); ``at_capacity`` open tasks are below the capacity. Each excluded worker
+is counted under the first check it fails. ``shift_end`` is applied after scoring (it needs the
+predicted minutes, see ``serving.ranking``): the task would not be finished before the shift ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
 from serving.config import Policy
 from serving.protocols import WorkerPool
+from serving.roster import Availability, live_only, resolve
 
 REASONS: tuple[str, ...] = (
     "not_requested",
@@ -27,8 +31,10 @@ REASONS: tuple[str, ...] = (
     "skill",
     "off_shift",
     "at_capacity",
+    "shift_end",
 )
 ELIGIBLE = -1
+SHIFT_END = REASONS.index("shift_end")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,21 @@ class Eligibility:
         excluded = self.reason[self.reason >= 0]
         bins = np.bincount(excluded, minlength=len(REASONS))
         return {name: int(bins[i]) for i, name in enumerate(REASONS)}
+
+    def exclude(self, workers: np.ndarray, reason: int) -> Eligibility:
+        """A copy with the eligible ``workers`` (pool indices) excluded for ``reason``."""
+        rows = np.asarray(workers, dtype=np.int64)
+        rows = rows[self.mask[rows]]
+        mask, why = self.mask.copy(), self.reason.copy()
+        mask[rows], why[rows] = False, reason
+        return Eligibility(mask=mask, reason=why)
+
+
+def pool_availability(pool: WorkerPool, now: datetime, ttl_seconds: float) -> Availability:
+    """Who is available at ``now``: the pool's live status while fresh, else its roster."""
+    if pool.roster is None and pool.status_at is None:
+        return live_only(pool.on_shift)
+    return resolve(now, pool.on_shift, pool.status_at, pool.roster, ttl_seconds)
 
 
 def province_rules(policy: Policy, provinces: Sequence[str]) -> ProvinceRules:
@@ -80,11 +101,13 @@ def eligible_workers(
     rules: ProvinceRules | None = None,
     capacity: np.ndarray | None = None,
     requested: np.ndarray | None = None,
+    on_shift: np.ndarray | None = None,
 ) -> Eligibility:
     """Eligibility of every worker of the pool for one task.
 
     ``requested`` (bool mask) restricts the pool to the workers a request names or filters on.
     ``rules`` and ``capacity`` may be precomputed once per request (see :func:`province_rules`).
+    ``on_shift`` is the availability to use (:func:`pool_availability`; default: the pool's flags).
     """
     m = len(pool)
     rules = rules or province_rules(policy, pool.provinces)
@@ -104,11 +127,11 @@ def eligible_workers(
         rules.closed[wcode] if m else np.zeros(0, dtype=bool),
         ~same & ~(task_out & rules.share_in[wcode]) if m else np.zeros(0, dtype=bool),
         levels < required,
-        ~pool.on_shift,
+        ~(pool.on_shift if on_shift is None else np.asarray(on_shift, dtype=bool)),
         pool.open_tasks >= capacity,
     )
     reason = np.full(m, ELIGIBLE, dtype=np.int8)
-    for i in range(len(REASONS) - 1, -1, -1):
+    for i in range(len(failing) - 1, -1, -1):
         reason[failing[i]] = i
     return Eligibility(mask=reason == ELIGIBLE, reason=reason)
 
@@ -120,6 +143,7 @@ def eligibility_matrix(
     policy: Policy,
     *,
     requested: np.ndarray | None = None,
+    on_shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[Eligibility]]:
     """Masks for many tasks at once, shape (n_tasks, n_workers); computed once per (type, province)."""
     rules = province_rules(policy, pool.provinces)
@@ -130,7 +154,14 @@ def eligibility_matrix(
     for i, key in enumerate(zip(task_types, task_provinces, strict=True)):
         if key not in groups:
             groups[key] = eligible_workers(
-                pool, key[0], key[1], policy, rules=rules, capacity=capacity, requested=requested
+                pool,
+                key[0],
+                key[1],
+                policy,
+                rules=rules,
+                capacity=capacity,
+                requested=requested,
+                on_shift=on_shift,
             )
         out[i] = groups[key].mask
         per_task.append(groups[key])

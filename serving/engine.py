@@ -24,11 +24,11 @@ from serving import schemas as s
 from serving.assignment import CAPACITY, NO_ELIGIBLE
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
-from serving.eligibility import effective_capacity
+from serving.eligibility import effective_capacity, pool_availability
 from serving.errors import ApiError
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
-from serving.ranking import assign_tasks, rank_task
+from serving.ranking import NEAR_SLA, OVERDUE, assign_tasks, rank_task
 from serving.risk import tiers, top_reasons
 from serving.state import ConflictError, StateStore
 
@@ -123,6 +123,7 @@ class Engine:
                 raise ApiError(400, f"unknown province(s): {', '.join(unknown)}", ["provinces"])
             requested = np.isin(pool.province_ids.astype(str), req.provinces)
         now = req.as_of or self.clock()
+        avail = pool_availability(pool, now, self.config.status_ttl_seconds)
         res = rank_task(
             task,
             pool,
@@ -133,6 +134,7 @@ class Engine:
             requested=requested,
             prescreen=self.config.rank_prescreen,
             prescreen_share=self.config.rank_prescreen_share,
+            availability=avail,
         )
         cap = effective_capacity(pool, policy)
         workers = [
@@ -148,6 +150,8 @@ class Engine:
                 open_tasks=int(pool.open_tasks[w]),
                 capacity=int(cap[w]),
                 reason_codes=res.reasons[i],
+                availability=avail.source_of(w),  # type: ignore[arg-type]
+                shift_minutes_left=_opt(avail.minutes_left[w]),
             )
             for i, w in enumerate(res.workers)
         ]
@@ -158,6 +162,7 @@ class Engine:
             as_of=now,
             eligible=int(res.eligibility.mask.sum()),
             excluded=res.eligibility.counts(),
+            availability=avail.counts(requested),
             workers=workers,
             policy_version=version,
             model_versions=self.runtime.scorer.versions(),
@@ -182,6 +187,7 @@ class Engine:
             requested = np.zeros(len(pool), dtype=bool)
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or self.clock()
+        avail = pool_availability(pool, now, self.config.status_ttl_seconds)
         plan = assign_tasks(
             tasks,
             pool,
@@ -191,6 +197,7 @@ class Engine:
             requested=requested,
             full_scoring_pairs=self.config.assign_full_scoring_pairs,
             candidates=self.config.assign_candidates_per_task,
+            availability=avail,
         )
         res = plan.result
         closed = set(policy.closed_provinces())
@@ -205,21 +212,27 @@ class Engine:
                         worker_province_id=str(pool.province_ids[w]),
                         task_province_id=task.province_id,
                         overdue=bool(plan.overdue[t]),
+                        urgency=_URGENCY[int(plan.priority[t])],
                         predicted_minutes=_r(plan.minutes[t]),
                         p_qa_pass=_r(plan.p_qa_pass[t]),
                         p_complaint=_r(plan.p_complaint[t]),
                         cost=_r(res.cost[t]),
                         cost_parts=s.CostParts(**{p: _r(plan.parts[p][t]) for p in PARTS}),
+                        availability=avail.source_of(w),  # type: ignore[arg-type]
+                        shift_minutes_left=_opt(avail.minutes_left[w]),
                     )
                 )
             else:
                 reason = res.unassigned_reason[t] or CAPACITY
                 counts = plan.eligibility[t].counts() if reason == NO_ELIGIBLE else {}
+                if counts:
+                    counts["shift_end"] += int(plan.shift_end_excluded[t])
                 unassigned.append(
                     s.Unassigned(
                         task_id=task.task_id,
                         task_province_id=task.province_id,
                         overdue=bool(plan.overdue[t]),
+                        urgency=_URGENCY[int(plan.priority[t])],
                         reason=reason,
                         excluded={k: v for k, v in counts.items() if v},  # type: ignore[arg-type]
                     )
@@ -229,7 +242,7 @@ class Engine:
         found = rules.sla_alerts(
             [t.task_id for t in tasks], [t.province_id for t in tasks], to_sla, suggestions, policy.alerts
         )
-        on_shift = Counter(pool.province_ids[pool.on_shift & pool.active].astype(str).tolist())
+        on_shift = Counter(pool.province_ids[avail.on_shift & pool.active].astype(str).tolist())
         found += rules.backlog_alerts(Counter(t.province_id for t in tasks), on_shift, policy.alerts)
         self.store.upsert_alerts(found, self.clock())
         return s.AssignResponse(
@@ -241,6 +254,9 @@ class Engine:
             n_assigned=res.n_assigned,
             n_overdue=int(plan.overdue.sum()),
             n_overdue_assigned=int((plan.overdue & (res.worker >= 0)).sum()),
+            n_near_sla=int((plan.priority == NEAR_SLA).sum()),
+            n_near_sla_assigned=int(((plan.priority == NEAR_SLA) & (res.worker >= 0)).sum()),
+            availability=avail.counts(requested),
             closed_provinces=sorted(closed),
             moved_from_closed=sum(1 for a in assignments if a.task_province_id in closed),
             scored_pairs=plan.scored_pairs,
@@ -459,6 +475,15 @@ class Engine:
             state_store=self.store.engine.url.render_as_string(hide_password=True),
             limits=self.config.model_dump(),
         )
+
+
+_URGENCY: dict[int, s.Urgency] = {OVERDUE: "overdue", NEAR_SLA: "near_sla", 0: "normal"}
+
+
+def _opt(x: Any) -> float | None:
+    """A rounded float, or None when unknown (NaN)."""
+    v = float(x)
+    return None if np.isnan(v) else round(v, 3)
 
 
 def _r(x: Any) -> float:

@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from serving.roster import Roster
+
 
 @dataclass(frozen=True)
 class TaskRecord:
@@ -37,6 +39,9 @@ class WorkerPool:
 
     ``skills[i, j]`` is worker i's declared level (0 = none) for ``task_types[j]``; ``capacity`` is
     the concurrent open-task limit; ``handle`` is opaque data the scorer may use to build features.
+    ``on_shift`` is each worker's last live status, ``status_at`` its time (epoch seconds, NaN: none;
+    ``None``: always fresh) and ``roster`` the shift patterns (see ``serving.roster``) that decide once
+    a status is stale.
     """
 
     worker_ids: np.ndarray
@@ -50,6 +55,8 @@ class WorkerPool:
     type_median_minutes: Mapping[str, float] = field(default_factory=dict)
     refreshed_at: datetime | None = None
     handle: Any = None
+    status_at: np.ndarray | None = None
+    roster: Roster | None = None
     provinces: tuple[str, ...] = field(init=False)
     province_code: np.ndarray = field(init=False)
     _index: dict[str, int] | None = field(init=False, default=None, repr=False)
@@ -63,8 +70,10 @@ class WorkerPool:
         self.open_tasks = np.asarray(self.open_tasks, dtype=np.int64)
         self.on_shift = np.asarray(self.on_shift, dtype=bool)
         self.active = np.asarray(self.active, dtype=bool)
-        for name in ("province_ids", "capacity", "open_tasks", "on_shift", "active"):
-            if len(getattr(self, name)) != m:
+        if self.status_at is not None:
+            self.status_at = np.asarray(self.status_at, dtype=float)
+        for name in ("province_ids", "capacity", "open_tasks", "on_shift", "active", "status_at", "roster"):
+            if getattr(self, name) is not None and len(getattr(self, name)) != m:
                 raise ValueError(f"WorkerPool.{name} has {len(getattr(self, name))} rows, expected {m}")
         provinces, codes = np.unique(self.province_ids.astype(str), return_inverse=True)
         self.provinces = tuple(str(p) for p in provinces)

@@ -6,6 +6,11 @@ task keeps its ``candidates`` cheapest eligible workers by a profile prior (the 
 estimates, no task features), the candidates get exact model scores, and the solver is exact on
 that candidate graph; tasks left out for lack of capacity among their candidates get one more round
 over the eligible workers that still have room.
+
+Availability (``serving.roster``: fresh live status, else roster) decides ``off_shift``; with
+``dispatch.shift_end == "exclude"`` a scored pair whose expected finish falls after the end of the
+worker's shift is excluded (``shift_end``), and with ``"exclude"`` or ``"penalise"`` the overrun is a
+cost part. /assign's priority levels: overdue (2) > due within ``dispatch.sla_near_hours`` (1) > normal.
 """
 
 from __future__ import annotations
@@ -20,11 +25,26 @@ import numpy as np
 from serving.assignment import CAPACITY, AssignmentResult, solve_assignment
 from serving.config import Policy
 from serving.cost import PARTS, PairCosts, pair_costs, reason_codes
-from serving.eligibility import Eligibility, effective_capacity, eligibility_matrix, eligible_workers
+from serving.eligibility import (
+    SHIFT_END,
+    Eligibility,
+    effective_capacity,
+    eligibility_matrix,
+    eligible_workers,
+)
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
+from serving.roster import Availability, live_only
 
 DEFAULT_MEDIAN_MINUTES = 30.0
 SCORE_NAMES: tuple[str, ...] = ("minutes", "p_qa_pass", "p_complaint")  # the fields of PairScores
+OVERDUE, NEAR_SLA, NORMAL = 2, 1, 0
+
+
+def urgency(minutes_to_sla: np.ndarray, policy: Policy) -> np.ndarray:
+    """Priority level of each task: overdue (2) > within ``dispatch.sla_near_hours`` (1) > normal (0)."""
+    left = np.asarray(minutes_to_sla, dtype=float)
+    near = left < policy.dispatch.sla_near_hours * 60.0
+    return np.where(left < 0, OVERDUE, np.where(near, NEAR_SLA, NORMAL)).astype(np.int64)
 
 
 def minutes_to_sla(tasks: Sequence[TaskRecord], now: datetime) -> np.ndarray:
@@ -49,8 +69,11 @@ def scored_pair_costs(
     pool: WorkerPool,
     policy: Policy,
     now: datetime,
+    minutes_left: np.ndarray | None = None,
 ) -> PairCosts:
-    """Costs of the scored pairs (tasks[task_idx[i]], pool worker worker_idx[i]), as /rank prices them."""
+    """Costs of the scored pairs (tasks[task_idx[i]], pool worker worker_idx[i]), as /rank prices them.
+
+    ``minutes_left``: per pool worker, the time to the end of the shift (None: unknown)."""
     task_idx, worker_idx = np.asarray(task_idx, dtype=np.int64), np.asarray(worker_idx, dtype=np.int64)
     capacity = effective_capacity(pool, policy)
     provinces = np.array([t.province_id for t in tasks], dtype=object)[task_idx]
@@ -62,6 +85,7 @@ def scored_pair_costs(
         capacity=capacity[worker_idx],
         cross_province=pool.province_ids[worker_idx] != provinces,
         minutes_to_sla=minutes_to_sla(tasks, now)[task_idx],
+        minutes_left=np.nan if minutes_left is None else minutes_left[worker_idx],
     )
 
 
@@ -74,8 +98,9 @@ def policy_costs(
     capacity: np.ndarray,
     cross_province: np.ndarray,
     minutes_to_sla: np.ndarray | float,
+    minutes_left: np.ndarray | float = np.nan,
 ) -> PairCosts:
-    """``serving.cost.pair_costs`` of model scores under the policy's weights and SLA cap."""
+    """``serving.cost.pair_costs`` of model scores under the policy's weights, SLA cap and shift-end rule."""
     return pair_costs(
         minutes=scores.minutes,
         p_qa_pass=scores.p_qa_pass,
@@ -87,6 +112,8 @@ def policy_costs(
         minutes_to_sla=minutes_to_sla,
         weights=policy.weights,
         sla_cap=policy.sla_cap,
+        minutes_left=minutes_left,
+        price_shift_end=policy.dispatch.shift_end != "off",
     )
 
 
@@ -98,6 +125,7 @@ class Candidates:
     workers: np.ndarray
     scores: PairScores
     costs: PairCosts
+    availability: Availability
 
 
 def score_candidates(
@@ -110,22 +138,37 @@ def score_candidates(
     requested: np.ndarray | None = None,
     prescreen: int = 0,
     prescreen_share: float = 0.0,
+    availability: Availability | None = None,
 ) -> Candidates:
     """Eligibility, then model scores and costs of the eligible workers (in pool order).
 
     ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
     eligible workers by the profile prior with the models (all of them when there are no more).
+    ``availability`` (default: the pool's live flags, no shift end) decides who is on shift; with
+    ``dispatch.shift_end == "exclude"`` a worker whose shift ends before the predicted minutes is dropped.
     """
-    elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
+    avail = availability if availability is not None else live_only(pool.on_shift)
+    elig = eligible_workers(
+        pool, task.task_type, task.province_id, policy, requested=requested, on_shift=avail.on_shift
+    )
     idx = np.flatnonzero(elig.mask)
+    left = avail.minutes_left
     keep = max(prescreen, math.ceil(prescreen_share * len(idx))) if prescreen else 0
     if keep and len(idx) > keep:
         prior = _indexed(scorer.prior([task.task_type], pool)[task.task_type], idx)
-        rough = scored_pair_costs([task], prior, np.zeros(len(idx), dtype=np.int64), idx, pool, policy, now)
+        zeros = np.zeros(len(idx), dtype=np.int64)
+        rough = scored_pair_costs([task], prior, zeros, idx, pool, policy, now, left)
         idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
     zeros = np.zeros(len(idx), dtype=np.int64)
     scores = scorer.score_pairs([task], pool, zeros, idx, now=now)
-    return Candidates(elig, idx, scores, scored_pair_costs([task], scores, zeros, idx, pool, policy, now))
+    costs = scored_pair_costs([task], scores, zeros, idx, pool, policy, now, left)
+    if policy.dispatch.shift_end == "exclude":
+        late = costs.shift_overrun > 0
+        if late.any():
+            elig = elig.exclude(idx[late], SHIFT_END)
+            kept = np.flatnonzero(~late)
+            idx, scores, costs = idx[kept], scores.take(kept), costs.take(kept)
+    return Candidates(elig, idx, scores, costs, avail)
 
 
 def _indexed(scores: PairScores, idx: np.ndarray | tuple) -> PairScores:
@@ -142,6 +185,7 @@ class RankResult:
     scores: PairScores
     costs: PairCosts
     reasons: list[list[str]]
+    availability: Availability
 
 
 def rank_task(
@@ -155,8 +199,10 @@ def rank_task(
     requested: np.ndarray | None = None,
     prescreen: int = 0,
     prescreen_share: float = 0.0,
+    availability: Availability | None = None,
 ) -> RankResult:
-    """Rank the eligible workers for one task by cost (``prescreen`` as in :func:`score_candidates`)."""
+    """Rank the eligible workers for one task by cost (``prescreen``, ``availability`` as in
+    :func:`score_candidates`)."""
     cand = score_candidates(
         task,
         pool,
@@ -166,6 +212,7 @@ def rank_task(
         requested=requested,
         prescreen=prescreen,
         prescreen_share=prescreen_share,
+        availability=availability,
     )
     order = np.argsort(cand.costs.total, kind="stable")[:top_k]
     chosen_scores, chosen_costs = cand.scores.take(order), cand.costs.take(order)
@@ -178,10 +225,11 @@ def rank_task(
             cross_province=bool(pool.province_ids[w] != task.province_id),
             load_ratio=float(chosen_costs.load_ratio[i]),
             sla_overrun=float(chosen_costs.sla_overrun[i]),
+            shift_overrun=float(chosen_costs.shift_overrun[i]),
         )
         for i, w in enumerate(workers)
     ]
-    return RankResult(cand.eligibility, workers, chosen_scores, chosen_costs, reasons)
+    return RankResult(cand.eligibility, workers, chosen_scores, chosen_costs, reasons, cand.availability)
 
 
 @dataclass(frozen=True)
@@ -191,6 +239,9 @@ class AssignPlan:
     result: AssignmentResult
     eligibility: list[Eligibility]
     overdue: np.ndarray
+    priority: np.ndarray  # urgency level of each task (see ``urgency``)
+    shift_end_excluded: np.ndarray  # per task: candidates excluded because the shift would end first
+    availability: Availability
     parts: dict[str, np.ndarray]
     minutes: np.ndarray
     p_qa_pass: np.ndarray
@@ -208,17 +259,25 @@ def assign_tasks(
     requested: np.ndarray | None = None,
     full_scoring_pairs: int = 300_000,
     candidates: int = 64,
+    availability: Availability | None = None,
 ) -> AssignPlan:
-    """Optimal assignment of the tasks to the pool (overdue tasks first), see the module docstring."""
+    """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring."""
     n, m = len(tasks), len(pool)
+    avail = availability if availability is not None else live_only(pool.on_shift)
     types = [t.task_type for t in tasks]
     provinces = [t.province_id for t in tasks]
-    elig, per_task = eligibility_matrix(pool, types, provinces, policy, requested=requested)
+    elig, per_task = eligibility_matrix(
+        pool, types, provinces, policy, requested=requested, on_shift=avail.on_shift
+    )
     capacity = effective_capacity(pool, policy)
     remaining = np.maximum(capacity - pool.open_tasks, 0)
     median = type_medians(types, pool, policy)
     to_sla = minutes_to_sla(tasks, now)
     overdue = to_sla < 0
+    priority = urgency(to_sla, policy)
+    left = avail.minutes_left
+    exclude_late = policy.dispatch.shift_end == "exclude"
+    late = np.zeros((n, m), dtype=bool)  # pairs excluded because the shift would end first
     codes = {p: i for i, p in enumerate(pool.provinces)}
     task_code = np.array([codes.get(t.province_id, -1) for t in tasks], dtype=np.int64)
     cross = task_code[:, None] != pool.province_code[None, :]
@@ -227,30 +286,41 @@ def assign_tasks(
         cand = elig.copy()
         prior_cost = None
     else:
-        prior_cost = _prior_costs(types, pool, scorer, policy, capacity, median, to_sla, cross)
+        prior_cost = _prior_costs(types, pool, scorer, policy, capacity, median, to_sla, cross, left)
         cand = _top_candidates(np.where(elig, prior_cost, np.inf), candidates)
 
     mats = {k: np.full((n, m), np.nan) for k in SCORE_NAMES}
-    scored = _score_into(mats, cand, tasks, pool, scorer, now)
+    args = (pool, capacity, median, to_sla, cross, policy, left)
+
+    def score(mask: np.ndarray) -> int:
+        """Score the pairs of ``mask``; in exclude mode drop those the shift's end would cut short."""
+        got = _score_into(mats, mask, tasks, pool, scorer, now)
+        if exclude_late:
+            ti, wi = np.nonzero(mask)
+            over = _slot_costs(mats, wi, np.zeros(len(ti), dtype=np.int64), *args, rows=ti).shift_overrun > 0
+            mask[ti[over], wi[over]] = False
+            late[ti[over], wi[over]] = True
+        return got
 
     def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return _slot_costs(mats, cols, slots, pool, capacity, median, to_sla, cross, policy, rows=rows).total
+        return _slot_costs(mats, cols, slots, *args, rows=rows).total
 
-    result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
+    scored = score(cand)
+    result = solve_assignment(slot_cost, cand, remaining, priority)
     if prior_cost is not None:
         stuck = np.array([r == CAPACITY for r in result.unassigned_reason])
         if stuck.any():
             used = np.bincount(result.worker[result.worker >= 0], minlength=m)
-            room = elig & (remaining - used > 0)[None, :] & ~cand & stuck[:, None]
+            room = elig & (remaining - used > 0)[None, :] & ~cand & ~late & stuck[:, None]
             extra = _top_candidates(np.where(room, prior_cost, np.inf), candidates)
             if extra.any():
-                scored += _score_into(mats, extra, tasks, pool, scorer, now)
+                scored += score(extra)
                 cand |= extra
-                result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
+                result = solve_assignment(slot_cost, cand, remaining, priority)
 
     done = np.flatnonzero(result.worker >= 0)
     w, k = result.worker[done], result.slot[done]
-    final = _slot_costs(mats, w, k, pool, capacity, median, to_sla, cross, policy, rows=done)
+    final = _slot_costs(mats, w, k, *args, rows=done)
     parts = {p: np.full(n, np.nan) for p in PARTS}
     picked = {name: np.full(n, np.nan) for name in mats}
     for p in PARTS:
@@ -261,6 +331,9 @@ def assign_tasks(
         result,
         per_task,
         overdue,
+        priority,
+        late.sum(axis=1),
+        avail,
         parts,
         picked["minutes"],
         picked["p_qa_pass"],
@@ -295,6 +368,7 @@ def _slot_costs(
     to_sla: np.ndarray,
     cross: np.ndarray,
     policy: Policy,
+    minutes_left: np.ndarray,
     *,
     rows: np.ndarray,
 ) -> PairCosts:
@@ -309,6 +383,7 @@ def _slot_costs(
         capacity=capacity[cols],
         cross_province=cross[rows, cols],
         minutes_to_sla=to_sla[rows],
+        minutes_left=minutes_left[cols],
     )
 
 
@@ -321,6 +396,7 @@ def _prior_costs(
     median: np.ndarray,
     to_sla: np.ndarray,
     cross: np.ndarray,
+    minutes_left: np.ndarray,
 ) -> np.ndarray:
     prior = scorer.prior(sorted(set(types)), pool)
     out = np.empty(cross.shape)
@@ -335,6 +411,7 @@ def _prior_costs(
             capacity=capacity[None, :],
             cross_province=cross[rows],
             minutes_to_sla=to_sla[rows][:, None],
+            minutes_left=minutes_left[None, :],
         ).total
     return out
 

@@ -21,6 +21,7 @@ from serving.config import ServiceConfig
 from serving.event_index import EventIndex, referenced_tables
 from serving.ingestion import RowValidator
 from serving.protocols import Runtime, TaskRecord, WorkerPool
+from serving.roster import Roster
 
 log = logging.getLogger("opsmatch.serving")
 CUSTOMER_FIELDS = {
@@ -101,9 +102,21 @@ class CachedProfiles:
             type_median_minutes={str(k): float(v) for k, v in medians.items() if pd.notna(v)},
             refreshed_at=datetime.fromtimestamp(snap.loaded_at, UTC),
             handle=snap,
+            status_at=_status_seconds(snap.live_at),
+            roster=self._roster(snap.worker_ids),
         )
         self._pool = (snap, pool)
         return pool
+
+    def _roster(self, worker_ids: Sequence[str] | np.ndarray) -> Roster | None:
+        """Shift patterns and province calendars of the event store (None when it has no workers)."""
+        from opsmatch import events
+
+        workers = events.read_table(self.settings.events_dir, "workers")
+        provinces = events.read_table(self.settings.events_dir, "provinces")
+        if not len(workers) or not len(provinces):
+            return None
+        return Roster.from_frames(worker_ids, workers, provinces)
 
     def push_status(self, rows: pd.DataFrame) -> None:
         self.cache.update_worker_status(
@@ -229,6 +242,14 @@ class FeastTaskSource:
                 zip(prov["province_id"].astype(str), prov["timezone"].astype(str), strict=True)
             )
         return self._timezones
+
+
+def _status_seconds(live_at: np.ndarray) -> np.ndarray:
+    """Epoch seconds of each worker's live status (NaN where the profile cache has none)."""
+    from features.profile_cache import NEVER
+
+    at = np.asarray(live_at, dtype=np.int64)
+    return np.where(at == NEVER, np.nan, at / 1e6)
 
 
 def _ts(value: Any) -> datetime:

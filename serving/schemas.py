@@ -101,6 +101,11 @@ class CostParts(BaseModel):
     load: float
     cross_province: float
     sla: float
+    shift_end: float
+
+
+AvailabilitySource = Literal["live", "roster", "last_status", "assumed"]
+Urgency = Literal["overdue", "near_sla", "normal"]
 
 
 class RankedWorker(BaseModel):
@@ -115,6 +120,8 @@ class RankedWorker(BaseModel):
     open_tasks: int
     capacity: int
     reason_codes: list[str]
+    availability: AvailabilitySource = Field(description="What decided the worker is on shift")
+    shift_minutes_left: float | None = Field(description="Minutes to the end of the rostered shift")
 
 
 class RankResponse(BaseModel):
@@ -124,6 +131,7 @@ class RankResponse(BaseModel):
     as_of: datetime
     eligible: int
     excluded: dict[str, int]
+    availability: dict[str, int] = Field(description="Workers considered, by what decided their availability")
     workers: list[RankedWorker]
     policy_version: int
     model_versions: dict[str, str]
@@ -142,17 +150,21 @@ class Assignment(BaseModel):
     worker_province_id: str
     task_province_id: str
     overdue: bool
+    urgency: Urgency
     predicted_minutes: float
     p_qa_pass: float
     p_complaint: float
     cost: float
     cost_parts: CostParts
+    availability: AvailabilitySource
+    shift_minutes_left: float | None
 
 
 class Unassigned(BaseModel):
     task_id: str
     task_province_id: str
     overdue: bool
+    urgency: Urgency
     reason: Literal["no_eligible_worker", "capacity_exhausted"]
     excluded: dict[str, int] = Field(default_factory=dict)
 
@@ -166,6 +178,9 @@ class AssignResponse(BaseModel):
     n_assigned: int
     n_overdue: int
     n_overdue_assigned: int
+    n_near_sla: int
+    n_near_sla_assigned: int
+    availability: dict[str, int] = Field(description="Workers considered, by what decided their availability")
     closed_provinces: list[str]
     moved_from_closed: int
     scored_pairs: int

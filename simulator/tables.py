@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from opsmatch.contract import TABLES
+from opsmatch.contract import LIFECYCLE_TABLES, TABLES
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
 
-CONTRACT_TABLES: tuple[str, ...] = tuple(TABLES)  # every table of the data contract, in its order
+# The tables the twin writes: every contract table but the lifecycle events the service writes itself.
+CONTRACT_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t not in LIFECYCLE_TABLES)
 
 
 def _ids(prefix: str, n: int, width: int) -> list[str]:

@@ -182,6 +182,39 @@ def worker_status(
     )
 
 
+def task_events(assignment_frame: pd.DataFrame, completion_frame: pd.DataFrame) -> pd.DataFrame:
+    """The lifecycle of each assigned task: created, assigned (by /assign), accepted, started, completed."""
+    rows = []
+    for a in assignment_frame.itertuples(index=False):
+        done = completion_frame[completion_frame["task_id"] == a.task_id].iloc[0]
+        steps = [
+            ("create", a.assigned_at - pd.Timedelta(minutes=5), "intake", None, None),
+            ("assign", a.assigned_at, "assign", a.assignment_id, a.worker_id),
+            ("accept", a.assigned_at + pd.Timedelta(minutes=2), "worker", a.assignment_id, a.worker_id),
+            ("start", done["started_at"], "worker", a.assignment_id, a.worker_id),
+            ("complete", done["completed_at"], "outcomes", a.assignment_id, a.worker_id),
+        ]
+        rows += [
+            {
+                "event_id": f"E{a.task_id}-{kind}",
+                "task_id": a.task_id,
+                "kind": kind,
+                "at": at,
+                "actor": "factory",
+                "source": source,
+                "assignment_id": assignment,
+                "worker_id": worker,
+                "ranked_worker_id": None,
+                "reason_code": None,
+                "override_reason": None,
+                "note": None,
+                "arm": "ml" if kind == "assign" else None,
+            }
+            for kind, at, source, assignment, worker in steps
+        ]
+    return _typed("task_events", {c: [r[c] for r in rows] for c in TABLES["task_events"].column_names})
+
+
 def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
     """A complete, mutually consistent set of all contract tables (keys in ``LOAD_ORDER``)."""
     t = tasks(n_tasks)
@@ -197,6 +230,7 @@ def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
         "qa_results": qa_results(c),
         "complaints": complaints(t),
         "worker_status": worker_status(),
+        "task_events": task_events(a, c),
     }
     return {name: out[name] for name in LOAD_ORDER}
 

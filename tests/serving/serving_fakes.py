@@ -72,6 +72,20 @@ def make_task(
     )
 
 
+class ManualClock:
+    """A test clock moved by hand (the engine's ``clock``, the monitor's ``now``)."""
+
+    def __init__(self, start: datetime = NOW) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, minutes: float) -> datetime:
+        self.now += timedelta(minutes=minutes)
+        return self.now
+
+
 def _unit(worker_id: str, salt: str) -> float:
     return (zlib.crc32(f"{salt}:{worker_id}".encode()) % 10_000) / 10_000.0
 

@@ -42,6 +42,7 @@ def test_eligibility_counts_first_failing_reason() -> None:
         "skill": 1,
         "off_shift": 1,
         "at_capacity": 1,
+        "shift_end": 0,
     }
 
 

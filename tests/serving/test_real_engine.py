@@ -214,3 +214,35 @@ def test_risk_on_real_components(world: World, real: Engine) -> None:
     probs = [it.probability for it in out.items]
     assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
     assert all(it.reasons for it in out.items)
+
+
+def test_a_stale_status_falls_back_to_the_roster_on_real_profiles(world: World, real: Engine) -> None:
+    from serving.roster import Roster
+
+    task_id = str(world.pending["task_id"].iloc[3])
+    ids = world.workers["worker_id"].astype(str).tolist()
+    _on_shift(real, world, ids, minutes=12)  # everyone "on shift" with no open task, fresh
+    fresh = real.rank(
+        s.RankRequest(task_id=task_id, top_k=len(ids), as_of=world.as_of + timedelta(minutes=13))
+    )
+    assert fresh.availability["live"] == len(ids) and fresh.excluded["off_shift"] == 0
+    ranked = {w.worker_id for w in fresh.workers}
+    roster = Roster.from_frames(
+        ids,
+        events.read_table(world.settings.events_dir, "workers"),
+        events.read_table(world.settings.events_dir, "provinces"),
+    )
+    # The history ends at local midnight: 3 h later the statuses are stale and the roster has nobody on.
+    night = world.as_of + timedelta(hours=3)
+    assert not roster.at(night).on_shift.any()
+    asleep = real.rank(s.RankRequest(task_id=task_id, top_k=len(ids), as_of=night))
+    assert asleep.availability["roster"] == len(ids)
+    assert asleep.eligible == 0 and asleep.excluded["off_shift"] == len(ranked)
+    # Mid-morning the roster's shifts decide who may take the task (less those whose shift ends first).
+    morning = world.as_of + timedelta(hours=10, minutes=30)
+    on = dict(zip(ids, roster.at(morning).on_shift.tolist(), strict=True))
+    day = real.rank(s.RankRequest(task_id=task_id, top_k=len(ids), as_of=morning))
+    expected = {w for w in ranked if on[w]}
+    got = {w.worker_id for w in day.workers}
+    assert got <= expected and len(got) + day.excluded["shift_end"] == len(expected)
+    assert got and all(w.availability == "roster" and w.shift_minutes_left for w in day.workers)

@@ -15,6 +15,7 @@ import pytest
 
 from opsmatch import events
 from serving import launch
+from serving.cost import PARTS
 from tests.serving.real_world import MODELS, TOKEN, World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,7 +68,7 @@ def test_rank_by_task_id(ready: str, client, world: World) -> None:  # noqa: ANN
     assert set(out["excluded"]) >= {"skill", "off_shift", "at_capacity", "province_not_sharing"}
     for w in out["workers"]:
         assert w["predicted_minutes"] > 0 and 0 <= w["p_qa_pass"] <= 1 and 0 <= w["p_complaint"] <= 1
-        assert set(w["cost_parts"]) == {"efficiency", "quality", "complaint", "load", "cross_province", "sla"}
+        assert set(w["cost_parts"]) == set(PARTS)
         assert w["cost"] == pytest.approx(sum(w["cost_parts"].values()), abs=1e-4)
         assert w["reason_codes"]
 
