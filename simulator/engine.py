@@ -43,6 +43,9 @@ from simulator.state import DONE, IN_SERVICE, SimState, SimView
 from simulator.workforce import Workforce, build_workforce
 
 POLICY_STREAM = 41
+# the kinds the hot path schedules or compares, as module globals (cheaper than the enum's attributes)
+SHIFT_END, COMPLETION, SHIFT_START = EventKind.SHIFT_END, EventKind.COMPLETION, EventKind.SHIFT_START
+ARRIVAL, POLICY_TICK, STATUS_SNAPSHOT = EventKind.ARRIVAL, EventKind.POLICY_TICK, EventKind.STATUS_SNAPSHOT
 Progress = Callable[[float, float], None]
 
 
@@ -96,8 +99,10 @@ class _Replay:
         # handling time = base minutes x speed[worker, type] x fatigue x learning
         self.base_minutes = base_minutes(config, arrivals, noise)
         self.speed = workforce.truth.speed.ravel().tolist()  # [W * K]
+        self.task_type, self.n_types = facts.task_type, facts.n_types
         b = config.behaviour
-        self.fatigue_args = (b.fatigue_threshold, b.fatigue_minutes, b.learning_amplitude, b.learning_tau)
+        self.fatigue_threshold, self.fatigue_minutes = b.fatigue_threshold, b.fatigue_minutes
+        self.learning_amplitude, self.learning_tau = b.learning_amplitude, b.learning_tau
         self.queue: list[Event] = []
         self.seq = itertools.count(1)
         self.tasks_done = 0
@@ -106,12 +111,14 @@ class _Replay:
         self.shift_done_at_start, self.experience_at_start = [0] * n, [0] * n
         self.assignments: dict[str, list[Any]] = {"task": [], "worker": [], "at": [], "policy": []}
         self.status: dict[str, list[Any]] = {"worker": [], "at": [], "on_shift": [], "open_tasks": []}
+        self.assignment_columns = tuple(self.assignments.values())  # appended to on the hot path
+        self.status_columns = tuple(self.status.values())
         handlers: dict[EventKind, Callable[[Any], None]] = {
             EventKind.SHIFT_END: self.on_shift_end,
             EventKind.DISRUPTION: self.on_disruption,
             EventKind.COMPLETION: self.on_completion,
             EventKind.SHIFT_START: self.on_shift_start,
-            EventKind.ARRIVAL: self.on_arrival,  # merged from the arrival list, never scheduled
+            EventKind.ARRIVAL: self.offer_task,  # merged from the arrival list, never scheduled
             EventKind.POLICY_TICK: self.on_policy_tick,
             EventKind.STATUS_SNAPSHOT: self.on_status_snapshot,
             EventKind.DAY_MARK: self.on_day_mark,
@@ -144,13 +151,13 @@ class _Replay:
         while True:
             if next_arrival < n_tasks and (
                 not queue
-                or arrival_times[next_arrival] < queue[0].at
-                or (arrival_times[next_arrival] == queue[0].at and queue[0].kind > EventKind.ARRIVAL)
+                or arrival_times[next_arrival] < (head := queue[0]).at
+                or (arrival_times[next_arrival] == head.at and head.kind > ARRIVAL)
             ):
                 if arrival_times[next_arrival] >= stop:
                     break
                 state.now = arrival_times[next_arrival]
-                self.on_arrival(next_arrival)
+                self.offer_task(next_arrival)  # the arrival handler
                 next_arrival += 1
                 continue
             if not queue:
@@ -164,9 +171,7 @@ class _Replay:
                 break
 
     # ------------------------------------------------------------------ one handler per event kind
-    def on_arrival(self, task: int) -> None:
-        self.offer_task(task)
-
+    # (arrivals: ``offer_task``, below, also used for tasks handed back at a shift end)
     def on_completion(self, event: Completion) -> None:
         state, worker = self.state, event.worker
         task = state.worker_busy[worker]
@@ -175,7 +180,7 @@ class _Replay:
         self.tasks_done += 1
         state.worker_busy[worker] = -1
         state.worker_shift_done[worker] += 1
-        state.worker_experience[worker][self.facts.task_type[task]] += 1
+        state.worker_experience[worker][self.task_type[task]] += 1
         waiting = state.worker_queue[worker]
         if waiting:
             self.start_service(waiting.popleft(), worker)
@@ -187,27 +192,30 @@ class _Replay:
         if not self.province_disrupted[self.facts.worker_province[worker]]:
             self.go_on_shift(worker)
         if event.ends_at < math.inf:
-            self.schedule(ShiftEnd(event.ends_at, EventKind.SHIFT_END, next(self.seq), worker))
+            self.schedule(ShiftEnd(event.ends_at, SHIFT_END, next(self.seq), worker))
 
     def on_shift_end(self, event: ShiftEnd) -> None:
         worker = event.worker
         if self.state.worker_on_shift[worker]:
             self.go_off_shift(worker)
         begins, ends = self.shifts.next_shift(worker, event.at)
-        self.schedule(ShiftStart(begins, EventKind.SHIFT_START, next(self.seq), worker, ends))
+        self.schedule(ShiftStart(begins, SHIFT_START, next(self.seq), worker, ends))
 
     def on_policy_tick(self, event: PolicyTick) -> None:
         self.policy.on_tick(self.view)
         assert self.tick_minutes  # only scheduled for policies with a tick
-        self.schedule(PolicyTick(event.at + self.tick_minutes, EventKind.POLICY_TICK, next(self.seq)))
+        self.schedule(PolicyTick(event.at + self.tick_minutes, POLICY_TICK, next(self.seq)))
 
     def on_status_snapshot(self, event: StatusSnapshot) -> None:
-        on_shift = self.state.worker_on_shift
-        for worker in range(self.facts.n_workers):
-            if on_shift[worker]:
-                self.record_worker_status(worker, True)
+        on_shift, load = self.state.worker_on_shift, self.view.worker_load
+        workers = [worker for worker in range(self.facts.n_workers) if on_shift[worker]]
+        status_worker, status_at, status_on_shift, status_load = self.status_columns
+        status_worker.extend(workers)
+        status_at.extend([event.at] * len(workers))
+        status_on_shift.extend([True] * len(workers))
+        status_load.extend([load(worker) for worker in workers])
         next_at = event.at + self.status_period
-        self.schedule(StatusSnapshot(next_at, EventKind.STATUS_SNAPSHOT, next(self.seq)))
+        self.schedule(StatusSnapshot(next_at, STATUS_SNAPSHOT, next(self.seq)))
 
     def on_disruption(self, event: Disruption) -> None:
         self.province_disrupted[event.province] = event.active
@@ -222,7 +230,8 @@ class _Replay:
 
     # ------------------------------------------------------------------ transitions shared by handlers
     def offer_task(self, task: int) -> None:
-        """The task becomes pending: the policy may assign it, else it is listed as pending."""
+        """The task arrives or is handed back: it becomes pending, the policy may assign it, else it is
+        listed as pending."""
         self.state.make_pending(task)
         self.policy.on_task(self.view, task)
         self.state.list_pending(task)
@@ -257,11 +266,11 @@ class _Replay:
         state = self.state
         state.unlist_pending(task)
         state.task_worker[task] = worker
-        log = self.assignments
-        log["task"].append(task)
-        log["worker"].append(worker)
-        log["at"].append(state.now)
-        log["policy"].append(label)
+        assigned_task, assigned_worker, assigned_at, assigned_label = self.assignment_columns
+        assigned_task.append(task)
+        assigned_worker.append(worker)
+        assigned_at.append(state.now)
+        assigned_label.append(label)
         if state.worker_idle[worker]:
             state.mark_busy(worker)
             self.start_service(task, worker)
@@ -271,25 +280,29 @@ class _Replay:
     def start_service(self, task: int, worker: int) -> None:
         """The worker starts the task now; its completion is scheduled."""
         state = self.state
-        k = self.facts.task_type[task]
+        k = self.task_type[task]
         done, experience = state.worker_shift_done[worker], state.worker_experience[worker][k]
-        minutes = (
-            self.base_minutes[task]
-            * self.speed[worker * self.facts.n_types + k]
-            * learning_and_fatigue(done, experience, *self.fatigue_args)
+        multiplier = learning_and_fatigue(
+            done,
+            experience,
+            self.fatigue_threshold,
+            self.fatigue_minutes,
+            self.learning_amplitude,
+            self.learning_tau,
         )
+        minutes = self.base_minutes[task] * self.speed[worker * self.n_types + k] * multiplier
         state.task_state[task] = IN_SERVICE
         state.worker_busy[worker] = task
         self.started[task], self.minutes[task] = state.now, minutes
         self.shift_done_at_start[task], self.experience_at_start[task] = done, experience
-        self.schedule(Completion(state.now + minutes, EventKind.COMPLETION, next(self.seq), worker))
+        self.schedule(Completion(state.now + minutes, COMPLETION, next(self.seq), worker))
 
     def record_worker_status(self, worker: int, on_shift: bool) -> None:
-        status = self.status
-        status["worker"].append(worker)
-        status["at"].append(self.state.now)
-        status["on_shift"].append(on_shift)
-        status["open_tasks"].append(self.view.worker_load(worker))
+        status_worker, status_at, status_on_shift, status_load = self.status_columns
+        status_worker.append(worker)
+        status_at.append(self.state.now)
+        status_on_shift.append(on_shift)
+        status_load.append(self.view.worker_load(worker))
 
 
 def simulate(

@@ -63,6 +63,9 @@ class SimState:
 
     def __init__(self, facts: SimFacts, experience: list[list[int]]) -> None:
         self.facts = facts
+        # the facts the mutations read, bound once for the hot path
+        self._worker_province, self._worker_types = facts.worker_province, facts.worker_types
+        self._task_province, self._task_type = facts.task_province, facts.task_type
         self.now = 0.0
         n, n_workers = facts.n_tasks, facts.n_workers
         n_provinces, n_types = facts.n_provinces, facts.n_types
@@ -90,17 +93,17 @@ class SimState:
         """List the worker as idle for each of its types."""
         self.worker_idle[worker] = True
         self.worker_idle_since[worker] = self.now
-        province = self.facts.worker_province[worker]
-        for k in self.facts.worker_types[worker]:
-            self.idle_by_province_type[province][k].add(worker)
+        by_type = self.idle_by_province_type[self._worker_province[worker]]
+        for k in self._worker_types[worker]:
+            by_type[k].add(worker)
             self.idle_by_type[k].add(worker)
 
     def mark_busy(self, worker: int) -> None:
         """Take the worker out of the idle indexes."""
         self.worker_idle[worker] = False
-        province = self.facts.worker_province[worker]
-        for k in self.facts.worker_types[worker]:
-            self.idle_by_province_type[province][k].discard(worker)
+        by_type = self.idle_by_province_type[self._worker_province[worker]]
+        for k in self._worker_types[worker]:
+            by_type[k].discard(worker)
             self.idle_by_type[k].discard(worker)
 
     def make_pending(self, task: int) -> None:
@@ -114,7 +117,7 @@ class SimState:
             return
         self.task_listed[task] = True
         entry = (task, self.task_epoch[task])
-        province, k = self.facts.task_province[task], self.facts.task_type[task]
+        province, k = self._task_province[task], self._task_type[task]
         self.pending_by_province_type[province][k].append(entry)
         self.pending_by_type[k].append(entry)
         self.pending_count_by_province_type[province][k] += 1
@@ -124,7 +127,7 @@ class SimState:
         """Take the task out of the pending counts (its index entries go stale)."""
         if self.task_listed[task]:
             self.task_listed[task] = False
-            province, k = self.facts.task_province[task], self.facts.task_type[task]
+            province, k = self._task_province[task], self._task_type[task]
             self.pending_count_by_province_type[province][k] -= 1
             self.pending_count_by_type[k] -= 1
 
