@@ -60,6 +60,26 @@ with tempfile.TemporaryDirectory() as tmp:
 timings = summary.timings
 print(json.dumps({"wall": wall, "cpu": cpu, "simulate": timings["simulate"], "source": simulator.__file__}))
 """
+# the replay alone, CPU seconds (least of ``runs`` in one process): steadier than wall on a shared machine
+SIMULATE = """
+import json, sys, time
+import simulator
+from simulator.arrivals import generate_arrivals
+from simulator.engine import simulate
+from simulator.policies import LegacyPolicy
+from simulator.scenario import load_scenario
+from simulator.workforce import build_workforce
+days, seed, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+cfg = load_scenario("default")
+workforce, arrivals = build_workforce(cfg, seed), generate_arrivals(cfg, days, seed)
+cpu = []
+for _ in range(runs):
+    c0 = time.process_time()
+    simulate(cfg, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce)
+    cpu.append(time.process_time() - c0)
+print(json.dumps({"replay_cpu": min(cpu), "source": simulator.__file__}))
+"""
+REPLAY_DAYS, REPLAY_PROCESSES = 15, 6
 
 
 def history(
@@ -76,11 +96,11 @@ def history(
     return times, summary
 
 
-def generate_in(source: Path, days: int, seed: int) -> dict[str, float]:
-    """Wall, CPU and simulate-phase (wall) seconds of one default generation by the code in ``source``."""
+def run_in(source: Path, script: str, *args: int) -> dict[str, float]:
+    """Run ``script`` (GENERATE or SIMULATE) with the code in ``source``; its JSON line."""
     env = {**os.environ, "PYTHONPATH": str(source), "OMP_WAIT_POLICY": "PASSIVE"}
     done = subprocess.run(
-        [sys.executable, "-c", GENERATE, str(days), str(seed)],
+        [sys.executable, "-c", script, *map(str, args)],
         cwd=source,
         env=env,
         capture_output=True,
@@ -94,12 +114,19 @@ def generate_in(source: Path, days: int, seed: int) -> dict[str, float]:
 
 
 def compare_engines(baseline: Path, days: int, seed: int, repeats: int) -> dict[str, list[dict[str, float]]]:
-    """``repeats`` generations by ``baseline`` and by this tree, alternating (baseline first)."""
+    """``repeats`` generations (wall, CPU, simulate phase) and REPLAY_PROCESSES replays of REPLAY_DAYS
+    (``replay_cpu``) by ``baseline`` and by this tree, alternating, the order flipped every round."""
     runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
-    for _ in range(repeats):
-        for label, source in (("before", baseline), ("after", ROOT)):
-            runs[label].append(generate_in(source, days, seed))
-            print(f"{label}: {runs[label][-1]}")
+    trees = [("before", baseline), ("after", ROOT)]
+    for i in range(max(repeats, REPLAY_PROCESSES)):
+        for label, source in trees if i % 2 == 0 else trees[::-1]:
+            run: dict[str, float] = {}
+            if i < repeats:
+                run.update(run_in(source, GENERATE, days, seed))
+            if i < REPLAY_PROCESSES:
+                run.update(run_in(source, SIMULATE, REPLAY_DAYS, seed, 2))
+            runs[label].append(run)
+            print(f"{label}: {run}")
     return runs
 
 
@@ -107,8 +134,9 @@ def render_comparison(
     runs: dict[str, list[dict[str, float]]], baseline: Path, days: int, seed: int, repeats: int
 ) -> str:
     """The "before / after" subsection: medians of wall, CPU and simulate-phase seconds."""
+    keys = ("wall", "cpu", "simulate", "replay_cpu")
     median = {
-        label: {key: statistics.median(r[key] for r in rs) for key in ("wall", "cpu", "simulate")}
+        label: {key: statistics.median(r[key] for r in rs if key in r) for key in keys}
         for label, rs in runs.items()
     }
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -119,20 +147,30 @@ def render_comparison(
         f"`bench/bench_simulate.py --against {baseline} --repeats {repeats}` (the tree before the engine "
         f"refactor, `git archive <commit> | tar -x -C {baseline}`): `default`, {days} days, seed {seed}, "
         f"{repeats} generations per tree in fresh processes, alternating, on the same machine back to back "
-        f"({os.cpu_count()} cores shared with other jobs, load average {load:.1f} at the end).",
+        f"({os.cpu_count()} cores shared with other jobs, load average {load:.1f} at the end; the order of "
+        "the two trees flips every round).",
         "",
-        "| engine | wall s (median) | CPU s (median) | simulate phase s (median) | wall s (runs) |",
-        "| --- | --- | --- | --- | --- |",
+        f"The replay alone: {REPLAY_PROCESSES} processes per tree, each timing `simulate` on "
+        f"{REPLAY_DAYS} days of `default` twice and keeping the lower CPU time (steadier than wall when the "
+        "machine is shared).",
+        "",
+        "| engine | generation wall s (median) | generation CPU s (median) | simulate phase wall s (median) "
+        f"| replay CPU s, {REPLAY_DAYS} days (median) | generation wall s (runs) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for label in ("before", "after"):
         m = median[label]
-        walls = ", ".join(f"{r['wall']:.1f}" for r in runs[label])
-        lines.append(f"| {label} | **{m['wall']:.1f}** | {m['cpu']:.1f} | {m['simulate']:.2f} | {walls} |")
+        walls = ", ".join(f"{r['wall']:.1f}" for r in runs[label] if "wall" in r)
+        lines.append(
+            f"| {label} | **{m['wall']:.1f}** | {m['cpu']:.1f} | {m['simulate']:.2f} | "
+            f"{m['replay_cpu']:.2f} | {walls} |"
+        )
     lines += [
         "",
-        f"After / before: wall {after['wall'] / before['wall']:.2f}×, "
-        f"CPU {after['cpu'] / before['cpu']:.2f}×, "
-        f"simulate phase {after['simulate'] / before['simulate']:.2f}× (limit: 1.20× for the generation).",
+        "After / before (limit: 1.20× for the generation): generation wall "
+        f"{after['wall'] / before['wall']:.2f}×, generation CPU {after['cpu'] / before['cpu']:.2f}×, "
+        f"simulate phase {after['simulate'] / before['simulate']:.2f}×, "
+        f"replay CPU {after['replay_cpu'] / before['replay_cpu']:.2f}×.",
         "",
     ]
     return "\n".join(lines)
