@@ -1,18 +1,25 @@
 """Digital-twin benchmark: history generation time, Erlang C validation, policy baselines.
 
-Usage: ``.venv/bin/python bench/bench_simulate.py [--days 90] [--seed 7] [--data-dir DIR] [--no-doc]``.
+Usage: ``.venv/bin/python bench/bench_simulate.py [--days 90] [--seed 7] [--data-dir DIR] [--no-doc]
+[--against SRC [--repeats 3]]``.
 Times ``simulator.run.generate_history`` on the default scenario (``--days``, target <= 60 s for 90 days)
 and on the small one, checks the M/M/N scenario against Erlang C at two operating points, replays the
 same default arrivals under the built-in policies, prints everything and replaces only the
 "## Digital twin: history generation" section of docs/benchmarks.md.
+
+``--against SRC`` (a checkout of another commit, e.g. ``git archive <commit> | tar -x -C SRC``) also
+times the default generation in that tree and in this one, alternately, each run in a fresh process,
+and writes the medians as the "### Engine before / after" subsection (kept from the doc otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +44,42 @@ from simulator.scenario import load_scenario  # noqa: E402
 from simulator.workforce import build_workforce  # noqa: E402
 
 SECTION = "## Digital twin: history generation"
+COMPARISON = "### Engine before / after"
+# run in a fresh interpreter with the compared tree first on sys.path
+GENERATE = """
+import json, sys, tempfile, time
+from pathlib import Path
+import simulator
+from opsmatch.settings import Settings
+from simulator.run import generate_history
+days, seed = int(sys.argv[1]), int(sys.argv[2])
+with tempfile.TemporaryDirectory() as tmp:
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = generate_history(Settings(data_dir=Path(tmp)), "default", days, seed=seed)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+timings = summary.timings
+print(json.dumps({"wall": wall, "cpu": cpu, "simulate": timings["simulate"], "source": simulator.__file__}))
+"""
+# the replay alone, CPU seconds (least of ``runs`` in one process): steadier than wall on a shared machine
+SIMULATE = """
+import json, sys, time
+import simulator
+from simulator.arrivals import generate_arrivals
+from simulator.engine import simulate
+from simulator.policies import LegacyPolicy
+from simulator.scenario import load_scenario
+from simulator.workforce import build_workforce
+days, seed, runs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+cfg = load_scenario("default")
+workforce, arrivals = build_workforce(cfg, seed), generate_arrivals(cfg, days, seed)
+cpu = []
+for _ in range(runs):
+    c0 = time.process_time()
+    simulate(cfg, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce)
+    cpu.append(time.process_time() - c0)
+print(json.dumps({"replay_cpu": min(cpu), "source": simulator.__file__}))
+"""
+REPLAY_DAYS, REPLAY_PROCESSES = 15, 6
 
 
 def history(
@@ -51,6 +94,116 @@ def history(
         times.append(time.perf_counter() - t0)
     assert summary is not None
     return times, summary
+
+
+def run_in(source: Path, script: str, *args: int) -> dict[str, float]:
+    """Run ``script`` (GENERATE or SIMULATE) with the code in ``source``; its JSON line."""
+    env = {**os.environ, "PYTHONPATH": str(source), "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        cwd=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    if not Path(run["source"]).resolve().is_relative_to(source.resolve()):
+        raise RuntimeError(f"ran {run['source']}, not the code in {source}")
+    return run
+
+
+def compare_engines(baseline: Path, days: int, seed: int, repeats: int) -> dict[str, list[dict[str, float]]]:
+    """``repeats`` generations (wall, CPU, simulate phase) and REPLAY_PROCESSES replays of REPLAY_DAYS
+    (``replay_cpu``) by ``baseline`` and by this tree, alternating, the order flipped every round."""
+    runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+    trees = [("before", baseline), ("after", ROOT)]
+    for i in range(max(repeats, REPLAY_PROCESSES)):
+        for label, source in trees if i % 2 == 0 else trees[::-1]:
+            run: dict[str, float] = {}
+            if i < repeats:
+                run.update(run_in(source, GENERATE, days, seed))
+            if i < REPLAY_PROCESSES:
+                run.update(run_in(source, SIMULATE, REPLAY_DAYS, seed, 2))
+            runs[label].append(run)
+            print(f"{label}: {run}")
+    return runs
+
+
+def render_comparison(
+    runs: dict[str, list[dict[str, float]]], baseline: Path, days: int, seed: int, repeats: int
+) -> str:
+    """The "before / after" subsection: medians of wall, CPU and simulate-phase seconds."""
+    keys = ("wall", "cpu", "simulate", "replay_cpu")
+    median = {
+        label: {key: statistics.median(r[key] for r in rs if key in r) for key in keys}
+        for label, rs in runs.items()
+    }
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    before, after = median["before"], median["after"]
+    lines = [
+        COMPARISON,
+        "",
+        f"`bench/bench_simulate.py --against {baseline} --repeats {repeats}` (the tree before the engine "
+        f"refactor, `git archive <commit> | tar -x -C {baseline}`): `default`, {days} days, seed {seed}, "
+        f"{repeats} generations per tree in fresh processes, alternating, on the same machine back to back "
+        f"({os.cpu_count()} cores shared with other jobs, load average {load:.1f} at the end; the order of "
+        "the two trees flips every round).",
+        "",
+        f"The replay alone: {REPLAY_PROCESSES} processes per tree, each timing `simulate` on "
+        f"{REPLAY_DAYS} days of `default` twice and keeping the lower CPU time (steadier than wall when the "
+        "machine is shared).",
+        "",
+        "| engine | generation wall s (median) | generation CPU s (median) | simulate phase wall s (median) "
+        f"| replay CPU s, {REPLAY_DAYS} days (median) | generation wall s (runs) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label in ("before", "after"):
+        m = median[label]
+        walls = ", ".join(f"{r['wall']:.1f}" for r in runs[label] if "wall" in r)
+        lines.append(
+            f"| {label} | **{m['wall']:.1f}** | {m['cpu']:.1f} | {m['simulate']:.2f} | "
+            f"{m['replay_cpu']:.2f} | {walls} |"
+        )
+    lines += [
+        "",
+        "After / before (limit: 1.20× for the generation): generation wall "
+        f"{after['wall'] / before['wall']:.2f}×, generation CPU {after['cpu'] / before['cpu']:.2f}×, "
+        f"simulate phase {after['simulate'] / before['simulate']:.2f}×, "
+        f"replay CPU {after['replay_cpu'] / before['replay_cpu']:.2f}×.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _section_lines(doc: Path = DOC) -> list[str]:
+    """The lines of the doc's simulate section (heading included), or [] when absent."""
+    lines = doc.read_text().splitlines() if doc.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start:end]
+
+
+def _split_comparison(section: list[str]) -> tuple[list[str], list[str]]:
+    """(the section without the comparison subsection, the subsection's lines)."""
+    start = next((i for i, line in enumerate(section) if line.strip() == COMPARISON), None)
+    if start is None:
+        return section, []
+    end = next((i for i in range(start + 1, len(section)) if section[i].startswith("### ")), len(section))
+    return section[:start] + section[end:], section[start:end]
+
+
+def kept_comparison(doc: Path = DOC) -> str:
+    """The "before / after" subsection as it stands in the doc, or ""."""
+    return "\n".join(_split_comparison(_section_lines(doc))[1]).strip("\n")
+
+
+def replace_comparison(comparison: str, doc: Path = DOC) -> str:
+    """The doc's simulate section with ``comparison`` as its last subsection."""
+    rest = _split_comparison(_section_lines(doc))[0] or [SECTION]
+    return "\n".join([*rest, "", comparison.strip("\n"), ""]).replace("\n\n\n", "\n\n")
 
 
 def erlang_point(servers: int, load: float, days: int, seeds: tuple[int, ...]) -> dict[str, float]:
@@ -113,6 +266,7 @@ def render(
     erlang: list[dict[str, float]],
     baselines: list,
     baseline_days: int,
+    comparison: str = "",
 ) -> str:
     d_times, d = default
     s_times, s = small
@@ -179,6 +333,8 @@ def render(
             f"{x['mean_handling_minutes']:.1f} | {x['qa_pass_rate']:.1%} | {x['complaint_rate']:.2%} |"
         )
     lines.append("")
+    if comparison:
+        lines += [comparison.rstrip("\n"), ""]
     return "\n".join(lines)
 
 
@@ -189,7 +345,20 @@ def main() -> None:
     ap.add_argument("--baseline-days", type=int, default=14)
     ap.add_argument("--data-dir", type=Path, default=None, help="Where to write (default: a temp dir).")
     ap.add_argument("--no-doc", action="store_true", help="Print only; do not touch docs/benchmarks.md.")
+    ap.add_argument("--against", type=Path, default=None, help="Another source tree to time against.")
+    ap.add_argument("--repeats", type=int, default=3, help="Generations per tree with --against.")
+    ap.add_argument("--compare-only", action="store_true", help="With --against: only the comparison.")
     args = ap.parse_args()
+    comparison = kept_comparison()
+    if args.against is not None:
+        runs = compare_engines(args.against, args.days, args.seed, args.repeats)
+        comparison = render_comparison(runs, args.against, args.days, args.seed, args.repeats)
+        print(comparison)
+        if args.compare_only:
+            if not args.no_doc:
+                write_section(SECTION, replace_comparison(comparison))
+                print(f"wrote {COMPARISON!r} in section {SECTION!r} of {DOC}")
+            return
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or Path(tmp)
         default = history(data, "default", args.days, args.seed, repeats=1)
@@ -213,7 +382,7 @@ def main() -> None:
             f"QA {x['qa_pass_rate']:.3f}, complaints {x['complaint_rate']:.4f}, "
             f"handling {x['mean_handling_minutes']:.1f}"
         )
-    text = render(args.days, default, small, erlang, baselines, args.baseline_days)
+    text = render(args.days, default, small, erlang, baselines, args.baseline_days, comparison)
     if not args.no_doc:
         write_section(SECTION, text)
         print(f"wrote section {SECTION!r} of {DOC}")

@@ -199,7 +199,7 @@ def generate_arrivals(config: ScenarioConfig, days: int, seed: int, start_day: i
     sp, sd = np.nonzero(surge > 1)
     surges = pd.DataFrame(
         {
-            "province_id": [config.province_id(i) for i in sp],
+            "province_id": [config.province_id(i) for i in sp.tolist()],
             "local_day": sd + start_day - 1,
             "factor": surge[sp, sd],
         }

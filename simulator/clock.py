@@ -19,7 +19,7 @@ def to_timestamps(config: ScenarioConfig, minutes: np.ndarray) -> pd.DatetimeInd
     start_us = pd.Timestamp(config.start_utc).value // 1000
     us = np.where(np.isnan(m), 0, np.round(m * 60e6)).astype(np.int64) + start_us
     out = pd.to_datetime(us, unit="us", utc=True)
-    return out.where(~np.isnan(m), pd.NaT)
+    return pd.DatetimeIndex(out.where(~np.isnan(m)))  # NaT where masked (the index's missing value)
 
 
 def to_minutes(config: ScenarioConfig, timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:

@@ -1,38 +1,52 @@
 """The discrete-event engine: replays arrivals under a dispatch policy.
 
-Events (heapq): shift start/end, disruption on/off, task completion, policy tick, status snapshot and
-day marks; arrivals are merged from the pre-sorted arrival list. Per-task noise is pre-drawn from the
-seed (common random numbers), so replays of the same arrivals differ only through the policy.
+Scheduled events (``simulator.schedule``, one named record per kind, one handler each): shift start and
+end, disruption on/off, task completion, policy tick, status snapshot and day marks. Arrivals are merged
+from the pre-sorted arrival list. The engine changes a ``SimState``; the policy reads a ``SimView`` of
+it and commits assignments through ``SimView.assign``, which calls the engine's ``dispatch``. Per-task
+noise is pre-drawn from the seed (common random numbers), so replays of the same arrivals differ only
+through the policy.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy.special import ndtri
 
 from simulator.arrivals import Arrivals
 from simulator.clock import MINUTES_PER_DAY
+from simulator.facts import build_facts
+from simulator.handling import base_minutes, learning_and_fatigue, task_noise
 from simulator.policies import Policy
 from simulator.scenario import ScenarioConfig
-from simulator.state import DONE, IN_SERVICE, SimView, learning_and_fatigue
+from simulator.schedule import (
+    Completion,
+    DayMark,
+    Disruption,
+    Event,
+    EventKind,
+    PolicyTick,
+    ShiftCalendar,
+    ShiftEnd,
+    ShiftStart,
+    StatusSnapshot,
+    opening_events,
+)
+from simulator.state import DONE, IN_SERVICE, SimState, SimView
 from simulator.workforce import Workforce, build_workforce
 
-NOISE_STREAM = 31
 POLICY_STREAM = 41
-N_NOISE = 12  # uniforms per task: 0 handling time, 1.. outcomes (see outcomes.py)
-# event kinds, also their priority at equal times
-SHIFT_END, DISRUPT, COMPLETE, SHIFT_START, ARRIVAL, TICK, SNAPSHOT, DAY = range(8)
-
-
-def task_noise(seed: int, n_tasks: int) -> np.ndarray:
-    """Uniform noise [n_tasks, N_NOISE] fixed by (seed, task index): common random numbers."""
-    return np.random.default_rng([seed, NOISE_STREAM]).random((n_tasks, N_NOISE))
+# the kinds the hot path schedules or compares, as module globals (cheaper than the enum's attributes)
+SHIFT_END, COMPLETION, SHIFT_START = EventKind.SHIFT_END, EventKind.COMPLETION, EventKind.SHIFT_START
+ARRIVAL, POLICY_TICK, STATUS_SNAPSHOT = EventKind.ARRIVAL, EventKind.POLICY_TICK, EventKind.STATUS_SNAPSHOT
+Progress = Callable[[float, float], None]
 
 
 @dataclass
@@ -52,58 +66,243 @@ class SimResult:
     minutes: np.ndarray  # realised handling minutes (also for tasks still in service at the end)
     shift_done: np.ndarray
     experience: np.ndarray
-    assignments: dict[str, list] = field(default_factory=dict)  # task, worker, at, policy
-    status: dict[str, list] = field(default_factory=dict)  # worker, at, on_shift, open_tasks
+    assignments: dict[str, list[Any]] = field(default_factory=dict)  # task, worker, at, policy
+    status: dict[str, list[Any]] = field(default_factory=dict)  # worker, at, on_shift, open_tasks
 
 
-class _Shifts:
-    """Shift calendar of each worker in simulation minutes."""
+class _Replay:
+    """One replay: the state, the event queue, one handler per event kind and the records it writes."""
 
-    def __init__(self, config: ScenarioConfig, wf: Workforce) -> None:
-        self.origin = [config.local_origin(p) for p in range(len(config.provinces))]
-        self.wf = wf
+    def __init__(
+        self,
+        config: ScenarioConfig,
+        arrivals: Arrivals,
+        workforce: Workforce,
+        policy: Policy,
+        noise: np.ndarray,
+        *,
+        stop: float,
+        record_status: bool,
+        progress: Progress | None,
+    ) -> None:
+        self.facts = facts = build_facts(config, arrivals, workforce)
+        self.state = SimState(facts, workforce.truth.experience0.astype(int).tolist())
+        self.state.now = arrivals.start_day * MINUTES_PER_DAY
+        self.view = SimView(facts, self.state, self.dispatch, policy.name)
+        self.policy, self.stop, self.progress = policy, stop, progress
+        self.tick_minutes = policy.tick_minutes
+        self.record_status = record_status
+        self.shifts = ShiftCalendar(config, workforce)
+        self.province_disrupted = [False] * facts.n_provinces
+        self.status_period = config.status_every_hours * 60.0
+        self.total_days = (arrivals.horizon - arrivals.start_day * MINUTES_PER_DAY) / MINUTES_PER_DAY
+        # handling time = base minutes x speed[worker, type] x fatigue x learning
+        self.base_minutes = base_minutes(config, arrivals, noise)
+        self.speed = workforce.truth.speed.ravel().tolist()  # [W * K]
+        self.task_type, self.n_types = facts.task_type, facts.n_types
+        b = config.behaviour
+        self.fatigue_threshold, self.fatigue_minutes = b.fatigue_threshold, b.fatigue_minutes
+        self.learning_amplitude, self.learning_tau = b.learning_amplitude, b.learning_tau
+        self.queue: list[Event] = []
+        self.seq = itertools.count(1)
+        self.tasks_done = 0
+        n = facts.n_tasks
+        self.started, self.completed, self.minutes = [math.nan] * n, [math.nan] * n, [math.nan] * n
+        self.shift_done_at_start, self.experience_at_start = [0] * n, [0] * n
+        self.assignments: dict[str, list[Any]] = {"task": [], "worker": [], "at": [], "policy": []}
+        self.status: dict[str, list[Any]] = {"worker": [], "at": [], "on_shift": [], "open_tasks": []}
+        self.assignment_columns = tuple(self.assignments.values())  # appended to on the hot path
+        self.status_columns = tuple(self.status.values())
+        handlers: dict[EventKind, Callable[[Any], None]] = {
+            EventKind.SHIFT_END: self.on_shift_end,
+            EventKind.DISRUPTION: self.on_disruption,
+            EventKind.COMPLETION: self.on_completion,
+            EventKind.SHIFT_START: self.on_shift_start,
+            EventKind.ARRIVAL: self.offer_task,  # merged from the arrival list, never scheduled
+            EventKind.POLICY_TICK: self.on_policy_tick,
+            EventKind.STATUS_SNAPSHOT: self.on_status_snapshot,
+            EventKind.DAY_MARK: self.on_day_mark,
+        }
+        self.handlers = [handlers[kind] for kind in EventKind]  # indexed by kind: the hot-path lookup
 
-    def next(self, w: int, t_from: float) -> tuple[float, float]:
-        """First shift of worker ``w`` that ends after ``t_from`` (it may already be in progress)."""
-        m0, wd0 = self.origin[self.wf.province[w]]
-        h, dur = self.wf.shift_start[w] * 60.0, self.wf.shift_hours[w] * 60.0
-        d0 = int((t_from + m0) // MINUTES_PER_DAY) - 1
-        for d in range(d0, d0 + 9):
-            s = d * MINUTES_PER_DAY + h - m0
-            if self.wf.work_days[w, (wd0 + d) % 7] and s + dur > t_from:
-                return s, s + dur
-        return math.inf, math.inf
+    # ------------------------------------------------------------------ scheduling and the loop
+    def schedule(self, event: Event) -> None:
+        heapq.heappush(self.queue, event)
 
+    def schedule_opening(self) -> None:
+        """Every worker's first shift, the disruptions, the periodic events and the day marks."""
+        for event in opening_events(
+            self.facts,
+            self.shifts,
+            self.seq,
+            start=self.state.now,
+            stop=self.stop,
+            status_period=self.status_period if self.record_status else None,
+            tick_minutes=self.tick_minutes,
+            day_marks=self.progress is not None,
+        ):
+            self.schedule(event)
 
-def _view(config: ScenarioConfig, arrivals: Arrivals, wf: Workforce, base: list[float]) -> SimView:
-    tk = arrivals.tasks
-    sla = np.array([t.sla_hours for t in config.task_types])[tk["k"].to_numpy()] * 60 + tk["t"].to_numpy()
-    tasks = {
-        "ids": tk["task_id"].tolist(),
-        "k": tk["k"].tolist(),
-        "p": tk["p"].tolist(),
-        "t": tk["t"].tolist(),
-        "sla": sla.tolist(),
-        "c": tk["complexity"].tolist(),
-        "base": base,
-    }
-    elig = wf.eligible
-    workers = {
-        "ids": wf.workers["worker_id"].tolist(),
-        "p": wf.province.tolist(),
-        "types": [np.flatnonzero(elig[w]).tolist() for w in range(len(elig))],
-        "capacity": wf.capacity.tolist(),
-        "eligible": elig,
-        "always_on": config.workforce.always_on,
-        "experience": wf.truth.experience0.astype(int).tolist(),
-    }
-    return SimView(
-        len(config.provinces),
-        len(config.task_types),
-        tasks,
-        workers,
-        {"arrivals": arrivals, "workforce": wf, "config": config},
-    )
+    def run(self, drain: bool) -> None:
+        """Handle arrivals and scheduled events in order until ``stop`` (or, draining, all tasks done)."""
+        state, queue, handlers, stop = self.state, self.queue, self.handlers, self.stop
+        arrival_times, n_tasks = self.facts.task_created, self.facts.n_tasks
+        next_arrival = 0
+        while True:
+            if next_arrival < n_tasks and (
+                not queue
+                or arrival_times[next_arrival] < (head := queue[0]).at
+                or (arrival_times[next_arrival] == head.at and head.kind > ARRIVAL)
+            ):
+                if arrival_times[next_arrival] >= stop:
+                    break
+                state.now = arrival_times[next_arrival]
+                self.offer_task(next_arrival)  # the arrival handler
+                next_arrival += 1
+                continue
+            if not queue:
+                break
+            event = heapq.heappop(queue)
+            if event.at >= stop:
+                break
+            state.now = event.at
+            handlers[event.kind](event)
+            if drain and self.tasks_done == n_tasks and next_arrival >= n_tasks:
+                break
+
+    # ------------------------------------------------------------------ one handler per event kind
+    # (arrivals: ``offer_task``, below, also used for tasks handed back at a shift end)
+    def on_completion(self, event: Completion) -> None:
+        state, worker = self.state, event.worker
+        task = state.worker_busy[worker]
+        self.completed[task] = state.now
+        state.task_state[task] = DONE
+        self.tasks_done += 1
+        state.worker_busy[worker] = -1
+        state.worker_shift_done[worker] += 1
+        state.worker_experience[worker][self.task_type[task]] += 1
+        waiting = state.worker_queue[worker]
+        if waiting:
+            self.start_service(waiting.popleft(), worker)
+        else:
+            self.offer_worker(worker)
+
+    def on_shift_start(self, event: ShiftStart) -> None:
+        worker = event.worker
+        if not self.province_disrupted[self.facts.worker_province[worker]]:
+            self.go_on_shift(worker)
+        if event.ends_at < math.inf:
+            self.schedule(ShiftEnd(event.ends_at, SHIFT_END, next(self.seq), worker))
+
+    def on_shift_end(self, event: ShiftEnd) -> None:
+        worker = event.worker
+        if self.state.worker_on_shift[worker]:
+            self.go_off_shift(worker)
+        begins, ends = self.shifts.next_shift(worker, event.at)
+        self.schedule(ShiftStart(begins, SHIFT_START, next(self.seq), worker, ends))
+
+    def on_policy_tick(self, event: PolicyTick) -> None:
+        self.policy.on_tick(self.view)
+        assert self.tick_minutes  # only scheduled for policies with a tick
+        self.schedule(PolicyTick(event.at + self.tick_minutes, POLICY_TICK, next(self.seq)))
+
+    def on_status_snapshot(self, event: StatusSnapshot) -> None:
+        on_shift, load = self.state.worker_on_shift, self.view.worker_load
+        workers = [worker for worker in range(self.facts.n_workers) if on_shift[worker]]
+        status_worker, status_at, status_on_shift, status_load = self.status_columns
+        status_worker.extend(workers)
+        status_at.extend([event.at] * len(workers))
+        status_on_shift.extend([True] * len(workers))
+        status_load.extend([load(worker) for worker in workers])
+        next_at = event.at + self.status_period
+        self.schedule(StatusSnapshot(next_at, STATUS_SNAPSHOT, next(self.seq)))
+
+    def on_disruption(self, event: Disruption) -> None:
+        self.province_disrupted[event.province] = event.active
+        if event.active:
+            for worker in self.facts.workers_of_province[event.province]:
+                if self.state.worker_on_shift[worker]:
+                    self.go_off_shift(worker)
+
+    def on_day_mark(self, event: DayMark) -> None:
+        if self.progress is not None and event.day < self.total_days:
+            self.progress(float(event.day), self.total_days)
+
+    # ------------------------------------------------------------------ transitions shared by handlers
+    def offer_task(self, task: int) -> None:
+        """The task arrives or is handed back: it becomes pending, the policy may assign it, else it is
+        listed as pending."""
+        self.state.make_pending(task)
+        self.policy.on_task(self.view, task)
+        self.state.list_pending(task)
+
+    def offer_worker(self, worker: int) -> None:
+        """A worker with no task in service that can take work becomes idle and is offered to the policy."""
+        if self.state.worker_busy[worker] < 0 and self.view.accepting(worker):
+            self.state.mark_idle(worker)
+            self.policy.on_worker_free(self.view, worker)
+
+    def go_on_shift(self, worker: int) -> None:
+        state = self.state
+        state.worker_on_shift[worker] = True
+        state.worker_shift_done[worker] = 0
+        if self.record_status and state.now % self.status_period:  # on the hour the snapshot has it
+            self.record_worker_status(worker, True)
+        self.offer_worker(worker)
+
+    def go_off_shift(self, worker: int) -> None:
+        """Off shift: the task in service finishes, queued tasks are handed back to the policy."""
+        state = self.state
+        state.worker_on_shift[worker] = False
+        if state.worker_idle[worker]:
+            state.mark_busy(worker)
+        if self.record_status:
+            self.record_worker_status(worker, False)
+        for task in state.take_queue(worker):
+            self.offer_task(task)
+
+    def dispatch(self, task: int, worker: int, label: str) -> None:
+        """Commit an assignment the view has validated: start it now if the worker is idle, else queue it."""
+        state = self.state
+        state.unlist_pending(task)
+        state.task_worker[task] = worker
+        assigned_task, assigned_worker, assigned_at, assigned_label = self.assignment_columns
+        assigned_task.append(task)
+        assigned_worker.append(worker)
+        assigned_at.append(state.now)
+        assigned_label.append(label)
+        if state.worker_idle[worker]:
+            state.mark_busy(worker)
+            self.start_service(task, worker)
+        else:
+            state.enqueue(task, worker)
+
+    def start_service(self, task: int, worker: int) -> None:
+        """The worker starts the task now; its completion is scheduled."""
+        state = self.state
+        k = self.task_type[task]
+        done, experience = state.worker_shift_done[worker], state.worker_experience[worker][k]
+        multiplier = learning_and_fatigue(
+            done,
+            experience,
+            self.fatigue_threshold,
+            self.fatigue_minutes,
+            self.learning_amplitude,
+            self.learning_tau,
+        )
+        minutes = self.base_minutes[task] * self.speed[worker * self.n_types + k] * multiplier
+        state.task_state[task] = IN_SERVICE
+        state.worker_busy[worker] = task
+        self.started[task], self.minutes[task] = state.now, minutes
+        self.shift_done_at_start[task], self.experience_at_start[task] = done, experience
+        self.schedule(Completion(state.now + minutes, COMPLETION, next(self.seq), worker))
+
+    def record_worker_status(self, worker: int, on_shift: bool) -> None:
+        status_worker, status_at, status_on_shift, status_load = self.status_columns
+        status_worker.append(worker)
+        status_at.append(self.state.now)
+        status_on_shift.append(on_shift)
+        status_load.append(self.view.worker_load(worker))
 
 
 def simulate(
@@ -116,196 +315,36 @@ def simulate(
     drain: bool = False,
     max_drain_days: float = 30.0,
     record_status: bool = True,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> SimResult:
     """Replay ``arrivals`` under ``policy``. Stops at the end of the arrival window, or with
     ``drain=True`` once every task is done (at most ``max_drain_days`` later)."""
-    wf = workforce or build_workforce(config, seed)
-    tk = arrivals.tasks
-    n = len(tk)
-    noise = task_noise(seed, n)
-    k_arr = tk["k"].to_numpy()
-    sigma = np.array([t.sigma for t in config.task_types])[k_arr]
-    expo = np.array([t.distribution == "exponential" for t in config.task_types])[k_arr]
-    mult = np.where(expo, -np.log1p(-noise[:, 0]), np.exp(sigma * ndtri(noise[:, 0])))
-    cx = np.asarray(config.behaviour.complexity_minutes)[tk["complexity"].to_numpy() - 1]
-    base = (np.array([t.median_minutes for t in config.task_types])[k_arr] * cx * mult).tolist()
-    v = _view(config, arrivals, wf, base)
-    v.policy_name = policy.name
-    K = v.n_types
-    speed = wf.truth.speed.ravel().tolist()
-    b = config.behaviour
-    thr, fat, amp, tau = b.fatigue_threshold, b.fatigue_minutes, b.learning_amplitude, b.learning_tau
-
-    started = [math.nan] * n
-    completed = [math.nan] * n
-    minutes = [math.nan] * n
-    sdone = [0] * n
-    sexp = [0] * n
-    a_task: list[int] = []
-    a_worker: list[int] = []
-    a_at: list[float] = []
-    a_pol: list[str] = []
-    s_w: list[int] = []
-    s_at: list[float] = []
-    s_on: list[bool] = []
-    s_load: list[int] = []
-    heap: list[tuple] = []
-    seq = 0
-
-    def push(t: float, kind: int, a: int = 0, x: float = 0.0) -> None:
-        nonlocal seq
-        seq += 1
-        heapq.heappush(heap, (t, kind, seq, a, x))
-
-    def log_assign(task: int, w: int, label: str) -> None:
-        a_task.append(task)
-        a_worker.append(w)
-        a_at.append(v.now)
-        a_pol.append(label)
-
-    def start(task: int, w: int) -> None:
-        k = v.task_type[task]
-        done, exp = v.worker_shift_done[w], v.worker_experience[w][k]
-        m = base[task] * speed[w * K + k] * learning_and_fatigue(done, exp, thr, fat, amp, tau)
-        v.task_state[task] = IN_SERVICE
-        v.worker_busy[w] = task
-        started[task], minutes[task], sdone[task], sexp[task] = v.now, m, done, exp
-        push(v.now + m, COMPLETE, w)
-
-    v._start_task, v._log_assign = start, log_assign
-    period = config.status_every_hours * 60.0
-
-    def go_off(w: int) -> None:
-        v.worker_on_shift[w] = False
-        if v._idle[w]:
-            v._set_busy(w)
-        if record_status:
-            s_w.append(w), s_at.append(v.now), s_on.append(False), s_load.append(v.worker_load(w))
-        for task in v._take_queue(w):
-            v._make_pending(task)
-            policy.on_task(v, task)
-            v._enqueue(task)
-
-    def go_on(w: int) -> None:
-        v.worker_on_shift[w] = True
-        v.worker_shift_done[w] = 0
-        if record_status and v.now % period:
-            s_w.append(w), s_at.append(v.now), s_on.append(True), s_load.append(v.worker_load(w))
-        if v.worker_busy[w] < 0 and v.accepting(w):
-            v._set_idle(w)
-            policy.on_worker_free(v, w)
-
-    t0 = arrivals.start_day * MINUTES_PER_DAY
+    workforce = workforce or build_workforce(config, seed)
+    noise = task_noise(seed, len(arrivals.tasks))
     horizon = arrivals.horizon
     stop = horizon + max_drain_days * MINUTES_PER_DAY if drain else horizon
-    v.now = t0
-    shifts = _Shifts(config, wf)
-    disrupted = [False] * v.n_provinces
-    for w in range(v.n_workers):
-        if config.workforce.always_on:
-            push(t0, SHIFT_START, w, math.inf)
-        else:
-            s, e = shifts.next(w, t0)
-            push(max(s, t0), SHIFT_START, w, e)
-    for d in config.disruptions:
-        p = config.province_index(d.province)
-        m0 = config.local_origin(p)[0]
-        on = d.day * MINUTES_PER_DAY + d.hour * 60 - m0
-        push(on, DISRUPT, p, 1.0)
-        push(on + d.duration_hours * 60, DISRUPT, p, 0.0)
-    if record_status:
-        push(math.ceil(t0 / period) * period, SNAPSHOT)
-    tick = policy.tick_minutes
-    if tick:
-        push(t0 + tick, TICK)
-    for day in range(1, int(math.ceil((stop - t0) / MINUTES_PER_DAY)) + 1):
-        push(t0 + day * MINUTES_PER_DAY, DAY, day)
-    policy.start(v, random.Random(seed * 1_000_003 + POLICY_STREAM))
-
-    t_arr = tk["t"].tolist()
-    ai, n_done, total_days = 0, 0, (horizon - t0) / MINUTES_PER_DAY
-    while True:
-        if ai < n and (
-            not heap or t_arr[ai] < heap[0][0] or (t_arr[ai] == heap[0][0] and heap[0][1] > ARRIVAL)
-        ):
-            if t_arr[ai] >= stop:
-                break
-            v.now = t_arr[ai]
-            task, ai = ai, ai + 1
-            v._make_pending(task)
-            policy.on_task(v, task)
-            v._enqueue(task)
-            continue
-        if not heap:
-            break
-        now, kind, _, a, x = heapq.heappop(heap)
-        if now >= stop:
-            break
-        v.now = now
-        if kind == COMPLETE:
-            w, task = a, v.worker_busy[a]
-            k = v.task_type[task]
-            completed[task] = now
-            v.task_state[task] = DONE
-            n_done += 1
-            v.worker_busy[w] = -1
-            v.worker_shift_done[w] += 1
-            v.worker_experience[w][k] += 1
-            q = v._queue[w]
-            if q:
-                start(q.popleft(), w)
-            elif v.accepting(w):
-                v._set_idle(w)
-                policy.on_worker_free(v, w)
-            if drain and n_done == n and ai >= n:
-                break
-        elif kind == SHIFT_START:
-            if not disrupted[wf.province[a]]:
-                go_on(a)
-            if x < math.inf:
-                push(x, SHIFT_END, a)
-        elif kind == SHIFT_END:
-            if v.worker_on_shift[a]:
-                go_off(a)
-            s, e = shifts.next(a, now)
-            push(s, SHIFT_START, a, e)
-        elif kind == TICK:
-            policy.on_tick(v)
-            push(now + tick, TICK)
-        elif kind == SNAPSHOT:
-            for w in range(v.n_workers):
-                if v.worker_on_shift[w]:
-                    s_w.append(w), s_at.append(now), s_on.append(True), s_load.append(v.worker_load(w))
-            push(now + period, SNAPSHOT)
-        elif kind == DISRUPT:
-            disrupted[a] = bool(x)
-            if x:
-                for w in np.flatnonzero(wf.province == a).tolist():
-                    if v.worker_on_shift[w]:
-                        go_off(w)
-        elif kind == DAY and progress is not None and a < total_days:
-            progress(float(a), total_days)
-        if drain and n_done == n and ai >= n:
-            break
-
+    replay = _Replay(
+        config, arrivals, workforce, policy, noise, stop=stop, record_status=record_status, progress=progress
+    )
+    replay.schedule_opening()
+    policy.start(replay.view, random.Random(seed * 1_000_003 + POLICY_STREAM))
+    replay.run(drain)
     if progress is not None:
-        progress(total_days, total_days)
-    end = min(v.now, stop) if drain else horizon
+        progress(replay.total_days, replay.total_days)
     return SimResult(
         config,
         arrivals,
-        wf,
+        workforce,
         policy.name,
         seed,
-        end,
+        min(replay.state.now, stop) if drain else horizon,
         noise,
-        worker=np.asarray(v.task_worker),
-        started=np.asarray(started),
-        completed=np.asarray(completed),
-        minutes=np.asarray(minutes),
-        shift_done=np.asarray(sdone),
-        experience=np.asarray(sexp),
-        assignments={"task": a_task, "worker": a_worker, "at": a_at, "policy": a_pol},
-        status={"worker": s_w, "at": s_at, "on_shift": s_on, "open_tasks": s_load},
+        worker=np.asarray(replay.state.task_worker),
+        started=np.asarray(replay.started),
+        completed=np.asarray(replay.completed),
+        minutes=np.asarray(replay.minutes),
+        shift_done=np.asarray(replay.shift_done_at_start),
+        experience=np.asarray(replay.experience_at_start),
+        assignments=replay.assignments,
+        status=replay.status,
     )

@@ -1,6 +1,6 @@
 """Outcomes of a replay, drawn vectorised from the hidden truth and the pre-drawn task noise.
 
-Noise columns (``engine.task_noise``): 0 handling time, 1 QA pass, 2 complaint, 3 QA sampled, 4 QA delay,
+Noise columns (``handling.task_noise``): 0 handling time, 1 QA pass, 2 complaint, 3 QA sampled, 4 QA delay,
 5 QA score, 6 surveyed, 7 satisfaction, 8 complaint delay, 9 complaint reason, 10 severity.
 """
 
@@ -55,7 +55,7 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
     severity = _severity(u[:, 10], vip, late, ~passed)
     na = ~started
 
-    def mask(x: np.ndarray, fill: object = np.nan) -> np.ndarray:
+    def mask(x: np.ndarray, fill: float = np.nan) -> np.ndarray:
         x = x.astype(float) if x.dtype == bool and fill is np.nan else x
         return np.where(na, fill, x)
 

@@ -1,23 +1,29 @@
-"""Live simulation state: what a policy may read (``SimView``) plus the one mutator, ``assign``.
+"""Live simulation state: ``SimState`` (what the engine changes) and ``SimView`` (what a policy reads).
 
 Hot-path structures are plain Python lists, deques and index sets, maintained incrementally so that
 policies never scan the whole workforce or backlog:
 
 - idle workers per (province, type) and per type nationally (on shift, no open task, under capacity,
   skilled for the type);
-- pending (unassigned) tasks per (province, type) and per type nationally, oldest first.
+- pending (unassigned) tasks per (province, type) and per type nationally, oldest first. Entries are
+  (task, epoch): a task handed back at a shift end gets a new epoch, so older entries go stale and are
+  dropped lazily when they reach the head.
 
-Tasks and workers are integers: row positions in ``arrivals.tasks`` and ``workforce.workers``.
+Only the engine mutates a ``SimState``. A policy gets a ``SimView`` of it and acts only through
+``SimView.assign``, which validates the request and hands it to the engine's dispatch function.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from simulator.facts import SimFacts
 
 NOT_ARRIVED, PENDING, QUEUED, IN_SERVICE, DONE = range(5)
+Dispatch = Callable[[int, int, str], None]  # (task, worker, label): commit an assignment
 
 
 class IndexedSet:
@@ -52,83 +58,152 @@ class IndexedSet:
         return iter(self.items)
 
 
+class SimState:
+    """The dynamic state of a replay and the engine-side mutations that keep its indexes consistent."""
+
+    def __init__(self, facts: SimFacts, experience: list[list[int]]) -> None:
+        self.facts = facts
+        # the facts the mutations read, bound once for the hot path
+        self._worker_province, self._worker_types = facts.worker_province, facts.worker_types
+        self._task_province, self._task_type = facts.task_province, facts.task_type
+        self.now = 0.0
+        n, n_workers = facts.n_tasks, facts.n_workers
+        n_provinces, n_types = facts.n_provinces, facts.n_types
+        self.task_state = [NOT_ARRIVED] * n
+        self.task_epoch = [0] * n
+        self.task_listed = [False] * n  # in the pending indexes
+        self.task_worker = [-1] * n  # last worker assigned, or -1
+        self.worker_on_shift = [False] * n_workers
+        self.worker_busy = [-1] * n_workers  # task in service, or -1
+        self.worker_shift_done = [0] * n_workers
+        self.worker_experience = experience  # [W][K] tasks done so far
+        self.worker_queue: list[deque[int]] = [deque() for _ in range(n_workers)]
+        self.worker_idle = [False] * n_workers
+        self.worker_idle_since = [0.0] * n_workers
+        self.idle_by_province_type = [[IndexedSet() for _ in range(n_types)] for _ in range(n_provinces)]
+        self.idle_by_type = [IndexedSet() for _ in range(n_types)]
+        self.pending_by_province_type: list[list[deque[tuple[int, int]]]] = [
+            [deque() for _ in range(n_types)] for _ in range(n_provinces)
+        ]
+        self.pending_by_type: list[deque[tuple[int, int]]] = [deque() for _ in range(n_types)]
+        self.pending_count_by_province_type = [[0] * n_types for _ in range(n_provinces)]
+        self.pending_count_by_type = [0] * n_types
+
+    def mark_idle(self, worker: int) -> None:
+        """List the worker as idle for each of its types."""
+        self.worker_idle[worker] = True
+        self.worker_idle_since[worker] = self.now
+        by_type = self.idle_by_province_type[self._worker_province[worker]]
+        for k in self._worker_types[worker]:
+            by_type[k].add(worker)
+            self.idle_by_type[k].add(worker)
+
+    def mark_busy(self, worker: int) -> None:
+        """Take the worker out of the idle indexes."""
+        self.worker_idle[worker] = False
+        by_type = self.idle_by_province_type[self._worker_province[worker]]
+        for k in self._worker_types[worker]:
+            by_type[k].discard(worker)
+            self.idle_by_type[k].discard(worker)
+
+    def make_pending(self, task: int) -> None:
+        """The task is pending (assignable); it joins the indexes only via ``list_pending``."""
+        self.task_state[task] = PENDING
+        self.task_epoch[task] += 1
+
+    def list_pending(self, task: int) -> None:
+        """List a still-pending task in the pending indexes (after the policy's ``on_task``)."""
+        if self.task_state[task] != PENDING or self.task_listed[task]:
+            return
+        self.task_listed[task] = True
+        entry = (task, self.task_epoch[task])
+        province, k = self._task_province[task], self._task_type[task]
+        self.pending_by_province_type[province][k].append(entry)
+        self.pending_by_type[k].append(entry)
+        self.pending_count_by_province_type[province][k] += 1
+        self.pending_count_by_type[k] += 1
+
+    def unlist_pending(self, task: int) -> None:
+        """Take the task out of the pending counts (its index entries go stale)."""
+        if self.task_listed[task]:
+            self.task_listed[task] = False
+            province, k = self._task_province[task], self._task_type[task]
+            self.pending_count_by_province_type[province][k] -= 1
+            self.pending_count_by_type[k] -= 1
+
+    def enqueue(self, task: int, worker: int) -> None:
+        """The task waits in the worker's queue."""
+        self.task_state[task] = QUEUED
+        self.worker_queue[worker].append(task)
+
+    def take_queue(self, worker: int) -> list[int]:
+        """Empty the worker's queue and return what was in it, in order."""
+        queue = self.worker_queue[worker]
+        tasks = list(queue)
+        queue.clear()
+        return tasks
+
+
 class SimView:
-    """Read-only view of the simulation for policies, plus ``assign`` (the only way to act).
+    """Read-only view of a replay for policies, plus ``assign`` (the only way to act).
 
     Static task attributes (lists indexed by task): ``task_type``, ``task_province``, ``task_created``,
     ``task_sla_due`` (simulation minutes), ``task_complexity``, ``task_ids``. Static worker attributes:
-    ``worker_province``, ``worker_types`` (eligible type indices), ``worker_ids``, ``eligible``
-    (numpy [W, K] bool). Dynamic: ``now``, ``worker_on_shift``, ``worker_busy`` (task or -1),
+    ``worker_province``, ``worker_types`` (eligible type indices), ``worker_capacity``, ``worker_ids``,
+    ``eligible`` (numpy [W, K] bool). Dynamic (the state's own lists, shared for speed: read them, never
+    write): ``now``, ``task_state``, ``task_worker``, ``worker_on_shift``, ``worker_busy`` (task or -1),
     ``worker_shift_done``, ``worker_idle_since``, ``worker_experience`` ([W][K] counts).
-    Do not mutate any of them.
+
+    ``policy_name`` is the label ``assign`` writes when given none; a policy that delegates to others
+    may set it around their callbacks.
 
     During ``on_task`` the new task is pending (assignable) but not yet listed in the pending indexes
     and counts; it is listed right after the callback if the policy left it pending.
     """
 
-    def __init__(
-        self,
-        n_provinces: int,
-        n_types: int,
-        tasks: dict[str, list[Any]],
-        workers: dict[str, Any],
-        frames: dict[str, Any],
-    ) -> None:
-        self.now = 0.0
-        self.n_provinces, self.n_types = n_provinces, n_types
-        self.arrivals, self.workforce, self.config = frames["arrivals"], frames["workforce"], frames["config"]
-        self.task_ids: list[str] = tasks["ids"]
-        self.task_type: list[int] = tasks["k"]
-        self.task_province: list[int] = tasks["p"]
-        self.task_created: list[float] = tasks["t"]
-        self.task_sla_due: list[float] = tasks["sla"]
-        self.task_complexity: list[int] = tasks["c"]
-        self.n_tasks = len(self.task_type)
-        self.worker_ids: list[str] = workers["ids"]
-        self.worker_province: list[int] = workers["p"]
-        self.worker_types: list[list[int]] = workers["types"]
-        self.worker_capacity: list[int] = workers["capacity"]
-        self.eligible = workers["eligible"]
-        self.n_workers = len(self.worker_ids)
-        self.always_on: bool = workers["always_on"]
-        # dynamic task state
-        n, nw = self.n_tasks, self.n_workers
-        self.task_state = [NOT_ARRIVED] * n
-        self._epoch = [0] * n
-        self._listed = [False] * n  # in the pending indexes
-        self.task_worker = [-1] * n
-        # dynamic worker state
-        self.worker_on_shift = [False] * nw
-        self.worker_busy = [-1] * nw
-        self.worker_shift_done = [0] * nw
-        self.worker_experience: list[list[int]] = workers["experience"]
-        self._queue: list[deque[int]] = [deque() for _ in range(nw)]
-        self._idle = [False] * nw
-        self.worker_idle_since = [0.0] * nw
-        # indexes
-        P, K = n_provinces, n_types
-        self._idle_pk = [[IndexedSet() for _ in range(K)] for _ in range(P)]
-        self._idle_k = [IndexedSet() for _ in range(K)]
-        self._pend_pk: list[list[deque[tuple[int, int]]]] = [[deque() for _ in range(K)] for _ in range(P)]
-        self._pend_k: list[deque[tuple[int, int]]] = [deque() for _ in range(K)]
-        self._npend_pk = [[0] * K for _ in range(P)]
-        self._npend_k = [0] * K
-        self._start_task: Any = None  # set by the engine: start(task, worker)
-        self._log_assign: Any = None  # set by the engine: log(task, worker, label)
-        self.policy_name = ""
+    def __init__(self, facts: SimFacts, state: SimState, dispatch: Dispatch, policy_name: str) -> None:
+        self.facts, self._state, self._dispatch = facts, state, dispatch
+        self.policy_name = policy_name
+        self.config, self.arrivals, self.workforce = facts.config, facts.arrivals, facts.workforce
+        self.n_provinces, self.n_types = facts.n_provinces, facts.n_types
+        self.n_tasks, self.n_workers = facts.n_tasks, facts.n_workers
+        self.task_ids, self.task_type = facts.task_ids, facts.task_type
+        self.task_province = facts.task_province
+        self.task_created, self.task_sla_due = facts.task_created, facts.task_sla_due
+        self.task_complexity = facts.task_complexity
+        self.worker_ids, self.worker_province = facts.worker_ids, facts.worker_province
+        self.worker_types, self.worker_capacity = facts.worker_types, facts.worker_capacity
+        self.eligible: np.ndarray = facts.eligible
+        self.always_on = facts.always_on
+        self.task_state, self.task_worker = state.task_state, state.task_worker
+        self.worker_on_shift, self.worker_busy = state.worker_on_shift, state.worker_busy
+        self.worker_shift_done, self.worker_idle_since = state.worker_shift_done, state.worker_idle_since
+        self.worker_experience = state.worker_experience
+        self._task_epoch, self._worker_idle, self._worker_queue = (
+            state.task_epoch,
+            state.worker_idle,
+            state.worker_queue,
+        )
 
-    # ------------------------------------------------------------------ reads
+    @property
+    def now(self) -> float:
+        """Simulation minutes."""
+        return self._state.now
+
     def idle_workers(self, task_type: int, province: int | None = None) -> list[int]:
         """Idle eligible workers for a type (in a province, or nationally). Do not mutate; copy
         before calling ``assign`` in a loop over it."""
-        return (self._idle_k[task_type] if province is None else self._idle_pk[province][task_type]).items
+        state = self._state
+        if province is None:
+            return state.idle_by_type[task_type].items
+        return state.idle_by_province_type[province][task_type].items
 
     def is_idle(self, worker: int) -> bool:
-        return self._idle[worker]
+        return self._worker_idle[worker]
 
     def worker_load(self, worker: int) -> int:
         """Open tasks of a worker: in service plus queued."""
-        return (self.worker_busy[worker] >= 0) + len(self._queue[worker])
+        return (self.worker_busy[worker] >= 0) + len(self._worker_queue[worker])
 
     def accepting(self, worker: int) -> bool:
         """On shift and under its per-shift capacity (counting open tasks)."""
@@ -140,21 +215,26 @@ class SimView:
         )
 
     def pending_count(self, task_type: int, province: int | None = None) -> int:
-        return self._npend_k[task_type] if province is None else self._npend_pk[province][task_type]
+        state = self._state
+        if province is None:
+            return state.pending_count_by_type[task_type]
+        return state.pending_count_by_province_type[province][task_type]
 
-    def _valid(self, entry: tuple[int, int]) -> bool:
-        t, e = entry
-        return self.task_state[t] == PENDING and self._epoch[t] == e
+    def _pending_entries(self, task_type: int, province: int | None) -> deque[tuple[int, int]]:
+        state = self._state
+        if province is None:
+            return state.pending_by_type[task_type]
+        return state.pending_by_province_type[province][task_type]
 
     def oldest_pending(self, task_type: int, province: int | None = None) -> int:
-        """Oldest pending task of a type (province or national), or -1."""
-        dq = self._pend_k[task_type] if province is None else self._pend_pk[province][task_type]
-        state, epoch = self.task_state, self._epoch
-        while dq:
-            t, e = dq[0]
-            if state[t] == PENDING and epoch[t] == e:
-                return t
-            dq.popleft()
+        """Oldest pending task of a type (province or national), or -1. Drops stale entries at the head."""
+        entries = self._pending_entries(task_type, province)
+        task_state, epoch = self.task_state, self._task_epoch
+        while entries:
+            task, entry_epoch = entries[0]
+            if task_state[task] == PENDING and epoch[task] == entry_epoch:
+                return task
+            entries.popleft()
         return -1
 
     def pending_tasks(
@@ -163,14 +243,14 @@ class SimView:
         """Pending tasks of a type, oldest first (at most ``limit``)."""
         if self.oldest_pending(task_type, province) < 0:  # also drops stale entries at the head
             return []
-        dq = self._pend_k[task_type] if province is None else self._pend_pk[province][task_type]
-        out: list[int] = []
-        for entry in dq:
-            if self._valid(entry):
-                out.append(entry[0])
-                if limit is not None and len(out) >= limit:
+        task_state, epoch = self.task_state, self._task_epoch
+        tasks: list[int] = []
+        for task, entry_epoch in self._pending_entries(task_type, province):
+            if task_state[task] == PENDING and epoch[task] == entry_epoch:
+                tasks.append(task)
+                if limit is not None and len(tasks) >= limit:
                     break
-        return out
+        return tasks
 
     def all_pending(self) -> list[int]:
         """Every pending task, by type then age."""
@@ -178,12 +258,11 @@ class SimView:
 
     def all_idle(self) -> list[int]:
         """Every idle worker (each once)."""
-        return [w for w in range(self.n_workers) if self._idle[w]]
+        return [w for w in range(self.n_workers) if self._worker_idle[w]]
 
     def minutes_to_sla(self, task: int) -> float:
-        return self.task_sla_due[task] - self.now
+        return self.task_sla_due[task] - self._state.now
 
-    # ------------------------------------------------------------------ the one mutator
     def assign(self, task: int, worker: int, label: str | None = None) -> None:
         """Dispatch a pending task to an eligible, accepting worker: it starts now if the worker is idle,
         otherwise it joins the worker's queue. ``label`` is written as the assignment's policy."""
@@ -194,59 +273,4 @@ class SimView:
             raise ValueError(f"worker {worker} is not skilled for type {k}")
         if not self.accepting(worker):
             raise ValueError(f"worker {worker} is off shift or at capacity")
-        if self._listed[task]:
-            self._listed[task] = False
-            self._npend_pk[self.task_province[task]][k] -= 1
-            self._npend_k[k] -= 1
-        self.task_worker[task] = worker
-        self._log_assign(task, worker, label or self.policy_name)
-        if self._idle[worker]:
-            self._set_busy(worker)
-            self._start_task(task, worker)
-        else:
-            self.task_state[task] = QUEUED
-            self._queue[worker].append(task)
-
-    # ------------------------------------------------------------------ engine-side mutations
-    def _set_idle(self, w: int) -> None:
-        self._idle[w] = True
-        self.worker_idle_since[w] = self.now
-        p = self.worker_province[w]
-        for k in self.worker_types[w]:
-            self._idle_pk[p][k].add(w)
-            self._idle_k[k].add(w)
-
-    def _set_busy(self, w: int) -> None:
-        self._idle[w] = False
-        p = self.worker_province[w]
-        for k in self.worker_types[w]:
-            self._idle_pk[p][k].discard(w)
-            self._idle_k[k].discard(w)
-
-    def _make_pending(self, task: int) -> None:
-        """The task is pending (assignable); it joins the indexes only via ``_enqueue``."""
-        self.task_state[task] = PENDING
-        self._epoch[task] += 1
-
-    def _enqueue(self, task: int) -> None:
-        """List a still-pending task in the pending indexes (after the policy's ``on_task``)."""
-        if self.task_state[task] != PENDING or self._listed[task]:
-            return
-        self._listed[task] = True
-        entry = (task, self._epoch[task])
-        p, k = self.task_province[task], self.task_type[task]
-        self._pend_pk[p][k].append(entry)
-        self._pend_k[k].append(entry)
-        self._npend_pk[p][k] += 1
-        self._npend_k[k] += 1
-
-    def _take_queue(self, w: int) -> list[int]:
-        q = self._queue[w]
-        out = list(q)
-        q.clear()
-        return out
-
-
-def learning_and_fatigue(done: int, experience: int, thr: int, fat: float, amp: float, tau: float) -> float:
-    """Scalar fatigue x learning multiplier (same formula as ``truth.fatigue_factor/learning_factor``)."""
-    return (1.0 + fat * max(0, done - thr)) * (1.0 + amp * math.exp(-experience / tau))
+        self._dispatch(task, worker, label or self.policy_name)

@@ -67,7 +67,7 @@ def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.Data
             "checked_at": to_timestamps(cfg, q["checked_at"].to_numpy()),
             "passed": q["passed"].to_numpy(dtype=bool),
             "score": np.round(q["score"].to_numpy(), 1),
-            "satisfaction": pd.array(np.where(np.isnan(sat), pd.NA, sat), dtype="Int64"),
+            "satisfaction": pd.array(sat, dtype="Float64").astype("Int64"),  # NaN -> <NA>
         }
     )
 
@@ -111,7 +111,10 @@ def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.Data
 def task_truth_frame(result: SimResult, outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per-task realised truth for the actual assignment (uncensored), keyed by task_id."""
     cfg, o = result.config, outcomes
-    worker_ids = np.append(result.workforce.workers["worker_id"].to_numpy(), None)
+    # row -1 (never assigned) reads None
+    worker_ids = np.concatenate(
+        [result.workforce.workers["worker_id"].to_numpy(), np.array([None], dtype=object)]
+    )
     w = o["worker"].to_numpy(dtype=int)
     ts = {
         col: to_timestamps(cfg, o[src].to_numpy())

@@ -67,8 +67,10 @@ class Truth:
     # ------------------------------------------------------------------ persistence
     def to_frame(self) -> pd.DataFrame:
         """Long table: one row per worker x task type."""
-        w, k = np.meshgrid(np.arange(len(self.worker_ids)), np.arange(len(self.task_types)), indexing="ij")
-        w, k = w.ravel(), k.ravel()
+        grid_w, grid_k = np.meshgrid(
+            np.arange(len(self.worker_ids)), np.arange(len(self.task_types)), indexing="ij"
+        )
+        w, k = grid_w.ravel(), grid_k.ravel()
         return pd.DataFrame(
             {
                 "worker_id": np.asarray(self.worker_ids)[w],
@@ -193,7 +195,7 @@ def complaint_logit(
     k: np.ndarray,
     w: np.ndarray,
     hours_late: np.ndarray,
-    qa_failed: np.ndarray,
+    qa_failed: np.ndarray | float,
 ) -> np.ndarray:
     """Full complaint logit given lateness beyond SLA and the (true) QA outcome."""
     b = truth.config.behaviour
@@ -267,15 +269,15 @@ def expected_outcomes(source: TruthSource, pairs: pd.DataFrame) -> pd.DataFrame:
         row = tasks.reindex(pairs["task_id"].astype(str).to_numpy())
         if row["task_type"].isna().any():
             raise KeyError("unknown task_id in pairs")
-        for c in ("task_type", "complexity", *_DEFAULTS):
-            known.setdefault(c, row[c].to_numpy())
+        for column in ("task_type", "complexity", *_DEFAULTS):
+            known.setdefault(column, row[column].to_numpy())
     widx = {w: i for i, w in enumerate(truth.worker_ids)}
     kidx = {t: i for i, t in enumerate(truth.task_types)}
-    w = pd.Series(known["worker_id"]).map(widx)
-    k = pd.Series(known["task_type"]).map(kidx)
-    if w.isna().any() or k.isna().any():
+    worker_rows = pd.Series(known["worker_id"]).map(widx)
+    type_rows = pd.Series(known["task_type"]).map(kidx)
+    if worker_rows.isna().any() or type_rows.isna().any():
         raise KeyError("unknown worker_id or task_type in pairs")
-    w, k = w.to_numpy(dtype=int), k.to_numpy(dtype=int)
+    w, k = worker_rows.to_numpy(dtype=int), type_rows.to_numpy(dtype=int)
     c = np.asarray(known["complexity"], dtype=int)
     same = np.zeros(n, dtype=bool)
     if row is not None:

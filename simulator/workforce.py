@@ -94,7 +94,7 @@ def _skills(config: ScenarioConfig, rng: np.random.Generator, province: np.ndarr
 def _traits(config: ScenarioConfig, rng: np.random.Generator, levels: np.ndarray) -> tuple[np.ndarray, ...]:
     """Hidden speed multiplier, QA-logit quality and complaint care per worker x type."""
     wf = config.workforce
-    n_w, n_k = levels.shape
+    n_w, n_k = int(levels.shape[0]), int(levels.shape[1])
     g = np.sqrt(wf.general_share)
     s = np.sqrt(1 - wf.general_share)
     rho = wf.speed_quality_corr
@@ -150,7 +150,7 @@ def build_workforce(config: ScenarioConfig, seed: int) -> Workforce:
     workers = pd.DataFrame(
         {
             "worker_id": worker_ids,
-            "province_id": [config.province_id(p) for p in province],
+            "province_id": [config.province_id(p) for p in province.tolist()],
             "hired_at": hired_at.floor("D"),
             "skills": skills_json,
             "daily_capacity": capacity,
