@@ -18,7 +18,14 @@ import numpy as np
 
 from serving.config import AlertRules
 
-KINDS: tuple[str, ...] = ("high_risk", "sla_overdue", "sla_near", "province_backlog", "overloaded_worker")
+KINDS: tuple[str, ...] = (
+    "high_risk",
+    "sla_overdue",
+    "sla_near",
+    "province_backlog",
+    "overloaded_worker",
+    "model_health",  # raised by the retraining loop and the gate (apps/model_health.py), not by these rules
+)
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from tests.training.synth_frames import broken_recent_labels
 from training.gate import GateTolerances, promote
 from training.registry import aliases, client_for
 from training.train import train_model
@@ -22,15 +22,6 @@ def _until(frame: pd.DataFrame, days: int) -> pd.DataFrame:
     """The history as it stood ``days`` after its start."""
     ts = frame["event_timestamp"]
     return frame[ts < ts.min() + pd.Timedelta(days=days)].reset_index(drop=True)
-
-
-def _broken_recent_labels(frame: pd.DataFrame, share: float = 0.2) -> pd.DataFrame:
-    """QA outcomes of the newest ``share`` of the history replaced by coin flips at the same pass rate."""
-    out = frame.copy()
-    recent = (out["event_timestamp"] >= out["event_timestamp"].quantile(1 - share)) & out["qa_passed"].notna()
-    rate = out.loc[recent, "qa_passed"].mean()
-    out.loc[recent, "qa_passed"] = (np.random.default_rng(5).random(int(recent.sum())) < rate).astype(float)
-    return out
 
 
 def test_an_identical_retrain_is_not_promoted(settings, synth) -> None:
@@ -71,7 +62,7 @@ def test_a_champion_whose_figures_collapse_on_the_new_holdout_holds_promotion(se
     champion = _train(settings, synth)
     assert promote(settings, MODEL).promoted
     recorded = champion.metrics["auc"]
-    challenger = _train(settings, synth, _broken_recent_labels(synth.frame))
+    challenger = _train(settings, synth, broken_recent_labels(synth.frame))
     decision = promote(settings, MODEL)
     assert not decision.promoted and decision.held
     now = decision.champion_metrics["auc"]
