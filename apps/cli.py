@@ -224,7 +224,8 @@ def promote(
     for name in _models(model):
         decision = gate(settings, name, force=force)
         if decision.held and decision.alert and not decision.promoted:
-            raise_alerts(settings, [HealthIssue(name, "champion_check", decision.alert)])
+            issue = HealthIssue(name, "champion_check", decision.alert, {"change": decision.change})
+            raise_alerts(settings, [issue])
         colour = "green" if decision.promoted else "yellow"
         verdict = "promoted" if decision.promoted else "held for review" if decision.held else "kept champion"
         console.print(

@@ -344,9 +344,8 @@ def _run_locked(
             stage.sub("gate")(float(i), float(len(chosen)))
             d = promote(settings, name, tolerances)
             if d.held and d.alert:
-                issue = HealthIssue(
-                    name, "champion_check", d.alert, {"challenger_version": d.challenger_version}
-                )
+                details = {"challenger_version": d.challenger_version, "change": d.change}
+                issue = HealthIssue(name, "champion_check", d.alert, details)
                 report.alerts += raise_alerts(settings, [issue])
             result = trained[name]
             report.models[name] = ModelOutcome(

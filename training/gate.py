@@ -7,9 +7,11 @@ serving forms re-score it. Three questions, in order:
 2. **Did the data or the world change?** The champion's figure on the new holdout is compared with the
    test figure recorded in its own run. A drop beyond ``champion_auc_drop`` (AUC) or a rise beyond
    ``champion_mae_rise`` (relative MAE), with the recorded figure outside the champion's bootstrap
-   interval, stops promotion: the decision is ``held`` and carries an ``alert`` for a person. A fault
-   that breaks the data breaks both sides of the paired comparison, so that comparison alone cannot
-   see it.
+   interval, stops promotion: the decision is ``held`` and carries an ``alert`` for a person that says
+   which changed: the champion is re-scored on its own stored test rows and on the same rows as the
+   pipeline builds them now; if those differ, the *data* changed, else the *world* (the drop is in the
+   newer rows). A fault that breaks the data breaks both sides of the paired comparison, so that
+   comparison alone cannot see it.
 3. **Is the challenger better?** A paired bootstrap of the difference on the holdout (fixed seed): the
    challenger is promoted when the interval of its advantage lies above zero; when the interval spans
    zero, only if it was trained on newer data (``data_as_of``), so an identical retrain is never
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from training import metrics as m
 from training.bootstrap import paired_bootstrap
 from training.gate_rules import (
     PRIMARY,
@@ -40,7 +43,9 @@ from training.gate_rules import (
     data_as_of,
     decide,
     holdout_metrics,
+    same_rows,
     sanity_failures,
+    which_changed,
 )
 from training.registry import (
     CHALLENGER,
@@ -78,6 +83,7 @@ class GateDecision:
     verdict: str = ""  # better | worse | indistinguishable (primary metric), or empty
     intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # metric -> diff, lo, hi, ...
     held: bool = False  # the champion check failed: waits for a person
+    change: str = ""  # when held: data | world | unknown (training.gate_rules.which_changed)
     alert: str | None = None  # what a person must look at (model_health)
 
     def __str__(self) -> str:
@@ -140,15 +146,15 @@ def promote(
     if champ_mv is None:
         passes.append("no champion yet: the first sane challenger becomes champion")
     else:
+        champion = load_alias(settings, model, CHAMPION, cache_dir)
         try:
-            champ_pred = _score(load_alias(settings, model, CHAMPION, cache_dir), holdout)
+            champ_pred = _score(champion, holdout)
         except KeyError as exc:
             failures.append(f"champion v{champ_mv.version} cannot score the holdout: {exc}")
         else:
             decision.champion_metrics = holdout_metrics(spec.task, y, champ_pred)
-            failures += _compare(
-                client, spec.task, decision, y, chal_pred, champ_pred, chal_mv, champ_mv, tol, passes
-            )
+            scored = _Scored(holdout, y, chal_pred, champ_pred, champion)
+            failures += _compare(client, spec.label, decision, scored, chal_mv, champ_mv, tol, passes)
     sane = not any(f.startswith("sanity") for f in failures)
     decision.promoted = not failures or (force and sane)
     decision.reasons = failures + passes + (["forced"] if force and failures and sane else [])
@@ -162,19 +168,46 @@ def promote(
     return decision
 
 
+@dataclass
+class _Scored:
+    """The new holdout, its labels, both models' predictions on it, and the champion's serving form."""
+
+    holdout: pd.DataFrame
+    y: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray
+    champion_model: ServingModel
+
+
+def _what_changed(
+    client: MlflowClient, label: str, run_id: str, s: _Scored, task: str, tol: GateTolerances
+) -> tuple[str, str]:
+    """Re-score the champion on its own stored test rows and on the same rows as the pipeline builds them
+    now: a difference is the data; none means the drop comes from the newer rows (the world)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        old = load_holdout(client, run_id, Path(tmp))
+    then, now, share = same_rows(old, s.holdout, [*s.champion_model.feature_names, label])
+    if not len(then):
+        return which_changed(task, float("nan"), float("nan"), 0, 0.0, tol)
+    metric = m.auc if task == "binary" else m.mae
+    figures = [
+        metric(df[label].to_numpy(dtype=np.float64), _score(s.champion_model, df)) for df in (then, now)
+    ]
+    return which_changed(task, figures[0], figures[1], len(then), share, tol)
+
+
 def _compare(
     client: MlflowClient,
-    task: str,
+    label: str,
     decision: GateDecision,
-    y: np.ndarray,
-    chal_pred: np.ndarray,
-    champ_pred: np.ndarray,
+    s: _Scored,
     chal_mv: Any,
     champ_mv: Any,
     tol: GateTolerances,
     passes: list[str],
 ) -> list[str]:
     """The champion check and the paired comparison; fills ``decision``; returns the failures."""
+    task, y, chal_pred, champ_pred = get_spec(decision.model).task, s.y, s.challenger, s.champion
     metrics = ("auc", "brier") if task == "binary" else ("mae",)
     results = paired_bootstrap(
         y, chal_pred, champ_pred, metrics, draws=tol.draws, seed=tol.seed, level=tol.level
@@ -195,12 +228,12 @@ def _compare(
     failures: list[str] = []
     if held:
         decision.held = True
+        decision.change, which = _what_changed(client, label, champ_mv.run_id, s, task, tol)
         decision.alert = (
-            f"{decision.model}: {held}; the data or the world changed, promotion of "
-            f"v{decision.challenger_version} is held until a person looks (opsmatch promote --force "
-            f"after review)"
+            f"{decision.model}: {held}; {which}; promotion of v{decision.challenger_version} is held "
+            "until a person looks (opsmatch promote --force after review)"
         )
-        failures.append(held + ": promotion held for a person")
+        failures.append(f"{held}; {which}: promotion held for a person")
     chal_at, key = data_as_of(chal_run.data.tags, champ_run.data.tags)
     champ_at, _ = data_as_of(champ_run.data.tags, chal_run.data.tags)
     newer = chal_at is not None and (champ_at is None or chal_at > champ_at)
@@ -220,6 +253,7 @@ def _record(client: MlflowClient, name: str, decision: GateDecision) -> None:
         "gate_reasons": "; ".join(decision.reasons)[:4000],
         "gate_champion_version": decision.champion_version or "",
         "gate_verdict": decision.verdict,
+        **({"gate_change": decision.change} if decision.held else {}),
         **{f"gate_{k}": f"{v:.6g}" for k, v in decision.challenger_metrics.items()},
         **{
             f"gate_{k}_advantage": f"{i['diff']:+.6g} [{i['lo']:+.6g}, {i['hi']:+.6g}]"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 
 from training import metrics as m
 from training.bootstrap import PairedResult
+from training.specs import ENTITY_COLS, TIMESTAMP_COL
 
 MAX_MINUTES = 60 * 24 * 30  # the contract's ceiling on handling minutes
 PRIMARY = {"regression": "mae", "binary": "auc"}
@@ -28,6 +30,8 @@ class GateTolerances:
     level: float = 0.95  # two-sided interval of the difference
     champion_auc_drop: float = 0.05  # champion AUC on the new holdout vs its recorded test AUC
     champion_mae_rise: float = 0.20  # champion MAE on the new holdout vs its recorded test MAE (relative)
+    same_rows_auc: float = 0.02  # champion AUC on its own test rows, re-built now vs then: data changed
+    same_rows_mae_rise: float = 0.05  # the same for MAE (relative)
 
 
 def holdout_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -135,3 +139,47 @@ def decide(
         b = results["brier"]
         (fail if b.verdict == "worse" else ok).append(interval_reason(b, rows))
     return fail, ok, verdict
+
+
+def same_rows(
+    old: pd.DataFrame, new: pd.DataFrame, columns: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Rows of ``old`` (the champion's own test slice) that ``new`` (the new holdout) holds again, matched on
+    entity ids and timestamp and aligned; and the share of them whose ``columns`` differ."""
+    keys = [c for c in ENTITY_COLS if c in old and c in new] + [TIMESTAMP_COL]
+    old = old.drop_duplicates(keys, keep=False)
+    new = new.drop_duplicates(keys, keep=False)
+    pairs = (
+        old.reset_index(drop=True)
+        .reset_index(names="_old")
+        .merge(new.reset_index(drop=True).reset_index(names="_new")[[*keys, "_new"]], on=keys)
+    )
+    a = old.reset_index(drop=True).iloc[pairs["_old"].to_numpy()].reset_index(drop=True)
+    b = new.reset_index(drop=True).iloc[pairs["_new"].to_numpy()].reset_index(drop=True)
+    if not len(a):
+        return a, b, 0.0
+    differ = np.zeros(len(a), dtype=bool)
+    for col in columns:
+        if col in a and col in b:
+            x, y = a[col], b[col]
+            differ |= ~((x == y).fillna(False).to_numpy(dtype=bool) | (x.isna() & y.isna()).to_numpy())
+    return a, b, float(differ.mean())
+
+
+def which_changed(
+    task: str, then: float, now: float, rows: int, changed_share: float, tol: GateTolerances
+) -> tuple[str, str]:
+    """``(cause, text)``: did the data change (the champion's own test rows score differently when re-built
+    now) or the world (those rows score as before, the drop is in the newer rows)? ``cause`` is ``data``,
+    ``world`` or ``unknown`` (no rows in common)."""
+    if rows == 0:
+        return "unknown", "the data or the world changed (no rows in common with the champion's test slice)"
+    name = "AUC" if task == "binary" else "MAE"
+    moved = then - now > tol.same_rows_auc if task == "binary" else now > then * (1 + tol.same_rows_mae_rise)
+    figures = (
+        f"on the {rows:,} rows of the champion's own test slice, re-built now, it scores {name} {now:.4f} "
+        f"vs {then:.4f} then, and {changed_share:.1%} of them differ in features or label"
+    )
+    if moved:
+        return "data", f"the data changed: {figures}"
+    return "world", f"the world changed: {figures}, so the drop is in the newer rows"

@@ -66,3 +66,4 @@ def test_promote_raises_an_alert_when_the_champion_collapses(settings: Settings)
     assert alert["subject_id"] == "opsmatch-qa_pass:champion_check" and not alert["acked"]
     assert alert["message"].startswith("qa_pass: champion check: champion AUC on the new holdout")
     assert f"promotion of v{challenger.version} is held until a person looks" in alert["message"]
+    assert "the data changed" in alert["message"] and alert["details"]["change"] == "data"

@@ -71,6 +71,9 @@ def test_a_champion_whose_figures_collapse_on_the_new_holdout_holds_promotion(se
     assert f"champion AUC on the new holdout {now:.4f}" in held and f"vs {recorded:.4f} recorded" in held
     assert held.endswith("promotion held for a person")
     assert decision.alert is not None and decision.alert.startswith("qa_pass: champion check")
+    # The champion's own test rows carry coin-flip labels now: the data changed, not the world.
+    assert decision.change == "data" and "; the data changed: on the " in decision.alert
+    assert client_for(settings).get_model_version(NAME, challenger.version).tags["gate_change"] == "data"
     assert f"v{challenger.version} is held until a person looks" in decision.alert
     client = client_for(settings)
     assert client.get_model_version(NAME, challenger.version).tags["gate"] == "held"

@@ -9,7 +9,7 @@ import pytest
 from training.calibration import Calibrator, fit_calibrator
 from training.encoder import FeatureEncoder
 from training.gate import GateTolerances, sanity_failures
-from training.gate_rules import champion_check, data_as_of, decide
+from training.gate_rules import champion_check, data_as_of, decide, same_rows, which_changed
 from training.params import load_params
 from training.specs import get_spec
 from training.split import labelled_rows, time_split
@@ -159,3 +159,33 @@ def test_encoder_row_paths_equal_the_vectorised_path(synth) -> None:
     np.testing.assert_array_equal(big, records)
     assert np.isnan(big[3, cols.index("channel")]) and np.isnan(big[5, cols.index("task_type")])
     assert np.isnan(big[7, cols.index("amount")])
+
+
+def test_same_rows_match_on_ids_and_time_and_count_what_differs() -> None:
+    ts = pd.date_range("2025-01-01", periods=4, freq="h", tz="UTC")
+    old = pd.DataFrame(
+        {"task_id": list("abcd"), "event_timestamp": ts, "x": [1.0, 2.0, np.nan, 4.0], "y": 1.0}
+    )
+    new = pd.DataFrame(
+        {
+            "task_id": list("dcbe"),
+            "event_timestamp": [ts[3], ts[2], ts[1], ts[3]],
+            "x": [4.0, np.nan, 9.0, 5.0],
+        }
+    ).assign(y=1.0)
+    then, now, share = same_rows(old, new, ["x", "y"])
+    assert then["task_id"].tolist() == now["task_id"].tolist() == ["b", "c", "d"]
+    assert share == pytest.approx(1 / 3)  # b's x changed; c's NaN stayed NaN
+    assert same_rows(old, new.assign(task_id=list("wxyz")), ["x"])[2] == 0.0
+
+
+def test_which_changed_tells_data_from_world() -> None:
+    tol = GateTolerances()
+    cause, text = which_changed("binary", 0.74, 0.55, 1200, 0.4, tol)
+    assert cause == "data" and text.startswith("the data changed: on the 1,200 rows")
+    assert "AUC 0.5500 vs 0.7400 then, and 40.0% of them differ" in text
+    cause, text = which_changed("binary", 0.74, 0.735, 1200, 0.01, tol)
+    assert cause == "world" and text.endswith("so the drop is in the newer rows")
+    assert which_changed("regression", 15.0, 16.0, 10, 0.0, tol)[0] == "data"
+    assert which_changed("regression", 15.0, 15.2, 10, 0.0, tol)[0] == "world"
+    assert which_changed("binary", float("nan"), float("nan"), 0, 0.0, tol)[0] == "unknown"
