@@ -21,6 +21,7 @@ from serving.assignment import CAPACITY, AssignmentResult, solve_assignment
 from serving.config import Policy
 from serving.cost import PARTS, PairCosts, pair_costs, reason_codes
 from serving.eligibility import Eligibility, effective_capacity, eligibility_matrix, eligible_workers
+from serving.fallback import guarded_scores
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 
 DEFAULT_MEDIAN_MINUTES = 30.0
@@ -49,6 +50,7 @@ class RankResult:
     scores: PairScores
     costs: PairCosts
     reasons: list[list[str]]
+    fallback: str | None = None  # why the models were not used (serving.fallback), None when they were
 
 
 def rank_task(
@@ -62,11 +64,13 @@ def rank_task(
     requested: np.ndarray | None = None,
     prescreen: int = 0,
     prescreen_share: float = 0.0,
+    min_eligible: int = 0,
 ) -> RankResult:
     """Rank the eligible workers for one task by cost.
 
     ``prescreen`` > 0 scores only the ``max(prescreen, ceil(prescreen_share * eligible))`` cheapest
     eligible workers by the profile prior with the models (all of them when there are no more).
+    Fewer than ``min_eligible`` eligible workers, or models that fail: rule scores (``fallback``).
     """
     elig = eligible_workers(pool, task.task_type, task.province_id, policy, requested=requested)
     idx = np.flatnonzero(elig.mask)
@@ -78,7 +82,11 @@ def rank_task(
         prior = scorer.prior([task.task_type], pool)[task.task_type]
         rough = _costs(prior, idx, task, pool, capacity, median, to_sla, policy, prior_indexed=True)
         idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
-    scores = scorer.score_pairs([task], pool, np.zeros(len(idx), dtype=np.int64), idx, now=now)
+    eligible = int(elig.mask.sum())
+    zeros = np.zeros(len(idx), dtype=np.int64)
+    scores, fallback = guarded_scores(
+        scorer, [task], pool, zeros, idx, now, eligible=eligible, min_eligible=min_eligible
+    )
     costs = _costs(scores, idx, task, pool, capacity, median, to_sla, policy)
     order = np.argsort(costs.total, kind="stable")[:top_k]
     chosen_scores, chosen_costs = scores.take(order), costs.take(order)
@@ -94,7 +102,7 @@ def rank_task(
         )
         for i, w in enumerate(workers)
     ]
-    return RankResult(elig, workers, chosen_scores, chosen_costs, reasons)
+    return RankResult(elig, workers, chosen_scores, chosen_costs, reasons, fallback)
 
 
 def _costs(
@@ -136,6 +144,7 @@ class AssignPlan:
     p_qa_pass: np.ndarray
     p_complaint: np.ndarray
     scored_pairs: int
+    fallback: str | None = None  # why the models were not used for some pairs (serving.fallback)
 
 
 def assign_tasks(
@@ -171,7 +180,8 @@ def assign_tasks(
         cand = _top_candidates(np.where(elig, prior_cost, np.inf), candidates)
 
     mats = {k: np.full((n, m), np.nan) for k in ("minutes", "p_qa_pass", "p_complaint")}
-    scored = _score_into(mats, cand, tasks, pool, scorer, now)
+    reasons: list[str] = []
+    scored = _score_into(mats, cand, tasks, pool, scorer, now, reasons)
 
     def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
         return _slot_costs(mats, cols, slots, pool, capacity, median, to_sla, cross, policy, rows=rows).total
@@ -184,7 +194,7 @@ def assign_tasks(
             room = elig & (remaining - used > 0)[None, :] & ~cand & stuck[:, None]
             extra = _top_candidates(np.where(room, prior_cost, np.inf), candidates)
             if extra.any():
-                scored += _score_into(mats, extra, tasks, pool, scorer, now)
+                scored += _score_into(mats, extra, tasks, pool, scorer, now, reasons)
                 cand |= extra
                 result = solve_assignment(slot_cost, cand, remaining, overdue.astype(np.int64))
 
@@ -206,6 +216,7 @@ def assign_tasks(
         picked["p_qa_pass"],
         picked["p_complaint"],
         scored,
+        reasons[0] if reasons else None,
     )
 
 
@@ -216,10 +227,13 @@ def _score_into(
     pool: WorkerPool,
     scorer: Scorer,
     now: datetime,
+    fallbacks: list[str],
 ) -> int:
     ti, wi = np.nonzero(mask)
     if len(ti):
-        scores = scorer.score_pairs(tasks, pool, ti, wi, now=now)
+        scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
+        if fallback:
+            fallbacks.append(fallback)
         mats["minutes"][ti, wi] = scores.minutes
         mats["p_qa_pass"][ti, wi] = scores.p_qa_pass
         mats["p_complaint"][ti, wi] = scores.p_complaint
