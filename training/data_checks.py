@@ -35,6 +35,7 @@ N_BINS = 10
 MAX_CATEGORIES = 30
 OTHER = "__other__"
 EPS = 1e-4  # floor on bin shares in the PSI (an empty bin would make it infinite)
+MAX_PROFILE_ROWS = 100_000  # feature figures on a fixed-seed sample above this (rows and labels: all)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _feature_profile(s: pd.Series) -> dict[str, Any]:
         return out
     counts = present.astype(str).value_counts()
     top = sorted(counts.index[:MAX_CATEGORIES])
-    shares = _category_shares(present, top)
+    shares = _shares_from_counts(counts, top, len(present))
     return {"kind": "categorical", "categories": top, "shares": shares.tolist()}
 
 
@@ -107,10 +108,17 @@ def _numeric_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _category_shares(present: pd.Series, categories: Sequence[str]) -> np.ndarray:
-    counts = present.astype(str).value_counts()
+    return _shares_from_counts(present.astype(str).value_counts(), categories, len(present))
+
+
+def _shares_from_counts(counts: pd.Series, categories: Sequence[str], total: int) -> np.ndarray:
     known = np.array([counts.get(c, 0) for c in categories], dtype=np.float64)
-    other = float(len(present) - known.sum())
-    return np.append(known, other) / max(len(present), 1)
+    return np.append(known, float(total - known.sum())) / max(total, 1)
+
+
+def sample_rows(frame: pd.DataFrame, limit: int = MAX_PROFILE_ROWS) -> pd.DataFrame:
+    """``frame``, or a fixed-seed sample of ``limit`` rows of it (PSI and shares need no more)."""
+    return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
 
 
 def profile_frame(
@@ -118,12 +126,14 @@ def profile_frame(
 ) -> dict[str, Any]:
     """The reference profile of the rows a model trains on (JSON-ready)."""
     y = _numeric(frame[label]) if label in frame else np.array([])
+    rows = len(frame)
+    frame = sample_rows(frame)
     return {
         "version": PROFILE_VERSION,
         "model": model,
         "task": task,
         "label": label,
-        "rows": int(len(frame)),
+        "rows": int(rows),
         "label_rate": label_rate(y, task),
         "null_rate": {c: float(frame[c].isna().mean()) if len(frame) else 0.0 for c in feature_cols},
         "join_coverage": {
@@ -183,6 +193,7 @@ def check_frame(
     task, label = reference["task"], reference["label"]
     present = [c for c in feature_cols if c in frame.columns]
     new = profile_frame(frame, present, label, task, model)
+    sample = sample_rows(frame)
     fail, warn, figs = report.failures, report.warnings, report.figures
 
     ratio = new["rows"] / max(reference["rows"], 1)
@@ -230,7 +241,7 @@ def check_frame(
             fail.append(
                 f"nulls: {col} null rate {null:.1%} vs {ref_null:.1%} (rise > {tol.null_rise_max:.0%})"
             )
-        value = feature_psi(ref_feat, frame[col])
+        value = feature_psi(ref_feat, sample[col])
         figs["psi"][col] = value
         if value > tol.psi_fail:
             fail.append(f"stability: {col} PSI {value:.3f} > {tol.psi_fail}")
