@@ -271,19 +271,24 @@ def promote(
     ctx: typer.Context,
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
     force: bool = typer.Option(
-        False, help="Promote a sane challenger even if it does not beat the champion."
+        False,
+        help="Promote a sane challenger even if it does not beat the champion or the gate holds it.",
     ),
 ) -> None:
-    """Gate each challenger against the champion on the same recent holdout; promote only if it is no
-    worse within the gate's tolerances (training.gate.GateTolerances)."""
+    """Gate each challenger against the champion on the same recent holdout: promoted when better by a
+    paired bootstrap interval, or indistinguishable and trained on newer data (training.gate)."""
+    from apps.model_health import HealthIssue, raise_alerts
     from training.gate import promote as gate
 
     settings = _settings(ctx)
     refused = 0
     for name in _models(model):
         decision = gate(settings, name, force=force)
+        if decision.held and decision.alert and not decision.promoted:
+            issue = HealthIssue(name, "champion_check", decision.alert, {"change": decision.change})
+            raise_alerts(settings, [issue])
         colour = "green" if decision.promoted else "yellow"
-        verdict = "promoted" if decision.promoted else "kept champion"
+        verdict = "promoted" if decision.promoted else "held for review" if decision.held else "kept champion"
         console.print(
             f"[{colour}]{name}: {verdict}[/{colour}] (challenger v{decision.challenger_version}, "
             f"champion v{decision.champion_version})"
@@ -415,7 +420,11 @@ def demo(
 @app.command()
 def retrain(
     ctx: typer.Context,
-    force: bool = typer.Option(False, help="Retrain even when no new outcomes arrived."),
+    force: bool = typer.Option(
+        False,
+        help="Retrain even when no new outcomes arrived, and even when a training frame fails its data "
+        "checks (the override is tagged on the MLflow runs).",
+    ),
     model: list[str] = typer.Option(None, "--model", "-m", help=MODELS_HELP),
 ) -> None:
     """The closed loop: new outcomes -> features -> challengers -> gate -> champions, served live."""
@@ -428,7 +437,7 @@ def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
 
     try:
         with _progress("retraining") as progress:
-            report = run_loop(settings, force=force, progress=progress, models=models)
+            report = run_loop(settings, force=force, progress=progress, models=models, override_checks=force)
     except RetrainError as exc:
         console.print(f"[red]retrain failed at stage {exc.stage}:[/red] {exc}; nothing was recorded")
         raise typer.Exit(code=1) from exc
@@ -436,6 +445,8 @@ def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
         console.print(line)
     if report.status == "locked":
         raise typer.Exit(code=3)
+    if report.status == "blocked":
+        raise typer.Exit(code=4)
 
 
 @app.command()

@@ -9,9 +9,15 @@ orchestrator task; see docs/operations.md):
    per-table content hash, row count and newest event time). Nothing changed -> ``nothing_to_do``.
    Live worker status alone does not count (it streams in all day and carries no labels);
 3. rebuild the feature tables, apply the Feast repo, materialize incrementally;
-4. train a challenger for every model on point-in-time Feast frames (MLflow runs tagged with the
-   data they saw) and put each through the champion/challenger gate (``training.gate.promote``);
-5. write the new state atomically (temp file + rename), and append one line to ``history.jsonl``.
+4. check every model's point-in-time Feast frame against its champion's reference profile
+   (``training.preflight``: rows, label rate, join coverage, nulls, PSI). A failure stops the loop
+   before anything is registered (``status="blocked"``, a ``model_health`` alert per model, nothing
+   recorded, so the next run checks again) unless ``override_checks`` (``opsmatch retrain --force``),
+   which trains anyway and tags the runs ``data_checks=overridden`` with the failures;
+5. train a challenger for every model (MLflow runs tagged with the data they saw) and put each
+   through the champion/challenger gate (``training.gate.promote``); a gate held by the champion check
+   (the champion's figures collapsed on the new holdout) raises a ``model_health`` alert;
+6. write the new state atomically (temp file + rename), and append one line to ``history.jsonl``.
 
 The state is written only when every stage succeeded: a failed run (``RetrainError``) is retried in
 full by the next one. The state records the event store as it was *before* the feature build, so rows
@@ -37,13 +43,14 @@ from opsmatch.locking import FileLock, LockHeld
 from opsmatch.settings import Settings
 
 if TYPE_CHECKING:
+    from training.data_checks import CheckReport, CheckThresholds
     from training.gate import GateTolerances
 
 STATE_VERSION = 1
 # Changes here alone do not trigger a retrain (live status; the lifecycle's own events).
 LIVE_ONLY_TABLES: tuple[str, ...] = ("worker_status", *LIFECYCLE_TABLES)
 STAGES: tuple[str, ...] = ("detect", "features", "feast_apply", "materialize", "train", "gate")
-Status = Literal["retrained", "nothing_to_do", "locked"]
+Status = Literal["retrained", "nothing_to_do", "locked", "blocked"]
 Progress = Callable[[float, float], None]
 """``progress(done, total)`` as elsewhere in opsmatch: ``done`` counts stages (fractions within one) out
 of ``total`` = len(STAGES); the stage names are in STAGES and the report's ``seconds``."""
@@ -78,6 +85,8 @@ class ModelOutcome:
     test_metrics: dict[str, float] = field(default_factory=dict)  # the training run's test slice
     rows: dict[str, int] = field(default_factory=dict)  # train / valid / test
     run_id: str | None = None
+    held: bool = False  # the champion check stopped promotion: waits for a person
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)  # paired bootstrap, per metric
 
 
 @dataclass
@@ -95,6 +104,11 @@ class RetrainReport:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
     lock_holder: dict[str, Any] = field(default_factory=dict)
     state_file: str = ""
+    data_checks: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # model -> failures, warnings, figures
+    checks_overridden: bool = False
+    alerts: list[str] = field(default_factory=list)  # model_health alert ids raised by this run
 
     @property
     def promoted(self) -> list[str]:
@@ -112,8 +126,19 @@ class RetrainReport:
         out = [self.message]
         if self.new_rows:
             out.append("new rows: " + ", ".join(f"{t} {n:+,}" for t, n in self.new_rows.items() if n))
+        for name, c in self.data_checks.items():
+            if c["failures"]:
+                state = "overridden (--force)" if self.checks_overridden else "failed"
+                out.append(f"{name}: data checks {state}")
+                out += [f"    - {f}" for f in c["failures"]]
         for name, o in self.models.items():
-            verdict = "promoted" if o.promoted else "refused (champion kept)"
+            verdict = (
+                "promoted"
+                if o.promoted
+                else "held for review (champion kept)"
+                if o.held
+                else "refused (champion kept)"
+            )
             out.append(
                 f"{name}: challenger {_v(o.challenger_version)} {verdict}; "
                 f"champion {_v(o.champion_before)} -> {_v(o.champion_after)}"
@@ -204,13 +229,18 @@ def retrain(
     progress: Progress | None = None,
     models: Sequence[str] | None = None,
     tolerances: GateTolerances | None = None,
+    override_checks: bool = False,
+    check_thresholds: CheckThresholds | None = None,
 ) -> RetrainReport:
     """Run the loop once (see the module docstring). Never prints.
 
     ``force`` retrains even when nothing new arrived (it does not force promotion: the gate decides).
+    ``override_checks`` trains even when a frame fails its data checks (recorded on the runs and in the
+    report); ``check_thresholds`` go to the checks.
     ``models`` restricts the loop to some models (default: all; a partial run does not update the
     state, so the next scheduled run still retrains everything); ``tolerances`` go to the gate.
-    Returns a report with ``status`` ``retrained``, ``nothing_to_do`` or ``locked``; raises
+    Returns a report with ``status`` ``retrained``, ``nothing_to_do``, ``locked`` or ``blocked`` (data
+    checks failed: nothing registered or recorded); raises
     :class:`RetrainError` when a stage fails (lock released, state untouched).
     """
     started = time.perf_counter()
@@ -230,7 +260,8 @@ def retrain(
             state_file=str(state_file),
         )
     try:
-        return _run_locked(settings, force, progress, models, tolerances, started)
+        checks = _Checks(override_checks, check_thresholds)
+        return _run_locked(settings, force, progress, models, tolerances, started, checks)
     finally:
         lock.release()
 
@@ -242,6 +273,7 @@ def _run_locked(
     models: Sequence[str] | None,
     tolerances: GateTolerances | None,
     started: float,
+    checks: _Checks | None = None,
 ) -> RetrainReport:
     from training.specs import MODEL_NAMES, get_spec
 
@@ -282,9 +314,10 @@ def _run_locked(
         from features.store import materialize
 
         materialize(settings, incremental=True, progress=stage.sub("materialize"))
+    checks = checks or _Checks()
     with stage("train"):
         from evaluation.oracle_truth import oracle_for
-        from training.frames import train_from_store
+        from training.frames import train_from_store, training_frames
 
         tags = {
             "retrain_run": run_tag,
@@ -292,13 +325,29 @@ def _run_locked(
             "trigger": "forced" if force and not changed else "new_data",
             "events_fingerprint": built.get("fingerprint", ""),
         }
-        trained = train_from_store(settings, chosen, tags=tags, truth=oracle_for(settings))
+        frames = training_frames(settings, chosen)
+        model_tags = checks.run(settings, frames, report)
+        if model_tags is not None:
+            truth = oracle_for(settings)
+            trained = {
+                m: train_from_store(
+                    settings, [m], tags={**tags, **model_tags[m]}, truth=truth, frames=frames
+                )[m]
+                for m in chosen
+            }
+    if model_tags is None:
+        return stage.finish("blocked", checks.message(report), started)
     with stage("gate"):
+        from apps.model_health import HealthIssue, raise_alerts
         from training.gate import promote
 
         for i, name in enumerate(chosen):
             stage.sub("gate")(float(i), float(len(chosen)))
             d = promote(settings, name, tolerances)
+            if d.held and d.alert:
+                details = {"challenger_version": d.challenger_version, "change": d.change}
+                issue = HealthIssue(name, "champion_check", d.alert, details)
+                report.alerts += raise_alerts(settings, [issue])
             result = trained[name]
             report.models[name] = ModelOutcome(
                 model=name,
@@ -313,6 +362,8 @@ def _run_locked(
                 test_metrics={k: float(v) for k, v in result.metrics.items()},
                 rows=dict(result.counts),
                 run_id=result.run_id,
+                held=d.held,
+                intervals=dict(d.intervals),
             )
     promoted = report.promoted
     message = (
@@ -367,6 +418,61 @@ def _record(
     }
     with open(retrain_dir(settings) / "history.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line) + "\n")
+
+
+@dataclass
+class _Checks:
+    """The data-check step of the loop: check every frame, then stop (alerts) or tag the runs."""
+
+    override: bool = False
+    thresholds: CheckThresholds | None = None
+
+    def run(self, settings: Settings, frames: Any, report: RetrainReport) -> dict[str, dict[str, str]] | None:
+        """Per-model run tags, or ``None`` when a check failed and is not overridden (alerts raised)."""
+        from apps.model_health import HealthIssue, raise_alerts
+        from training.preflight import check_frames
+
+        results: dict[str, CheckReport] = check_frames(settings, frames, self.thresholds)
+        report.data_checks = {
+            m: {
+                "failures": c.failures,
+                "warnings": c.warnings,
+                "figures": c.figures,
+                "reference": c.reference,
+            }
+            for m, c in results.items()
+        }
+        failed = {m: c for m, c in results.items() if not c.ok}
+        if failed and not self.override:
+            issues = [
+                HealthIssue(
+                    m,
+                    "data_checks",
+                    f"{m}: training frame failed its data checks; retrain stopped before registering: "
+                    + "; ".join(c.failures),
+                    {"failures": c.failures, "champion_version": c.figures.get("champion_version")},
+                )
+                for m, c in failed.items()
+            ]
+            report.alerts += raise_alerts(settings, issues)
+            return None
+        report.checks_overridden = bool(failed)
+        return {
+            m: {
+                "data_checks": "overridden" if not c.ok else "passed" if c.reference else "no_reference",
+                **({"data_check_failures": "; ".join(c.failures)[:4000]} if not c.ok else {}),
+            }
+            for m, c in results.items()
+        }
+
+    @staticmethod
+    def message(report: RetrainReport) -> str:
+        failed = [m for m, c in report.data_checks.items() if c["failures"]]
+        return (
+            f"blocked: the training frames of {', '.join(failed)} failed their data checks; nothing was "
+            "registered or recorded (model_health alert raised; after review, `opsmatch retrain --force` "
+            "overrides)"
+        )
 
 
 class _Stages:

@@ -26,6 +26,7 @@ KINDS: tuple[str, ...] = (
     "province_backlog",
     "overloaded_worker",
     "redispatch_limit",
+    "model_health",  # raised by the retraining loop and the gate (apps/model_health.py), not by these rules
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 

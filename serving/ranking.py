@@ -32,6 +32,7 @@ from serving.eligibility import (
     eligibility_matrix,
     eligible_workers,
 )
+from serving.fallback import guarded_scores
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 from serving.roster import Availability, live_only
 
@@ -126,6 +127,7 @@ class Candidates:
     scores: PairScores
     costs: PairCosts
     availability: Availability
+    fallback: str | None = None  # why the models were not used (serving.fallback), None when they were
 
 
 def score_candidates(
@@ -139,6 +141,7 @@ def score_candidates(
     prescreen: int = 0,
     prescreen_share: float = 0.0,
     availability: Availability | None = None,
+    min_eligible: int = 0,
 ) -> Candidates:
     """Eligibility, then model scores and costs of the eligible workers (in pool order).
 
@@ -146,6 +149,7 @@ def score_candidates(
     eligible workers by the profile prior with the models (all of them when there are no more).
     ``availability`` (default: the pool's live flags, no shift end) decides who is on shift; with
     ``dispatch.shift_end == "exclude"`` a worker whose shift ends before the predicted minutes is dropped.
+    Fewer than ``min_eligible`` eligible workers, or models that fail: rule scores (``fallback``).
     """
     avail = availability if availability is not None else live_only(pool.on_shift)
     elig = eligible_workers(
@@ -160,7 +164,10 @@ def score_candidates(
         rough = scored_pair_costs([task], prior, zeros, idx, pool, policy, now, left)
         idx = np.sort(idx[np.argpartition(rough.total, keep - 1)[:keep]])
     zeros = np.zeros(len(idx), dtype=np.int64)
-    scores = scorer.score_pairs([task], pool, zeros, idx, now=now)
+    eligible = int(elig.mask.sum())
+    scores, fallback = guarded_scores(
+        scorer, [task], pool, zeros, idx, now, eligible=eligible, min_eligible=min_eligible
+    )
     costs = scored_pair_costs([task], scores, zeros, idx, pool, policy, now, left)
     if policy.dispatch.shift_end == "exclude":
         late = costs.shift_overrun > 0
@@ -168,7 +175,7 @@ def score_candidates(
             elig = elig.exclude(idx[late], SHIFT_END)
             kept = np.flatnonzero(~late)
             idx, scores, costs = idx[kept], scores.take(kept), costs.take(kept)
-    return Candidates(elig, idx, scores, costs, avail)
+    return Candidates(elig, idx, scores, costs, avail, fallback)
 
 
 def _indexed(scores: PairScores, idx: np.ndarray | tuple) -> PairScores:
@@ -186,6 +193,7 @@ class RankResult:
     costs: PairCosts
     reasons: list[list[str]]
     availability: Availability
+    fallback: str | None = None  # why the models were not used (serving.fallback), None when they were
 
 
 def rank_task(
@@ -200,6 +208,7 @@ def rank_task(
     prescreen: int = 0,
     prescreen_share: float = 0.0,
     availability: Availability | None = None,
+    min_eligible: int = 0,
 ) -> RankResult:
     """Rank the eligible workers for one task by cost (``prescreen``, ``availability`` as in
     :func:`score_candidates`)."""
@@ -213,6 +222,7 @@ def rank_task(
         prescreen=prescreen,
         prescreen_share=prescreen_share,
         availability=availability,
+        min_eligible=min_eligible,
     )
     order = np.argsort(cand.costs.total, kind="stable")[:top_k]
     chosen_scores, chosen_costs = cand.scores.take(order), cand.costs.take(order)
@@ -229,7 +239,9 @@ def rank_task(
         )
         for i, w in enumerate(workers)
     ]
-    return RankResult(cand.eligibility, workers, chosen_scores, chosen_costs, reasons, cand.availability)
+    return RankResult(
+        cand.eligibility, workers, chosen_scores, chosen_costs, reasons, cand.availability, cand.fallback
+    )
 
 
 @dataclass(frozen=True)
@@ -247,6 +259,7 @@ class AssignPlan:
     p_qa_pass: np.ndarray
     p_complaint: np.ndarray
     scored_pairs: int
+    fallback: str | None = None  # why the models were not used for some pairs (serving.fallback)
 
 
 def assign_tasks(
@@ -292,9 +305,11 @@ def assign_tasks(
     mats = {k: np.full((n, m), np.nan) for k in SCORE_NAMES}
     args = (pool, capacity, median, to_sla, cross, policy, left)
 
+    fallbacks: list[str] = []
+
     def score(mask: np.ndarray) -> int:
         """Score the pairs of ``mask``; in exclude mode drop those the shift's end would cut short."""
-        got = _score_into(mats, mask, tasks, pool, scorer, now)
+        got = _score_into(mats, mask, tasks, pool, scorer, now, fallbacks)
         if exclude_late:
             ti, wi = np.nonzero(mask)
             over = _slot_costs(mats, wi, np.zeros(len(ti), dtype=np.int64), *args, rows=ti).shift_overrun > 0
@@ -339,6 +354,7 @@ def assign_tasks(
         picked["p_qa_pass"],
         picked["p_complaint"],
         scored,
+        fallbacks[0] if fallbacks else None,
     )
 
 
@@ -349,10 +365,14 @@ def _score_into(
     pool: WorkerPool,
     scorer: Scorer,
     now: datetime,
+    fallbacks: list[str],
 ) -> int:
+    """Model scores (rule scores when the models fail, reason appended to ``fallbacks``) into ``mats``."""
     ti, wi = np.nonzero(mask)
     if len(ti):
-        scores = scorer.score_pairs(tasks, pool, ti, wi, now=now)
+        scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
+        if fallback:
+            fallbacks.append(fallback)
         for name in SCORE_NAMES:
             mats[name][ti, wi] = getattr(scores, name)
     return len(ti)

@@ -64,14 +64,14 @@ def fit_calibrator(method: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
     if method == "none":
         return Calibrator()
     if method == "isotonic":
-        from sklearn.isotonic import IsotonicRegression
+        from sklearn.isotonic import IsotonicRegression  # type: ignore[import-untyped]
 
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(raw, y)
         return Calibrator(
             "isotonic", np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
         )
     if method == "platt":
-        from sklearn.linear_model import LogisticRegression
+        from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
         lr = LogisticRegression(C=1e6).fit(_logit(raw).reshape(-1, 1), y.astype(int))
         return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))

@@ -32,7 +32,7 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
     """ROC-AUC; NaN when only one class is present."""
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
     y, p = _arrays(y, p)
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
@@ -40,7 +40,7 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
 
 def pr_auc(y: np.ndarray, p: np.ndarray) -> float:
     """Average precision (area under the precision-recall curve)."""
-    from sklearn.metrics import average_precision_score
+    from sklearn.metrics import average_precision_score  # type: ignore[import-untyped]
 
     y, p = _arrays(y, p)
     return float(average_precision_score(y, p)) if y.sum() > 0 else float("nan")

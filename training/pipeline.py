@@ -48,6 +48,19 @@ class Fitted:
         return self.split.test[cols].reset_index(drop=True)
 
 
+def usable_rows(
+    frame: pd.DataFrame, spec: ModelSpec, params: TrainParams, as_of: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows ``spec`` trains on (label known, positive minutes, matured) and the drop counts."""
+    return labelled_rows(
+        frame,
+        spec,
+        positive_only=not spec.is_classifier,
+        maturity_days=params.label_maturity_days,
+        as_of=as_of,
+    )
+
+
 def prepare_split(
     frame: pd.DataFrame,
     spec: ModelSpec,
@@ -60,13 +73,7 @@ def prepare_split(
         if len(truth) != len(frame):
             raise ValueError(f"truth has {len(truth)} values for {len(frame)} frame rows")
         frame = frame.assign(**{_TRUTH: np.asarray(truth, dtype=np.float64)})
-    rows, dropped = labelled_rows(
-        frame,
-        spec,
-        positive_only=not spec.is_classifier,
-        maturity_days=params.label_maturity_days,
-        as_of=as_of,
-    )
+    rows, dropped = usable_rows(frame, spec, params, as_of)
     if spec.is_classifier:
         y = rows[spec.label]
         if not y.isin([0.0, 1.0]).all():

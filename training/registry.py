@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -19,6 +20,7 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
 HOLDOUT_ARTIFACT = "holdout/test.parquet"
+PROFILE_ARTIFACT = "data_profile.json"  # reference profile of the rows a run trained on (data_checks)
 
 
 def registered_name(model: str) -> str:
@@ -63,6 +65,21 @@ def aliases(client: MlflowClient, name: str) -> dict[str, str]:
         return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
     except MlflowException:
         return {}
+
+
+def load_profile(client: MlflowClient, run_id: str) -> dict[str, Any] | None:
+    """The data profile a run stored, or ``None`` when it has none (runs from before profiles)."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, PROFILE_ARTIFACT, tmp)
+            loaded = json.loads(Path(local).read_text(encoding="utf-8"))
+        except (MlflowException, OSError, ValueError):
+            return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def load_holdout(client: MlflowClient, run_id: str, dst: Path) -> pd.DataFrame:

@@ -68,7 +68,7 @@ class ServingModel:
 
     def predict_raw(self, X: np.ndarray, num_threads: int = 1) -> np.ndarray:
         """Uncalibrated output on the label's scale (probability, or minutes)."""
-        pred = self.booster.predict(np.asarray(X, dtype=np.float64), num_threads=num_threads)
+        pred = np.asarray(self.booster.predict(np.asarray(X, dtype=np.float64), num_threads=num_threads))
         return np.exp(pred) if self.meta.get("target_transform") == "log" else pred
 
     def predict(self, X: np.ndarray, num_threads: int = 1) -> np.ndarray:
@@ -81,7 +81,7 @@ class ServingModel:
     def contributions(self, X: np.ndarray, num_threads: int = 1) -> np.ndarray:
         """SHAP contributions in raw-score space: ``(rows, features + 1)``, last column the bias."""
         X = np.asarray(X, dtype=np.float64)
-        return self.booster.predict(X, pred_contrib=True, num_threads=num_threads)
+        return np.asarray(self.booster.predict(X, pred_contrib=True, num_threads=num_threads))
 
     def save(self, path: Path) -> Path:
         """Write the four files into ``path`` (created) and return it."""
@@ -135,8 +135,8 @@ def load_alias(settings: Settings, model: str, alias: str, cache_dir: Path | Non
     client = client_for(settings)
     name = registered_name(model)
     mv = version_for_alias(client, name, alias)
-    if mv is None:
-        raise LookupError(f"{name} has no {alias!r} version")
+    if mv is None or mv.run_id is None:
+        raise LookupError(f"{name} has no {alias!r} version with a run")
     cache = Path(cache_dir or settings.data_dir / "model_cache")
     target = cache / name / f"v{mv.version}-{mv.run_id[:12]}"
     sm = load_serving_model(_download_once(client, mv.run_id, target))

@@ -46,6 +46,7 @@ def log_lineage(
 ) -> None:
     """One ``mlflow.log_input`` per slice: feature service, time range, rows, content digest."""
     import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     cols = [TIMESTAMP_COL, *feature_cols, spec.label]
@@ -54,7 +55,7 @@ def log_lineage(
         part = df[cols]
         with warnings.catch_warnings():  # source-resolution and integer-column hints
             warnings.simplefilter("ignore", UserWarning)
-            ds = mlflow.data.from_pandas(
+            ds = from_pandas(
                 part,
                 source=source,
                 targets=spec.label,

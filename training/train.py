@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from training.data_checks import profile_frame
 from training.evaluate import write_plots
 from training.params import TrainParams, dump_params, load_params
 from training.pipeline import Fitted, fit_model
-from training.registry import CHALLENGER, HOLDOUT_ARTIFACT, client_for
+from training.registry import CHALLENGER, HOLDOUT_ARTIFACT, PROFILE_ARTIFACT, client_for
 from training.serving_form import ARTIFACT_DIR, ServingModel
-from training.specs import get_spec
+from training.specs import TIMESTAMP_COL, get_spec
 from training.tracking import experiment_id, log_lightgbm, log_lineage, log_metrics
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def _log_run(
                 "task": spec.task,
                 "feature_service": feature_service,
                 "params_version": params.version,
+                "frame_newest": str(split.test[TIMESTAMP_COL].max()),
                 **(tags or {}),
             }
         )
@@ -96,13 +98,16 @@ def _log_run(
         )
         mlflow.log_artifacts(str(tmpdir / "plots"), "plots")
         mlflow.log_text(dump_params(params), "params.yaml")
+        rows = pd.concat([split.train, split.valid, split.test], ignore_index=True)
+        profile = profile_frame(rows, feature_cols, spec.label, spec.task, spec.name)
+        mlflow.log_dict(profile, PROFILE_ARTIFACT)
         holdout_path = tmpdir / Path(HOLDOUT_ARTIFACT).name
         fitted.holdout().to_parquet(holdout_path, index=False)
         mlflow.log_artifact(str(holdout_path), str(Path(HOLDOUT_ARTIFACT).parent))
         example = fitted.serving.encoder.frame(split.test.head(5))
         version = None
         if register:
-            output = fitted.serving.booster.predict(example.to_numpy())
+            output = np.asarray(fitted.serving.booster.predict(example.to_numpy()))
             info = log_lightgbm(fitted.serving.booster, example, output, spec.registered_name)
             version = str(info.registered_model_version)
         fitted.serving.meta.update(version=version, run_id=run.info.run_id)

@@ -1,6 +1,8 @@
 """THE LOOP, end to end through a real ``bentoml serve``: a worker's quality changes in the outcomes the
-QA system sends, ``retrain`` promotes new champions, the running service swaps them in by itself, and the
-worker's predicted QA pass and rank go down.
+QA system sends, ``retrain`` trains new challengers, the gate notices that the world changed under the QA
+model (its champion's figures fall on the new holdout) and holds it with a ``model_health`` alert the
+service lists, a person promotes it after review, the running service swaps the new champions in by
+itself, and the worker's predicted QA pass and rank go down.
 
 Timeline (the twin's): 45 days of history are in the store and the first champions learned from them;
 the service ranks a claims review; then the next day arrives -- the dispatch system's export (tasks,
@@ -22,6 +24,7 @@ from opsmatch import events
 from opsmatch.ingest import ingest_path
 from tests import factories
 from tests.e2e.e2e_world import TOKEN, Server, audit_batch, json_rows, make_world
+from training.gate import promote
 from training.specs import MODEL_NAMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -123,10 +126,21 @@ def _loop(world, server, client, first) -> None:
     assert report.status == "retrained", report.lines()
     assert {"completions", "qa_results", "tasks", "assignments"} <= set(report.changed_tables)
     assert report.new_rows["qa_results"] == len(feed["qa_results"])
-    assert "qa_pass" in report.promoted, report.lines()
-    for name in report.promoted:
-        assert int(report.models[name].champion_after) > int(first.models[name].champion_after)
+    # The audit is a change in the world (34 failures of a worker the champion rated highly): the QA
+    # champion's AUC falls on the new holdout while its own test rows score as before, so the gate
+    # holds the QA challenger for a person and says why, through the service's alerts.
+    qa = report.models["qa_pass"]
+    assert qa.held and not qa.promoted, report.lines()
+    assert any(r.startswith("champion check") and "the world changed" in r for r in qa.reasons), qa.reasons
+    alerts = client.request("GET", "/alerts", params={"kind": "model_health"}).json()["alerts"]
+    assert [a["subject_id"] for a in alerts] == ["opsmatch-qa_pass:champion_check"], alerts
+    assert alerts[0]["details"]["change"] == "world"
+    reviewed = promote(world.settings, "qa_pass", force=True)  # the person looked: promote it
+    assert reviewed.promoted and reviewed.reasons[-1] == "forced", reviewed.reasons
+    for name in [*report.promoted, "qa_pass"]:
+        assert int(report.models[name].challenger_version) > int(first.models[name].champion_after)
     expected = {m: o.champion_after for m, o in report.models.items()}
+    expected["qa_pass"] = reviewed.challenger_version
 
     # The service notices the new champions by itself.
     t0 = time.time()

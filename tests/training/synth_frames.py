@@ -159,3 +159,16 @@ def make_frame(
     frame["true_p_pass"] = p_pass
     frame["true_p_complaint"] = p_complaint
     return SynthFrame(frame, n_noise)
+
+
+def broken_recent_labels(frame: pd.DataFrame, share: float = 0.2, seed: int = 5) -> pd.DataFrame:
+    """A labelling fault: QA outcomes of the newest ``share`` of the history replaced by coin flips at
+    the same pass rate (the label rate is unchanged; the labels no longer depend on anything)."""
+    out = frame.copy()
+    ts = out["event_timestamp"]
+    recent = (ts >= ts.quantile(1 - share)) & out["qa_passed"].notna()
+    rate = out.loc[recent, "qa_passed"].mean()
+    out.loc[recent, "qa_passed"] = (np.random.default_rng(seed).random(int(recent.sum())) < rate).astype(
+        float
+    )
+    return out

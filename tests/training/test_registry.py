@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from training.gate import GateTolerances, promote, rollback
+from tests.training.synth_frames import TRUTH
+from training.gate import promote, rollback
 from training.registry import aliases, client_for
 from training.serving_form import load_champion
 from training.train import train_all, train_model
 
 MODEL = "qa_pass"
 NAME = "opsmatch-qa_pass"
-LOOSE = GateTolerances(auc_abs=0.05, brier_abs=0.02)
 
 
 def _train(settings, synth, frame: pd.DataFrame | None = None, **kw):
-    return train_model(
-        settings,
-        MODEL,
-        synth.frame if frame is None else frame,
-        synth.features(MODEL),
-        synth.truth(MODEL),
-        num_threads=1,
-        **kw,
-    )
+    frame = synth.frame if frame is None else frame
+    truth = frame[TRUTH[MODEL]].to_numpy()
+    return train_model(settings, MODEL, frame, synth.features(MODEL), truth, num_threads=1, **kw)
 
 
 def _shuffled_history(frame: pd.DataFrame) -> pd.DataFrame:
@@ -73,6 +68,11 @@ def test_training_registers_a_challenger_that_the_gate_makes_champion(settings, 
         "serving_form/meta.json",
         "holdout/test.parquet",
     } <= files
+    local = client.download_artifacts(result.run_id, "data_profile.json", str(settings.data_dir))
+    profile = json.loads(Path(local).read_text())
+    assert profile["rows"] == sum(result.counts.values()) and profile["label"] == "qa_passed"
+    assert set(profile["features"]) == set(synth.features(MODEL))
+    assert run.data.tags["frame_newest"] == str(result.holdout["event_timestamp"].max())
 
     import mlflow
 
@@ -95,18 +95,28 @@ def test_gate_refuses_a_degraded_challenger_with_figures(settings, synth) -> Non
     assert f"challenger {decision.challenger_metrics['auc']:.4f}" in auc_reason
     assert f"champion {decision.champion_metrics['auc']:.4f}" in auc_reason
     assert decision.champion_metrics["auc"] - decision.challenger_metrics["auc"] > 0.1
+    interval = decision.intervals["auc"]
+    assert decision.verdict == "worse" and interval["lo"] <= interval["diff"] <= interval["hi"] < 0
+    assert f"[{interval['lo']:+.4f}, {interval['hi']:+.4f}]" in auc_reason
+    assert auc_reason.endswith("significantly worse")
     client = client_for(settings)
     assert aliases(client, NAME) == {"champion": "1", "challenger": bad.version}
     assert client.get_model_version(NAME, bad.version).tags["gate"] == "refused"
 
 
+def _until(frame: pd.DataFrame, days: int) -> pd.DataFrame:
+    ts = frame["event_timestamp"]
+    return frame[ts < ts.min() + pd.Timedelta(days=days)].reset_index(drop=True)
+
+
 def test_rollback_restores_the_previous_champion(settings, synth) -> None:
-    first = _train(settings, synth)
-    assert promote(settings, MODEL, LOOSE).promoted
-    second = _train(settings, synth, overrides={"seed": 11, "lightgbm": {"num_leaves": 15}})
-    assert promote(settings, MODEL, LOOSE).promoted
-    third = _train(settings, synth, overrides={"seed": 12})
-    assert promote(settings, MODEL, LOOSE).promoted
+    # Each champion learnt from a longer history: the gate promotes a challenger on newer data.
+    first = _train(settings, synth, _until(synth.frame, 70))
+    assert promote(settings, MODEL).promoted
+    second = _train(settings, synth, _until(synth.frame, 80))
+    assert promote(settings, MODEL).promoted
+    third = _train(settings, synth)
+    assert promote(settings, MODEL).promoted
     client = client_for(settings)
     assert aliases(client, NAME) == {"champion": third.version, "previous-champion": second.version}
 

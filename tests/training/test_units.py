@@ -8,7 +8,8 @@ import pytest
 
 from training.calibration import Calibrator, fit_calibrator
 from training.encoder import FeatureEncoder
-from training.gate import GateTolerances, compare, sanity_failures
+from training.gate import GateTolerances, sanity_failures
+from training.gate_rules import champion_check, data_as_of, decide, same_rows, which_changed
 from training.params import load_params
 from training.specs import get_spec
 from training.split import labelled_rows, time_split
@@ -99,16 +100,48 @@ def test_sanity_failures_name_the_problem() -> None:
     assert any("outside" in r for r in sanity_failures("regression", y, np.array([-1.0, 2.0, 3.0, 4.0]), tol))
 
 
-def test_compare_applies_tolerances() -> None:
-    tol = GateTolerances(mae_rel=0.02, auc_abs=0.005, brier_abs=0.002)
-    fail, ok = compare("regression", {"mae": 10.1}, {"mae": 10.0}, tol)
-    assert not fail and ok[0].startswith("mae")
-    fail, _ = compare("regression", {"mae": 10.5}, {"mae": 10.0}, tol)
-    assert fail and "10.5000" in fail[0] and "10.0000" in fail[0]
-    fail, _ = compare("binary", {"auc": 0.70, "brier": 0.1}, {"auc": 0.71, "brier": 0.1}, tol)
-    assert len(fail) == 1 and fail[0].startswith("auc") and "0.7000" in fail[0] and "0.7100" in fail[0]
-    fail, _ = compare("binary", {"auc": 0.71, "brier": 0.105}, {"auc": 0.71, "brier": 0.1}, tol)
-    assert len(fail) == 1 and fail[0].startswith("brier")
+def _paired(metric: str, diff: tuple[float, float, float], champion=(0.7, 0.68, 0.72)):
+    from training.bootstrap import Interval, PairedResult
+
+    chal = Interval(0.7, 0.68, 0.72)
+    return PairedResult(metric, chal, Interval(*champion), Interval(*diff), 1000, 0, 0.95)
+
+
+def test_decide_promotes_better_refuses_worse_and_needs_newer_data_when_tied() -> None:
+    better = {"auc": _paired("auc", (0.02, 0.01, 0.03)), "brier": _paired("brier", (0.0, -0.001, 0.001))}
+    fail, ok, verdict = decide("binary", better, (False, "same data"), 500)
+    assert (fail, verdict) == ([], "better") and "interval [+0.0100, +0.0300]" in ok[0]
+    worse = {"mae": _paired("mae", (-0.5, -0.8, -0.2))}
+    fail, _, verdict = decide("regression", worse, (True, "newer"), 500)
+    assert verdict == "worse" and fail[0].endswith("significantly worse")
+    tied = {"mae": _paired("mae", (0.0, -0.1, 0.1))}
+    assert decide("regression", tied, (True, "data_as_of b vs a"), 500)[0] == []
+    fail, _, _ = decide("regression", tied, (False, "data_as_of a vs a"), 500)
+    assert fail[0].endswith("not trained on newer data (data_as_of a vs a): nothing to gain")
+    brier_worse = {**better, "brier": _paired("brier", (-0.01, -0.02, -0.005))}
+    fail, _, _ = decide("binary", brier_worse, (True, "newer"), 500)
+    assert len(fail) == 1 and fail[0].startswith("brier:")
+
+
+def test_champion_check_needs_a_drop_beyond_the_threshold_and_the_interval() -> None:
+    tol = GateTolerances()
+    now = _paired("auc", (0, 0, 0), champion=(0.60, 0.58, 0.62))
+    assert "drop 0.1400 > 0.05" in champion_check("binary", 0.74, now, tol)
+    assert champion_check("binary", 0.64, now, tol) is None  # within the threshold
+    wide = _paired("auc", (0, 0, 0), champion=(0.60, 0.45, 0.75))
+    assert champion_check("binary", 0.74, wide, tol) is None  # recorded figure inside the interval
+    mae = _paired("mae", (0, 0, 0), champion=(20.0, 19.0, 21.0))
+    assert "rise 33.3% > 20%" in champion_check("regression", 15.0, mae, tol)
+    assert champion_check("regression", 18.0, mae, tol) is None
+    assert champion_check("binary", None, now, tol) is None
+
+
+def test_data_as_of_prefers_the_loop_tag_when_both_runs_have_it() -> None:
+    a = {"data_as_of": "2025-03-02T00:00:00+00:00", "frame_newest": "2025-03-01 10:00:00+00:00"}
+    b = {"data_as_of": "2025-03-01T00:00:00+00:00", "frame_newest": "2025-03-01 12:00:00+00:00"}
+    assert data_as_of(a, b) == (pd.Timestamp("2025-03-02", tz="UTC"), "data_as_of")
+    c = {"data_as_of": "None", "frame_newest": "2025-03-01 12:00:00+00:00"}
+    assert data_as_of(a, c) == (pd.Timestamp("2025-03-01 10:00", tz="UTC"), "frame_newest")
 
 
 def test_encoder_row_paths_equal_the_vectorised_path(synth) -> None:
@@ -126,3 +159,33 @@ def test_encoder_row_paths_equal_the_vectorised_path(synth) -> None:
     np.testing.assert_array_equal(big, records)
     assert np.isnan(big[3, cols.index("channel")]) and np.isnan(big[5, cols.index("task_type")])
     assert np.isnan(big[7, cols.index("amount")])
+
+
+def test_same_rows_match_on_ids_and_time_and_count_what_differs() -> None:
+    ts = pd.date_range("2025-01-01", periods=4, freq="h", tz="UTC")
+    old = pd.DataFrame(
+        {"task_id": list("abcd"), "event_timestamp": ts, "x": [1.0, 2.0, np.nan, 4.0], "y": 1.0}
+    )
+    new = pd.DataFrame(
+        {
+            "task_id": list("dcbe"),
+            "event_timestamp": [ts[3], ts[2], ts[1], ts[3]],
+            "x": [4.0, np.nan, 9.0, 5.0],
+        }
+    ).assign(y=1.0)
+    then, now, share = same_rows(old, new, ["x", "y"])
+    assert then["task_id"].tolist() == now["task_id"].tolist() == ["b", "c", "d"]
+    assert share == pytest.approx(1 / 3)  # b's x changed; c's NaN stayed NaN
+    assert same_rows(old, new.assign(task_id=list("wxyz")), ["x"])[2] == 0.0
+
+
+def test_which_changed_tells_data_from_world() -> None:
+    tol = GateTolerances()
+    cause, text = which_changed("binary", 0.74, 0.55, 1200, 0.4, tol)
+    assert cause == "data" and text.startswith("the data changed: on the 1,200 rows")
+    assert "AUC 0.5500 vs 0.7400 then, and 40.0% of them differ" in text
+    cause, text = which_changed("binary", 0.74, 0.735, 1200, 0.01, tol)
+    assert cause == "world" and text.endswith("so the drop is in the newer rows")
+    assert which_changed("regression", 15.0, 16.0, 10, 0.0, tol)[0] == "data"
+    assert which_changed("regression", 15.0, 15.2, 10, 0.0, tol)[0] == "world"
+    assert which_changed("binary", float("nan"), float("nan"), 0, 0.0, tol)[0] == "unknown"
