@@ -7,7 +7,7 @@ from pydantic import BaseModel, ValidationError
 
 from opsmatch.contract import TABLES
 from serving import schemas as s
-from training.gate import MAX_MINUTES
+from training.gate_rules import MAX_MINUTES
 
 ROW_MODELS: dict[str, type[BaseModel]] = {
     "completions": s.CompletionIn,
