@@ -25,9 +25,10 @@ ProvinceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Strict(BaseModel):
-    """Base for every request/policy model: unknown fields and NaN/inf are refused."""
+    """Base for every request/policy model: unknown fields, NaN/inf and type coercions ("1.5" for a
+    number, "true" for a boolean, a number for a timestamp) are refused, as the JSON Schema says."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Weights(Strict):

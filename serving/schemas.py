@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, VALUE_BANDS
 from serving.config import (
@@ -68,8 +68,17 @@ class InlineTask(Strict):
         return self
 
 
+def _some(*fields: str) -> dict[str, Any]:
+    """JSON Schema of "at least one of these lists is non-empty" (the rule the validators enforce)."""
+    return {"anyOf": [{"required": [f], "properties": {f: {"minItems": 1}}} for f in fields]}
+
+
 class _TaskBatch(Strict):
-    task_ids: Annotated[list[Id], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    model_config = ConfigDict(json_schema_extra=_some("task_ids", "tasks"))
+
+    task_ids: Annotated[
+        list[Id], Field(max_length=HARD_MAX_BATCH, json_schema_extra={"uniqueItems": True})
+    ] = Field(default_factory=list)
     tasks: Annotated[list[InlineTask], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
     as_of: AwareDatetime | None = Field(default=None, description="Evaluate at this time instead of now.")
 
@@ -87,6 +96,15 @@ class _TaskBatch(Strict):
 # -- /rank ----------------------------------------------------------------------------------------
 class RankRequest(Strict):
     """One task by id or inline, how many workers to return, optional province filter."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["task_id"], "properties": {"task_id": {"type": "string"}}},
+                {"required": ["task"], "properties": {"task": {"type": "object"}}},
+            ]
+        }
+    )
 
     task_id: Id | None = None
     task: InlineTask | None = None
@@ -240,8 +258,11 @@ class AlertList(BaseModel):
     alerts: list[AlertOut]
 
 
+_ACTOR_NOTE = "Free text kept as a note; the audit's actor is the API key's name, whatever this says."
+
+
 class AckRequest(Strict):
-    actor: Actor
+    actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
 
 
@@ -281,6 +302,8 @@ class ComplaintIn(Strict):
 
 class OutcomesRequest(Strict):
     """Completions, QA results and complaints from the QA system."""
+
+    model_config = ConfigDict(json_schema_extra=_some("completions", "qa_results", "complaints"))
 
     completions: Annotated[list[CompletionIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
     qa_results: Annotated[list[QaResultIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
@@ -352,9 +375,28 @@ class AlertRulesPatch(Strict):
 
 
 class PolicyUpdate(Strict):
-    """Partial policy change: fields left out keep their value; who and why are recorded."""
+    """Partial policy change: fields left out keep their value; the key's name and the note are recorded."""
 
-    actor: Actor
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [f]}
+                for f in (
+                    "weights",
+                    "sla_cap",
+                    "default_sharing",
+                    "provinces",
+                    "min_skill_level",
+                    "max_open_tasks",
+                    "risk_tiers",
+                    "alerts",
+                    "type_median_minutes",
+                )
+            ]
+        }
+    )
+
+    actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
     expected_version: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="Refuse (409) unless the policy in force has this version."
