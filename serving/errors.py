@@ -140,6 +140,6 @@ def normalize(status: int, raw: bytes) -> tuple[int, dict[str, Any]] | None:
         message = str(body.get("error") or body.get("detail") or body.get("message") or kind)
     else:
         message = str(body or kind)
-    if status >= 500:
+    if status >= 500 and status != 503:
         message = "an unexpected error occurred; see the server log"
     return status, error_body(message, kind)

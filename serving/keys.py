@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,3 +175,23 @@ class KeyRing:
             self._touched[key_id] = now
             self.keys.touch(key_id, datetime.now(UTC))
         return Principal(row["name"], row["role"]), ""
+
+
+def demo_keys(keys: KeyStore, folder: Path, *, by: str) -> dict[str, Path]:
+    """One key per role named ``demo-<role>``, each written once to ``folder/<role>.key`` (mode 0600);
+    roles whose file exists are left alone. Returns role -> file for the keys in the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    active = {k["name"] for k in keys.list() if k["revoked_at"] is None}
+    for role in ROLES:
+        path = folder / f"{role}.key"
+        if not path.exists():
+            name = f"demo-{role}"
+            if name in active:  # the file was deleted: replace the key it held
+                keys.revoke(name, by=by)
+            if name in {k["name"] for k in keys.list()}:
+                name = f"demo-{role}-{secrets.token_hex(2)}"
+            path.write_text(keys.create(name, role, by=by) + "\n")
+            path.chmod(0o600)
+        out[role] = path
+    return out

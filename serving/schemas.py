@@ -6,10 +6,20 @@ a hard ceiling here and a configurable one in the service (``defaults.yaml``: ``
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, VALUE_BANDS
 from serving.config import (
@@ -23,8 +33,29 @@ from serving.config import (
 )
 from serving.risk import TIERS
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+STAMP_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
+
+
+def _plausible(ts: datetime) -> datetime:
+    if not STAMP_RANGE[0] <= ts < STAMP_RANGE[1]:
+        raise ValueError("timestamp must be from 1970 to 2199")
+    return ts
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer: take it; refuse strings and booleans as the schema does."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+WHOLE = BeforeValidator(_whole)  # after the bounds: ``Annotated[int, Field(ge=1), WHOLE]``
+# An ISO 8601 timestamp with its offset, in the years the event store can hold.
+Stamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
 # The contract's enums (``opsmatch.contract``) and the risk tiers, as request/response types.
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
@@ -44,7 +75,7 @@ class InlineCustomer(Strict):
     tenure_years: Annotated[float, Field(ge=0, le=100)] | None = None
     policy_value_band: ValueBand | None = None
     vip: bool | None = None
-    prior_complaints: Annotated[int, Field(ge=0, le=1000)] | None = None
+    prior_complaints: Annotated[int, Field(ge=0, le=1000), WHOLE] | None = None
 
 
 class InlineTask(Strict):
@@ -53,9 +84,9 @@ class InlineTask(Strict):
     task_id: Id
     task_type: TaskType
     province_id: ProvinceId
-    created_at: AwareDatetime
-    sla_due_at: AwareDatetime
-    complexity: Annotated[int, Field(ge=1, le=5)] = 3
+    created_at: Stamp
+    sla_due_at: Stamp
+    complexity: Annotated[int, Field(ge=1, le=5), WHOLE] = 3
     customer_id: Id | None = None
     channel: Channel | None = None
     amount: Annotated[float, Field(ge=0, le=1e10)] | None = None
@@ -80,7 +111,7 @@ class _TaskBatch(Strict):
         list[Id], Field(max_length=HARD_MAX_BATCH, json_schema_extra={"uniqueItems": True})
     ] = Field(default_factory=list)
     tasks: Annotated[list[InlineTask], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
-    as_of: AwareDatetime | None = Field(default=None, description="Evaluate at this time instead of now.")
+    as_of: Stamp | None = Field(default=None, description="Evaluate at this time instead of now.")
 
     @model_validator(mode="after")
     def _some_unique_tasks(self) -> _TaskBatch:
@@ -108,11 +139,11 @@ class RankRequest(Strict):
 
     task_id: Id | None = None
     task: InlineTask | None = None
-    top_k: Annotated[int, Field(ge=1, le=1000)] = 10
+    top_k: Annotated[int, Field(ge=1, le=1000), WHOLE] = 10
     provinces: Annotated[list[ProvinceId], Field(min_length=1, max_length=100)] | None = Field(
         default=None, description="Only consider workers of these provinces."
     )
-    as_of: AwareDatetime | None = None
+    as_of: Stamp | None = None
 
     @model_validator(mode="after")
     def _one_task(self) -> RankRequest:
@@ -270,8 +301,8 @@ class AckRequest(Strict):
 class CompletionIn(Strict):
     task_id: Id
     worker_id: Id
-    started_at: AwareDatetime
-    completed_at: AwareDatetime
+    started_at: Stamp
+    completed_at: Stamp
     handling_minutes: Annotated[float, Field(ge=0, le=60 * 24 * 30)]
 
     @model_validator(mode="after")
@@ -285,17 +316,17 @@ class QaResultIn(Strict):
     qa_id: Id
     task_id: Id
     worker_id: Id
-    checked_at: AwareDatetime
+    checked_at: Stamp
     passed: bool
     score: Annotated[float, Field(ge=0, le=100)]
-    satisfaction: Annotated[int, Field(ge=1, le=5)] | None = None
+    satisfaction: Annotated[int, Field(ge=1, le=5), WHOLE] | None = None
 
 
 class ComplaintIn(Strict):
     complaint_id: Id
     task_id: Id
     customer_id: Id
-    filed_at: AwareDatetime
+    filed_at: Stamp
     severity: Severity
     reason: ComplaintReason
 
@@ -330,9 +361,9 @@ class OutcomesResponse(BaseModel):
 # -- /workers/status ------------------------------------------------------------------------------
 class WorkerStatusIn(Strict):
     worker_id: Id
-    at: AwareDatetime
+    at: Stamp
     on_shift: bool
-    open_tasks: Annotated[int, Field(ge=0, le=10_000)]
+    open_tasks: Annotated[int, Field(ge=0, le=10_000), WHOLE]
 
 
 class WorkerStatusRequest(Strict):
@@ -369,7 +400,7 @@ class RiskTiersPatch(Strict):
 class AlertRulesPatch(Strict):
     high_risk_tier: Literal["high", "medium"] | None = None
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] | None = None
-    backlog_min_tasks: Annotated[int, Field(ge=1)] | None = None
+    backlog_min_tasks: Annotated[int, Field(ge=1), WHOLE] | None = None
     backlog_per_worker: Annotated[float, Field(gt=0)] | None = None
     overload_ratio: Annotated[float, Field(gt=0, le=100)] | None = None
 
@@ -398,15 +429,15 @@ class PolicyUpdate(Strict):
 
     actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
-    expected_version: Annotated[int, Field(ge=0)] | None = Field(
+    expected_version: Annotated[int, Field(ge=0), WHOLE] | None = Field(
         default=None, description="Refuse (409) unless the policy in force has this version."
     )
     weights: WeightsPatch | None = None
     sla_cap: Annotated[float, Field(gt=0, le=1000)] | None = None
     default_sharing: SharingPatch | None = None
     provinces: Annotated[dict[ProvinceId, SharingPatch], Field(max_length=1000)] | None = None
-    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] | None = None
-    max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5), WHOLE]] | None = None
+    max_open_tasks: Annotated[int, Field(ge=1, le=10_000), WHOLE] | None = None
     risk_tiers: RiskTiersPatch | None = None
     alerts: AlertRulesPatch | None = None
     type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] | None = None
