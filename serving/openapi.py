@@ -15,7 +15,8 @@ import inspect
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from opsmatch.settings import PROJECT_ROOT
 from serving import access
@@ -61,10 +62,11 @@ def _examples(readme: Path = PROJECT_ROOT / "README.md") -> str:
     return text[start + len(EXAMPLES_START) : end].strip()
 
 
-def description() -> str:
-    """The product description of the Swagger page: what the service is, who may call what, examples."""
+def description(served: set[str]) -> str:
+    """The product description of the Swagger page: what the service is, who may call which of the
+    ``served`` routes (``METHOD /path``), and the README's curl examples."""
     roles = "\n".join(
-        f"| `{role}` | {', '.join(f'`{r}`' for r in access.routes_of(role))} |"
+        f"| `{role}` | {', '.join(f'`{r}`' for r in access.routes_of(role) if r in served)} |"
         for role in access.ROLES
         if role != access.ADMIN
     )
@@ -84,7 +86,7 @@ def description() -> str:
     )
 
 
-def _models(service: Any) -> list[tuple[str, type, type]]:
+def _models(service: Any) -> list[tuple[str, type[BaseModel], type[BaseModel]]]:
     """(route, request model, response model) of each BentoML API of ``service``."""
     out = []
     for api in service.apis.values():
@@ -96,8 +98,9 @@ def _models(service: Any) -> list[tuple[str, type, type]]:
 
 def _bentoml_paths(service: Any, components: dict[str, Any]) -> dict[str, Any]:
     apis = _models(service)
-    inputs = [(m, "validation") for _, m, _ in apis] + [(m, "serialization") for _, _, m in apis]
-    refs, defs = models_json_schema([*inputs, (ErrorBody, "serialization")], ref_template=REF)
+    inputs: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for _, m, _ in apis]
+    inputs += [(m, "serialization") for _, _, m in apis] + [(ErrorBody, "serialization")]
+    refs, defs = models_json_schema(inputs, ref_template=REF)
     components.update(defs.get("$defs", {}))
     paths: dict[str, Any] = {}
     for route, request, response in apis:
@@ -135,6 +138,8 @@ def _fastapi_paths(app: Any, components: dict[str, Any]) -> dict[str, Any]:
         for method, op in item.items():
             op.get("responses", {}).pop("422", None)
             op["operationId"] = names.get((path, method), op.get("operationId", ""))
+            if op.get("description"):
+                op["summary"] = op["description"].strip().splitlines()[0]
             for param in op.get("parameters", []):
                 param["schema"] = _not_null(param["schema"])  # a query string cannot carry a null
     return paths
@@ -210,6 +215,37 @@ def _decorate(method: str, path: str, op: dict[str, Any]) -> None:
         op.setdefault("responses", {})[str(status)] = _error_response(status)
 
 
+def _some(*fields: str) -> dict[str, Any]:
+    """At least one of these lists is present and non-empty."""
+    return {"anyOf": [{"required": [f], "properties": {f: {"minItems": 1}}} for f in fields]}
+
+
+def _rules(components: dict[str, Any]) -> None:
+    """The cross-field rules of the request validators that a JSON Schema can state. (They live here,
+    not in the models' own schema: BentoML's client reads that one and cannot take top-level anyOf.)"""
+    from serving.schemas import PolicyUpdate
+
+    not_null = {"required": ["task_id"], "properties": {"task_id": {"type": "string"}}}
+    rules = {
+        "RankRequest": {
+            "oneOf": [not_null, {"required": ["task"], "properties": {"task": {"type": "object"}}}]
+        },
+        "AssignRequest": _some("task_ids", "tasks"),
+        "RiskRequest": _some("task_ids", "tasks"),
+        "OutcomesRequest": _some("completions", "qa_results", "complaints"),
+        "PolicyUpdate": {
+            "anyOf": [
+                {"required": [f]}
+                for f in PolicyUpdate.model_fields
+                if f not in ("actor", "note", "expected_version")
+            ]
+        },
+    }
+    for model, rule in rules.items():
+        if model in components:
+            components[model].update(rule)
+
+
 def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: ServiceConfig) -> None:
     """The configured per-request ceilings, stricter than the models' hard ones."""
 
@@ -241,10 +277,12 @@ def build_openapi(service: Any, app: Any, config: ServiceConfig, version: str = 
     for path, item in paths.items():
         for method, op in item.items():
             _decorate(method, path, op)
+    _rules(components)
     _ceilings(components, paths, config)
+    served = {f"{m.upper()} {p}" for p, item in paths.items() for m in item}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "opsmatch", "version": version, "description": description()},
+        "info": {"title": "opsmatch", "version": version, "description": description(served)},
         "servers": [{"url": "/"}],
         "tags": [{"name": name, "description": text} for name, text in access.TAGS.items()],
         "paths": copy.deepcopy(paths),

@@ -14,7 +14,6 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     model_validator,
@@ -99,14 +98,7 @@ class InlineTask(Strict):
         return self
 
 
-def _some(*fields: str) -> dict[str, Any]:
-    """JSON Schema of "at least one of these lists is non-empty" (the rule the validators enforce)."""
-    return {"anyOf": [{"required": [f], "properties": {f: {"minItems": 1}}} for f in fields]}
-
-
 class _TaskBatch(Strict):
-    model_config = ConfigDict(json_schema_extra=_some("task_ids", "tasks"))
-
     task_ids: Annotated[
         list[Id], Field(max_length=HARD_MAX_BATCH, json_schema_extra={"uniqueItems": True})
     ] = Field(default_factory=list)
@@ -127,15 +119,6 @@ class _TaskBatch(Strict):
 # -- /rank ----------------------------------------------------------------------------------------
 class RankRequest(Strict):
     """One task by id or inline, how many workers to return, optional province filter."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["task_id"], "properties": {"task_id": {"type": "string"}}},
-                {"required": ["task"], "properties": {"task": {"type": "object"}}},
-            ]
-        }
-    )
 
     task_id: Id | None = None
     task: InlineTask | None = None
@@ -334,8 +317,6 @@ class ComplaintIn(Strict):
 class OutcomesRequest(Strict):
     """Completions, QA results and complaints from the QA system."""
 
-    model_config = ConfigDict(json_schema_extra=_some("completions", "qa_results", "complaints"))
-
     completions: Annotated[list[CompletionIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
     qa_results: Annotated[list[QaResultIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
     complaints: Annotated[list[ComplaintIn], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
@@ -407,25 +388,6 @@ class AlertRulesPatch(Strict):
 
 class PolicyUpdate(Strict):
     """Partial policy change: fields left out keep their value; the key's name and the note are recorded."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {"required": [f]}
-                for f in (
-                    "weights",
-                    "sla_cap",
-                    "default_sharing",
-                    "provinces",
-                    "min_skill_level",
-                    "max_open_tasks",
-                    "risk_tiers",
-                    "alerts",
-                    "type_median_minutes",
-                )
-            ]
-        }
-    )
 
     actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
