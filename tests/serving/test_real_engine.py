@@ -188,7 +188,7 @@ def test_outcomes_reach_the_next_rank_and_validation_uses_the_key_index(world: W
         real.outcomes(
             s.OutcomesRequest(qa_results=[{**qa[0], "qa_id": "RQ-x", "worker_id": "W9999"}]), actor="tester"
         )
-    assert err.value.status == 400 and "worker_id" in err.value.loc
+    assert err.value.status == 422 and "worker_id" in err.value.loc  # schema-valid, unknown to the store
 
     after = real.rank(
         s.RankRequest(task_id=task_id, top_k=len(world.workers), as_of=at + timedelta(minutes=1))
