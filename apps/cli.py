@@ -21,6 +21,10 @@ features_app = typer.Typer(
     help="Feature store: build tables, apply the Feast repo, materialize.", no_args_is_help=True
 )
 app.add_typer(features_app, name="features")
+keys_app = typer.Typer(
+    help="API keys with roles: create, list, revoke (in the service state store).", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
 console = Console()
 
 
@@ -335,6 +339,78 @@ def serve(
     raise typer.Exit(subprocess.call(serve_command(host, port), cwd=PROJECT_ROOT))
 
 
+def _key_store(settings: Settings):  # noqa: ANN202 - serving imported here, off CLI start-up
+    from serving.keys import KeyStore
+    from serving.state import StateStore
+
+    return KeyStore(StateStore(settings.resolved_state_db_url))
+
+
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., help="Who holds the key (the audit's actor), e.g. dispatch-desk-3."),
+    role: str = typer.Option(..., help="dispatcher, risk, qa_system, ops_head or admin."),
+) -> None:
+    """Make a key; it is printed once, as the last line, and only its salted hash is stored."""
+    from serving.access import routes_of
+    from serving.keys import KeyCommandError
+
+    try:
+        key = _key_store(Settings()).create(name, role, by=_cli_actor())
+    except KeyCommandError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"key {name!r} ({role}) may call: {', '.join(routes_of(role))}")
+    console.print("shown once; send it as 'Authorization: Bearer <key>':")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: name, role, created, last used, revoked (never the key)."""
+    table = Table(title="API keys")
+    for col in ("name", "role", "created", "by", "last used", "revoked"):
+        table.add_column(col)
+    settings = Settings()
+    for k in _key_store(settings).list():
+        stamps = [
+            k[c].isoformat(timespec="seconds") if k[c] else "-"
+            for c in ("created_at", "last_used_at", "revoked_at")
+        ]
+        table.add_row(k["name"], k["role"], stamps[0], k["created_by"], stamps[1], stamps[2])
+    if settings.api_token is not None:
+        table.add_row("env-token", "admin", "(OPSMATCH_API_TOKEN)", "-", "-", "-")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: str = typer.Argument(..., help="The key's name.")) -> None:
+    """Revoke a key: every service worker refuses it within seconds (settings.key_cache_seconds)."""
+    from serving.keys import KeyCommandError
+
+    settings = Settings()
+    try:
+        _key_store(settings).revoke(name, by=_cli_actor())
+    except KeyCommandError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(code=2) from exc
+    console.print(f"revoked {name!r}; refused everywhere within {settings.key_cache_seconds:g} s")
+
+
+def _demo_keys(settings: Settings) -> None:
+    from serving.keys import demo_keys
+
+    folder = settings.data_dir / "keys"
+    files = demo_keys(_key_store(settings), folder, by=_cli_actor())
+    console.print(f"demo API keys, one per role, in {folder}: e.g. KEY=$(cat {files['dispatcher']})")
+
+
 def _has_champions(settings: Settings) -> bool:
     from training.registry import CHAMPION, client_for, registered_name, version_for_alias
     from training.specs import MODEL_NAMES
@@ -351,7 +427,7 @@ def bootstrap(
     ),
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
-    features (build, apply, materialize), first champions (through `retrain`)."""
+    features (build, apply, materialize), first champions (through `retrain`), demo API keys."""
     from opsmatch.events import table_path
 
     settings = _settings(ctx)
@@ -373,6 +449,7 @@ def bootstrap(
         console.print(f"twin A/B report: {report}")
     elif settings.truth_dir.is_dir():
         console.print("twin A/B report: made in the background by `opsmatch demo` once the service is up")
+    _demo_keys(settings)
 
 
 @app.command()

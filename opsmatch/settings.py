@@ -6,10 +6,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class RateLimit(BaseModel):
+    """A token bucket: ``per_second`` requests a second on average, bursts of ``burst``."""
+
+    per_second: float = Field(gt=0, le=1e6)
+    burst: int = Field(ge=1, le=10**7)
+
+
+DEFAULT_RATE_LIMITS = {
+    "dispatcher": RateLimit(per_second=50, burst=200),
+    "risk": RateLimit(per_second=20, burst=100),
+    "qa_system": RateLimit(per_second=100, burst=500),
+    "ops_head": RateLimit(per_second=20, burst=100),
+    "admin": RateLimit(per_second=100, burst=500),
+}
 
 
 class Settings(BaseSettings):
@@ -32,7 +48,17 @@ class Settings(BaseSettings):
         default="", description="SQLAlchemy URL of service state; default under data dir."
     )
     api_token: SecretStr | None = Field(
-        default=None, description="Bearer token for mutating endpoints; no default."
+        default=None, description="Optional extra admin key (named env-token in the audit); no default."
+    )
+    key_cache_seconds: float = Field(
+        default=2.0, ge=0, le=60, description="How long a worker trusts a cached key row (revocation delay)."
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413) unread."
+    )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
+        description='Per-key token bucket by role, JSON: {"dispatcher": {"per_second": 50, "burst": 200}}.',
     )
     service: dict[str, Any] = Field(
         default_factory=dict,
@@ -66,6 +92,10 @@ class Settings(BaseSettings):
     def feature_data_dir(self) -> Path:
         """Feature tables (Parquet) and the Feast registry/online store."""
         return self.data_dir / "features"
+
+    def rate_limit(self, role: str) -> RateLimit:
+        """The bucket of a role (the default of the role when the setting leaves it out)."""
+        return self.rate_limits.get(role) or DEFAULT_RATE_LIMITS.get(role) or DEFAULT_RATE_LIMITS["admin"]
 
     @property
     def resolved_state_db_url(self) -> str:

@@ -1,102 +1,94 @@
-"""Bearer-token check of the mutating endpoints; there is no default secret.
+"""Who is calling and may they: bearer key -> :class:`~serving.keys.Principal`, role check, rate limit.
 
-No token configured: mutating endpoints refuse (503) and say how to enable them. Missing, malformed
-or wrong token: 401 with ``WWW-Authenticate: Bearer``. Tokens are compared in constant time.
+No key, a malformed header, an unknown or revoked key: 401 with ``WWW-Authenticate: Bearer``. A
+role outside the route's line in :mod:`serving.access`: 403. Over the role's token bucket: 429 with
+``Retry-After``. The HTTP plumbing (before the body is read) is :mod:`serving.middleware`.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-import os
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import SecretStr
-
+from opsmatch.settings import Settings
+from serving import access
 from serving.errors import ApiError
+from serving.keys import KeyRing, KeyStore, Principal
+from serving.limits import TokenBuckets, retry_after_header
+from serving.state import StateStore
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="opsmatch"'}
+HEADER = ["header", "authorization"]
+PRINCIPAL = "opsmatch.principal"  # the ASGI scope key the middleware sets for the endpoints
 
 
-def require_token(configured: SecretStr | None, authorization: str | None) -> None:
-    """Raise ApiError unless ``authorization`` is ``Bearer <the configured token>``."""
-    secret = configured.get_secret_value() if configured is not None else ""
-    if not secret:
-        raise ApiError(
-            503,
-            "mutating endpoints are disabled: no API token is configured (set OPSMATCH_API_TOKEN)",
-            loc=["header", "authorization"],
-            kind="auth_not_configured",
-        )
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; 401 when missing or malformed."""
     if not authorization:
         raise ApiError(
-            401,
-            "missing bearer token (Authorization: Bearer <token>)",
-            loc=["header", "authorization"],
-            kind="auth_missing",
-            headers=CHALLENGE,
+            401, "missing API key (Authorization: Bearer <key>)", HEADER, "auth_missing", CHALLENGE
         )
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
             401,
-            "malformed Authorization header: expected 'Bearer <token>'",
-            loc=["header", "authorization"],
-            kind="auth_malformed",
-            headers=CHALLENGE,
+            "malformed Authorization header: expected 'Bearer <key>'",
+            HEADER,
+            "auth_malformed",
+            CHALLENGE,
         )
-    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
+    return token.strip()
+
+
+class Gate:
+    """The access decisions of one service process: its key ring, rate buckets and settings."""
+
+    def __init__(self, settings: Settings, keyring: KeyRing) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.buckets = TokenBuckets()
+
+    @classmethod
+    def for_store(cls, settings: Settings, store: StateStore) -> Gate:
+        token = settings.api_token.get_secret_value() if settings.api_token is not None else None
+        return cls(settings, KeyRing(KeyStore(store), token, ttl=settings.key_cache_seconds))
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of a request; 401 unless the key is valid and not revoked."""
+        principal, why = self.keyring.verify(bearer(authorization))
+        if principal is None:
+            message = "this API key has been revoked" if why == "revoked" else "invalid API key"
+            raise ApiError(401, message, HEADER, f"auth_{why}", CHALLENGE)
+        return principal
+
+    def authorize(self, principal: Principal, method: str, path: str) -> None:
+        """429 when the caller is over its rate, 403 when its role may not call ``method path``."""
+        limit = self.settings.rate_limit(principal.role)
+        wait = self.buckets.take(principal.name, limit.per_second, limit.burst)
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"rate limit of role {principal.role} exceeded ({limit.per_second:g}/s, burst {limit.burst})",
+                [],
+                "rate_limited",
+                {"Retry-After": retry_after_header(wait)},
+            )
+        route = access.match(method, path)
+        if not access.allowed(route, principal.role):
+            who = ", ".join(sorted(route.roles)) if route is not None else access.ADMIN
+            raise ApiError(
+                403,
+                f"role {principal.role} (key {principal.name}) may not call {method} {path}; allowed: {who}",
+                HEADER,
+                "forbidden",
+            )
+
+
+def caller(scope: Mapping[str, Any]) -> Principal:
+    """The caller the middleware authenticated (401 if it did not run, e.g. a misconfigured app)."""
+    principal = scope.get(PRINCIPAL)
+    if not isinstance(principal, Principal):
         raise ApiError(
-            401, "invalid token", loc=["header", "authorization"], kind="auth_invalid", headers=CHALLENGE
+            401, "missing API key (Authorization: Bearer <key>)", HEADER, "auth_missing", CHALLENGE
         )
-
-
-def is_mutating(method: str, path: str) -> bool:
-    """Whether a request changes state (and so needs the token)."""
-    path = path.rstrip("/") or "/"
-    if method == "POST":
-        return path in ("/outcomes", "/workers/status") or (
-            path.startswith("/alerts/") and path.endswith("/ack")
-        )
-    return method == "PUT" and path == "/policy"
-
-
-class TokenMiddleware:
-    """ASGI middleware: the token check of mutating requests runs before the body is parsed, so an
-    unauthenticated client gets 401, never a validation answer (the endpoints check again)."""
-
-    def __init__(self, app: Any, token: Callable[[], SecretStr | None] | None = None) -> None:
-        self.app = app
-        self._token = token
-        self._held: tuple[str | None, SecretStr | None] | None = None
-
-    def token(self) -> SecretStr | None:
-        """The configured token (the settings' value, re-read when its environment variable changes)."""
-        if self._token is not None:
-            return self._token()
-        key = os.environ.get("OPSMATCH_API_TOKEN")
-        if self._held is None or self._held[0] != key:
-            from opsmatch.settings import Settings
-
-            self._held = (key, Settings().api_token)
-        return self._held[1]
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope.get("type") == "http" and is_mutating(scope.get("method", ""), scope.get("path", "")):
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            try:
-                require_token(self.token(), headers.get("authorization"))
-            except ApiError as exc:
-                body = json.dumps(exc.body()).encode()
-                extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": exc.status,
-                        "headers": [(b"content-type", b"application/json"), *extra],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send)
+    return principal

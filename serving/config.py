@@ -8,12 +8,22 @@ audit trail.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from opsmatch.contract import TASK_TYPES
 
@@ -26,10 +36,34 @@ Prob = Annotated[float, Field(ge=0, le=1)]
 ProvinceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
-class Strict(BaseModel):
-    """Base for every request/policy model: unknown fields and NaN/inf are refused."""
+STAMP_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+def _plausible(ts: datetime) -> datetime:
+    if not STAMP_RANGE[0] <= ts < STAMP_RANGE[1]:
+        raise ValueError("timestamp must be from 1970 to 2199")
+    return ts
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema counts 1.0 as an integer: take it; refuse strings and booleans as the schema does."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+WHOLE = BeforeValidator(_whole)  # after the bounds: ``Annotated[int, Field(ge=1), WHOLE]``
+# An ISO 8601 timestamp with its offset, in the years the event store can hold.
+Stamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+
+
+class Strict(BaseModel):
+    """Base for every request/policy model: unknown fields, NaN/inf and type coercions ("1.5" for a
+    number, "true" for a boolean, a number for a timestamp) are refused, as the JSON Schema says."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class Weights(Strict):
@@ -70,7 +104,7 @@ class AlertRules(Strict):
 
     high_risk_tier: Literal["high", "medium"] = "high"
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
-    backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7)] = 20
+    backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7), WHOLE] = 20
     backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = 3.0
     overload_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
 
@@ -90,7 +124,7 @@ class MonitorRules(Strict):
     start_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
     pending_max_minutes: Annotated[float, Field(gt=0, le=30 * 24 * 60)] = 30.0
     off_shift_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
-    max_assignments: Annotated[int, Field(ge=1, le=100)] = 5
+    max_assignments: Annotated[int, Field(ge=1, le=100), WHOLE] = 5
 
 
 class Experiment(Strict):
@@ -102,7 +136,7 @@ class Experiment(Strict):
     settle_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15.0
     scope: Literal["national", "province"] = "national"
     schedule: Literal["alternate", "random"] = "alternate"
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), WHOLE] = 0
 
     @model_validator(mode="after")
     def _settle_inside_slice(self) -> Experiment:
@@ -118,8 +152,8 @@ class Policy(Strict):
     sla_cap: Annotated[float, Field(gt=0, le=1000)] = 5.0
     default_sharing: Sharing = Sharing()
     provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict, max_length=1000)
-    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
-    max_open_tasks: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5), WHOLE]] = Field(default_factory=dict)
+    max_open_tasks: Annotated[int, Field(ge=1, le=10_000), WHOLE] | None = None
     risk_tiers: RiskTiers = RiskTiers()
     alerts: AlertRules = AlertRules()
     type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] = Field(default_factory=dict)

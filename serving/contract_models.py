@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, create_model
+from pydantic import BaseModel, Field, StringConstraints, create_model
 from pydantic.fields import FieldInfo
 
 from opsmatch.contract import TABLES, Column
+from serving.config import WHOLE, Stamp
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 M = TypeVar("M", bound=BaseModel)
-_SCALARS: dict[str, Any] = {"int": int, "float": float, "bool": bool, "timestamp": AwareDatetime}
+_SCALARS: dict[str, Any] = {"int": int, "float": float, "bool": bool, "timestamp": Stamp}
 
 
 def bounds(table: str, column: str) -> FieldInfo:
@@ -32,6 +33,8 @@ def column_type(col: Column) -> Any:
         kind = _SCALARS[col.dtype]
         if col.min is not None or col.max is not None:
             kind = Annotated[kind, Field(ge=col.min, le=col.max)]
+        if col.dtype == "int":
+            kind = Annotated[kind, WHOLE]
     return kind | None if col.nullable else kind
 
 

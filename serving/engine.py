@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,9 +85,14 @@ class Engine:
                 503, "models or worker profiles are not loaded yet; retry shortly", kind="not_ready"
             )
 
-    def _limit(self, count: int, maximum: int, loc: str, what: str) -> None:
+    def _limit(self, count: int, maximum: int, loc: str, what: str, largest: int | None = None) -> None:
+        """400 when one list is over the ceiling the schema states; 422 when only the total of several
+        lists (``largest`` = the longest one) is, a rule the schema cannot state."""
         if count > maximum:
-            raise ApiError(400, f"at most {maximum} {what} per request (got {count})", [loc], kind="too_many")
+            status = 400 if largest is None or largest > maximum else 422
+            raise ApiError(
+                status, f"at most {maximum} {what} per request (got {count})", [loc], kind="too_many"
+            )
 
     def _tasks(self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]) -> list[TaskRecord]:
         """Records of the tasks of a request, in request order (ids first); 404 for unknown ids."""
@@ -120,7 +126,9 @@ class Engine:
         if req.provinces:
             unknown = [p for p in req.provinces if p not in self._known_provinces(pool, policy)]
             if unknown:
-                raise ApiError(400, f"unknown province(s): {', '.join(unknown)}", ["provinces"])
+                raise ApiError(
+                    422, f"unknown province(s): {', '.join(unknown)}", ["provinces"], "unknown_province"
+                )
             requested = np.isin(pool.province_ids.astype(str), req.provinces)
         now = req.as_of or self.clock()
         avail = pool_availability(pool, now, self.config.status_ttl_seconds)
@@ -171,7 +179,9 @@ class Engine:
     # -- /assign --------------------------------------------------------------------------------
     def assign(self, req: s.AssignRequest) -> s.AssignResponse:
         n_req = len(req.task_ids) + len(req.tasks)
-        self._limit(n_req, self.config.max_batch_tasks, "task_ids", "tasks")
+        self._limit(
+            n_req, self.config.max_batch_tasks, "task_ids", "tasks", max(len(req.task_ids), len(req.tasks))
+        )
         if req.worker_ids is not None:
             self._limit(len(req.worker_ids), self.config.max_batch_workers, "worker_ids", "workers")
         self._require_ready()
@@ -183,7 +193,9 @@ class Engine:
             unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
             if unknown:
                 shown = ", ".join(w for _, w in unknown[:10])
-                raise ApiError(400, f"unknown worker id(s): {shown}", ["worker_ids", unknown[0][0]])
+                raise ApiError(
+                    422, f"unknown worker id(s): {shown}", ["worker_ids", unknown[0][0]], "unknown_worker"
+                )
             requested = np.zeros(len(pool), dtype=bool)
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or self.clock()
@@ -267,7 +279,10 @@ class Engine:
 
     # -- /risk ----------------------------------------------------------------------------------
     def risk(self, req: s.RiskRequest) -> s.RiskResponse:
-        self._limit(len(req.task_ids) + len(req.tasks), self.config.max_batch_tasks, "task_ids", "tasks")
+        n_req = len(req.task_ids) + len(req.tasks)
+        self._limit(
+            n_req, self.config.max_batch_tasks, "task_ids", "tasks", max(len(req.task_ids), len(req.tasks))
+        )
         self._require_ready()
         _, policy = self.policy()
         tasks = self._tasks(req.task_ids, req.tasks)
@@ -315,9 +330,9 @@ class Engine:
         )
 
     # -- /outcomes and /workers/status ----------------------------------------------------------
-    def outcomes(self, req: s.OutcomesRequest) -> s.OutcomesResponse:
-        total = len(req.completions) + len(req.qa_results) + len(req.complaints)
-        self._limit(total, self.config.max_outcome_rows, "completions", "outcome rows")
+    def outcomes(self, req: s.OutcomesRequest, *, actor: str) -> s.OutcomesResponse:
+        sizes = [len(req.completions), len(req.qa_results), len(req.complaints)]
+        self._limit(sum(sizes), self.config.max_outcome_rows, "completions", "outcome rows", max(sizes))
         now = self.clock()
         receipts, new_frames = {}, {}
         for table, rows in (
@@ -325,42 +340,52 @@ class Engine:
             ("qa_results", req.qa_results),
             ("complaints", req.complaints),
         ):
-            got = ingest_rows(
-                table,
-                [r.model_dump() for r in rows],
-                field=table,
-                events_dir=self.settings.events_dir,
-                store=self.store,
-                now=now,
-                validate=self.validate_rows,
-                index=self.runtime.events,
-            )
+            with _rules_beyond_schema():
+                got = ingest_rows(
+                    table,
+                    [r.model_dump() for r in rows],
+                    field=table,
+                    events_dir=self.settings.events_dir,
+                    store=self.store,
+                    now=now,
+                    validate=self.validate_rows,
+                    index=self.runtime.events,
+                )
             receipts[table] = s.TableReceipt(received=got.received, new=got.new, duplicates=got.duplicates)
             if len(got.new_rows):
                 new_frames[table] = got.new_rows
         if new_frames:
             self.runtime.profiles.push_outcomes(new_frames)
+        counts = {t: {"received": r.received, "new": r.new} for t, r in receipts.items()}
+        self.store.audit("outcomes", actor, None, counts, now)
         return s.OutcomesResponse(tables=receipts, profiles_refreshed=bool(new_frames))
 
-    def worker_status(self, req: s.WorkerStatusRequest) -> s.WorkerStatusResponse:
+    def worker_status(self, req: s.WorkerStatusRequest, *, actor: str) -> s.WorkerStatusResponse:
         self._limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
         self._require_ready()
         pool = self.runtime.profiles.snapshot()
         rows = [r.model_dump() for r in req.statuses]
         for i, row in enumerate(rows):
             if row["worker_id"] not in pool.index:
-                raise ApiError(400, f"unknown worker id {row['worker_id']!r}", ["statuses", i, "worker_id"])
-        got = ingest_rows(
-            "worker_status",
-            rows,
-            field="statuses",
-            events_dir=self.settings.events_dir,
-            store=self.store,
-            now=self.clock(),
-            validate=self.validate_rows,
-            use_ledger=False,
-            index=self.runtime.events,
-        )
+                raise ApiError(
+                    422,
+                    f"unknown worker id {row['worker_id']!r}",
+                    ["statuses", i, "worker_id"],
+                    "unknown_worker",
+                )
+        with _rules_beyond_schema():
+            got = ingest_rows(
+                "worker_status",
+                rows,
+                field="statuses",
+                events_dir=self.settings.events_dir,
+                store=self.store,
+                now=self.clock(),
+                validate=self.validate_rows,
+                use_ledger=False,
+                index=self.runtime.events,
+            )
+        self.store.audit("worker_status", actor, None, {"received": len(rows), "new": got.new}, self.clock())
         latest = pd.DataFrame(rows).sort_values("at").drop_duplicates("worker_id", keep="last")
         self.runtime.profiles.push_status(latest.reset_index(drop=True))
         _, policy = self.policy()
@@ -383,7 +408,9 @@ class Engine:
             history=self.store.policy_history(history) if history else [],
         )
 
-    def put_policy(self, upd: s.PolicyUpdate) -> s.PolicyOut:
+    def put_policy(self, upd: s.PolicyUpdate, *, actor: str) -> s.PolicyOut:
+        """Apply ``upd``; ``actor`` (the API key's name) is what the audit records, the body's ``actor``
+        only a note."""
         changes = upd.changes()
         if not changes:
             raise ApiError(400, "no policy field to change", ["body"])
@@ -400,25 +427,32 @@ class Engine:
             known = set(current.provinces) | (set(snapshot.provinces) if snapshot is not None else set())
             unknown = [p for p in upd.provinces if known and p not in known]
             if unknown:
-                raise ApiError(400, f"unknown province {unknown[0]!r}", ["provinces", unknown[0]])
+                raise ApiError(
+                    422, f"unknown province {unknown[0]!r}", ["provinces", unknown[0]], "unknown_province"
+                )
         try:
             new = merge_policy(current, changes)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
-            raise ApiError(400, err["msg"], [str(p) for p in err["loc"]]) from None
+            raise ApiError(422, err["msg"], [str(p) for p in err["loc"]], "rule_violation") from None
         diff = policy_diff(current, new)
         if diff:
             now = self.clock()
             try:
                 version = self.store.save_policy(
-                    new, actor=upd.actor, note=upd.note, diff=diff, expected_version=version, at=now
+                    new,
+                    actor=actor,
+                    note=_note(upd.note, upd.actor),
+                    diff=diff,
+                    expected_version=version,
+                    at=now,
                 )
             except ConflictError as exc:
                 raise ApiError(409, str(exc), ["expected_version"], kind="conflict") from None
             for pid in sorted(set(current.closed_provinces()) ^ set(new.closed_provinces())):
                 action = "emergency_close" if new.sharing(pid).closed else "emergency_reopen"
                 self.store.audit(
-                    action, upd.actor, f"province:{pid}", {"note": upd.note, "version": version}, now
+                    action, actor, f"province:{pid}", {"note": upd.note, "version": version}, now
                 )
             with self._policy_lock:
                 self._policy_cache = None
@@ -436,8 +470,9 @@ class Engine:
         rows = self.store.list_alerts(kind=kind, province_id=province_id, acked=acked, limit=limit)
         return s.AlertList(count=len(rows), alerts=[s.AlertOut(**r) for r in rows])
 
-    def ack(self, alert_id: str, req: s.AckRequest) -> s.AlertOut:
-        row = self.store.ack_alert(alert_id, actor=req.actor, note=req.note, at=self.clock())
+    def ack(self, alert_id: str, req: s.AckRequest, *, actor: str) -> s.AlertOut:
+        """Acknowledge as ``actor`` (the API key's name); the body's ``actor`` joins the note."""
+        row = self.store.ack_alert(alert_id, actor=actor, note=_note(req.note, req.actor), at=self.clock())
         if row is None:
             raise ApiError(404, f"no alert with id {alert_id!r}", ["path", "alert_id"], kind="not_found")
         return s.AlertOut(**row)
@@ -484,6 +519,27 @@ def _opt(x: Any) -> float | None:
     """A rounded float, or None when unknown (NaN)."""
     v = float(x)
     return None if np.isnan(v) else round(v, 3)
+
+
+def _note(note: str | None, claimed: str | None) -> str | None:
+    """The free-text note, with the name the body gave (never trusted as the actor)."""
+    if claimed and claimed.strip():
+        return f"{note or ''} [body actor: {claimed.strip()}]".strip()
+    return note
+
+
+@contextmanager
+def _rules_beyond_schema() -> Iterator[None]:
+    """Rows that passed the request schema but that the ingestion refuses (unknown ids, time order,
+    contract rules) answer 422, the status for rules a schema cannot state."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        raise ApiError(
+            422, exc.message, exc.loc, "rule_violation" if exc.kind == "value_error" else exc.kind
+        ) from None
 
 
 def _r(x: Any) -> float:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from opsmatch.contract import AGE_BANDS, CHANNELS, VALUE_BANDS
-from serving.config import Policy, ProvinceId, RiskTiers, Strict, TaskType
+from serving.config import WHOLE, Policy, ProvinceId, RiskTiers, Stamp, Strict, TaskType
 from serving.contract_models import Id, bounds, row_model
 from serving.patch_models import patch_model
 from serving.risk import TIERS
 
-Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
 # The contract's enums (``opsmatch.contract``) and the risk tiers, as request/response types.
 Channel = Literal[CHANNELS]  # type: ignore[valid-type]
@@ -35,7 +35,7 @@ class InlineCustomer(Strict):
     tenure_years: Annotated[float, bounds("customers", "tenure_years")] | None = None
     policy_value_band: ValueBand | None = None
     vip: bool | None = None
-    prior_complaints: Annotated[int, bounds("customers", "prior_complaints")] | None = None
+    prior_complaints: Annotated[int, bounds("customers", "prior_complaints"), WHOLE] | None = None
 
 
 class InlineTask(Strict):
@@ -44,9 +44,9 @@ class InlineTask(Strict):
     task_id: Id
     task_type: TaskType
     province_id: ProvinceId
-    created_at: AwareDatetime
-    sla_due_at: AwareDatetime
-    complexity: Annotated[int, bounds("tasks", "complexity")] = 3
+    created_at: Stamp
+    sla_due_at: Stamp
+    complexity: Annotated[int, bounds("tasks", "complexity"), WHOLE] = 3
     customer_id: Id | None = None
     channel: Channel | None = None
     amount: Annotated[float, bounds("tasks", "amount")] | None = None
@@ -60,9 +60,11 @@ class InlineTask(Strict):
 
 
 class _TaskBatch(Strict):
-    task_ids: Annotated[list[Id], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
+    task_ids: Annotated[
+        list[Id], Field(max_length=HARD_MAX_BATCH, json_schema_extra={"uniqueItems": True})
+    ] = Field(default_factory=list)
     tasks: Annotated[list[InlineTask], Field(max_length=HARD_MAX_BATCH)] = Field(default_factory=list)
-    as_of: AwareDatetime | None = Field(default=None, description="Evaluate at this time instead of now.")
+    as_of: Stamp | None = Field(default=None, description="Evaluate at this time instead of now.")
 
     @model_validator(mode="after")
     def _some_unique_tasks(self) -> _TaskBatch:
@@ -81,11 +83,11 @@ class RankRequest(Strict):
 
     task_id: Id | None = None
     task: InlineTask | None = None
-    top_k: Annotated[int, Field(ge=1, le=1000)] = 10
+    top_k: Annotated[int, Field(ge=1, le=1000), WHOLE] = 10
     provinces: Annotated[list[ProvinceId], Field(min_length=1, max_length=100)] | None = Field(
         default=None, description="Only consider workers of these provinces."
     )
-    as_of: AwareDatetime | None = None
+    as_of: Stamp | None = None
 
     @model_validator(mode="after")
     def _one_task(self) -> RankRequest:
@@ -246,8 +248,11 @@ class AlertList(BaseModel):
     alerts: list[AlertOut]
 
 
+_ACTOR_NOTE = "Free text kept as a note; the audit's actor is the API key's name, whatever this says."
+
+
 class AckRequest(Strict):
-    actor: Actor
+    actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
 
 
@@ -322,9 +327,9 @@ class WorkerStatusResponse(BaseModel):
 class _PolicyUpdate(Strict):
     """Partial policy change: fields left out keep their value; who and why are recorded."""
 
-    actor: Actor
+    actor: Actor | None = Field(default=None, description=_ACTOR_NOTE)
     note: Note | None = None
-    expected_version: Annotated[int, Field(ge=0)] | None = Field(
+    expected_version: Annotated[int, Field(ge=0), WHOLE] | None = Field(
         default=None, description="Refuse (409) unless the policy in force has this version."
     )
 

@@ -4,6 +4,8 @@ POST endpoints with a JSON body are ``@bentoml.api`` methods (the body is the re
 GET endpoints with query parameters, the path parameter of ``/alerts/{id}/ack`` and ``PUT /policy`` live
 in a FastAPI app mounted on the service (BentoML routes ``@bentoml.api`` as POST only). ``/livez``,
 ``/readyz`` and ``/metrics`` are BentoML's own, extended through ``__is_ready__`` and ``__metrics__``.
+Access (keys, roles, limits), the OpenAPI document and the one error shape are the middleware's
+(:mod:`serving.middleware`); the endpoints take the caller it authenticated as the audit's actor.
 
 Run: ``bentoml serve serving.service:OpsMatch`` (settings from ``OPSMATCH_*`` env vars).
 """
@@ -15,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import bentoml
 from fastapi import FastAPI, Query, Request
@@ -24,11 +26,14 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from opsmatch.settings import Settings
+from serving import alerts as rules
+from serving import middleware
 from serving import schemas as s
-from serving.auth import TokenMiddleware, require_token
+from serving.auth import Gate, caller
 from serving.config import load_service_config
 from serving.engine import Engine
-from serving.errors import ApiError, validation_body
+from serving.errors import ApiError, validation_body, validation_from, validation_status
+from serving.openapi import build_openapi
 from serving.state import StateStore
 
 log = logging.getLogger("opsmatch.serving")
@@ -39,18 +44,13 @@ ops_app = FastAPI(
 )
 
 
+AlertKind = Literal[rules.KINDS]  # type: ignore[valid-type]
+
+
 @ops_app.exception_handler(RequestValidationError)
 async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [
-        {"loc": [p for p in e["loc"] if p != "body"], "msg": e["msg"], "type": e["type"]}
-        for e in exc.errors()
-    ]
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return JSONResponse(
-        {"error": f"{len(errors)} validation error(s); first: {where}: {first['msg']}", "detail": errors},
-        status_code=400,
-    )
+    errors = list(exc.errors())
+    return JSONResponse(validation_from(errors, drop=("body",)), status_code=validation_status(errors))
 
 
 @ops_app.exception_handler(ApiError)
@@ -93,6 +93,8 @@ class OpsMatch:
     def __init__(self) -> None:
         self.settings = Settings()
         self.engine = build_engine(self.settings)
+        self._openapi: dict[str, Any] | None = None
+        middleware.install(Gate.for_store(self.settings, self.engine.store), self.openapi)
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="alert-sweep", daemon=True)
         self._sweeper.start()
@@ -111,17 +113,19 @@ class OpsMatch:
             except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
                 log.exception("alert sweep failed")
 
-    def _call(
-        self, ctx: bentoml.Context, endpoint: str, work: Callable[[], T], *, mutating: bool = False
-    ) -> Any:
-        """Run ``work``; ApiError and in-engine validation errors become 4xx JSON bodies."""
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document (built once per worker, with this service's configured ceilings)."""
+        if self._openapi is None:
+            self._openapi = build_openapi(OpsMatch, ops_app, self.engine.config)
+        return self._openapi
+
+    def _call(self, ctx: bentoml.Context, endpoint: str, work: Callable[[str], T]) -> Any:
+        """Run ``work(actor)``; ApiError and in-engine validation errors become 4xx JSON bodies."""
         requests, latency = _request_metrics()
         start = time.perf_counter()
         status = 200
         try:
-            if mutating:
-                require_token(self.settings.api_token, ctx.request.headers.get("authorization"))
-            return work()
+            return work(caller(ctx.request.scope).name)
         except ApiError as exc:
             status = exc.status
             ctx.response.status_code = exc.status
@@ -129,9 +133,9 @@ class OpsMatch:
                 ctx.response.headers[key] = value
             return JSONResponse(exc.body(), status_code=exc.status)
         except ValidationError as exc:
-            status = 400
-            ctx.response.status_code = 400
-            return JSONResponse(validation_body(exc), status_code=400)
+            status = validation_status(exc.errors(include_url=False))
+            ctx.response.status_code = status
+            return JSONResponse(validation_body(exc), status_code=status)
         except Exception:
             status = 500
             raise
@@ -143,35 +147,35 @@ class OpsMatch:
     @bentoml.api(route="/rank")
     def rank(self, request: s.RankRequest, /, ctx: bentoml.Context) -> s.RankResponse:
         """Top-k eligible workers for one task, with costs, reasons and exclusion counts."""
-        return self._call(ctx, "rank", lambda: self.engine.rank(request))
+        return self._call(ctx, "rank", lambda _: self.engine.rank(request))
 
     @bentoml.api(route="/assign")
     def assign(self, request: s.AssignRequest, /, ctx: bentoml.Context) -> s.AssignResponse:
         """Optimal assignment of pending tasks (overdue first) under capacity, skills and sharing."""
-        return self._call(ctx, "assign", lambda: self.engine.assign(request))
+        return self._call(ctx, "assign", lambda _: self.engine.assign(request))
 
     @bentoml.api(route="/risk")
     def risk(self, request: s.RiskRequest, /, ctx: bentoml.Context) -> s.RiskResponse:
         """Complaint risk before assignment: probability, tier and reasons per task and customer."""
-        return self._call(ctx, "risk", lambda: self.engine.risk(request))
+        return self._call(ctx, "risk", lambda _: self.engine.risk(request))
 
     @bentoml.api(route="/outcomes")
     def outcomes(self, request: s.OutcomesRequest, /, ctx: bentoml.Context) -> s.OutcomesResponse:
-        """Completions, QA results and complaints: validated, durable, idempotent (token required)."""
-        return self._call(ctx, "outcomes", lambda: self.engine.outcomes(request), mutating=True)
+        """Completions, QA results and complaints: validated, durable, idempotent (audited)."""
+        return self._call(ctx, "outcomes", lambda who: self.engine.outcomes(request, actor=who))
 
     @bentoml.api(route="/workers/status")
     def workers_status(
         self, request: s.WorkerStatusRequest, /, ctx: bentoml.Context
     ) -> s.WorkerStatusResponse:
-        """Live availability and load of workers (token required)."""
-        return self._call(ctx, "workers_status", lambda: self.engine.worker_status(request), mutating=True)
+        """Live availability and load of workers (audited)."""
+        return self._call(ctx, "workers_status", lambda who: self.engine.worker_status(request, actor=who))
 
     # -- query/path-parameter endpoints (mounted FastAPI app) -------------------------------------
     @ops_app.get("/alerts", response_model=s.AlertList)
     def get_alerts(
         self,
-        kind: str | None = None,
+        kind: AlertKind | None = None,
         province_id: str | None = Query(default=None, min_length=1, max_length=64),
         acked: bool | None = None,
         limit: int = Query(default=100, ge=1, le=100_000),
@@ -181,9 +185,8 @@ class OpsMatch:
 
     @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
     def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:
-        """Acknowledge an alert (token required)."""
-        require_token(self.settings.api_token, request.headers.get("authorization"))
-        return self.engine.ack(alert_id, body)
+        """Acknowledge an alert (the audit and ``acked_by`` name the API key)."""
+        return self.engine.ack(alert_id, body, actor=caller(request.scope).name)
 
     @ops_app.get("/policy", response_model=s.PolicyOut)
     def get_policy(self, history: int = Query(default=0, ge=0, le=1000)) -> s.PolicyOut:
@@ -192,9 +195,8 @@ class OpsMatch:
 
     @ops_app.put("/policy", response_model=s.PolicyOut)
     def put_policy(self, body: s.PolicyUpdate, request: Request) -> s.PolicyOut:
-        """Change weights, sharing or emergency close (token required; versioned and audited)."""
-        require_token(self.settings.api_token, request.headers.get("authorization"))
-        return self.engine.put_policy(body)
+        """Change weights, sharing or emergency close (versioned; the audit names the API key)."""
+        return self.engine.put_policy(body, actor=caller(request.scope).name)
 
     @ops_app.get("/info", response_model=s.InfoResponse)
     def info(self) -> s.InfoResponse:
@@ -226,4 +228,4 @@ class OpsMatch:
         return "\n".join(lines) + "\n"
 
 
-OpsMatch.add_asgi_middleware(TokenMiddleware)
+OpsMatch.add_asgi_middleware(middleware.AccessMiddleware)

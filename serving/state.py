@@ -1,7 +1,8 @@
 """Durable service state behind one SQLAlchemy URL (``settings.resolved_state_db_url``).
 
 Policy versions (each one an audit record: who, when, note, what changed), a general audit log,
-alerts with their acknowledgement, and the ingestion ledger that makes outcome ingestion idempotent.
+alerts with their acknowledgement, the API keys (salted hashes; :mod:`serving.keys`) and the
+ingestion ledger that makes outcome ingestion idempotent.
 SQLite by default (WAL, busy timeout: several service workers share the file); only portable SQL is
 used, so the same code runs on PostgreSQL by changing the URL.
 """
@@ -59,6 +60,19 @@ alerts_table = sa.Table(
     sa.Column("acked_by", sa.String(200)),
     sa.Column("acked_at", Stamp),
     sa.Column("ack_note", sa.Text),
+)
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("last_used_at", Stamp),
+    sa.Column("revoked_at", Stamp),
 )
 ingest_ledger = sa.Table(
     "ingest_ledger",

@@ -101,7 +101,7 @@ def test_shift_end_awareness(make_engine, mode: str) -> None:  # noqa: ANN001
     pool = roster_pool(status_age_seconds=3 * 3600)
     clock = ManualClock(NOW + timedelta(minutes=55))  # W3's shift ends in 5 minutes
     engine = make_engine(pool, [make_task("T1", "claims_review", now=clock.now)], clock)
-    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"shift_end": mode}))
+    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"shift_end": mode}), actor="tester")
     out = engine.rank(s.RankRequest(task_id="T1", top_k=10))
     w3 = next((w for w in out.workers if w.worker_id == "W0003"), None)
     others = [w for w in out.workers if w.worker_id != "W0003"]
@@ -131,10 +131,10 @@ def test_near_sla_tasks_come_before_cheaper_normal_ones(make_engine) -> None:  #
     near = make_task("T-near", "renewal", hours_to_sla=1.0, complexity=5)
     far = make_task("T-far", "renewal", hours_to_sla=30.0, complexity=1)
     engine = make_engine(pool, [near, far])
-    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"sla_near_hours": 0.0}))
+    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"sla_near_hours": 0.0}), actor="tester")
     plain = engine.assign(s.AssignRequest(task_ids=["T-near", "T-far"]))
     assert [a.task_id for a in plain.assignments] == ["T-far"]  # cheaper, and nothing marks urgency
-    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"sla_near_hours": 2.0}))
+    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"sla_near_hours": 2.0}), actor="tester")
     urgent = engine.assign(s.AssignRequest(task_ids=["T-near", "T-far"]))
     assert [(a.task_id, a.urgency) for a in urgent.assignments] == [("T-near", "near_sla")]
     assert [(u.task_id, u.urgency) for u in urgent.unassigned] == [("T-far", "normal")]
@@ -156,13 +156,17 @@ def test_policy_sections_for_dispatch_monitor_and_experiment_go_through_put_poli
             actor="ops-head",
             monitor={"redispatch": False, "accept_timeout_minutes": 5},
             experiment={"enabled": True, "baseline": "fifo", "scope": "province"},
-        )
+        ),
+        actor="tester",
     )
     assert out.policy.monitor.redispatch is False and out.policy.monitor.accept_timeout_minutes == 5
     assert out.policy.experiment.enabled and out.policy.experiment.baseline == "fifo"
     assert out.policy.monitor.start_timeout_minutes == 60  # untouched fields keep their value
     with pytest.raises(ApiError) as err:
-        engine.put_policy(s.PolicyUpdate(actor="ops", experiment={"slice_minutes": 10, "settle_minutes": 20}))
-    assert err.value.status == 400 and "settle_minutes" in err.value.message
+        engine.put_policy(
+            s.PolicyUpdate(actor="ops", experiment={"slice_minutes": 10, "settle_minutes": 20}),
+            actor="tester",
+        )
+    assert err.value.status == 422 and "settle_minutes" in err.value.message  # a rule beyond the schema
     with pytest.raises(ValueError):
         s.PolicyUpdate(actor="ops", dispatch={"shift_end": "sometimes"})

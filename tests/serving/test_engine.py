@@ -32,7 +32,7 @@ def test_rank_province_filter_and_unknown_province(engine) -> None:
     assert out.excluded["not_requested"] == 40
     with pytest.raises(ApiError) as err:
         engine.rank(s.RankRequest(task_id="T0", provinces=["P99"]))
-    assert err.value.status == 400 and err.value.loc == ["provinces"]
+    assert err.value.status == 422 and err.value.loc == ["provinces"]
 
 
 def test_rank_unknown_task_is_404_and_top_k_over_limit_is_400(engine) -> None:
@@ -88,7 +88,10 @@ def test_assign_objective_matches_sum_of_costs(engine) -> None:
 
 
 def test_emergency_close_moves_every_pending_task_of_the_province(engine) -> None:
-    engine.put_policy(s.PolicyUpdate(actor="ops-head", note="snowstorm", provinces={"P01": {"closed": True}}))
+    engine.put_policy(
+        s.PolicyUpdate(actor="ops-head", note="snowstorm", provinces={"P01": {"closed": True}}),
+        actor="tester",
+    )
     ids = [f"T{i}" for i in range(9)]
     out = engine.assign(s.AssignRequest(task_ids=ids))
     p01 = {f"T{i}" for i in range(0, 9, 3)}
@@ -102,7 +105,7 @@ def test_emergency_close_moves_every_pending_task_of_the_province(engine) -> Non
 
 
 def test_sharing_off_keeps_tasks_home(engine) -> None:
-    engine.put_policy(s.PolicyUpdate(actor="ops", default_sharing={"share_out": False}))
+    engine.put_policy(s.PolicyUpdate(actor="ops", default_sharing={"share_out": False}), actor="tester")
     out = engine.rank(s.RankRequest(task_id="T0", top_k=100))
     assert {w.province_id for w in out.workers} == {"P01"}
     assert out.excluded["province_not_sharing"] == 40
@@ -113,7 +116,7 @@ def test_assign_with_worker_subset_and_unknown_worker(engine) -> None:
     assert {a.worker_id for a in out.assignments} <= {"W0003", "W0004"}
     with pytest.raises(ApiError) as err:
         engine.assign(s.AssignRequest(task_ids=["T0"], worker_ids=["W0003", "ghost"]))
-    assert err.value.status == 400 and err.value.loc == ["worker_ids", 1]
+    assert err.value.status == 422 and err.value.loc == ["worker_ids", 1]
 
 
 def test_assign_raises_sla_alerts_with_suggestion(engine) -> None:
@@ -167,9 +170,9 @@ def _outcomes(n: int = 2) -> s.OutcomesRequest:
 
 
 def test_outcomes_are_durable_idempotent_and_pushed(engine) -> None:
-    first = engine.outcomes(_outcomes())
+    first = engine.outcomes(_outcomes(), actor="tester")
     assert first.tables["qa_results"].new == 2 and first.profiles_refreshed
-    again = engine.outcomes(_outcomes())
+    again = engine.outcomes(_outcomes(), actor="tester")
     assert again.tables["qa_results"].new == 0 and again.tables["qa_results"].duplicates == 2
     assert not again.profiles_refreshed
     stored = events.read_table(engine.settings.events_dir, "qa_results")
@@ -178,27 +181,27 @@ def test_outcomes_are_durable_idempotent_and_pushed(engine) -> None:
 
 
 def test_outcome_with_same_id_and_other_content_is_409(engine) -> None:
-    engine.outcomes(_outcomes(1))
+    engine.outcomes(_outcomes(1), actor="tester")
     changed = _outcomes(1)
     changed.qa_results[0].passed = False
     with pytest.raises(ApiError) as err:
-        engine.outcomes(changed)
+        engine.outcomes(changed, actor="tester")
     assert err.value.status == 409 and err.value.loc == ["qa_results", 0, "qa_id"]
 
 
-def test_outcome_in_the_future_is_400(engine) -> None:
+def test_outcome_in_the_future_is_422(engine) -> None:
     req = _outcomes(1)
     req.qa_results[0].checked_at = NOW + timedelta(days=1)
     with pytest.raises(ApiError) as err:
-        engine.outcomes(req)
-    assert err.value.status == 400 and err.value.loc == ["qa_results", 0, "checked_at"]
+        engine.outcomes(req, actor="tester")
+    assert err.value.status == 422 and err.value.loc == ["qa_results", 0, "checked_at"]
 
 
 def test_outcome_validator_problem_names_row_and_column(engine) -> None:
     engine.validate_rows = lambda table, frame: [(0, "task_id", "unknown tasks.task_id")]
     with pytest.raises(ApiError) as err:
-        engine.outcomes(_outcomes(1))
-    assert err.value.status == 400 and err.value.loc == ["qa_results", 0, "task_id"]
+        engine.outcomes(_outcomes(1), actor="tester")
+    assert err.value.status == 422 and err.value.loc == ["qa_results", 0, "task_id"]
     assert not events.table_path(engine.settings.events_dir, "qa_results").exists()
 
 
@@ -209,7 +212,8 @@ def test_worker_status_updates_profiles_and_raises_overload(engine) -> None:
                 {"worker_id": "W0002", "at": NOW - timedelta(minutes=1), "on_shift": True, "open_tasks": 9},
                 {"worker_id": "W0003", "at": NOW - timedelta(minutes=1), "on_shift": False, "open_tasks": 0},
             ]
-        )
+        ),
+        actor="tester",
     )
     pool = engine.runtime.profiles.snapshot()
     assert pool.open_tasks[pool.index["W0002"]] == 9 and not pool.on_shift[pool.index["W0003"]]
@@ -219,14 +223,15 @@ def test_worker_status_updates_profiles_and_raises_overload(engine) -> None:
     assert ranked.excluded["at_capacity"] >= 1 and ranked.excluded["off_shift"] >= 1
 
 
-def test_worker_status_unknown_worker_is_400(engine) -> None:
+def test_worker_status_unknown_worker_is_422(engine) -> None:
     with pytest.raises(ApiError) as err:
         engine.worker_status(
             s.WorkerStatusRequest(
                 statuses=[{"worker_id": "ghost", "at": NOW, "on_shift": True, "open_tasks": 1}]
-            )
+            ),
+            actor="tester",
         )
-    assert err.value.status == 400 and err.value.loc == ["statuses", 0, "worker_id"]
+    assert err.value.status == 422 and err.value.loc == ["statuses", 0, "worker_id"]
 
 
 def test_policy_update_is_versioned_and_audited(engine) -> None:
@@ -239,29 +244,33 @@ def test_policy_update_is_versioned_and_audited(engine) -> None:
             weights={"quality": 4.0},
             provinces={"P02": {"closed": True}},
             expected_version=0,
-        )
+        ),
+        actor="tester",
     )
     assert out.version == 1 and out.policy.weights.quality == 4.0
     assert out.policy.weights.efficiency == before.policy.weights.efficiency  # untouched
     assert out.closed_provinces == ["P02"]
     hist = engine.store.policy_history()
-    assert hist[0]["actor"] == "li" and hist[0]["changes"]["weights.quality"] == {"old": 2.0, "new": 4.0}
+    assert hist[0]["actor"] == "tester" and "body actor: li" in hist[0]["note"]  # the key, not the body
+    assert hist[0]["changes"]["weights.quality"] == {"old": 2.0, "new": 4.0}
     actions = [a["action"] for a in engine.store.audit_entries()]
     assert actions[:2] == ["emergency_close", "policy_update"]
     with pytest.raises(ApiError) as err:
-        engine.put_policy(s.PolicyUpdate(actor="li", weights={"quality": 1.0}, expected_version=0))
+        engine.put_policy(
+            s.PolicyUpdate(actor="li", weights={"quality": 1.0}, expected_version=0), actor="tester"
+        )
     assert err.value.status == 409
 
 
 def test_policy_update_rejects_bad_values_and_unknown_province(engine) -> None:
     with pytest.raises(ApiError) as err:
-        engine.put_policy(s.PolicyUpdate(actor="li", risk_tiers={"medium": 0.9}))
-    assert err.value.status == 400 and err.value.loc == ["risk_tiers"]
+        engine.put_policy(s.PolicyUpdate(actor="li", risk_tiers={"medium": 0.9}), actor="tester")
+    assert err.value.status == 422 and err.value.loc == ["risk_tiers"]
     with pytest.raises(ApiError) as err:
-        engine.put_policy(s.PolicyUpdate(actor="li", provinces={"P1": {"closed": True}}))
-    assert err.value.status == 400 and err.value.loc == ["provinces", "P1"]
+        engine.put_policy(s.PolicyUpdate(actor="li", provinces={"P1": {"closed": True}}), actor="tester")
+    assert err.value.status == 422 and err.value.loc == ["provinces", "P1"]
     with pytest.raises(ApiError):
-        engine.put_policy(s.PolicyUpdate(actor="li"))
+        engine.put_policy(s.PolicyUpdate(actor="li"), actor="tester")
 
 
 def test_policy_change_reaches_ranking(engine) -> None:
@@ -270,7 +279,8 @@ def test_policy_change_reaches_ranking(engine) -> None:
         s.PolicyUpdate(
             actor="x",
             weights={"efficiency": 0, "quality": 0, "complaint": 0, "load": 0, "cross_province": 0, "sla": 0},
-        )
+        ),
+        actor="tester",
     )
     after = engine.rank(s.RankRequest(task_id="T0", top_k=1)).workers[0]
     assert base.cost > 0 and after.cost == 0
@@ -279,11 +289,11 @@ def test_policy_change_reaches_ranking(engine) -> None:
 def test_ack_alert_and_unknown_alert(engine) -> None:
     engine.assign(s.AssignRequest(task_ids=["T-late"]))
     alert = engine.alerts(None, None, False, 10).alerts[0]
-    acked = engine.ack(alert.id, s.AckRequest(actor="risk-1", note="called"))
-    assert acked.acked and acked.acked_by == "risk-1"
+    acked = engine.ack(alert.id, s.AckRequest(actor="risk-1", note="called"), actor="tester")
+    assert acked.acked and acked.acked_by == "tester" and acked.ack_note == "called [body actor: risk-1]"
     assert engine.alerts(None, None, False, 10).count == 0
     with pytest.raises(ApiError) as err:
-        engine.ack("nope", s.AckRequest(actor="x"))
+        engine.ack("nope", s.AckRequest(actor="x"), actor="tester")
     assert err.value.status == 404
 
 

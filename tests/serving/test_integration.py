@@ -47,9 +47,9 @@ def test_bad_input_is_400_naming_the_field(client) -> None:
     with pytest.raises(BentoMLException) as err:
         client.rank({"task_id": "T1", "top_k": -1})
     assert err.value.error_code == 400 and '"top_k"' in str(err.value)
-    with pytest.raises(BentoMLException) as err:
+    with pytest.raises(BentoMLException) as err:  # a rule beyond the field types: 422
         client.assign({"task_ids": []})
-    assert err.value.error_code == 400
+    assert err.value.error_code == 422
 
 
 def test_policy_auth_and_versioning(server, client) -> None:
@@ -62,7 +62,8 @@ def test_policy_auth_and_versioning(server, client) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["closed_provinces"] == ["P15"] and r.json()["version"] == 1
-    assert client.request("GET", "/policy", params={"history": 1}).json()["history"][0]["actor"] == "ops-head"
+    latest = client.request("GET", "/policy", params={"history": 1}).json()["history"][0]
+    assert latest["actor"] == "env-token" and "ops-head" in latest["note"]  # the key, not the body
     r = client.request("PUT", "/policy", json={"actor": "x", "weights": {"quality": "NaN"}})
     assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["weights", "quality"]
 
@@ -92,6 +93,7 @@ def test_outcomes_require_token_and_validate(server, client) -> None:
         ]
     }
     assert httpx.post(f"{server}/outcomes", json=body).status_code == 401
+    assert httpx.get(f"{server}/info").status_code == 401 and httpx.get(f"{server}/alerts").status_code == 401
     with pytest.raises(BentoMLException) as err:  # empty event store: T1 is unknown
         client.outcomes(body)
-    assert err.value.error_code == 400 and "task_id" in str(err.value)
+    assert err.value.error_code == 422 and "task_id" in str(err.value)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from serving import alerts as rules
-from serving.auth import require_token
 from serving.config import AlertRules, Policy, RiskTiers, Weights, default_policy, merge_policy, policy_diff
 from serving.cost import pair_costs, reason_codes
 from serving.eligibility import REASONS, eligible_workers
-from serving.errors import ApiError
 from serving.risk import reason_code, tiers, top_reasons
 from tests.serving.serving_fakes import make_pool
 
@@ -191,16 +189,3 @@ def test_policy_defaults_merge_and_diff() -> None:
         merge_policy(p, {"weights": {"nonsense": 1}})
     with pytest.raises(ValidationError):
         Policy(weights={"quality": float("nan")})
-
-
-def test_auth() -> None:
-    with pytest.raises(ApiError) as err:
-        require_token(None, "Bearer x")
-    assert err.value.status == 503
-    secret = SecretStr("s3cret")
-    for header in (None, "", "Basic s3cret", "Bearer", "Bearer wrong"):
-        with pytest.raises(ApiError) as err:
-            require_token(secret, header)
-        assert err.value.status == 401
-    require_token(secret, "Bearer s3cret")
-    require_token(secret, "bearer  s3cret ")

@@ -50,7 +50,8 @@ def _on_shift(engine: Engine, world: World, worker_ids, on_shift: bool = True, m
     engine.worker_status(
         s.WorkerStatusRequest(
             statuses=[{"worker_id": w, "at": at, "on_shift": on_shift, "open_tasks": 0} for w in worker_ids]
-        )
+        ),
+        actor="tester",
     )
 
 
@@ -174,19 +175,21 @@ def test_outcomes_reach_the_next_rank_and_validation_uses_the_key_index(world: W
         }
         for i in range(20)
     ]
-    got = real.outcomes(s.OutcomesRequest(qa_results=qa[:19]))
+    got = real.outcomes(s.OutcomesRequest(qa_results=qa[:19]), actor="tester")
     assert got.tables["qa_results"].new == 19 and got.profiles_refreshed
     loads = index.loads  # tables are read once, on first use
-    got = real.outcomes(s.OutcomesRequest(qa_results=qa))
+    got = real.outcomes(s.OutcomesRequest(qa_results=qa), actor="tester")
     assert got.tables["qa_results"].new == 1
     stored = events.read_table(world.settings.events_dir, "qa_results")
     assert {q["qa_id"] for q in qa} <= set(stored["qa_id"])
-    again = real.outcomes(s.OutcomesRequest(qa_results=qa))
+    again = real.outcomes(s.OutcomesRequest(qa_results=qa), actor="tester")
     assert again.tables["qa_results"].new == 0 and again.tables["qa_results"].duplicates == 20
     assert index.loads == loads, "validation must not re-read the event tables per request"
     with pytest.raises(ApiError) as err:
-        real.outcomes(s.OutcomesRequest(qa_results=[{**qa[0], "qa_id": "RQ-x", "worker_id": "W9999"}]))
-    assert err.value.status == 400 and "worker_id" in err.value.loc
+        real.outcomes(
+            s.OutcomesRequest(qa_results=[{**qa[0], "qa_id": "RQ-x", "worker_id": "W9999"}]), actor="tester"
+        )
+    assert err.value.status == 422 and "worker_id" in err.value.loc  # schema-valid, unknown to the store
 
     after = real.rank(
         s.RankRequest(task_id=task_id, top_k=len(world.workers), as_of=at + timedelta(minutes=1))

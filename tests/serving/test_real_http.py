@@ -144,11 +144,12 @@ def test_emergency_close_moves_the_provinces_pending_tasks(ready: str, client, w
         assert r.status_code == 200 and r.json()["closed_provinces"] == []
 
 
-def test_mutations_need_the_token(ready: str, world: World) -> None:
+def test_calls_need_a_key(ready: str, world: World) -> None:
     body = {"statuses": [{"worker_id": "W0001", "at": _iso(world.as_of), "on_shift": True, "open_tasks": 0}]}
     assert httpx.post(f"{ready}/workers/status", json=body).status_code == 401
     assert httpx.post(f"{ready}/outcomes", json={"qa_results": []}).status_code == 401
     assert httpx.put(f"{ready}/policy", json={"actor": "x", "sla_cap": 2.0}).status_code == 401
+    assert httpx.post(f"{ready}/rank", json={"task_id": "T"}).status_code == 401
     wrong = {"Authorization": "Bearer nope"}
     assert httpx.post(f"{ready}/workers/status", json=body, headers=wrong).status_code == 401
 
@@ -160,7 +161,7 @@ def test_mutations_need_the_token(ready: str, world: World) -> None:
         ("/rank", {"task_id": "T-none"}, 404, "task_id"),
         ("/rank", {"task_id": "X", "as_of": "2026-07-01T00:00:00"}, 400, "as_of"),
         ("/assign", {"task_ids": ["T-none"]}, 404, "task_ids"),
-        ("/risk", {"task_ids": [], "tasks": []}, 400, "task_ids"),
+        ("/risk", {"task_ids": [], "tasks": []}, 422, "task_ids"),
         (
             "/outcomes",
             {
@@ -175,7 +176,7 @@ def test_mutations_need_the_token(ready: str, world: World) -> None:
                     }
                 ]
             },
-            400,
+            422,
             "task_id",
         ),
         ("/outcomes", {"qa_results": [{"qa_id": "BAD-2", "score": 500}]}, 400, "score"),
@@ -186,7 +187,7 @@ def test_mutations_need_the_token(ready: str, world: World) -> None:
                     {"worker_id": "W-none", "at": "2026-07-01T00:00:00Z", "on_shift": True, "open_tasks": 0}
                 ]
             },
-            400,
+            422,
             "worker_id",
         ),
     ],

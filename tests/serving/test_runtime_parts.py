@@ -1,9 +1,8 @@
-"""Pieces of the real runtime on tiny data: event key index, TTLs of live columns, config from env,
-the token middleware and the /rank prescreen rule."""
+"""Pieces of the real runtime on tiny data: event key index, TTLs of live columns, config from env
+and the /rank prescreen rule."""
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 from opsmatch import events
 from opsmatch.settings import Settings
-from serving.auth import TokenMiddleware, is_mutating
 from serving.config import Policy, load_service_config
 from serving.event_index import EventIndex
 from serving.ranking import rank_task
@@ -97,41 +95,6 @@ def test_service_config_from_the_settings_environment(monkeypatch: pytest.Monkey
     monkeypatch.setenv("OPSMATCH_SERVICE__PREDICT_THREADS", "0")
     with pytest.raises(ValueError, match="predict_threads"):
         load_service_config(settings=Settings())
-
-
-def _call(mw: TokenMiddleware, method: str, path: str, headers: dict[str, str]) -> tuple[int, bool]:
-    sent: list[dict] = []
-    reached: list[bool] = []
-
-    async def app(scope, receive, send):  # noqa: ANN001, ANN202
-        reached.append(True)
-
-    async def send(message):  # noqa: ANN001, ANN202
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-    }
-    mw.app = app
-    asyncio.run(mw(scope, None, send))
-    return (sent[0]["status"] if sent else 200), bool(reached)
-
-
-def test_token_middleware_answers_before_the_body_is_read() -> None:
-    from pydantic import SecretStr
-
-    mw = TokenMiddleware(None, token=lambda: SecretStr("s3cret"))
-    assert _call(mw, "POST", "/outcomes", {}) == (401, False)
-    assert _call(mw, "POST", "/outcomes", {"Authorization": "Bearer wrong"}) == (401, False)
-    assert _call(mw, "POST", "/outcomes", {"Authorization": "Bearer s3cret"}) == (200, True)
-    assert _call(mw, "POST", "/rank", {}) == (200, True)  # not mutating
-    assert _call(mw, "PUT", "/policy", {}) == (401, False)
-    assert is_mutating("POST", "/alerts/abc/ack") and not is_mutating("GET", "/policy")
-    none = TokenMiddleware(None, token=lambda: None)
-    assert _call(none, "POST", "/workers/status", {"Authorization": "Bearer x"}) == (503, False)
 
 
 def test_prescreen_scores_the_larger_of_the_minimum_and_the_share() -> None:

@@ -1,0 +1,77 @@
+"""Schemathesis, every check and every phase, against a real ``bentoml serve`` of the small world.
+
+Bounded in examples per operation and in time; the only change from the defaults is in
+``schemathesis.toml`` beside this file (422 is an accepted answer to schema-valid data, see there).
+The server has its own state store: the policy changes and alerts the run makes stay there.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving import launch
+from serving.keys import KeyStore
+from serving.state import StateStore
+from tests.serving.real_world import World, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+ST = str(Path(sys.executable).parent / "st")
+MAX_EXAMPLES, MAX_SECONDS = 20, 50
+
+
+def st_command(url: str, key: str) -> list[str]:
+    """The schemathesis run of this test (also what docs/operations.md shows)."""
+    return [
+        ST,
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{url}/docs.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--max-time",
+        str(MAX_SECONDS),
+        "--seed",
+        "7",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--header",
+        f"Authorization: Bearer {key}",
+    ]
+
+
+def test_schemathesis_finds_nothing(world: World, tmp_path: Path) -> None:
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = StateStore(state_url)
+    key = KeyStore(store).create("schemathesis", "admin", by="test")
+    store.close()
+    env = world.env(
+        OPSMATCH_STATE_DB_URL=state_url,
+        OPSMATCH_RATE_LIMITS='{"admin": {"per_second": 100000, "burst": 100000}}',
+        BENTOML_HOME=str(tmp_path / "bentoml"),
+    )
+    with launch.running(env, tmp_path / "serve.log", path="/livez") as url:
+        wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 120, what="/readyz")
+        run = subprocess.run(
+            st_command(url, key), cwd=tmp_path, capture_output=True, text=True, timeout=MAX_SECONDS + 120
+        )
+    out = run.stdout + run.stderr
+    summary = [ln for ln in out.splitlines() if re.match(r"^=+ .* in [\d.]+s =+$", ln)]
+    cases = re.search(r"(\d+) generated, (\d+) passed[^\n]*", out)
+    print(cases.group(0) if cases else "", summary[-1] if summary else out[-3000:], sep="\n")
+    assert run.returncode == 0, out[-6000:]
+    assert summary and "fail" not in summary[-1] and "error" not in summary[-1], out[-6000:]
+    assert cases is not None and int(cases.group(1)) > 200 and cases.group(1) == cases.group(2), out[-3000:]
