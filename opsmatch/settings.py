@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     state_db_url: str = Field(
         default="", description="SQLAlchemy URL of service state; default under data dir."
     )
+    events_url: str = Field(
+        default="",
+        description="Event store URL: sqlite:///... (default: events/events.db under the data dir) or "
+        "postgresql://user@host:port/db at scale.",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token for mutating endpoints; no default."
     )
@@ -36,7 +41,7 @@ class Settings(BaseSettings):
 
     @property
     def events_dir(self) -> Path:
-        """Validated event tables (one Parquet file per contract table)."""
+        """The embedded event store's folder (and where an old layout's Parquet files are found)."""
         return self.data_dir / "events"
 
     @property
@@ -53,6 +58,11 @@ class Settings(BaseSettings):
     def feature_data_dir(self) -> Path:
         """Feature tables (Parquet) and the Feast registry/online store."""
         return self.data_dir / "features"
+
+    @property
+    def resolved_events_url(self) -> str:
+        """Event store URL (SQLite under ``events_dir`` unless set)."""
+        return self.events_url or f"sqlite:///{self.events_dir.resolve() / 'events.db'}"
 
     @property
     def resolved_state_db_url(self) -> str:
