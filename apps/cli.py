@@ -282,10 +282,10 @@ def bootstrap(
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`)."""
-    from opsmatch.events import table_path
+    from opsmatch.events import has_rows
 
     settings = Settings()
-    if table_path(settings.events_dir, "tasks").exists():
+    if has_rows(settings, "tasks"):
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
         _simulate(settings, settings.scenario, days, seed=None)

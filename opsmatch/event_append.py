@@ -44,7 +44,9 @@ def distinct_by_key(spec: Table, batch: pa.Table) -> pa.Table:
     first = df[~dup].set_index(key)
     again = df[dup]
     stored = first.loc[pd.MultiIndex.from_frame(again[key]) if len(key) > 1 else again[key[0]]]
-    _raise_on_difference(spec, stored.reset_index(), again.reset_index(drop=True), where="earlier in this batch")
+    _raise_on_difference(
+        spec, stored.reset_index(), again.reset_index(drop=True), where="earlier in this batch"
+    )
     return pa.Table.from_pandas(df[~dup], preserve_index=False).cast(batch.schema)
 
 
@@ -71,16 +73,23 @@ def _raise_on_difference(spec: Table, stored: pd.DataFrame, given: pd.DataFrame,
         bad = np.flatnonzero(_differs(col.dtype, stored[col.name], given[col.name]))
         if len(bad):
             i = int(bad[0])
-            key = {k: _plain(given[k].iloc[i]) for k in spec.key}
-            s, g = _plain(stored[col.name].iloc[i]), _plain(given[col.name].iloc[i])
+            dtypes = {c.name: c.dtype for c in spec.columns}
+            key = {k: _shown(dtypes[k], given[k].iloc[i]) for k in spec.key}
+            s, g = _shown(col.dtype, stored[col.name].iloc[i]), _shown(col.dtype, given[col.name].iloc[i])
             err = StoreConflict(spec.name, key, col.name, s, g)
             if where:
                 err.args = (str(err).replace("is already stored", f"appears {where}"),)
             raise err
 
 
-def _plain(v: Any) -> Any:
-    return None if v is None or (not isinstance(v, str) and pd.isna(v)) else (v.item() if hasattr(v, "item") else v)
+def _shown(dtype: str, v: Any) -> Any:
+    """A SQL-form value as the contract shows it (timestamps in ISO 8601, booleans as bool)."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    v = v.item() if hasattr(v, "item") else v
+    if dtype == "timestamp":
+        return pd.Timestamp(int(v), unit="us", tz="UTC").isoformat()
+    return bool(v) if dtype == "bool" else v
 
 
 def insert(store: Store, cur: Any, spec: Table, batch: pa.Table) -> Appended:

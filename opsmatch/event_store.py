@@ -15,11 +15,12 @@ probes, never a scan). The append returns only after the commit, which is fsync'
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.pid = os.getpid()
         u = sa.make_url(url)
         self.kind = u.get_backend_name()
         if self.kind not in ("sqlite", "postgresql"):
@@ -138,6 +140,9 @@ class Store:
         self.dialect: sa.Dialect = sqlite.dialect() if self.kind == "sqlite" else postgresql.dialect()
         self._adbc_uri = u.set(drivername="postgresql").render_as_string(hide_password=False)
         self._local = threading.local()
+        self._opened: list[Any] = []  # every thread's connection, closed at exit
+        self._opened_lock = threading.Lock()
+        atexit.register(self.close_all)
         with self.connection() as cur:
             self._create_schema(cur)
 
@@ -168,16 +173,18 @@ class Store:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
+            with self._opened_lock:
+                self._opened.append(conn)
         try:
             with conn.cursor() as cur:
                 yield cur
+        except StoreError:
+            raise  # refused input: the connection is fine
         except Exception:
-            if getattr(self._local, "conn", None) is conn:
+            if getattr(self._local, "conn", None) is conn:  # a driver error: start afresh next time
                 self._local.conn = None
-                try:
+                with suppress(Exception):
                     conn.close()
-                except Exception:  # noqa: BLE001, S110 - the connection is being discarded anyway
-                    pass
             raise
 
     @contextmanager
@@ -191,7 +198,8 @@ class Store:
                     cur.fetchall()
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                with suppress(Exception):  # a broken connection rolled back already
+                    cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
 
@@ -210,10 +218,8 @@ class Store:
                 cur.execute("COMMIT")
                 return
             except Exception:
-                try:
+                with suppress(Exception):  # no transaction was open
                     cur.execute("ROLLBACK")
-                except Exception:  # noqa: BLE001, S110 - no transaction was open
-                    pass
                 if attempt == 9:
                     raise
                 time.sleep(0.05 * (attempt + 1))
@@ -232,11 +238,16 @@ class Store:
             cur.fetchall()
         return None if row is None else row[0]
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        conn, self._local.conn = getattr(self._local, "conn", None), None
-        if conn is not None:
-            conn.close()
+    def close_all(self) -> None:
+        """Close every thread's connection (at exit, or when the store is forgotten)."""
+        if os.getpid() != self.pid:
+            return  # a forked child must not close its parent's connections
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with suppress(Exception):
+                conn.close()
+        self._local = threading.local()
 
 
 _STORES: dict[tuple[str, int], Store] = {}
@@ -257,5 +268,5 @@ def forget_stores() -> None:
     """Drop this process's stores (their connections close when collected): tests and migrations."""
     with _STORES_LOCK:
         for key in [k for k in _STORES if k[1] == os.getpid()]:
-            _STORES[key].close()
+            _STORES[key].close_all()
             del _STORES[key]

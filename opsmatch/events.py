@@ -8,7 +8,7 @@ on the way in and out: timestamps are UTC-aware, booleans are bool, JSON columns
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -50,7 +50,9 @@ def coerce(table: Table, df: pd.DataFrame) -> pd.DataFrame:
         try:
             out[col.name] = _coerce_column(col, df[col.name])
         except (TypeError, ValueError) as exc:
-            raise es.StoreError(f"{table.name}: refused: column {col.name} is not {col.dtype} ({exc})") from exc
+            raise es.StoreError(
+                f"{table.name}: refused: column {col.name} is not {col.dtype} ({exc})"
+            ) from exc
     return out.reset_index(drop=True)
 
 
@@ -171,6 +173,15 @@ def row_count(where: Settings | str | Path, name: str, version: int | None = Non
     if version is not None:
         query = query.where(t.c.version <= version)
     return int(es.store_for(store_url(where)).scalar(query) or 0)
+
+
+def newest_time(where: Settings | str | Path, name: str) -> pd.Timestamp | None:
+    """The newest value of ``name``'s time column (an index probe), None when empty or untimed."""
+    col = spec(name).time_column
+    if not col:
+        return None
+    us = es.store_for(store_url(where)).scalar(sa.select(sa.func.max(es.SQL_TABLES[name].c[col])))
+    return None if us is None else pd.Timestamp(int(us), unit="us", tz="UTC")
 
 
 def lookup(where: Settings | str | Path, name: str, rows: pd.DataFrame) -> pd.DataFrame:

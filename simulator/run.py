@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from opsmatch.events import write_table
+from opsmatch import events
 from opsmatch.settings import Settings
 from simulator.arrivals import generate_arrivals
 from simulator.clock import end_of
@@ -85,8 +85,8 @@ def generate_history(
     lap("outcomes")
     events_dir, truth_dir = Path(settings.events_dir), Path(settings.truth_dir)
     rows = {}
-    for name in CONTRACT_TABLES:
-        write_table(events_dir, name, tables[name])
+    for name in CONTRACT_TABLES:  # the same history again stores nothing; another one is refused
+        events.append(settings, name, tables[name])
         rows[name] = len(tables[name])
     lap("write_events")
     workforce.truth.save(truth_dir)
