@@ -254,13 +254,20 @@ _STORES: dict[tuple[str, int], Store] = {}
 _STORES_LOCK = threading.Lock()
 
 
+MAX_STORES = 32  # stores kept open per process (tests open one per temporary folder)
+
+
 def store_for(url: str) -> Store:
-    """One :class:`Store` per URL and process (a forked child builds its own)."""
+    """One :class:`Store` per URL and process (a forked child builds its own); the least recently
+    used beyond ``MAX_STORES`` are closed."""
     key = (url, os.getpid())
     with _STORES_LOCK:
-        store = _STORES.get(key)
+        store = _STORES.pop(key, None)
         if store is None:
-            store = _STORES[key] = Store(url)
+            store = Store(url)
+        _STORES[key] = store  # most recently used last
+        while len(_STORES) > MAX_STORES:
+            _STORES.pop(next(iter(_STORES))).close_all()
     return store
 
 

@@ -58,7 +58,8 @@ def test_a_key_stored_with_other_content_refuses_the_whole_append(tmp_path: Path
     assert "open_tasks is 1 in the store, 7 here" in msg
     assert events.row_count(tmp_path, "worker_status") == 1 and events.current_version(tmp_path) == before
     with pytest.raises(StoreConflict, match="earlier in this batch"):
-        events.append_rows(tmp_path, "worker_status", pd.concat([_status(["W5"], [0]), _status(["W5"], [0], 3)]))
+        twice = pd.concat([_status(["W5"], [0]), _status(["W5"], [0], 3)])
+        events.append_rows(tmp_path, "worker_status", twice)
 
 
 def test_wrong_schema_is_refused_naming_table_and_column(tmp_path: Path) -> None:
