@@ -142,8 +142,9 @@ def table_state(events: Settings | Path) -> dict[str, dict[str, Any]]:
     from opsmatch import events as event_log
 
     out: dict[str, dict[str, Any]] = {}
+    store = event_log.store_id(events)
     for name, version in event_log.table_versions(events).items():
-        digest = hashlib.sha256(f"{name}:{version}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{store}:{name}:{version}".encode()).hexdigest()
         info: dict[str, Any] = {
             "sha256": digest,
             "rows": event_log.row_count(events, name),

@@ -42,7 +42,7 @@ from features.spec import (
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
 from opsmatch.contract import LOAD_ORDER, TABLES
-from opsmatch.events import current_version, read_table, table_versions
+from opsmatch.events import current_version, read_table, store_id, table_versions
 from opsmatch.settings import Settings
 
 PIPELINE_VERSION = "1"
@@ -165,7 +165,7 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 def events_fingerprint(where: Settings | Path, version: int | None = None) -> str:
     """Hash of the pipeline version and, per table, the newest store version at most ``version`` that
     added rows to it (stored rows are immutable, so equal versions mean equal content)."""
-    h = hashlib.sha256(PIPELINE_VERSION.encode())
+    h = hashlib.sha256(f"{PIPELINE_VERSION}:{store_id(where)}".encode())
     upto = table_versions(where, upto=version)
     for name in LOAD_ORDER:
         h.update(f"{name}:{upto.get(name, 0)};".encode())

@@ -155,3 +155,29 @@ def migrate(where: Settings | str | Path, events_dir: Path, batch_rows: int = 20
     for path in files.values():
         path.replace(moved / path.name)
     return counts
+
+
+def reset(where: Settings | str | Path) -> None:
+    """Drop every stored row and version (an empty store with the schema). Only for a store that is being
+    replaced as a whole (tests, a twin history regenerated from scratch): events are otherwise immutable."""
+    store = es.store_for(events.store_url(where))
+    with store.writer() as cur:
+        for t in reversed(es.METADATA.sorted_tables):
+            cur.execute(f"DROP TABLE IF EXISTS {t.name}")
+    with store.connection() as cur:
+        store.create_schema(cur)
+
+
+def backup(where: Settings | str | Path, events_dir: Path) -> str:
+    """A consistent copy of an embedded store into ``events_dir`` (SQLite ``VACUUM INTO``, safe while
+    others write); returns the copy's URL. PostgreSQL stores are backed up with the server's own tools."""
+    store = es.store_for(events.store_url(where))
+    if store.kind != "sqlite":
+        raise es.StoreError("backup copies embedded (SQLite) stores; use pg_dump for PostgreSQL")
+    target = Path(events_dir).resolve() / es.SQLITE_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        raise es.StoreError(f"{target} exists: back up into an empty folder")
+    with store.connection() as cur:
+        cur.execute(f"VACUUM INTO '{target}'")
+    return es.sqlite_url(target.parent)

@@ -19,6 +19,7 @@ import atexit
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table], sa.Table]:
         sa.Column("committed_at", sa.BigInteger, nullable=False),
     )
     sa.Index("ix_versions_table", versions.c.table_name, versions.c.version)
+    sa.Table("ev_meta", md, sa.Column("name", sa.Text, primary_key=True), sa.Column("value", sa.Text))
     return md, tables, versions
 
 
@@ -144,7 +146,7 @@ class Store:
         self._opened_lock = threading.Lock()
         atexit.register(self.close_all)
         with self.connection() as cur:
-            self._create_schema(cur)
+            self.create_schema(cur)
 
     def sql(self, statement: Any) -> str:
         """SQL text of a SQLAlchemy statement for this dialect (parameters rendered as literals)."""
@@ -203,7 +205,7 @@ class Store:
                 raise
             cur.execute("COMMIT")
 
-    def _create_schema(self, cur: Any) -> None:
+    def create_schema(self, cur: Any) -> None:
         statements = [self.sql(CreateTable(t, if_not_exists=True)) for t in METADATA.sorted_tables]
         for t in METADATA.sorted_tables:
             statements += [self.sql(CreateIndex(i, if_not_exists=True)) for i in t.indexes]
@@ -215,6 +217,12 @@ class Store:
                     cur.fetchall()
                 for s in statements:
                     cur.execute(s)
+                # A new store gets its own id: a store rebuilt from scratch never looks like the old one.
+                cur.execute(
+                    "INSERT INTO ev_meta (name, value) VALUES ('store_id', '"
+                    + uuid.uuid4().hex
+                    + "') ON CONFLICT (name) DO NOTHING"
+                )
                 cur.execute("COMMIT")
                 return
             except Exception:

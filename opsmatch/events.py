@@ -145,6 +145,13 @@ def read_arrow(
     return es.store_for(store_url(where)).query_arrow(query.order_by(t.c.seq))
 
 
+def store_id(where: Settings | str | Path) -> str:
+    """The store's random id, made with its schema (a store rebuilt from scratch gets a new one)."""
+    return str(
+        es.store_for(store_url(where)).scalar(sa.text("SELECT value FROM ev_meta WHERE name = 'store_id'"))
+    )
+
+
 def current_version(where: Settings | str | Path) -> int:
     """The store's newest committed version (0 when nothing was ever stored)."""
     got = es.store_for(store_url(where)).scalar(sa.select(sa.func.max(es.VERSIONS.c.version)))
