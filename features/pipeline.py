@@ -42,7 +42,7 @@ from features.spec import (
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
 from opsmatch.contract import LOAD_ORDER, TABLES
-from opsmatch.events import current_version, read_table, store_id, table_versions
+from opsmatch.events import current_version, read_tables, store_id, table_versions
 from opsmatch.settings import Settings
 
 PIPELINE_VERSION = "1"
@@ -62,7 +62,7 @@ EVENT_TIME_COLUMNS = {n: t.time_column for n, t in TABLES.items() if t.time_colu
 
 def load_events(where: Settings | Path, version: int | None = None) -> dict[str, pd.DataFrame]:
     """All contract tables as of event-store ``version`` (default: the newest), typed."""
-    return {name: read_table(where, name, version=version) for name in LOAD_ORDER}
+    return read_tables(where, LOAD_ORDER, version=version)
 
 
 def event_time_range(events: dict[str, pd.DataFrame]) -> tuple[int, int] | None:

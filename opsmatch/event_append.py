@@ -36,6 +36,8 @@ def to_arrow(spec: Table, frame: pd.DataFrame) -> pa.Table:
 
 def distinct_by_key(spec: Table, batch: pa.Table) -> pa.Table:
     """The batch with repeated keys dropped (first kept); the same key with other content is refused."""
+    if batch.num_rows < 2 or batch.group_by(list(spec.key)).aggregate([]).num_rows == batch.num_rows:
+        return batch
     df = batch.to_pandas()
     key = list(spec.key)
     dup = df.duplicated(subset=key, keep="first").to_numpy()

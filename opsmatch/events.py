@@ -7,6 +7,8 @@ on the way in and out: timestamps are UTC-aware, booleans are bool, JSON columns
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,11 @@ if TYPE_CHECKING:
     from opsmatch.settings import Settings
 
 _PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "bool": "boolean", "json": "string"}
+_PANDAS_FROM_ARROW = {
+    pa.string(): pd.StringDtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
 
 
 def store_url(where: Settings | str | Path) -> str:
@@ -45,7 +52,7 @@ def coerce(table: Table, df: pd.DataFrame) -> pd.DataFrame:
     missing = [c.name for c in table.columns if c.name not in df.columns]
     if missing:
         raise es.StoreError(f"{table.name}: refused: missing column(s) {', '.join(missing)}")
-    out = pd.DataFrame(index=df.index)
+    out = {}
     for col in table.columns:
         try:
             out[col.name] = _coerce_column(col, df[col.name])
@@ -53,13 +60,16 @@ def coerce(table: Table, df: pd.DataFrame) -> pd.DataFrame:
             raise es.StoreError(
                 f"{table.name}: refused: column {col.name} is not {col.dtype} ({exc})"
             ) from exc
-    return out.reset_index(drop=True)
+    return pd.DataFrame(out).reset_index(drop=True)
 
 
 def _coerce_column(col: Column, s: pd.Series) -> pd.Series:
+    target = "datetime64[us, UTC]" if col.dtype == "timestamp" else _PANDAS_DTYPES[col.dtype]
+    if str(s.dtype) == target:
+        return s  # already typed (frames that come back from the store or from ``coerce``)
     if col.dtype == "timestamp":
-        return pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
-    return s.astype(_PANDAS_DTYPES[col.dtype])
+        return pd.to_datetime(s, utc=True).astype(target)
+    return s.astype(target)
 
 
 def empty_frame(name: str) -> pd.DataFrame:
@@ -114,6 +124,18 @@ def read_table(
     return typed_frame(cols, arrow)
 
 
+def read_tables(
+    where: Settings | str | Path, names: Iterable[str], *, version: int | None = None
+) -> dict[str, pd.DataFrame]:
+    """Several tables as of one ``version`` (default: the newest now), read in parallel threads (the
+    drivers fetch without holding the GIL): the feature build's read."""
+    names = list(names)
+    version = current_version(where) if version is None else version
+    with ThreadPoolExecutor(max_workers=min(4, len(names) or 1)) as pool:
+        frames = pool.map(lambda n: read_table(where, n, version=version), names)
+        return dict(zip(names, frames, strict=True))
+
+
 def typed_frame(cols: list[Column], arrow: pa.Table) -> pd.DataFrame:
     """SQL-form Arrow columns -> a contract-typed frame (timestamps from µs, booleans from 0/1)."""
     arrays = {}
@@ -124,7 +146,7 @@ def typed_frame(cols: list[Column], arrow: pa.Table) -> pd.DataFrame:
         arrays[c.name] = a
     if not arrays:
         return pd.DataFrame()
-    frame = pa.table(arrays).to_pandas()
+    frame = pa.table(arrays).to_pandas(types_mapper=_PANDAS_FROM_ARROW.get)  # contract dtypes directly
     return pd.DataFrame({c.name: _coerce_column(c, frame[c.name]) for c in cols}).reset_index(drop=True)
 
 
