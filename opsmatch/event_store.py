@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -172,7 +172,7 @@ class Store:
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A cursor on this thread's connection (opened on first use; dropped when it fails)."""
-        conn = getattr(self._local, "conn", None)
+        conn: Any = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
             with self._opened_lock:
@@ -183,10 +183,10 @@ class Store:
         except StoreError:
             raise  # refused input: the connection is fine
         except Exception:
-            if getattr(self._local, "conn", None) is conn:  # a driver error: start afresh next time
+            if conn is not None and getattr(self._local, "conn", None) is conn:  # a driver error: reopen
                 self._local.conn = None
                 with suppress(Exception):
-                    conn.close()
+                    cast(Any, conn).close()
             raise
 
     @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -64,7 +64,7 @@ def coerce(table: Table, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _coerce_column(col: Column, s: pd.Series) -> pd.Series:
-    target = "datetime64[us, UTC]" if col.dtype == "timestamp" else _PANDAS_DTYPES[col.dtype]
+    target: Any = "datetime64[us, UTC]" if col.dtype == "timestamp" else _PANDAS_DTYPES[col.dtype]
     if str(s.dtype) == target:
         return s  # already typed (frames that come back from the store or from ``coerce``)
     if col.dtype == "timestamp":
