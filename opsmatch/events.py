@@ -65,7 +65,7 @@ def coerce(table: Table, df: pd.DataFrame) -> pd.DataFrame:
 
 def _coerce_column(col: Column, s: pd.Series) -> pd.Series:
     target: Any = "datetime64[us, UTC]" if col.dtype == "timestamp" else _PANDAS_DTYPES[col.dtype]
-    if str(s.dtype) == target:
+    if s.dtype == pd.api.types.pandas_dtype(target):  # exact (string storage included)
         return s  # already typed (frames that come back from the store or from ``coerce``)
     if col.dtype == "timestamp":
         return pd.to_datetime(s, utc=True).astype(target)
