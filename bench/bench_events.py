@@ -186,6 +186,13 @@ def outcomes_costs(settings: Settings, work: Path, n: int = 200) -> dict[str, fl
     return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "n": n}
 
 
+LOAD_NOTE = (
+    "The cores are shared with other jobs whose load can change during a run: compare the columns as "
+    "orders of magnitude. The store's append is an index probe and one fsync at every size; the rewrite "
+    "design rewrites the whole file."
+)
+
+
 def render(appends: list[dict], reads: dict, outcomes: dict, command: str) -> str:
     lines = [
         "## Event store",
@@ -203,6 +210,7 @@ def render(appends: list[dict], reads: dict, outcomes: dict, command: str) -> st
             f"| {a['rows']:,} | {a['store_ms']:.1f} | {a['store_again_ms']:.1f} | {a['rewrite_ms']:,.0f} |"
         )
     ratio = reads["store_s"] / reads["parquet_s"]
+    lines += ["", LOAD_NOTE]
     lines += [
         "",
         "### Feature build read (`features.pipeline.load_events`, all nine tables typed, best of 3)",
