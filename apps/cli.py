@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apps.events_cli import events_app, migrate_if_needed
 from opsmatch.settings import Settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ keys_app = typer.Typer(
     help="API keys with roles: create, list, revoke (in the service state store).", no_args_is_help=True
 )
 app.add_typer(keys_app, name="keys")
+app.add_typer(events_app, name="events")
 console = Console()
 
 
@@ -237,6 +239,13 @@ def train(
     tune: int = typer.Option(
         0, "--tune", min=0, help="Run an Optuna search of N trials first (nested runs)."
     ),
+    events_version: int = typer.Option(
+        None,
+        "--events-version",
+        min=0,
+        help="Rebuild exactly the training set of event-store version N (a run's events_version tag) "
+        "from features built apart, under data/rebuilds/.",
+    ),
 ) -> None:
     """Train challengers from point-in-time Feast frames and register them in MLflow."""
     from evaluation.oracle_truth import oracle_for
@@ -244,6 +253,8 @@ def train(
 
     settings = _settings(ctx)
     truth = oracle_for(settings)
+    if events_version is not None:
+        settings = _features_at_version(settings, events_version)
     models = _models(model)
     with console.status("building point-in-time training frames"):
         frames = training_frames(settings, models)  # one historical retrieval for tuning and training
@@ -268,6 +279,24 @@ def train(
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(shown.items())[:6])
         table.add_row(name, str(r.version), counts, metrics, f"{r.seconds.get('total', 0):.1f}")
     console.print(table)
+
+
+def _features_at_version(settings: Settings, version: int) -> Settings:
+    """Settings whose feature tables (built and applied under ``data/rebuilds/events-v<N>``) hold event-store
+    version ``version``: the live feature tables, which the service reads, are left alone."""
+    from features.pipeline import build_features
+    from features.store import apply_repo
+
+    rebuilt = settings.model_copy(
+        update={
+            "data_dir": settings.data_dir / "rebuilds" / f"events-v{version}",
+            "events_url": settings.resolved_events_url,
+        }
+    )
+    with _progress(f"building features at event-store version {version}") as progress:
+        build_features(rebuilt, progress=progress, events_version=version)
+    apply_repo(rebuilt)
+    return rebuilt
 
 
 @app.command()
@@ -428,10 +457,11 @@ def bootstrap(
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`), demo API keys."""
-    from opsmatch.events import table_path
+    from opsmatch.events import has_rows
 
     settings = _settings(ctx)
-    if table_path(settings.events_dir, "tasks").exists():
+    migrate_if_needed(settings)  # an old data dir (Parquet per table) is converted, counts checked
+    if has_rows(settings, "tasks"):
         console.print(f"event log present in {settings.events_dir}: not regenerating")
     else:
         # The history ends now: its open tasks are open now and today's shifts are on.

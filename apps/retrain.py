@@ -162,26 +162,25 @@ class RetrainError(RuntimeError):
 
 
 # -- detecting new data ---------------------------------------------------------------------------
-def table_state(events_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per contract table present: content hash, rows and newest event time (ISO, UTC)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from opsmatch.events import table_path
+def table_state(events: Settings | Path) -> dict[str, dict[str, Any]]:
+    """Per contract table holding rows: a content hash (of the store version that last added rows: stored
+    rows are immutable), rows and newest event time (ISO, UTC); read through the event store."""
+    from opsmatch import events as event_log
 
     out: dict[str, dict[str, Any]] = {}
-    for name in LOAD_ORDER:
-        path = table_path(events_dir, name)
-        if not path.exists():
-            continue
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        info: dict[str, Any] = {"sha256": digest, "rows": pq.ParquetFile(path).metadata.num_rows}
-        col = TABLES[name].time_column
-        if col and info["rows"]:
-            newest = pc.max(pq.read_table(path, columns=[col]).column(col)).as_py()
+    store = event_log.store_id(events)
+    for name, version in event_log.table_versions(events).items():
+        digest = hashlib.sha256(f"{store}:{name}:{version}".encode()).hexdigest()
+        info: dict[str, Any] = {
+            "sha256": digest,
+            "rows": event_log.row_count(events, name),
+            "version": version,
+        }
+        newest = event_log.newest_time(events, name)
+        if TABLES[name].time_column:
             info["watermark"] = newest.isoformat() if newest is not None else None
         out[name] = info
-    return out
+    return {name: out[name] for name in LOAD_ORDER if name in out}
 
 
 def changes_since(previous: dict[str, Any], current: dict[str, dict[str, Any]]) -> tuple[list[str], dict]:
@@ -285,7 +284,7 @@ def _run_locked(
 
     with stage("detect"):
         previous = read_state(settings)
-        current = table_state(settings.events_dir)
+        current = table_state(settings)
         changed, delta = changes_since(previous, current)
         report.previous_run_at = previous.get("finished_at")
         report.changed_tables, report.new_rows = changed, delta

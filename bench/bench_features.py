@@ -205,7 +205,7 @@ def main() -> None:
     }
     from opsmatch.events import read_table
 
-    r["rows"] = {t: len(read_table(settings.events_dir, t)) for t in ("tasks", "assignments")}
+    r["rows"] = {t: len(read_table(settings, t)) for t in ("tasks", "assignments")}
     shutil.rmtree(settings.feature_data_dir / "repo", ignore_errors=True)  # fresh stores for each run
     for name in ("registry.db", "online.db"):
         (settings.feature_data_dir / name).unlink(missing_ok=True)

@@ -48,6 +48,7 @@ from _docs import DOC, write_section  # noqa: E402
 
 from features.pipeline import read_manifest  # noqa: E402
 from features.spec import EVENT_TS, PAIR_STATS, SERVICES, VIEWS, WORKER_STATS, table_path  # noqa: E402
+from opsmatch import event_admin  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
 from serving import launch  # noqa: E402
 
@@ -79,9 +80,7 @@ def build_bench_world(src: Settings, work: Path, eligible: int, task_type: str =
         shutil.rmtree(root)
     data = root / "data"
     (data / "features" / "tables").mkdir(parents=True)
-    (data / "events").mkdir(parents=True)
-    for f in src.events_dir.glob("*.parquet"):
-        (data / "events" / f.name).symlink_to(f)
+    event_admin.backup(src, data / "events")  # the bench's own copy: its writes never reach src
     src_tables, dst_tables = src.feature_data_dir / "tables", data / "features" / "tables"
     for f in src_tables.iterdir():
         if f.stem not in WORKER_TABLES:
@@ -151,8 +150,8 @@ def stats(samples: list[float]) -> dict[str, float]:
 def pending_tasks(src: Settings) -> pd.DataFrame:
     from opsmatch import events
 
-    tasks = events.read_table(src.events_dir, "tasks")
-    done = events.read_table(src.events_dir, "completions")
+    tasks = events.read_table(src, "tasks")
+    done = events.read_table(src, "completions")
     return tasks[~tasks["task_id"].isin(done["task_id"])].sort_values("created_at").reset_index(drop=True)
 
 
@@ -407,7 +406,7 @@ def ingest_costs(src: Settings, work: Path, repeats: int = 5) -> dict[str, float
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for name in ("tasks", "workers", "customers", "completions", "qa_results", "worker_status"):
-        shutil.copy(events.table_path(src.events_dir, name), folder / f"{name}.parquet")
+        events.append_rows(folder, name, events.read_table(src, name))  # a copy through the store
     qa = events.read_table(folder, "qa_results")
     out: dict[str, float] = {"qa_rows": float(len(qa)), "completion_rows": 0.0}
     out["completion_rows"] = float(len(events.read_table(folder, "completions")))
@@ -636,7 +635,7 @@ def write_docs(rank_rows, engine_rows, quality, assign, ingest, meta, n_http, n_
             "",
             "| step | ms |",
             "| --- | --- |",
-            f"| `opsmatch.events.append_rows` of 1 QA result (rewrites the table's Parquet file) "
+            f"| `opsmatch.events.append_rows` of 1 QA result (the SQL event store) "
             f"| {ingest['append_qa_ms']:.0f} |",
             f"| the same for 1 worker status row ({ingest['status_rows']:,.0f} rows; `/workers/status`) "
             f"| {ingest['append_status_ms']:.0f} |",

@@ -36,7 +36,9 @@ MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
 
 def real_frames(settings) -> tuple[dict, dict, str] | None:  # noqa: ANN001
     """``model -> (frame, features)`` and oracle truths from Feast, or None without an event log."""
-    if not (settings.events_dir / "tasks.parquet").exists():
+    from opsmatch.events import has_rows
+
+    if not has_rows(settings, "tasks"):
         return None
     try:
         from evaluation.oracle_truth import truth_for_frame

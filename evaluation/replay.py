@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opsmatch.events import read_table
 from opsmatch.settings import Settings
 from simulator.arrivals import Arrivals, generate_arrivals
 from simulator.engine import SimResult, simulate
@@ -112,14 +113,12 @@ def evaluation_period(
     info = history_info(settings)
     config = info.config(scenario)
     workforce = build_workforce(config, info.seed)
-    workers_path = Path(settings.events_dir) / "workers.parquet"
-    if workers_path.exists():
-        logged = pd.read_parquet(workers_path, columns=["worker_id"])["worker_id"].astype(str).tolist()
-        if sorted(logged) != sorted(workforce.truth.worker_ids):
-            raise ValueError(
-                f"scenario {config.name!r} does not rebuild the workforce of the history "
-                f"(generated with {info.scenario!r})"
-            )
+    logged = read_table(settings, "workers", columns=["worker_id"])["worker_id"].astype(str).tolist()
+    if logged and sorted(logged) != sorted(workforce.truth.worker_ids):
+        raise ValueError(
+            f"scenario {config.name!r} does not rebuild the workforce of the history "
+            f"(generated with {info.scenario!r})"
+        )
     if carry_experience:
         tt_path = Path(settings.truth_dir) / TASK_TRUTH_FILE
         if tt_path.exists():

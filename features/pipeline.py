@@ -42,8 +42,7 @@ from features.spec import (
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
 from opsmatch.contract import LIFECYCLE_TABLES, LOAD_ORDER, TABLES
-from opsmatch.events import read_table
-from opsmatch.events import table_path as event_path
+from opsmatch.events import current_version, read_tables, store_id, table_versions
 from opsmatch.settings import Settings
 
 PIPELINE_VERSION = "1"
@@ -65,9 +64,9 @@ EVENT_TIME_COLUMNS = {
 }
 
 
-def load_events(events_dir: Path) -> dict[str, pd.DataFrame]:
-    """All input tables, typed (absent tables are empty frames)."""
-    return {name: read_table(events_dir, name) for name in INPUT_TABLES}
+def load_events(where: Settings | Path, version: int | None = None) -> dict[str, pd.DataFrame]:
+    """All input tables as of event-store ``version`` (default: the newest), typed."""
+    return read_tables(where, INPUT_TABLES, version=version)
 
 
 def event_time_range(events: dict[str, pd.DataFrame]) -> tuple[int, int] | None:
@@ -167,14 +166,13 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def events_fingerprint(events_dir: Path) -> str:
-    """Content hash of every input table file plus the pipeline version."""
-    h = hashlib.sha256(PIPELINE_VERSION.encode())
+def events_fingerprint(where: Settings | Path, version: int | None = None) -> str:
+    """Hash of the pipeline version and, per table, the newest store version at most ``version`` that
+    added rows to it (stored rows are immutable, so equal versions mean equal content)."""
+    h = hashlib.sha256(f"{PIPELINE_VERSION}:{store_id(where)}".encode())
+    upto = table_versions(where, upto=version)
     for name in INPUT_TABLES:
-        p = event_path(events_dir, name)
-        h.update(name.encode())
-        if p.exists():
-            h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(f"{name}:{upto.get(name, 0)};".encode())
     return h.hexdigest()
 
 
@@ -184,12 +182,22 @@ def read_manifest(feature_data_dir: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def build_features(settings: Settings, progress: Progress | None = None, force: bool = False) -> dict:
-    """Event log -> feature tables; returns a summary (as_of, rows per table, written/unchanged, seconds)."""
+def build_features(
+    settings: Settings,
+    progress: Progress | None = None,
+    force: bool = False,
+    events_version: int | None = None,
+) -> dict:
+    """Event log (as of ``events_version``, default the newest) -> feature tables; returns a summary
+    (as_of, events_version, rows per table, written/unchanged, seconds)."""
     t0 = time.perf_counter()
     out_dir = settings.feature_data_dir
     names = [*VIEWS, TYPE_STATS, WORKER_STATS, PAIR_STATS]
-    fingerprint = events_fingerprint(settings.events_dir)
+    newest = current_version(settings)
+    version = newest if events_version is None else events_version
+    if not 0 <= version <= newest:
+        raise ValueError(f"events version {version} does not exist: the store's versions are 0..{newest}")
+    fingerprint = events_fingerprint(settings, version)
     manifest = read_manifest(out_dir)
     if (
         not force
@@ -199,7 +207,7 @@ def build_features(settings: Settings, progress: Progress | None = None, force: 
         return {**manifest, "skipped": True, "written": [], "seconds": time.perf_counter() - t0}
     step = (lambda d: progress(d, 3.0)) if progress else (lambda d: None)
     step(0.0)
-    events = load_events(settings.events_dir)
+    events = load_events(settings, version)
     step(1.0)
     tables, facts = compute_tables(events)
     step(2.0)
@@ -211,6 +219,7 @@ def build_features(settings: Settings, progress: Progress | None = None, force: 
     manifest = {
         "version": PIPELINE_VERSION,
         "fingerprint": fingerprint,
+        "events_version": version,
         **facts,
         "rows": {n: len(tables[n]) for n in names},
     }

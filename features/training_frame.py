@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
-from features.pipeline import event_time_range
+from features.pipeline import event_time_range, read_manifest
 from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, SERVICES, feature_columns, view_features
 from features.windows import DAY, to_us
 from opsmatch.events import read_table
@@ -102,7 +102,8 @@ def _assemble(ent: pd.DataFrame, labels: pd.DataFrame, feats: pd.DataFrame, mode
 
 
 def _inputs(settings: Settings, assignments: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    events = {name: read_table(settings.events_dir, name) for name in _TABLES}
+    version = read_manifest(settings.feature_data_dir).get("events_version")  # the features' own version
+    events = {name: read_table(settings, name, version=version) for name in _TABLES}
     ent = entity_frame(events["assignments"] if assignments is None else assignments, events["tasks"])
     return ent, label_frame(ent, events)
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from opsmatch import events
 from opsmatch.contract import LOAD_ORDER, TABLES, Table
+from opsmatch.event_store import StoreConflict
 from opsmatch.settings import Settings
 from opsmatch.validation import (
     PROBLEM_COLUMNS,
@@ -218,7 +219,7 @@ def ingest_path(settings: Settings, path: Path, *, now: pd.Timestamp | None = No
     if errors:
         raise ContractError("\n".join(errors))
     run_dir = settings.quarantine_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    known = _KnownKeys(settings.events_dir)
+    known = _KnownKeys(settings)
     reports = [_ingest_file(settings, f, table, known, now, run_dir) for f, table in plans]
     return IngestReport(reports, warnings)
 
@@ -226,15 +227,17 @@ def ingest_path(settings: Settings, path: Path, *, now: pd.Timestamp | None = No
 class _KnownKeys(dict[str, set[str]]):
     """Keys of referenced tables, read lazily from the store and extended as this run appends rows."""
 
-    def __init__(self, events_dir: Path) -> None:
+    def __init__(self, settings: Settings) -> None:
         super().__init__()
-        self.events_dir = events_dir
+        self.settings = settings
 
     def __missing__(self, name: str) -> set[str]:
         key = TABLES[name].key
-        p = events.table_path(self.events_dir, name)
-        exists = len(key) == 1 and p.exists()
-        self[name] = set(pd.read_parquet(p, columns=[key[0]])[key[0]].astype(str)) if exists else set()
+        held = set()
+        if len(key) == 1:
+            col = events.read_arrow(self.settings, name, columns=[key[0]]).column(key[0])
+            held = {str(k) for k in col.to_pylist()}
+        self[name] = held
         return self[name]
 
 
@@ -249,24 +252,24 @@ def _ingest_file(
     raw = read_file(path)
     refs = {c.references.split(".")[0] for c in table.columns if c.references}
     res = validate_table(table, raw, source=str(path), known_keys={r: known[r] for r in refs}, now=now)
-    current = events.read_table(settings.events_dir, table.name)
+    current = events.lookup(settings, table.name, res.accepted)  # stored rows sharing a key: no full read
     is_new, conflicts = _compare_with_store(table, res, raw, current)
     new_rows = res.accepted[is_new]
+    added = 0
     if len(new_rows):
-        added = events.append_rows(settings.events_dir, table.name, new_rows)
-        if added != len(new_rows):
-            raise RuntimeError(f"{path}: expected to append {len(new_rows)} rows, the store took {added}")
+        try:  # another writer may have stored some of these keys since the lookup: the store decides
+            added = events.append(settings, table.name, new_rows).new
+        except StoreConflict as exc:
+            raise ContractError(f"{path}: refused: {exc} (stored meanwhile by another writer)") from exc
         if len(table.key) == 1 and table.name in known:
             known[table.name].update(new_rows[table.key[0]].astype(str))
     problems = pd.concat([res.problems, conflicts], ignore_index=True).sort_values("row", kind="stable")
     quarantined = int(problems["row"].nunique())
-    unchanged = len(res.accepted) - len(new_rows) - int(conflicts["row"].nunique())
-    if res.rows_read != len(new_rows) + unchanged + quarantined:
+    unchanged = len(res.accepted) - added - int(conflicts["row"].nunique())
+    if res.rows_read != added + unchanged + quarantined:
         raise RuntimeError(f"{path}: row accounting broken: read != new + unchanged + quarantined")
     qfile = _write_quarantine(run_dir, path, raw, problems) if quarantined else None
-    return FileReport(
-        path, table.name, res.rows_read, len(new_rows), unchanged, quarantined, qfile, res.warnings
-    )
+    return FileReport(path, table.name, res.rows_read, added, unchanged, quarantined, qfile, res.warnings)
 
 
 def _compare_with_store(

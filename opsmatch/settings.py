@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     state_db_url: str = Field(
         default="", description="SQLAlchemy URL of service state; default under data dir."
     )
+    events_url: str = Field(
+        default="",
+        description="Event store URL: sqlite:///... (default: events/events.db under the data dir) or "
+        "postgresql://user@host:port/db at scale.",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="Optional extra admin key (named env-token in the audit); no default."
     )
@@ -75,7 +80,7 @@ class Settings(BaseSettings):
 
     @property
     def events_dir(self) -> Path:
-        """Validated event tables (one Parquet file per contract table)."""
+        """The embedded event store's folder (and where an old layout's Parquet files are found)."""
         return self.data_dir / "events"
 
     @property
@@ -96,6 +101,11 @@ class Settings(BaseSettings):
     def rate_limit(self, role: str) -> RateLimit:
         """The bucket of a role (the default of the role when the setting leaves it out)."""
         return self.rate_limits.get(role) or DEFAULT_RATE_LIMITS.get(role) or DEFAULT_RATE_LIMITS["admin"]
+
+    @property
+    def resolved_events_url(self) -> str:
+        """Event store URL (SQLite under ``events_dir`` unless set)."""
+        return self.events_url or f"sqlite:///{self.events_dir.resolve() / 'events.db'}"
 
     @property
     def resolved_state_db_url(self) -> str:

@@ -345,11 +345,9 @@ class Engine:
                     table,
                     [r.model_dump() for r in rows],
                     field=table,
-                    events_dir=self.settings.events_dir,
-                    store=self.store,
+                    events=self.settings,
                     now=now,
                     validate=self.validate_rows,
-                    index=self.runtime.events,
                 )
             receipts[table] = s.TableReceipt(received=got.received, new=got.new, duplicates=got.duplicates)
             if len(got.new_rows):
@@ -378,12 +376,9 @@ class Engine:
                 "worker_status",
                 rows,
                 field="statuses",
-                events_dir=self.settings.events_dir,
-                store=self.store,
+                events=self.settings,
                 now=self.clock(),
                 validate=self.validate_rows,
-                use_ledger=False,
-                index=self.runtime.events,
             )
         self.store.audit("worker_status", actor, None, {"received": len(rows), "new": got.new}, self.clock())
         latest = pd.DataFrame(rows).sort_values("at").drop_duplicates("worker_id", keep="last")

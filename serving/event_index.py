@@ -3,24 +3,26 @@
 Validating an outcome row needs the keys of the tables it references (tasks, workers, customers), and
 folding it into the worker profiles needs each task's type and the worker who completed it. Reading
 those tables per request is slow on the default scenario (measured by ``bench/bench_serving.py``,
-``ingest_costs``); here they are read once (only the
-needed columns), kept as dicts/sets, extended by this process's own appends, and re-read only when a
-table file changes underneath (another writer: the batch ingest, the twin, another service worker).
+``ingest_costs``); here they are read once (only the needed columns) through ``opsmatch.events``, kept
+as dicts, and brought up to date by reading only the rows stored after the held version whenever the
+table's version moved (this process's appends and every other writer's alike).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import KeysView
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow.parquet as pq
 
+from opsmatch import events
 from opsmatch.contract import TABLES
-from opsmatch.events import table_path
+
+if TYPE_CHECKING:
+    from opsmatch.settings import Settings
 
 # table -> (key column, value column or None): what is held of each table.
 HELD: dict[str, tuple[str, str | None]] = {
@@ -31,50 +33,42 @@ HELD: dict[str, tuple[str, str | None]] = {
     "completions": ("task_id", "worker_id"),
 }
 
-Signature = tuple[int, int, int] | None
-
-
-def signature(path: Path) -> Signature:
-    """(inode, size, mtime ns) of a file, None when absent: changes whenever the file is replaced."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
 
 @dataclass
 class _Entry:
-    sig: Signature
+    version: int
     values: dict[str, str | None]
 
 
 class EventIndex:
     """See the module docstring. Thread-safe; entries load lazily on first use."""
 
-    def __init__(self, events_dir: Path) -> None:
-        self.events_dir = Path(events_dir)
+    def __init__(self, where: Settings | str | Path) -> None:
+        self.where = where
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self.loads = 0  # how many table reads (for tests and metrics)
+        self.loads = 0  # how many full table reads (for tests and metrics)
+        self.updates = 0  # how many incremental reads
 
     def _entry(self, table: str) -> _Entry:
-        path = table_path(self.events_dir, table)
-        sig = signature(path)
+        version = events.table_version(self.where, table)
         with self._lock:
             held = self._entries.get(table)
-            if held is not None and held.sig == sig:
+            if held is not None and held.version == version:
                 return held
             key, value = HELD[table]
-            values: dict[str, str | None] = {}
-            if sig is not None:
-                cols = [key] if value is None else [key, value]
-                data = pq.read_table(path, columns=cols)
-                keys = [str(k) for k in data.column(key).to_pylist()]
-                vals = data.column(value).to_pylist() if value else [None] * len(keys)
-                values = dict(zip(keys, (None if v is None else str(v) for v in vals), strict=True))
-            self.loads += 1
-            self._entries[table] = entry = _Entry(sig, values)
+            cols = [key] if value is None else [key, value]
+            since = held.version if held is not None else 0
+            data = events.read_arrow(self.where, table, version=version, since=since, columns=cols)
+            keys = [str(k) for k in data.column(key).to_pylist()]
+            vals = data.column(value).to_pylist() if value else [None] * len(keys)
+            values = held.values if held is not None else {}
+            values.update(zip(keys, (None if v is None else str(v) for v in vals), strict=True))
+            if held is None:
+                self.loads += 1
+            else:
+                self.updates += 1
+            self._entries[table] = entry = _Entry(version, values)
             return entry
 
     def keys(self, table: str) -> KeysView[str]:
@@ -89,31 +83,6 @@ class EventIndex:
         """The held value (task type, completing worker) of each id, NaN when unknown."""
         values = self._entry(table).values
         return pd.Series([values.get(str(i)) for i in ids], index=ids, dtype=object)
-
-    def before_append(self, table: str) -> Signature:
-        """The table file's signature; call under the event-store lock, before appending."""
-        return signature(table_path(self.events_dir, table))
-
-    def appended(self, table: str, rows: pd.DataFrame, before: Signature) -> None:
-        """Fold rows this process just appended in (under the same lock as ``before_append``).
-
-        When the file changed since the entry was read by someone else too, the entry is dropped and
-        re-read on next use instead.
-        """
-        if table not in HELD:
-            return
-        with self._lock:
-            held = self._entries.get(table)
-            if held is None:
-                return
-            if held.sig != before:
-                del self._entries[table]
-                return
-            key, value = HELD[table]
-            keys = rows[key].astype(str).tolist()
-            vals = rows[value].astype(str).tolist() if value else [None] * len(keys)
-            held.values.update(zip(keys, vals, strict=True))
-            held.sig = signature(table_path(self.events_dir, table))
 
 
 def referenced_tables(table: str) -> set[str]:

@@ -1,18 +1,16 @@
 """Durable, idempotent ingestion of outcomes and worker status into the event store.
 
-Rows are validated against the data contract, checked against the ingestion ledger (same id and same
-content: a duplicate, accepted and ignored; same id and different content: a conflict, refused),
-appended to the event store under an exclusive file lock (several service workers append to the same
-Parquet files) and recorded in the ledger, all before the reply.
+Rows are validated against the data contract and appended through ``opsmatch.events``, which alone
+decides what is new: a key already stored with the same content is a duplicate (accepted, ignored),
+with other content a conflict (409, nothing written). The append is committed (fsync'd) before the
+reply, and is safe against every other writer (service workers, ``opsmatch ingest``, the twin).
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,11 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-from opsmatch import events
+from opsmatch import events as event_log
 from opsmatch.contract import TABLES
+from opsmatch.event_store import StoreConflict
+from opsmatch.settings import Settings
 from serving.errors import ApiError
-from serving.event_index import EventIndex
-from serving.state import StateStore
 
 RowValidator = Callable[[str, pd.DataFrame], list[tuple[int, str, str]]]
 """``validate(table, frame)`` -> problems as (row, column, reason); empty when the frame is valid."""
@@ -50,29 +48,14 @@ def digest(row: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@contextmanager
-def events_lock(events_dir: Path) -> Iterator[None]:
-    """Exclusive lock on the event store across processes."""
-    events_dir.mkdir(parents=True, exist_ok=True)
-    with open(events_dir / ".serving.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ingest_rows(
     table: str,
     rows: Sequence[dict[str, Any]],
     *,
     field: str,
-    events_dir: Path,
-    store: StateStore,
+    events: Settings | str | Path,
     now: datetime,
     validate: RowValidator | None = None,
-    use_ledger: bool = True,
-    index: EventIndex | None = None,
 ) -> Receipt:
     """Validate, de-duplicate and append ``rows`` (dicts with the contract's columns) to ``table``.
 
@@ -81,7 +64,7 @@ def ingest_rows(
     different content).
     """
     if not rows:
-        return Receipt(0, 0, 0, events.empty_frame(table))
+        return Receipt(0, 0, 0, event_log.empty_frame(table))
     spec = TABLES[table]
     time_col = spec.time_column
     for i, row in enumerate(rows):
@@ -104,22 +87,16 @@ def ingest_rows(
             original = list(first.values())[row_i] if 0 <= row_i < len(first) else row_i
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise ApiError(400, f"{column}: {reason}{more}", [field, original, column])
-    known = store.ledger_lookup(table, list(first)) if use_ledger else {}
-    for k, i in first.items():
-        if k in known and known[k] != digests[i]:
-            raise ApiError(
-                409,
-                f"id {k!r} was already ingested with different content; outcomes are immutable",
-                [field, i, spec.key[0]],
-                kind="conflict",
-            )
-    fresh_mask = [k not in known for k in first]
-    fresh = frame[fresh_mask].reset_index(drop=True)
-    with events_lock(events_dir):
-        before = index.before_append(table) if index is not None else None
-        added = events.append_rows(events_dir, table, fresh) if len(fresh) else 0
-        if index is not None and added:
-            index.appended(table, fresh, before)
-    if use_ledger:
-        store.ledger_record(table, {k: digests[i] for k, i in first.items() if k not in known}, now)
-    return Receipt(received=len(rows), new=int(added), duplicates=len(rows) - int(added), new_rows=fresh)
+    try:
+        got = event_log.append(events, table, frame)
+    except StoreConflict as exc:
+        i = next((j for k, j in first.items() if k == "|".join(str(exc.key[c]) for c in spec.key)), 0)
+        raise ApiError(
+            409,
+            f"id {record_key(table, rows[i])!r} was already ingested with different content "
+            f"({exc.column} differs); outcomes are immutable",
+            [field, i, spec.key[0]],
+            kind="conflict",
+        ) from exc
+    fresh = frame.iloc[list(got.new_at)].reset_index(drop=True)
+    return Receipt(received=len(rows), new=got.new, duplicates=len(rows) - got.new, new_rows=fresh)

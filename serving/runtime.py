@@ -47,7 +47,7 @@ class CachedProfiles:
         from features.profile_cache import ProfileCache
 
         self.settings = settings
-        self.index = index or EventIndex(settings.events_dir)
+        self.index = index or EventIndex(settings)
         self.cache = ProfileCache(settings, refresh_seconds=refresh_seconds)
         self._pool: tuple[Any, WorkerPool] | None = None
         self._loaded = threading.Event()
@@ -237,7 +237,7 @@ class FeastTaskSource:
         if self._timezones is None:
             from opsmatch import events
 
-            prov = events.read_table(self.settings.events_dir, "provinces")
+            prov = events.read_table(self.settings, "provinces")
             self._timezones = dict(
                 zip(prov["province_id"].astype(str), prov["timezone"].astype(str), strict=True)
             )
@@ -262,7 +262,7 @@ def row_validator(settings: Settings, index: EventIndex | None = None) -> RowVal
     references."""
     from opsmatch.validation import validate_table
 
-    index = index or EventIndex(settings.events_dir)
+    index = index or EventIndex(settings)
 
     def validate(table: str, frame: pd.DataFrame) -> list[tuple[int, str, str]]:
         spec = TABLES[table]
@@ -286,7 +286,7 @@ def build_runtime(settings: Settings, config: ServiceConfig, index: EventIndex |
     from training.registry import client_for, registered_name, version_for_alias
     from training.serving_form import load_champion
 
-    index = index or EventIndex(settings.events_dir)
+    index = index or EventIndex(settings)
     profiles = CachedProfiles(settings, config.profile_refresh_seconds, index=index).start()
 
     def current_version(model: str) -> str | None:

@@ -79,7 +79,7 @@ def build_engine(settings: Settings) -> Engine:
     from serving.runtime import build_runtime, row_validator
 
     config = load_service_config(settings=settings)
-    index = EventIndex(settings.events_dir)
+    index = EventIndex(settings)
     runtime = build_runtime(settings, config, index)
     store = StateStore(settings.resolved_state_db_url)
     return Engine(settings, runtime, store, config, validate_rows=row_validator(settings, index))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from opsmatch.events import write_table
+from opsmatch import events
 from opsmatch.settings import Settings
 from simulator.arrivals import generate_arrivals
 from simulator.clock import anchored, end_of
@@ -97,8 +97,8 @@ def generate_history(
     lap("outcomes")
     events_dir, truth_dir = Path(settings.events_dir), Path(settings.truth_dir)
     rows = {}
-    for name in CONTRACT_TABLES:
-        write_table(events_dir, name, tables[name])
+    for name in CONTRACT_TABLES:  # the same history again stores nothing; another one is refused
+        events.append(settings, name, tables[name])
         rows[name] = len(tables[name])
     lap("write_events")
     workforce.truth.save(truth_dir)

@@ -118,6 +118,14 @@ def _log_run(
     return run.info.run_id, version
 
 
+def _events_lineage(settings: Settings) -> dict[str, str]:
+    """The event-store version the feature tables (so this frame) were built from, as MLflow tags."""
+    from features.pipeline import read_manifest
+
+    version = read_manifest(settings.feature_data_dir).get("events_version")
+    return {} if version is None else {"events_version": str(version)}
+
+
 def train_model(
     settings: Settings,
     model: str,
@@ -161,6 +169,7 @@ def train_model(
         from features.store import repo_dir  # the generated Feast repo the frame came from
 
         source = str(repo_dir(settings))
+    tags = {**_events_lineage(settings), **(tags or {})}
     run_id, version = _log_run(settings, fitted, feature_cols, service, source, register, run_name, tags)
     return TrainResult(
         model,

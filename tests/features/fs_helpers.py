@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from opsmatch import event_admin
 from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, TASK_TYPES, VALUE_BANDS
 from opsmatch.events import write_table
 from opsmatch.settings import Settings
@@ -183,9 +184,10 @@ def make_events(
 
 
 def write_events(settings: Settings, events: dict[str, pd.DataFrame]) -> None:
-    """Store every table in the settings' event store."""
+    """Replace the settings' event store by these tables."""
+    event_admin.reset(settings)
     for name, df in events.items():
-        write_table(settings.events_dir, name, df)
+        write_table(settings, name, df)
 
 
 # -- hand-built event logs ------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""`opsmatch.events.append_rows` (the store the pipeline reads): idempotent by key, same file as a rewrite."""
+"""`opsmatch.events` on the embedded SQLite store: idempotent by key, conflicts refused whole, versions."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from opsmatch import events
+from opsmatch.event_store import StoreConflict, StoreError
 from tests import factories
 
 NOW = pd.Timestamp("2024-03-04 10:00", tz="UTC")
@@ -24,33 +26,93 @@ def _status(workers: list[str], minutes: list[int], open_tasks: int = 1) -> pd.D
     )
 
 
-@pytest.mark.parametrize("name", ["worker_status", "qa_results"])
-def test_append_writes_the_same_file_as_a_full_rewrite(tmp_path: Path, name: str) -> None:
-    if name == "worker_status":
-        base, more = _status(["W1", "W2", "W1"], [0, 0, 5]), _status(["W1", "W3", "W3"], [5, 1, 1], 7)
-    else:
-        base = factories.event_tables()["qa_results"]
-        more = pd.concat([base.tail(1), base.head(2).assign(qa_id=["Qnew", "Qnew"])], ignore_index=True)
-    events.write_table(tmp_path / "a", name, base)
-    added = events.append_rows(tmp_path / "a", name, more)
-    # The stored key, then a key repeated within the batch: one new row.
-    assert added == 1
-    expected = pd.concat([events.read_table(tmp_path / "a", name).iloc[: len(base)], more.iloc[[1]]])
-    events.write_table(tmp_path / "b", name, expected)
-    path = events.table_path(tmp_path / "a", name)
-    assert path.read_bytes() == events.table_path(tmp_path / "b", name).read_bytes()
-    assert events.append_rows(tmp_path / "a", name, more) == 0
-    assert path.read_bytes() == events.table_path(tmp_path / "b", name).read_bytes()
+def test_every_table_round_trips_in_contract_dtypes(tmp_path: Path) -> None:
+    for name, df in factories.event_tables().items():
+        assert events.append_rows(tmp_path, name, df) == len(df)
+        pd.testing.assert_frame_equal(events.read_table(tmp_path, name), df)
+        assert events.append_rows(tmp_path, name, df) == 0  # the same rows again: nothing new
+    assert events.read_table(tmp_path / "empty", "tasks").dtypes.equals(events.empty_frame("tasks").dtypes)
 
 
-def test_append_creates_the_table_and_normalises_a_foreign_file(tmp_path: Path) -> None:
-    assert events.append_rows(tmp_path, "worker_status", _status(["W1"], [0])) == 1
-    assert len(events.read_table(tmp_path, "worker_status")) == 1
-    # Written by plain pandas with other dtypes (int32, ns timestamps): still appendable.
-    raw = _status(["W1", "W2"], [0, 0]).astype({"open_tasks": "int32"})
-    raw["at"] = raw["at"].astype("datetime64[ns, UTC]")
-    raw.to_parquet(events.table_path(tmp_path, "worker_status"), index=False)
-    assert events.append_rows(tmp_path, "worker_status", _status(["W2", "W3"], [0, 0])) == 1
+def test_composite_key_is_idempotent_and_keeps_append_order(tmp_path: Path) -> None:
+    got = events.append(tmp_path, "worker_status", _status(["W1", "W2", "W1", "W1"], [5, 0, 0, 5]))
+    assert (got.received, got.new, got.already_stored, got.new_at) == (4, 3, 1, (0, 1, 2))
+    again = events.append(tmp_path, "worker_status", _status(["W3", "W1"], [1, 5]))
+    assert (again.new, again.already_stored, again.new_at) == (1, 1, (0,))
     out = events.read_table(tmp_path, "worker_status")
-    assert out["worker_id"].tolist() == ["W1", "W2", "W3"]
-    assert out.dtypes.equals(events.empty_frame("worker_status").dtypes)
+    assert list(zip(out["worker_id"], out["at"].dt.minute, strict=True)) == [
+        ("W1", 5),
+        ("W2", 0),
+        ("W1", 0),
+        ("W3", 1),
+    ]
+
+
+def test_a_key_stored_with_other_content_refuses_the_whole_append(tmp_path: Path) -> None:
+    events.append_rows(tmp_path, "worker_status", _status(["W1"], [0]))
+    before = events.current_version(tmp_path)
+    with pytest.raises(StoreConflict) as err:
+        events.append_rows(tmp_path, "worker_status", _status(["W9", "W1"], [0, 0], open_tasks=7))
+    msg = str(err.value)
+    assert "worker_status" in msg and "worker_id=W1" in msg and "2024-03-04T10:00:00+00:00" in msg
+    assert "open_tasks is 1 in the store, 7 here" in msg
+    assert events.row_count(tmp_path, "worker_status") == 1 and events.current_version(tmp_path) == before
+    with pytest.raises(StoreConflict, match="earlier in this batch"):
+        twice = pd.concat([_status(["W5"], [0]), _status(["W5"], [0], 3)])
+        events.append_rows(tmp_path, "worker_status", twice)
+
+
+def test_wrong_schema_is_refused_naming_table_and_column(tmp_path: Path) -> None:
+    tasks = factories.event_tables()["tasks"]
+    with pytest.raises(StoreError, match="tasks: refused: missing column.*amount"):
+        events.append_rows(tmp_path, "tasks", tasks.drop(columns="amount"))
+    with pytest.raises(StoreError, match="tasks: refused: column complexity is not int"):
+        events.append_rows(tmp_path, "tasks", tasks.assign(complexity="high"))
+    with pytest.raises(StoreError, match="unknown table 'task'"):
+        events.read_table(tmp_path, "task")
+    assert not events.has_rows(tmp_path, "tasks")
+
+
+def test_versions_give_back_exactly_what_was_stored_then(tmp_path: Path) -> None:
+    tables = factories.event_tables()
+    events.append_rows(tmp_path, "provinces", tables["provinces"])
+    v1 = events.current_version(tmp_path)
+    events.append_rows(tmp_path, "worker_status", _status(["W1"], [0]))
+    events.append_rows(tmp_path, "worker_status", _status(["W2"], [0]))
+    assert events.current_version(tmp_path) == v1 + 2
+    assert events.read_table(tmp_path, "worker_status", version=v1).empty
+    assert events.read_table(tmp_path, "worker_status", version=v1 + 1)["worker_id"].tolist() == ["W1"]
+    assert events.read_table(tmp_path, "worker_status", since=v1 + 1)["worker_id"].tolist() == ["W2"]
+    assert events.table_versions(tmp_path) == {"provinces": v1, "worker_status": v1 + 2}
+    assert events.table_versions(tmp_path, upto=v1) == {"provinces": v1}
+    assert events.newest_time(tmp_path, "worker_status") == NOW
+
+
+def test_threads_appending_the_same_and_different_rows_store_each_once(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    news: list[int] = []
+
+    def writer(i: int) -> None:
+        try:
+            for j in range(10):
+                shared = _status([f"S{j}"], [0])  # every thread sends these
+                own = _status([f"T{i}-{j}"], [0])
+                news.append(events.append_rows(tmp_path, "worker_status", pd.concat([shared, own])))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    stored = events.read_table(tmp_path, "worker_status")
+    assert len(stored) == sum(news) == 10 + 40 and not stored.duplicated(["worker_id", "at"]).any()
+
+
+def test_lookup_returns_only_stored_rows_of_the_given_keys(tmp_path: Path) -> None:
+    tasks = factories.event_tables()["tasks"]
+    events.append_rows(tmp_path, "tasks", tasks.head(2))
+    found = events.lookup(tmp_path, "tasks", tasks)
+    pd.testing.assert_frame_equal(found.sort_values("task_id").reset_index(drop=True), tasks.head(2))

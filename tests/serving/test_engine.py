@@ -202,7 +202,7 @@ def test_outcome_validator_problem_names_row_and_column(engine) -> None:
     with pytest.raises(ApiError) as err:
         engine.outcomes(_outcomes(1), actor="tester")
     assert err.value.status == 422 and err.value.loc == ["qa_results", 0, "task_id"]
-    assert not events.table_path(engine.settings.events_dir, "qa_results").exists()
+    assert not events.has_rows(engine.settings, "qa_results")
 
 
 def test_worker_status_updates_profiles_and_raises_overload(engine) -> None:

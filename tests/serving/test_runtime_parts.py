@@ -35,21 +35,17 @@ def _tasks(ids: list[str]) -> pd.DataFrame:
     )
 
 
-def test_event_index_reads_once_extends_on_own_appends_and_rereads_on_outside_change(tmp_path) -> None:
+def test_event_index_reads_once_then_only_rows_stored_after_its_version(tmp_path) -> None:
     events.write_table(tmp_path, "tasks", _tasks(["T1", "T2"]))
     index = EventIndex(tmp_path)
     assert set(index.keys("tasks")) == {"T1", "T2"} and index.loads == 1
     assert index.lookup("tasks", ["T2", "nope"]).tolist() == ["renewal", None]
-    assert set(index.keys("tasks")) == {"T1", "T2"} and index.loads == 1  # unchanged file: no read
+    assert set(index.keys("tasks")) == {"T1", "T2"} and (index.loads, index.updates) == (1, 0)
 
-    before = index.before_append("tasks")
-    new = _tasks(["T3"])
-    events.append_rows(tmp_path, "tasks", new)
-    index.appended("tasks", new, before)
-    assert "T3" in index.keys("tasks") and index.loads == 1  # own append folded in, no re-read
-
-    events.append_rows(tmp_path, "tasks", _tasks(["T4"]))  # another writer
-    assert "T4" in index.keys("tasks") and index.loads == 2
+    events.append_rows(tmp_path, "tasks", _tasks(["T3"]))  # any writer, this process or another
+    assert set(index.keys("tasks")) == {"T1", "T2", "T3"} and (index.loads, index.updates) == (1, 1)
+    events.append_rows(tmp_path, "tasks", _tasks(["T1"]))  # already stored: no new version
+    assert len(index.keys("tasks")) == 3 and index.updates == 1
     assert set(EventIndex(tmp_path / "empty").keys("workers")) == set()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from opsmatch import events
 from opsmatch.settings import Settings
 from simulator.run import generate_history
 
@@ -12,7 +13,11 @@ def test_generate_history_writes_events_truth_and_reports(tmp_path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     calls: list[tuple[float, float]] = []
     summary = generate_history(settings, "small", 3, seed=9, progress=lambda d, t: calls.append((d, t)))
-    assert sorted(p.stem for p in settings.events_dir.glob("*.parquet")) == sorted(summary.rows)
+    assert sorted(events.table_versions(settings)) == sorted(summary.rows)
+    assert {n: events.row_count(settings, n) for n in summary.rows} == summary.rows
+    before = events.current_version(settings)
+    generate_history(settings, "small", 3, seed=9)  # the same history again stores nothing
+    assert events.current_version(settings) == before
     truth_files = {p.name for p in settings.truth_dir.iterdir()}
     assert truth_files >= {
         "worker_type_truth.parquet",
