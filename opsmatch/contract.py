@@ -32,6 +32,8 @@ COMPLAINT_REASONS: tuple[str, ...] = (
     "operational_error",
     "promise_not_kept",
 )
+INTERVENTION_KINDS: tuple[str, ...] = ("callback", "proactive")
+INTERVENTION_OUTCOMES: tuple[str, ...] = ("resolved", "no_answer", "escalated")
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,22 @@ TABLES: dict[str, Table] = {
             time_column="at",
             description="Live availability and load snapshots.",
         ),
+        Table(
+            "interventions",
+            ("intervention_id",),
+            (
+                Column("intervention_id", "str"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column("task_id", "str", nullable=True, references="tasks.task_id"),
+                Column("at", "timestamp"),
+                Column("kind", "str", choices=INTERVENTION_KINDS),
+                Column("outcome", "str", choices=INTERVENTION_OUTCOMES),
+                Column("note", "str", nullable=True),
+                Column("actor", "str"),
+            ),
+            time_column="at",
+            description="Risk-team contacts with a customer (callback or proactive) and their outcome.",
+        ),
     )
 }
 
@@ -215,4 +233,5 @@ LOAD_ORDER: tuple[str, ...] = (
     "qa_results",
     "complaints",
     "worker_status",
+    "interventions",
 )
