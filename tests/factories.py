@@ -182,6 +182,24 @@ def worker_status(
     )
 
 
+def interventions(task_frame: pd.DataFrame, n: int = 1) -> pd.DataFrame:
+    """Proactive contacts I001..In with the customers of the first ``n`` tasks, a day after creation."""
+    t = task_frame.head(n)
+    return _typed(
+        "interventions",
+        {
+            "intervention_id": [f"I{i + 1:03d}" for i in range(len(t))],
+            "customer_id": list(t["customer_id"]),
+            "task_id": list(t["task_id"]),
+            "at": list(t["created_at"] + pd.Timedelta(days=1)),
+            "kind": ["proactive"] * len(t),
+            "outcome": ["resolved"] * len(t),
+            "note": ["called back"] * len(t),
+            "actor": ["risk-team"] * len(t),
+        },
+    )
+
+
 def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
     """A complete, mutually consistent set of all contract tables (keys in ``LOAD_ORDER``)."""
     t = tasks(n_tasks)
@@ -197,6 +215,7 @@ def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
         "qa_results": qa_results(c),
         "complaints": complaints(t),
         "worker_status": worker_status(),
+        "interventions": interventions(t),
     }
     return {name: out[name] for name in LOAD_ORDER}
 

@@ -33,7 +33,7 @@ def test_folder_ingest_loads_every_table(settings: Settings, inbox: Path, fmt: s
     f.write_tables(inbox, tables, fmt=fmt)
     report = ingest(settings, inbox)
     assert [fr.table for fr in report.files] == list(LOAD_ORDER)
-    assert (report.read, report.new, report.unchanged, report.quarantined) == (28, 28, 0, 0)
+    assert (report.read, report.new, report.unchanged, report.quarantined) == (29, 29, 0, 0)
     for name, df in tables.items():
         pd.testing.assert_frame_equal(events.read_table(settings.events_dir, name), df)
     assert not settings.quarantine_dir.exists()
@@ -121,7 +121,7 @@ def test_reingest_is_idempotent_and_leaves_store_bytes_unchanged(settings: Setti
     ingest(settings, inbox)
     before = {p.name: p.read_bytes() for p in settings.events_dir.glob("*.parquet")}
     report = ingest(settings, inbox)
-    assert (report.read, report.new, report.unchanged, report.quarantined) == (28, 0, 28, 0)
+    assert (report.read, report.new, report.unchanged, report.quarantined) == (29, 0, 29, 0)
     assert {p.name: p.read_bytes() for p in settings.events_dir.glob("*.parquet")} == before
 
 
