@@ -599,15 +599,26 @@ def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Pat
 def uplift(
     ctx: typer.Context,
     events: Path = typer.Argument(None, help="Event-store folder (default: the settings' events dir)."),
-    policy_on: str = typer.Option(..., help="Value of assignments.policy for the switched-on policy."),
+    policy_on: str = typer.Option(None, help="Value of assignments.policy for the switched-on policy."),
     policy_off: str = typer.Option(None, help="The other policy (default: the other value in the log)."),
     slice_minutes: float = typer.Option(60, min=5, help="Length of the alternating time slices."),
     settle_minutes: float = typer.Option(15, min=0, help="Settling window excluded after each switch."),
+    watchlist: bool = typer.Option(
+        False, "--watchlist", help="Contact effect of the risk team: contacted vs held-out customers."
+    ),
 ) -> None:
-    """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs."""
+    """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs;
+    with ``--watchlist``, the risk team's contact effect from the interventions and the holdout."""
     from evaluation.field import estimate_uplift
 
     settings = _settings(ctx)
+    if watchlist:
+        from evaluation.contact_effect import estimate_from_events
+
+        console.print(estimate_from_events(events or settings.events_dir).to_text())
+        return
+    if policy_on is None:
+        raise typer.BadParameter("--policy-on is required (or pass --watchlist)", param_hint="--policy-on")
     report = estimate_uplift(
         events or settings.events_dir,
         policy_on=policy_on,

@@ -18,17 +18,20 @@ import pandas as pd
 from evaluation.kpis import LOWER_IS_BETTER, compute_kpis
 from evaluation.policy_set import (
     BASELINES,
+    CONTROL,
     DEFAULT_POLICIES,
     ORACLE,
     PolicyContext,
     build_policy,
     check_names,
+    is_compared,
     is_ml,
 )
 from evaluation.replay import evaluation_period, history_info, run_policy
 from evaluation.snowstorm import STORM_SCENARIO, Storm, place_storm, storm_figures
 from evaluation.stats import Interval, paired_difference, paired_ratio
 from evaluation.targets import Target, check_targets
+from evaluation.watchlist import WatchlistPolicy, frontier, team_kpis, team_work
 from opsmatch.settings import Settings
 
 Progress = Callable[[float, float], None]
@@ -38,6 +41,7 @@ COMPARED_KPIS: tuple[str, ...] = (
     "sla_attainment",
     "qa_pass_rate",
     "complaint_rate",
+    "escalated_rate",
     "mean_p_complaint",
     "true_cost_total",
     "peak_backlog",
@@ -115,6 +119,26 @@ class ABReport:
     history: dict[str, object] = field(default_factory=dict)
     snowstorm: SnowstormReport | None = None
     notes: list[str] = field(default_factory=list)
+    frontier: pd.DataFrame = field(default_factory=pd.DataFrame)  # policy, seed, capacity x effect, rates
+    frontier_config: dict[str, float] = field(default_factory=dict)  # the scenario's risk-team defaults
+
+    def frontier_summary(self, reference: str = "legacy_fifo") -> pd.DataFrame:
+        """Per policy x capacity x effect: complaint and escalated ratios to ``reference`` (95 % CI)."""
+        if self.frontier.empty or reference not in self.policies:
+            return pd.DataFrame()
+        ref = self.runs.set_index(["policy", "seed"]).loc[reference]
+        rows = []
+        for (policy, cap, eff), g in self.frontier.groupby(
+            ["policy", "capacity_share", "effect"], sort=False
+        ):
+            g = g.set_index("seed")
+            seeds = g.index.intersection(ref.index)
+            row: dict[str, object] = {"policy": policy, "capacity_share": cap, "effect": eff}
+            for kpi in ("complaint_rate", "escalated_rate"):
+                r = paired_ratio(g.loc[seeds, kpi], ref.loc[seeds, kpi])
+                row.update({f"{kpi}_ratio": r.estimate, f"{kpi}_low": r.low, f"{kpi}_high": r.high})
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def summary(self) -> pd.DataFrame:
         """Mean KPI per policy over the seeds (policies in evaluation order)."""
@@ -148,12 +172,13 @@ class ABReport:
 def compare(
     runs: pd.DataFrame, policies: Sequence[str], kpis: Sequence[str] = COMPARED_KPIS
 ) -> list[Comparison]:
-    """Paired ratios of every ML policy to every baseline and to the oracle present in ``runs``."""
-    refs = [p for p in (*BASELINES, ORACLE) if p in policies]
+    """Paired ratios of every ML policy (and the risk-team control) to every baseline, to the control and
+    to the oracle present in ``runs``."""
+    refs = [p for p in (*BASELINES, CONTROL, ORACLE) if p in policies]
     table = runs.set_index(["policy", "seed"])
     out = []
-    for policy in (p for p in policies if is_ml(p)):
-        for ref in refs:
+    for policy in (p for p in policies if is_compared(p)):
+        for ref in (r for r in refs if r != policy):
             a, b = table.loc[policy], table.loc[ref]
             seeds = a.index.intersection(b.index)
             for kpi in kpis:
@@ -178,7 +203,7 @@ def evaluate_policies(
     replay_scenario = None if storm_mode or scenario == info.scenario else scenario
     total, done = float(len(seeds) * len(names) * (2 if storm_mode else 1)), 0.0
     ctx = PolicyContext(truth=None, settings=settings)  # type: ignore[arg-type]
-    rows, util_rows, storm_rows = [], [], []
+    rows, util_rows, storm_rows, frontier_rows = [], [], [], []
     storm: Storm | None = None
     for seed in seeds:
         period = evaluation_period(settings, days, seed, scenario=replay_scenario)
@@ -188,10 +213,26 @@ def evaluate_policies(
         for name in names:
             started = time.perf_counter()
             ctx.changes = ()
-            result = run_policy(period, build_policy(name, ctx))
-            kpis = compute_kpis(result)
+            policy = build_policy(name, ctx)
+            result = run_policy(period, policy)
+            extra: dict[str, float] = {}
+            if isinstance(policy, WatchlistPolicy):
+                work = team_work(period, result, policy)
+                kpis = compute_kpis(result, work.outcomes)
+                extra = team_kpis(work)
+                frontier_rows += [
+                    {"policy": name, "seed": seed, **r} for r in frontier(period, result, policy)
+                ]
+            else:
+                kpis = compute_kpis(result)
             rows.append(
-                {"policy": name, "seed": seed, **kpis.values, "seconds": time.perf_counter() - started}
+                {
+                    "policy": name,
+                    "seed": seed,
+                    **kpis.values,
+                    **extra,
+                    "seconds": time.perf_counter() - started,
+                }
             )
             util_rows += [
                 {"policy": name, "seed": seed, "province_id": p, "utilisation": u}
@@ -231,6 +272,8 @@ def evaluate_policies(
         province_util=pd.DataFrame(util_rows),
         comparisons=compare(runs, names),
         history={"scenario": info.scenario, "days": info.days, "seed": info.seed},
+        frontier=pd.DataFrame(frontier_rows),
+        frontier_config=dict(period.config.risk_team.model_dump(exclude={"outcome_shares"})) if seeds else {},
     )
     if ctx.models is not None:
         report.model_versions = dict(ctx.models.scorer.versions())

@@ -11,7 +11,8 @@ oracle batch's age weight), so waiting past the SLA costs even where no complain
 Utilisation of a worker: minutes in service over the shift minutes scheduled within the arrival window
 (both clipped to the window; overtime can push it above 1). Spread = standard deviation and coefficient
 of variation across provinces (pooled minutes) and across workers. Peak backlog: the most tasks waiting
-(created, not started) at any instant.
+(created, not started) at any instant. Escalated complaints (seed 001's KPI): complaints of high
+severity, as a rate over completed tasks.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ KPI_NAMES: tuple[str, ...] = (
     "sla_attainment",
     "qa_pass_rate",
     "complaint_rate",
+    "escalated_rate",
     "mean_p_complaint",
     "mean_p_pass",
     "mean_handling_min",
@@ -53,6 +55,7 @@ LOWER_IS_BETTER = {
     "p90_turnaround_h",
     "mean_wait_min",
     "complaint_rate",
+    "escalated_rate",
     "mean_p_complaint",
     "mean_handling_min",
     "util_province_std",
@@ -174,6 +177,7 @@ def compute_kpis(result: SimResult, outcomes: pd.DataFrame | None = None) -> Run
         "sla_attainment": float((done["completed"] <= done["sla_due"]).mean()),
         "qa_pass_rate": float(done["passed"].astype(float).mean()),
         "complaint_rate": float(done["complaint"].astype(float).mean()),
+        "escalated_rate": float((done["complaint"].astype(bool) & (done["severity"] == "high")).mean()),
         "mean_p_complaint": float(done["p_complaint"].mean()),
         "mean_p_pass": float(done["p_pass"].mean()),
         "mean_handling_min": float(started["minutes"].mean()),

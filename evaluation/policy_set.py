@@ -9,6 +9,8 @@
 | ``oracle`` | greedy dispatch on the true expected cost (the only reader of the truth) |
 | ``oracle_batch``, ``legacy_fifo_explore``, ``ml_ranking_fifo`` | variants |
 | ``ml_ranking_w20`` | ``ml_ranking`` with the complaint weight at 20 (the true cost's 600 min / median) |
+| ``watchlist_random`` | ``legacy_fifo`` + the risk team contacting customers at random (the control) |
+| ``ml_watchlist`` | ``ml_ranking`` + the risk team working the served model's watchlist (``watchlist.py``) |
 """
 
 from __future__ import annotations
@@ -18,15 +20,25 @@ from dataclasses import dataclass, field
 
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy, PolicyChange
 from evaluation.twin_service import ServingModels
+from evaluation.watchlist import WatchlistPolicy
 from opsmatch.settings import Settings
 from serving.config import default_policy, merge_policy
 from simulator.oracle import OracleBatchPolicy, OraclePolicy
 from simulator.policies import LegacyPolicy, NationalLeastBusyPolicy, Policy
 from simulator.truth import Truth
 
-DEFAULT_POLICIES: tuple[str, ...] = ("legacy_fifo", "national_least_busy", "ml_ranking", "ml_batch", "oracle")
+DEFAULT_POLICIES: tuple[str, ...] = (
+    "legacy_fifo",
+    "national_least_busy",
+    "ml_ranking",
+    "ml_batch",
+    "oracle",
+    "watchlist_random",
+    "ml_watchlist",
+)
 BASELINES: tuple[str, ...] = ("legacy_fifo", "national_least_busy")
 ORACLE = "oracle"
+CONTROL = "watchlist_random"  # the risk team's control: FIFO + random contacts at the same capacity
 
 
 @dataclass
@@ -63,12 +75,21 @@ FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
     "ml_ranking_w20": _w20,
     "ml_batch": lambda ctx: MLBatchPolicy(ctx.served(), changes=ctx.changes),
     "oracle": lambda ctx: OraclePolicy(ctx.truth),
+    "watchlist_random": lambda ctx: WatchlistPolicy(LegacyPolicy(explore=False), None, name=CONTROL),
+    "ml_watchlist": lambda ctx: WatchlistPolicy(
+        MLRankingPolicy(ctx.served(), changes=ctx.changes), ctx.served(), name="ml_watchlist"
+    ),
     "oracle_batch": lambda ctx: OracleBatchPolicy(ctx.truth),
 }
 
 
 def is_ml(name: str) -> bool:
     return name.startswith("ml_")
+
+
+def is_compared(name: str) -> bool:
+    """Policies whose ratios to the references are reported: the ML ones and the risk-team control."""
+    return is_ml(name) or name == CONTROL
 
 
 def check_names(names: Sequence[str]) -> list[str]:

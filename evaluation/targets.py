@@ -2,6 +2,9 @@
 
 For every ML policy: mean turnaround at least 20 % below province-local FIFO; complaint rate below it;
 QA pass rate kept (no more than 0.5 points below); total true cost within 10 % of the oracle's.
+For ``ml_watchlist`` (issue 15): complaint rate <= 0.60 x FIFO with the upper end of the interval
+< 0.70; complaint rate below ``watchlist_random`` (the control); escalated (high-severity) complaints
+against seed 001's field figure, -46 % in two months.
 A target is *met* on the point estimate; *robust* when the whole 95 % interval over seeds agrees.
 """
 
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.kpis import COST_PARTS
-from evaluation.policy_set import ORACLE, is_ml
+from evaluation.policy_set import CONTROL, ORACLE, is_ml
 from evaluation.stats import paired_difference
 
 if TYPE_CHECKING:
@@ -23,6 +26,10 @@ LEGACY = "legacy_fifo"
 TURNAROUND_CUT = 0.20
 QA_TOLERANCE = 0.005
 ORACLE_COST_MARGIN = 0.10
+WATCHLIST = "ml_watchlist"
+WATCHLIST_COMPLAINT_RATIO = 0.60
+WATCHLIST_COMPLAINT_HIGH = 0.70
+SEED001_ESCALATED_CUT = 0.46  # Huaan P&C: escalated complaints -46 % in two months (domain.md)
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ def check_targets(report: ABReport) -> list[Target]:
                     "" if d.estimate >= -QA_TOLERANCE else "raise the quality weight of the serving cost",
                 )
             )
+        if policy == WATCHLIST and LEGACY in report.policies:
+            out += _watchlist_targets(report, policy)
         if ORACLE in report.policies:
             r = report.ratio(policy, ORACLE, "true_cost_total")
             met = r.estimate <= 1 + ORACLE_COST_MARGIN
@@ -117,4 +126,46 @@ def check_targets(report: ABReport) -> list[Target]:
                     _cost_gap(report, policy),
                 )
             )
+    return out
+
+
+def _watchlist_targets(report: ABReport, policy: str) -> list[Target]:
+    """The risk-team loop's targets (see the module docstring)."""
+    r = report.ratio(policy, LEGACY, "complaint_rate")
+    lever = "better dispatch (complaint weight, care) and targeting; the defaults stay (see the frontier)"
+    out = [
+        Target(
+            f"complaint rate <= {WATCHLIST_COMPLAINT_RATIO:.2f}x {LEGACY} "
+            f"(upper CI < {WATCHLIST_COMPLAINT_HIGH:.2f})",
+            policy,
+            r.estimate <= WATCHLIST_COMPLAINT_RATIO,
+            r.estimate <= WATCHLIST_COMPLAINT_RATIO and r.high < WATCHLIST_COMPLAINT_HIGH,
+            f"ratio {r.fmt()}",
+            "" if r.estimate <= WATCHLIST_COMPLAINT_RATIO and r.high < WATCHLIST_COMPLAINT_HIGH else lever,
+        )
+    ]
+    if CONTROL in report.policies:
+        c = report.ratio(policy, CONTROL, "complaint_rate")
+        out.append(
+            Target(
+                f"complaint rate below {CONTROL}",
+                policy,
+                c.estimate < 1,
+                c.high < 1,
+                f"ratio {c.fmt()}",
+                "" if c.estimate < 1 else "rank the list by the model (P(complaint) x effect)",
+            )
+        )
+    e = report.ratio(policy, LEGACY, "escalated_rate")
+    cut = 1 - e.estimate
+    out.append(
+        Target(
+            f"escalated complaints cut vs {LEGACY} against seed 001's -{SEED001_ESCALATED_CUT:.0%}",
+            policy,
+            cut >= SEED001_ESCALATED_CUT,
+            (1 - e.high) >= SEED001_ESCALATED_CUT,
+            f"{-cut:+.1%} (95% CI {e.low - 1:+.1%} to {e.high - 1:+.1%})",
+            "" if cut >= SEED001_ESCALATED_CUT else lever,
+        )
+    )
     return out

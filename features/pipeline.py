@@ -71,7 +71,7 @@ def load_events(where: Settings | Path, version: int | None = None) -> dict[str,
 
 def event_time_range(events: dict[str, pd.DataFrame]) -> tuple[int, int] | None:
     """(first, last) event time in µs over the time-stamped activity tables, or None if there are none."""
-    times = [to_us(events[t][c]) for t, c in EVENT_TIME_COLUMNS.items() if len(events[t])]
+    times = [to_us(events[t][c]) for t, c in EVENT_TIME_COLUMNS.items() if t in events and len(events[t])]
     if not times:
         return None
     allt = np.concatenate(times)

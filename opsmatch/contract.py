@@ -71,6 +71,8 @@ OVERRIDE_REASONS: tuple[str, ...] = (
 EVENT_REASON_CODES: tuple[str, ...] = tuple(
     dict.fromkeys(REJECT_REASONS + REDISPATCH_REASONS + CANCEL_REASONS)
 )
+INTERVENTION_KINDS: tuple[str, ...] = ("callback", "proactive")
+INTERVENTION_OUTCOMES: tuple[str, ...] = ("resolved", "no_answer", "escalated")
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,22 @@ TABLES: dict[str, Table] = {
             time_column="at",
             description="Every transition of the task lifecycle, one row each (written by the service).",
         ),
+        Table(
+            "interventions",
+            ("intervention_id",),
+            (
+                Column("intervention_id", "str"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column("task_id", "str", nullable=True, references="tasks.task_id"),
+                Column("at", "timestamp"),
+                Column("kind", "str", choices=INTERVENTION_KINDS),
+                Column("outcome", "str", choices=INTERVENTION_OUTCOMES),
+                Column("note", "str", nullable=True),
+                Column("actor", "str"),
+            ),
+            time_column="at",
+            description="Risk-team contacts with a customer (callback or proactive) and their outcome.",
+        ),
     )
 }
 
@@ -294,6 +312,8 @@ LOAD_ORDER: tuple[str, ...] = (
     "complaints",
     "worker_status",
     "task_events",
+    "interventions",
 )
-# Tables the service writes itself as tasks move (a customer may also bring their own history of them).
-LIFECYCLE_TABLES: tuple[str, ...] = ("task_events",)
+# Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
+# (a customer may also bring their own history of them). The twin's history and the features read neither.
+LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions")

@@ -38,7 +38,8 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
     passed = u[:, 1] < pp
     base = task_base_logits(truth, result.arrivals)
     pc = p_complaint_arr(truth, base, k, ws, late, pp)
-    complaint = u[:, 2] < sigmoid(complaint_logit(truth, base, k, ws, late, ~passed))
+    p_drawn = sigmoid(complaint_logit(truth, base, k, ws, late, ~passed))  # given the QA outcome
+    complaint = u[:, 2] < p_drawn
     checked = u[:, 3] < b.qa_sample
     lo, hi = b.qa_delay_hours
     checked_at = finish + 60 * (lo + (hi - lo) * u[:, 4])
@@ -62,6 +63,7 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "task": np.arange(n),
+            "customer": tk["cust"].to_numpy(),
             "worker": w,
             "created": tk["t"].to_numpy(),
             "sla_due": sla_due,
@@ -75,6 +77,7 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
             "passed": mask(passed, False),
             "hours_late": mask(late),
             "p_complaint": mask(pc),
+            "p_complaint_drawn": mask(p_drawn),
             "complaint": mask(complaint, False),
             "qa_checked": mask(checked, False),
             "checked_at": mask(checked_at),
@@ -87,6 +90,25 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
             "experience": result.experience,
         }
     )
+
+
+def apply_contacts(
+    outcomes: pd.DataFrame, noise: np.ndarray, covered: np.ndarray, effect: float
+) -> pd.DataFrame:
+    """The outcomes with a risk-team contact active at the would-be filing time of the ``covered`` tasks:
+    their complaint hazard is cut by ``effect`` with the same uniform (common random numbers), so
+    ``complaint = u[:, 2] < p * (1 - effect)``; true P(complaint) scales the same way. Only complaints
+    can disappear: an uncovered task, or ``effect = 0``, keeps its outcome bit for bit."""
+    covered = np.asarray(covered, dtype=bool) & outcomes["started"].notna().to_numpy()
+    scale = np.where(covered, 1.0 - effect, 1.0)
+    out = outcomes.copy()
+    p = out["p_complaint_drawn"].to_numpy(dtype=float)
+    redrawn = noise[:, 2] < p * scale
+    out["complaint"] = np.where(covered, redrawn, out["complaint"].to_numpy(dtype=bool))
+    out["p_complaint"] = out["p_complaint"].to_numpy(dtype=float) * scale
+    out["p_complaint_drawn"] = p * scale
+    out["contacted"] = covered
+    return out
 
 
 def _first_assignment(result: SimResult, n: int) -> np.ndarray:

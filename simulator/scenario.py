@@ -150,6 +150,24 @@ class BehaviourConfig(_Model):
         return self
 
 
+class RiskTeamConfig(_Model):
+    """The risk team that works the watchlist (issue 15). Fixed defaults, never tuned to a target:
+    capacity 3 % of the day's expected national arrivals, a contact halves the complaint hazard for the
+    7 days after it (seed 003's resolution team, > 80 % resolved with context, bounds it from above)."""
+
+    capacity_share: float = Field(default=0.03, ge=0, le=1, description="Contacts/day per expected arrival")
+    effect: float = Field(default=0.5, ge=0, le=1, description="Hazard cut while a contact is active")
+    effect_days: float = Field(default=7.0, gt=0, description="Days a contact stays active")
+    lookback_days: float = Field(default=3.0, gt=0, description="Tasks completed this recently are listed")
+    holdout_share: float = Field(default=0.1, ge=0, lt=1, description="Eligible customers held out")
+    minutes_per_contact: float = Field(default=12.0, gt=0, description="Team minutes per contact")
+    workday_start_hour: float = Field(default=9.0, ge=0, lt=24, description="Local (scenario) start hour")
+    workday_hours: float = Field(default=8.0, gt=0, le=24)
+    outcome_shares: tuple[float, float, float] = Field(
+        default=(0.7, 0.2, 0.1), description="resolved, no_answer, escalated (descriptive only)"
+    )
+
+
 class DisruptionConfig(_Model):
     """A province's staff unavailable from a local time for some hours (e.g. a snowstorm)."""
 
@@ -172,6 +190,7 @@ class ScenarioConfig(_Model):
     workforce: WorkforceConfig
     behaviour: BehaviourConfig = BehaviourConfig()
     disruptions: tuple[DisruptionConfig, ...] = ()
+    risk_team: RiskTeamConfig = RiskTeamConfig()
 
     @field_validator("start")
     @classmethod

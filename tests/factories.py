@@ -215,6 +215,24 @@ def task_events(assignment_frame: pd.DataFrame, completion_frame: pd.DataFrame) 
     return _typed("task_events", {c: [r[c] for r in rows] for c in TABLES["task_events"].column_names})
 
 
+def interventions(task_frame: pd.DataFrame, n: int = 1) -> pd.DataFrame:
+    """Proactive contacts I001..In with the customers of the first ``n`` tasks, a day after creation."""
+    t = task_frame.head(n)
+    return _typed(
+        "interventions",
+        {
+            "intervention_id": [f"I{i + 1:03d}" for i in range(len(t))],
+            "customer_id": list(t["customer_id"]),
+            "task_id": list(t["task_id"]),
+            "at": list(t["created_at"] + pd.Timedelta(days=1)),
+            "kind": ["proactive"] * len(t),
+            "outcome": ["resolved"] * len(t),
+            "note": ["called back"] * len(t),
+            "actor": ["risk-team"] * len(t),
+        },
+    )
+
+
 def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
     """A complete, mutually consistent set of all contract tables (keys in ``LOAD_ORDER``)."""
     t = tasks(n_tasks)
@@ -231,6 +249,7 @@ def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
         "complaints": complaints(t),
         "worker_status": worker_status(),
         "task_events": task_events(a, c),
+        "interventions": interventions(t),
     }
     return {name: out[name] for name in LOAD_ORDER}
 

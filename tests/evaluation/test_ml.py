@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -134,12 +136,29 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
     settings, _ = trained
     done = []
     report = evaluate_policies(settings, "small", days=1, seeds=(1, 2), progress=lambda d, t: done.append(d))
-    assert done[-1] == 10 and report.policies[2:4] == ["ml_ranking", "ml_batch"]
-    assert len(report.targets) == 8 and report.model_versions
+    assert done[-1] == 14 and report.policies[2:4] == ["ml_ranking", "ml_batch"]
+    assert report.policies[-2:] == ["watchlist_random", "ml_watchlist"]
+    assert len(report.targets) == 4 + 4 + 7 and report.model_versions
+    runs = report.runs.set_index(["policy", "seed"])
+    assert (runs.loc["ml_watchlist", "risk_contacts_per_day"] > 0).all()
+    # the control replays FIFO's dispatch: the same turnaround, only complaints can differ
+    assert (
+        runs.loc["watchlist_random", "mean_turnaround_h"].tolist()
+        == runs.loc["legacy_fifo", "mean_turnaround_h"].tolist()
+    )
+    assert (runs.loc["watchlist_random", "complaint_rate"] <= runs.loc["legacy_fifo", "complaint_rate"]).all()
+    frontier = report.frontier_summary()
+    assert len(frontier) == 2 * 9 and set(frontier["effect"]) == {0.3, 0.5, 0.8}
+    assert report.ratio("ml_watchlist", "watchlist_random", "complaint_rate").n == 2
     r = report.ratio("ml_ranking", "oracle", "true_cost_total")
     assert r is not None and r.n == 2 and r.low <= r.estimate <= r.high
     path = write_report(report, tmp_path / "ab")
-    assert "## Targets" in path.read_text()
+    assert "## Targets" in path.read_text() and "## Risk team: the frontier" in path.read_text()
+    summary = json.loads((path.parent / "summary.json").read_text())
+    assert {"policy", "reference", "kpi", "estimate", "low", "high"} == set(summary["ratios"][0])
+    assert len(summary["ratios"]) == len(report.comparisons) and len(summary["targets"]) == 15
+    pairs = {(r["policy"], r["reference"], r["kpi"]) for r in summary["ratios"]}
+    assert ("ml_watchlist", "legacy_fifo", "escalated_rate") in pairs
     run_id = log_report_to_mlflow(settings, report, path.parent)
     run = mlflow.MlflowClient(settings.mlflow_tracking_uri).get_run(run_id)
     assert "ml_ranking.mean_turnaround_h" in run.data.metrics
