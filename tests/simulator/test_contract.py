@@ -11,7 +11,6 @@ import pytest
 from opsmatch.contract import LIFECYCLE_TABLES, LOAD_ORDER, TABLES
 from opsmatch.events import read_table
 from opsmatch.validation import validate_table
-from simulator.tables import CONTRACT_TABLES as LOAD_ORDER  # the nine tables the twin writes
 from simulator.truth import TASK_TRUTH_FILE, load_truth
 
 TWIN_TABLES = tuple(n for n in LOAD_ORDER if n not in LIFECYCLE_TABLES)  # the service writes the rest
