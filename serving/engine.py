@@ -245,7 +245,7 @@ class Engine:
                         task_province_id=task.province_id,
                         overdue=bool(plan.overdue[t]),
                         urgency=_URGENCY[int(plan.priority[t])],
-                        reason=reason,
+                        reason=reason,  # type: ignore[arg-type]  # the solver's two reasons
                         excluded={k: v for k, v in counts.items() if v},  # type: ignore[arg-type]
                     )
                 )

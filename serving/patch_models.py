@@ -21,7 +21,7 @@ def _patched(annotation: Any, base: type[BaseModel]) -> Any:
         return patch_model(annotation, base)
     if get_origin(annotation) is dict:
         key, value = get_args(annotation)
-        return dict[key, _patched(value, base)]  # type: ignore[valid-type]
+        return dict[key, _patched(value, base)]  # type: ignore[valid-type,misc]
     return annotation
 
 

@@ -228,4 +228,4 @@ class OpsMatch:
         return "\n".join(lines) + "\n"
 
 
-OpsMatch.add_asgi_middleware(middleware.AccessMiddleware)
+OpsMatch.add_asgi_middleware(middleware.AccessMiddleware)  # type: ignore[attr-defined]  # set by @bentoml.service

@@ -232,7 +232,9 @@ class StateStore:
         by_id = {a.id: a for a in alerts}
         if not by_id:
             return 0
-        at = _utc(at)
+        stamp = _utc(at)
+        assert stamp is not None, "an alert sweep has a time"
+        at = stamp
         new = 0
         with self.engine.begin() as conn:
             existing: set[str] = set()
