@@ -383,6 +383,7 @@ def _cli_actor() -> str:
 
 @keys_app.command("create")
 def keys_create(
+    ctx: typer.Context,
     name: str = typer.Option(..., help="Who holds the key (the audit's actor), e.g. dispatch-desk-3."),
     role: str = typer.Option(..., help="dispatcher, risk, qa_system, ops_head or admin."),
 ) -> None:
@@ -391,7 +392,7 @@ def keys_create(
     from serving.keys import KeyCommandError
 
     try:
-        key = _key_store(Settings()).create(name, role, by=_cli_actor())
+        key = _key_store(_settings(ctx)).create(name, role, by=_cli_actor())
     except KeyCommandError as exc:
         console.print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(code=2) from exc
@@ -401,12 +402,12 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(ctx: typer.Context) -> None:
     """Every key: name, role, created, last used, revoked (never the key)."""
     table = Table(title="API keys")
     for col in ("name", "role", "created", "by", "last used", "revoked"):
         table.add_column(col)
-    settings = Settings()
+    settings = _settings(ctx)
     for k in _key_store(settings).list():
         stamps = [
             k[c].isoformat(timespec="seconds") if k[c] else "-"
@@ -419,11 +420,11 @@ def keys_list() -> None:
 
 
 @keys_app.command("revoke")
-def keys_revoke(name: str = typer.Argument(..., help="The key's name.")) -> None:
+def keys_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The key's name.")) -> None:
     """Revoke a key: every service worker refuses it within seconds (settings.key_cache_seconds)."""
     from serving.keys import KeyCommandError
 
-    settings = Settings()
+    settings = _settings(ctx)
     try:
         _key_store(settings).revoke(name, by=_cli_actor())
     except KeyCommandError as exc:

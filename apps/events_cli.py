@@ -16,12 +16,21 @@ events_app = typer.Typer(
 console = Console()
 
 
+def _settings(ctx: typer.Context) -> Settings:
+    """The settings the root ``opsmatch`` callback built once for this process."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings), "the root callback builds the settings"
+    return settings
+
+
 @events_app.command("stats")
-def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def stats(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")
+) -> None:
     """Per table: rows, distinct keys, the last version that added rows, bytes on disk."""
     from opsmatch import event_admin
 
-    got = event_admin.stats(Settings())
+    got = event_admin.stats(_settings(ctx))
     if as_json:
         typer.echo(json.dumps(got, indent=2))
         return
@@ -34,11 +43,11 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 
 
 @events_app.command("compact")
-def compact() -> None:
+def compact(ctx: typer.Context) -> None:
     """Checkpoint and vacuum the store (every version stays readable; no row is ever dropped)."""
     from opsmatch import event_admin
 
-    got = event_admin.compact(Settings())
+    got = event_admin.compact(_settings(ctx))
     console.print(
         f"compacted in {got.seconds:.1f}s: {got.bytes_before:,} -> {got.bytes_after:,} bytes, "
         f"{sum(got.rows.values()):,} rows unchanged"
@@ -46,9 +55,9 @@ def compact() -> None:
 
 
 @events_app.command("migrate")
-def migrate() -> None:
+def migrate(ctx: typer.Context) -> None:
     """Convert an old data dir (one Parquet file per table in the events folder) into the store."""
-    settings = Settings()
+    settings = _settings(ctx)
     if not migrate_if_needed(settings):
         console.print(f"no old-layout Parquet tables in {settings.events_dir}: nothing to migrate")
 
