@@ -31,7 +31,7 @@ from features.spec import VIEWS, tables_dir  # noqa: E402
 from features.store import apply_repo, build_store, materialize  # noqa: E402
 from features.training_frame import build_training_frames  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from tests.features.fs_helpers import start_redis  # noqa: E402
+from tests.factories.events import start_redis  # noqa: E402
 
 SIZES = (1, 100, 1000, 5000)
 SECTION = "## Feature store"

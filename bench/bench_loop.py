@@ -2,7 +2,7 @@
 
 1. the twin simulates ``days + new_days`` (default 90 + 1); the history up to day ``days`` goes into a
    fresh event store, the rest becomes the contract files the dispatch and QA systems deliver later
-   (``tests/e2e/e2e_world.make_world``; the hidden truth is kept, as on the embedded default, so
+   (``tests/factories/loop_world.make_world``; the hidden truth is kept, as on the embedded default, so
    training adds oracle figures);
 2. the first ``retrain`` (= bootstrap: features, Feast apply, full materialize, four models, gate);
 3. a scheduled tick with nothing new (the cost of running ``opsmatch retrain`` from cron);
@@ -43,7 +43,7 @@ def run(scenario: str, days: int, new_days: int, seed: int, workdir: Path) -> di
     """The loop once through, timed; returns everything ``render`` needs."""
     from apps.retrain import retrain
     from opsmatch.ingest import ingest_path
-    from tests.e2e.e2e_world import make_world
+    from tests.factories.loop_world import make_world
 
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()

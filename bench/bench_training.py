@@ -68,14 +68,14 @@ def real_frames(settings) -> tuple[dict, dict, str] | None:  # noqa: ANN001
 
 
 def synthetic_frames(rows: int, n_features: int) -> tuple[dict, dict, str]:
-    from tests.training.synth_frames import PRE_FEATURES, WORKER_FEATURES, make_frame
+    from tests.factories.frames import PRE_FEATURES, WORKER_FEATURES, make_frame
 
     n_noise = max(0, n_features - len(PRE_FEATURES) - len(WORKER_FEATURES))
     synth = make_frame(n_rows=rows, days=90, seed=0, n_noise=n_noise)
     frames = {m: (synth.frame, synth.features(m)) for m in MODELS}
     truths = {m: synth.truth(m) for m in MODELS}
     note = (
-        f"synthetic frame (tests/training/synth_frames.py): {rows:,} rows over 90 days, "
+        f"synthetic frame (tests/factories/frames.py): {rows:,} rows over 90 days, "
         f"{len(synth.features('qa_pass'))} features ({n_noise} of them noise)"
     )
     return frames, truths, note

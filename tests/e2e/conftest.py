@@ -1,6 +1,7 @@
 """End-to-end tests of the closed loop: twin history -> features -> models -> service -> outcomes -> retrain.
 
-Each test builds its own throw-away world (``e2e_world.make_world``): data dir, MLflow store, server.
+Each test builds its own throw-away world (``tests.factories.loop_world.make_world``): data dir,
+MLflow store, server.
 LightGBM runs in this process and in the child processes: keep idle OpenMP threads from spinning.
 """
 

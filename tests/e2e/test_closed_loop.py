@@ -23,7 +23,7 @@ from apps.retrain import retrain
 from opsmatch import events
 from opsmatch.ingest import ingest_path
 from tests import factories
-from tests.e2e.e2e_world import TOKEN, Server, audit_batch, json_rows, make_world
+from tests.factories.loop_world import TOKEN, Server, audit_batch, json_rows, make_world
 from training.gate import promote
 from training.specs import MODEL_NAMES
 

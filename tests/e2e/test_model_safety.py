@@ -15,7 +15,7 @@ from apps.retrain import read_state, retrain
 from features.spec import table_path
 from opsmatch.ingest import ingest_path
 from serving.state import StateStore
-from tests.e2e.e2e_world import make_world
+from tests.factories.loop_world import make_world
 from training.registry import client_for
 from training.specs import MODEL_NAMES
 

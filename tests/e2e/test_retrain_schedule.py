@@ -21,7 +21,7 @@ from apps.retrain import (
 )
 from opsmatch import events
 from opsmatch.locking import FileLock, LockHeld
-from tests.e2e.e2e_world import ROOT, make_world
+from tests.factories.loop_world import ROOT, make_world
 from training.specs import MODEL_NAMES
 
 RUNNER = (
@@ -54,7 +54,7 @@ def test_changes_ignore_live_status_and_count_new_rows() -> None:
 
 
 def test_empty_event_store_is_nothing_to_do(tmp_path) -> None:
-    from tests.e2e.e2e_world import world_settings
+    from tests.factories.loop_world import world_settings
 
     report = retrain(world_settings(tmp_path))
     assert report.status == "nothing_to_do" and "holds no tasks" in report.message

@@ -1,4 +1,4 @@
-"""Fixtures for the feature-store tests (helpers in ``tests.features.fs_helpers``)."""
+"""Fixtures for the feature-store tests (helpers in ``tests.factories.events``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import make_events, write_events
+from tests.factories.events import make_events, write_events
 
 
 @pytest.fixture

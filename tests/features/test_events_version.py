@@ -13,7 +13,7 @@ from features.store import apply_repo, build_store
 from features.training_frame import build_training_frames
 from opsmatch import events
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import make_events, write_events
+from tests.factories.events import make_events, write_events
 from training.tracking import frame_digest
 
 

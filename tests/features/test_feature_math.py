@@ -11,7 +11,7 @@ from features.province_features import build_province_status
 from features.spec import PSEUDO_COUNTS
 from features.windows import DAY, HOUR, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
-from tests.features.fs_helpers import D0, at, hand_events
+from tests.factories.events import D0, at, hand_events
 
 K = PSEUDO_COUNTS
 

@@ -14,7 +14,7 @@ from features.spec import MANIFEST, VIEWS, table_path, tables_dir
 from opsmatch.events import write_table
 from opsmatch.settings import Settings
 from tests import factories
-from tests.features.fs_helpers import make_events, write_events
+from tests.factories.events import make_events, write_events
 
 
 def _snapshot(settings: Settings) -> dict[str, bytes]:

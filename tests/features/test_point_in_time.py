@@ -19,7 +19,7 @@ from features.store import apply_repo, build_store
 from features.training_frame import build_training_frame
 from features.windows import DAY
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import make_events, write_events
+from tests.factories.events import make_events, write_events
 
 CUT_DAYS = 3.5
 

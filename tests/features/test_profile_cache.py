@@ -16,7 +16,7 @@ from features.spec import PSEUDO_COUNTS
 from opsmatch.contract import TASK_TYPES
 from opsmatch.events import read_table
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import latest_offline, make_events, write_events
+from tests.factories.events import latest_offline, make_events, write_events
 
 
 @pytest.fixture

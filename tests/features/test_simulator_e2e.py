@@ -13,7 +13,7 @@ from features.store import apply_repo, build_store, materialize
 from features.training_frame import LABELS, build_training_frames
 from opsmatch.settings import Settings
 from simulator import run
-from tests.features.fs_helpers import online_mismatches
+from tests.factories.events import online_mismatches
 
 
 @pytest.mark.slow

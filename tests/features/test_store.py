@@ -15,7 +15,7 @@ from features.push import push_qa_outcomes, push_worker_status
 from features.spec import VIEWS
 from features.store import apply_repo, build_store, materialize, repo_config, repo_dir
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import make_events, online_mismatches, start_redis, write_events
+from tests.factories.events import make_events, online_mismatches, start_redis, write_events
 
 FEATURES_DIR = Path(__file__).resolve().parents[2] / "features"
 

@@ -13,7 +13,7 @@ from features.spec import EVENT_TS, SERVICES, VIEWS, feature_columns, table_path
 from features.store import apply_repo, build_store
 from features.training_frame import ENTITY_COLUMNS, LABELS, build_training_frame, build_training_frames
 from opsmatch.settings import Settings
-from tests.features.fs_helpers import at, hand_events, make_events, write_events
+from tests.factories.events import at, hand_events, make_events, write_events
 
 
 def _ready(settings: Settings) -> Settings:

@@ -14,8 +14,8 @@ from serving.config import load_service_config  # noqa: E402
 from serving.engine import Engine  # noqa: E402
 from serving.protocols import Runtime  # noqa: E402
 from serving.state import StateStore  # noqa: E402
-from tests.serving.real_world import World, build_world  # noqa: E402
-from tests.serving.serving_fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
+from tests.factories.fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
+from tests.factories.serving_world import World, build_world  # noqa: E402
 
 
 @pytest.fixture
@@ -41,5 +41,5 @@ def engine(settings, runtime) -> Engine:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> World:
-    """The real small world (built once per session): see ``real_world.build_world``."""
+    """The real small world (built once per session): see ``tests.factories.serving_world.build_world``."""
     return build_world(tmp_path_factory.mktemp("real-world"))

@@ -13,7 +13,7 @@ import pandas as pd
 import psutil
 
 from opsmatch.settings import PROJECT_ROOT
-from tests.serving.real_world import World
+from tests.factories.serving_world import World
 
 OPSMATCH = str(Path(sys.executable).parent / "opsmatch")
 

@@ -18,7 +18,7 @@ import pytest
 from serving import launch
 from serving.keys import KeyStore
 from serving.state import StateStore
-from tests.serving.real_world import World, wait_until
+from tests.factories.serving_world import World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OPSMATCH = str(Path(sys.executable).parent / "opsmatch")

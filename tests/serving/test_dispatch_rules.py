@@ -16,7 +16,7 @@ from serving.errors import ApiError
 from serving.protocols import Runtime
 from serving.roster import Roster
 from serving.state import StateStore
-from tests.serving.serving_fakes import (
+from tests.factories.fakes import (
     NOW,
     FakeProfiles,
     FakeScorer,

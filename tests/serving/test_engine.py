@@ -10,7 +10,7 @@ import pytest
 from opsmatch import events
 from serving import schemas as s
 from serving.errors import ApiError
-from tests.serving.serving_fakes import NOW
+from tests.factories.fakes import NOW
 
 
 def test_rank_returns_top_k_sorted_by_cost_with_counts(engine) -> None:

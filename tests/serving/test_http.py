@@ -14,7 +14,7 @@ from serving import service as service_module
 from serving.config import load_service_config
 from serving.engine import Engine
 from serving.state import StateStore
-from tests.serving.serving_fakes import NOW, TOKEN
+from tests.factories.fakes import NOW, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ANON = {"Authorization": ""}

@@ -9,7 +9,7 @@ import pytest
 from serving.config import AlertRules, MonitorRules
 from serving.lifecycle import Status, TaskEvent, TaskState, apply
 from serving.monitor import grace_instant, sweep
-from tests.serving.serving_fakes import ManualClock, make_task
+from tests.factories.fakes import ManualClock, make_task
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 RULES = MonitorRules(accept_timeout_minutes=15, start_timeout_minutes=60, pending_max_minutes=30)

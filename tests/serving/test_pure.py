@@ -11,7 +11,7 @@ from serving.config import AlertRules, Policy, RiskTiers, Weights, default_polic
 from serving.cost import pair_costs, reason_codes
 from serving.eligibility import REASONS, eligible_workers
 from serving.risk import reason_code, tiers, top_reasons
-from tests.serving.serving_fakes import make_pool
+from tests.factories.fakes import make_pool
 
 
 def _pool():

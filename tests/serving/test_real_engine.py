@@ -23,7 +23,7 @@ from serving.event_index import EventIndex
 from serving.runtime import build_runtime, row_validator
 from serving.scoring import PAIR_MODELS, task_row
 from serving.state import StateStore
-from tests.serving.real_world import World, wait_until
+from tests.factories.serving_world import World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,7 +16,7 @@ import pytest
 from opsmatch import events
 from serving import launch
 from serving.cost import PARTS
-from tests.serving.real_world import MODELS, TOKEN, World, wait_until
+from tests.factories.serving_world import MODELS, TOKEN, World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ from serving.config import Policy, load_service_config
 from serving.event_index import EventIndex
 from serving.ranking import rank_task
 from serving.scoring import FeatureAssembler
-from tests.serving.serving_fakes import NOW, FakeScorer, make_pool, make_task
+from tests.factories.fakes import NOW, FakeScorer, make_pool, make_task
 from training.encoder import FeatureEncoder
 
 

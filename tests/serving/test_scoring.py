@@ -9,7 +9,7 @@ import numpy as np
 
 from opsmatch.contract import TASK_TYPES
 from serving.scoring import MODELS, ChampionScorer
-from tests.serving.serving_fakes import NOW, make_pool, make_task
+from tests.factories.fakes import NOW, make_pool, make_task
 from training.encoder import FeatureEncoder
 
 WORKER_COLUMNS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from serving.alerts import Alert
 from serving.config import default_policy, merge_policy, policy_diff
 from serving.state import ConflictError, StateStore
-from tests.serving.serving_fakes import NOW
+from tests.factories.fakes import NOW
 
 
 def test_alerts_and_acks_persist_across_reopen(tmp_path) -> None:

@@ -22,7 +22,7 @@ from opsmatch import event_admin, events
 from opsmatch.settings import PROJECT_ROOT, Settings
 from serving import launch
 from tests import factories
-from tests.serving.real_world import TOKEN, World, wait_until
+from tests.factories.serving_world import TOKEN, World, wait_until
 from tests.serving.store_writers import OPSMATCH, qa_rows, service_workers, start_append_loop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -15,7 +15,7 @@ import pytest
 
 from opsmatch import event_admin, events
 from serving import launch
-from tests.serving.real_world import TOKEN, World
+from tests.factories.serving_world import TOKEN, World
 from tests.serving.store_writers import ingest_cli, qa_rows, status_rows, write_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -92,7 +92,7 @@ def test_the_experiment_is_set_through_the_policy_merge_and_validated() -> None:
 
 
 def _batch() -> tuple:
-    from tests.serving.serving_fakes import NOW, make_pool, make_task
+    from tests.factories.fakes import NOW, make_pool, make_task
 
     pool = make_pool(m=6, provinces=("P01", "P02"), skill_level=3, capacity=2, open_tasks=0)
     pool.open_tasks[:] = [1, 0, 1, 0, 0, 1]  # P01: W0, W2, W4; P02: W1, W3, W5

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opsmatch.settings import Settings
-from tests.training.synth_frames import SynthFrame, make_frame
+from tests.factories.frames import SynthFrame, make_frame
 
 
 def store_settings(root: Path) -> Settings:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.spec import VIEWS, feature_columns
-from tests.training.synth_frames import WORKER_FEATURES, make_frame
+from tests.factories.frames import WORKER_FEATURES, make_frame
 from training.data_checks import JOIN_GROUPS, CheckThresholds, check_frame, feature_psi, profile_frame, psi
 
 MODEL = "complaint"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tests.training.synth_frames import broken_recent_labels
+from tests.factories.frames import broken_recent_labels
 from training.gate import GateTolerances, promote
 from training.registry import aliases, client_for
 from training.train import train_model

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.training.synth_frames import TRUTH
+from tests.factories.frames import TRUTH
 from training.gate import promote, rollback
 from training.registry import aliases, client_for
 from training.serving_form import load_champion

@@ -1,4 +1,14 @@
-"""Tiny, valid event tables for every contract table, shared by all test suites.
+"""The tests' shared factories, in one place.
+
+- this module: tiny, valid rows for every contract table (hand-sized, for ingest and contract tests);
+- ``events``: generated event logs (``make_events``), hand-written ones (``hand_events``), writing them
+  into the store, online/offline comparisons and a throwaway ``redis-server``;
+- ``frames``: synthetic training frames with known effects; ``fakes``: in-memory runtime parts of the
+  service (profiles, tasks, scorer, test clock);
+- ``serving_world``: one real small world (twin -> features -> champions) for the service tests;
+  ``loop_world``: throwaway worlds with a running service for the closed-loop tests.
+
+Tiny, valid event tables for every contract table:
 
 Every builder returns a frame in contract dtypes (``events.coerce``) whose timestamps lie before ``NOW``
 and whose foreign keys point at rows of the other builders' defaults. ``event_tables()`` gives a whole
