@@ -20,7 +20,7 @@ install: $(STAMP)
 ## The main job on the embedded default: twin history -> features -> models -> service.
 run: $(STAMP)
 	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS)
-	$(BIN)/opsmatch demo --port $(PORT)
+	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch demo --port $(PORT)
 
 ## Servers the integration tests start for real (redis-server, ...), installed when missing.
 system-deps:
