@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,16 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="Period of the retrain loop that `opsmatch demo` runs in the background.",
+    )
+    clock_anchor: datetime | None = Field(
+        default=None,
+        description="Demo clock: the instant the operation's clock equals the wall clock (ISO, with zone).",
+    )
+    clock_speed: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Demo clock speed: operation seconds per wall second (1 = real time).",
     )
     scenario: str = Field(default="default", description="Twin scenario name or YAML path.")
     seed: int = Field(default=7, description="Master random seed.")
