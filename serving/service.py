@@ -85,14 +85,9 @@ def build_engine(settings: Settings) -> Engine:
     index = EventIndex(settings)
     runtime = build_runtime(settings, config, index)
     store = StateStore(settings.resolved_state_db_url)
-    return Engine(
-        settings,
-        runtime,
-        store,
-        config,
-        validate_rows=row_validator(settings, index),
-        clock=clock_from(settings),
-    )
+    clock = clock_from(settings)  # every "now" of the service, the row validator's included
+    validate = row_validator(settings, index, clock)
+    return Engine(settings, runtime, store, config, validate_rows=validate, clock=clock)
 
 
 @bentoml.service(name="opsmatch", traffic={"timeout": 120})
