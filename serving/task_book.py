@@ -208,6 +208,9 @@ class TaskBook:
         return None if facts is None else derive(replace(facts, completion=None))
 
     def row(self, task_id: str) -> dict[str, Any] | None:
+        """The stored ``tasks`` row (as of the last refresh; loads the book on first use)."""
+        if not self._versions:
+            self.refresh()
         facts = self._facts.get(task_id)
         return None if facts is None else facts.row
 
