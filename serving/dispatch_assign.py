@@ -22,13 +22,12 @@ from serving import alerts as rules
 from serving import schemas as s
 from serving.alerts import Alert
 from serving.dispatch import Lifecycle, TransitionConflict
-from serving.dispatch_plan import Batch, exclusion_matrix, items, plan, rounded
+from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
 from serving.lifecycle import HELD, WAITING, TaskEvent
 from serving.monitor import grace_instant, sweep
 from serving.protocols import TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA
-from serving.switchback import arm_at
 
 if TYPE_CHECKING:
     from serving.engine import Engine
@@ -119,30 +118,29 @@ class Dispatcher:
         for t in tasks:
             st = self.book.state(t.task_id)
             gone.append(tuple(st.previous_workers if st else ()) + tuple((exclude or {}).get(t.task_id, ())))
-        arms = [arm_at(policy.experiment, now, t.province_id).arm for t in tasks]
+        batch = Batch(pool, eng.runtime.scorer, policy, now, avail, eng.config, requested)
         assignments: list[s.Assignment] = []
         unassigned: list[s.Unassigned] = []
         objective, scored, iterations, overdue, overdue_done, near, near_done = 0.0, 0, 0, 0, 0, 0, 0
-        for arm in sorted(set(arms)):
-            idx = [i for i, a in enumerate(arms) if a == arm]
-            group = [tasks[i] for i in idx]
-            batch = Batch(pool, eng.runtime.scorer, policy, now, avail, eng.config, requested)
-            got = plan(arm, group, batch, exclusion_matrix(pool, [gone[i] for i in idx]))
+        arms: Counter[str] = Counter()
+        for part in plan_by_arm(tasks, batch, policy.experiment, gone):
+            group = [tasks[i] for i in part.index]
+            got = part.plan
             done, left = items(group, batch, got)
             for a in done:
-                a.arm = arm
+                a.arm = part.arm
+            arms[part.arm] += len(group)
             assignments += done
             unassigned += left
             res = got.result
+            assigned = res.worker >= 0
             objective += float(res.objective)
             scored += got.scored_pairs
             iterations += res.iterations
             overdue += int(got.overdue.sum())
-            overdue_done += int((got.overdue & (res.worker >= 0)).sum())
+            overdue_done += int((got.overdue & assigned).sum())
             near += int((got.priority == NEAR_SLA).sum())
-            near_done += int(((got.priority == NEAR_SLA) & (res.worker >= 0)).sum())
-            used = np.bincount(res.worker[res.worker >= 0], minlength=len(pool))
-            pool = dataclasses.replace(pool, open_tasks=pool.open_tasks + used)
+            near_done += int(((got.priority == NEAR_SLA) & assigned).sum())
         committed = self._commit(assignments, source, actor, reasons or {}) if commit else 0
         self._alerts(tasks, assignments, avail, pool, now)
         closed = set(policy.closed_provinces())
@@ -165,7 +163,7 @@ class Dispatcher:
             policy_version=version,
             model_versions=eng.runtime.scorer.versions(),
             committed=committed,
-            arms=dict(Counter(arms)),
+            arms=dict(arms),
         )
 
     def _commit(

@@ -9,7 +9,7 @@ rejected it or the monitor took it from them).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import numpy as np
 from serving import schemas as s
 from serving.assignment import CAPACITY, NO_ELIGIBLE, AssignmentResult
 from serving.baselines import baseline_assign
-from serving.config import Policy, ServiceConfig
+from serving.config import Experiment, Policy, ServiceConfig
 from serving.cost import PARTS
 from serving.eligibility import effective_capacity, eligibility_matrix
 from serving.fallback import guarded_scores
@@ -33,7 +33,7 @@ from serving.ranking import (
     urgency,
 )
 from serving.roster import Availability
-from serving.switchback import ML_ARM
+from serving.switchback import ML_ARM, arm_at
 
 URGENCY: dict[int, s.Urgency] = {OVERDUE: "overdue", NEAR_SLA: "near_sla", 0: "normal"}
 
@@ -129,6 +129,37 @@ def plan(arm: str, tasks: Sequence[TaskRecord], batch: Batch, excluded: np.ndarr
         availability=batch.availability,
         excluded=excluded,
     )
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """The plan of the tasks one arm decided (``index``: their positions in the batch)."""
+
+    arm: str
+    index: list[int]
+    plan: AssignPlan
+
+
+def plan_by_arm(
+    tasks: Sequence[TaskRecord],
+    batch: Batch,
+    experiment: Experiment,
+    excluded: Sequence[Sequence[str]] | None = None,
+) -> list[ArmPlan]:
+    """Each task's arm (``switchback.arm_at`` at ``batch.now``), then one plan per arm; the workers one
+    arm used are loaded before the next arm plans (the service's /assign and the twin share this)."""
+    arms = [arm_at(experiment, batch.now, t.province_id).arm for t in tasks]
+    gone = list(excluded) if excluded is not None else [()] * len(tasks)
+    out, pool = [], batch.pool
+    for arm in sorted(set(arms)):
+        idx = [i for i, a in enumerate(arms) if a == arm]
+        step = replace(batch, pool=pool)
+        got = plan(arm, [tasks[i] for i in idx], step, exclusion_matrix(pool, [gone[i] for i in idx]))
+        out.append(ArmPlan(arm, idx, got))
+        res = got.result
+        used = np.bincount(res.worker[res.worker >= 0], minlength=len(pool))
+        pool = replace(pool, open_tasks=pool.open_tasks + used)
+    return out
 
 
 def items(
