@@ -67,15 +67,16 @@ class Strict(BaseModel):
 
 
 class Weights(Strict):
-    """Weights of the parts of the (task, worker) cost."""
+    """Prices of the parts of the (task, worker) cost, in minute-equivalents (a minute of a handler's
+    time); the defaults and where each number comes from are in ``serving/defaults.yaml``."""
 
-    efficiency: NonNeg = 1.0
-    quality: NonNeg = 2.0
-    complaint: NonNeg = 3.0
-    load: NonNeg = 0.5
-    cross_province: NonNeg = 0.3
-    sla: NonNeg = 1.0
-    shift_end: NonNeg = 1.0
+    efficiency: NonNeg = Field(1.0, description="minute-equivalents per expected handling minute")
+    quality: NonNeg = Field(60.0, description="minute-equivalents per QA failure (rework)")
+    complaint: NonNeg = Field(600.0, description="minute-equivalents per complaint")
+    load: NonNeg = Field(15.0, description="minute-equivalents at a full queue (open tasks = capacity)")
+    cross_province: NonNeg = Field(10.0, description="minute-equivalents per cross-province hand-off")
+    sla: NonNeg = Field(30.0, description="minute-equivalents per hour finished past the SLA")
+    shift_end: NonNeg = Field(30.0, description="minute-equivalents per hour worked past the shift's end")
 
 
 class Sharing(Strict):
@@ -149,7 +150,7 @@ class Policy(Strict):
     """The dispatch policy in force."""
 
     weights: Weights = Weights()
-    sla_cap: Annotated[float, Field(gt=0, le=1000)] = 5.0
+    sla_cap: Annotated[float, Field(gt=0, le=1000, description="hours: SLA / shift overrun priced at most")] = 8.0
     default_sharing: Sharing = Sharing()
     provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict, max_length=1000)
     min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5), WHOLE]] = Field(default_factory=dict)

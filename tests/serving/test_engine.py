@@ -252,7 +252,7 @@ def test_policy_update_is_versioned_and_audited(engine) -> None:
     assert out.closed_provinces == ["P02"]
     hist = engine.store.policy_history()
     assert hist[0]["actor"] == "tester" and "body actor: li" in hist[0]["note"]  # the key, not the body
-    assert hist[0]["changes"]["weights.quality"] == {"old": 2.0, "new": 4.0}
+    assert hist[0]["changes"]["weights.quality"] == {"old": 60.0, "new": 4.0}
     actions = [a["action"] for a in engine.store.audit_entries()]
     assert actions[:2] == ["emergency_close", "policy_update"]
     with pytest.raises(ApiError) as err:

@@ -81,7 +81,7 @@ def test_max_open_tasks_caps_capacity() -> None:
 
 
 def test_cost_parts_and_monotone_in_load() -> None:
-    w = Weights(efficiency=1, quality=2, complaint=3, load=0.5, cross_province=0.3, sla=1)
+    w = Weights(efficiency=1, quality=60, complaint=600, load=15, cross_province=10, sla=30)
     c = pair_costs(
         minutes=np.array([20.0, 40.0]),
         p_qa_pass=np.array([0.9, 0.8]),
@@ -94,13 +94,15 @@ def test_cost_parts_and_monotone_in_load() -> None:
         weights=w,
         sla_cap=5.0,
     )
-    assert c.parts["efficiency"].tolist() == pytest.approx([1.0, 2.0])
-    assert c.parts["quality"].tolist() == pytest.approx([0.2, 0.4])
-    assert c.parts["complaint"].tolist() == pytest.approx([0.3, 0.0])
-    assert c.parts["load"].tolist() == pytest.approx([0.125, 0.5])
-    assert c.parts["cross_province"].tolist() == pytest.approx([0.0, 0.3])
-    # second worker: finishes at 3*20 + 40 = 100 min, 40 min late = 2 medians
-    assert c.parts["sla"].tolist() == pytest.approx([0.0, 2.0])
+    # Minute-equivalents: minutes as such, each event priced per occurrence, lateness per hour.
+    assert c.parts["efficiency"].tolist() == pytest.approx([20.0, 40.0])
+    assert c.parts["quality"].tolist() == pytest.approx([6.0, 12.0])
+    assert c.parts["complaint"].tolist() == pytest.approx([60.0, 0.0])
+    assert c.parts["load"].tolist() == pytest.approx([3.75, 15.0])
+    assert c.parts["cross_province"].tolist() == pytest.approx([0.0, 10.0])
+    # second worker: finishes at 3*20 + 40 = 100 min, 40 min late = 2/3 hour at 30 per hour
+    assert c.parts["sla"].tolist() == pytest.approx([0.0, 20.0])
+    assert c.sla_overrun.tolist() == pytest.approx([0.0, 40 / 60])
     assert c.total == pytest.approx(sum(c.parts.values()))
     loads = [
         pair_costs(
@@ -178,12 +180,12 @@ def test_alert_rules() -> None:
 
 def test_policy_defaults_merge_and_diff() -> None:
     p = default_policy()
-    assert p.weights.quality == 2.0 and p.risk_tiers.high == 0.3
+    assert p.weights.quality == 60.0 and p.weights.complaint == 600.0 and p.risk_tiers.high == 0.3
     q = merge_policy(p, {"provinces": {"P07": {"closed": True}}, "weights": {"load": 1.5}})
     assert q.sharing("P07").closed and q.sharing("P07").share_in and q.weights.load == 1.5
     assert q.weights.quality == p.weights.quality
     diff = policy_diff(p, q)
-    assert diff["weights.load"] == {"old": 0.5, "new": 1.5}
+    assert diff["weights.load"] == {"old": 15.0, "new": 1.5}
     assert diff["provinces.P07.closed"] == {"old": None, "new": True}
     with pytest.raises(ValidationError):
         merge_policy(p, {"weights": {"nonsense": 1}})
