@@ -298,7 +298,10 @@ class Engine:
                 probability=_r(prob[i]),
                 tier=tier[i],  # type: ignore[arg-type]
                 reasons=[
-                    s.ReasonOut(code=r.code, text=r.text, contribution=_r(r.contribution)) for r in reasons[i]
+                    s.ReasonOut(
+                        code=r.code, text=r.text, contribution=_r(r.contribution), features=list(r.features)
+                    )
+                    for r in reasons[i]
                 ],
             )
             for i, t in enumerate(tasks)

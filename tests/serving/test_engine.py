@@ -147,7 +147,8 @@ def test_risk_tiers_reasons_and_alerts(engine) -> None:
     out = engine.risk(s.RiskRequest(tasks=[calm, vip]))
     assert [i.task_id for i in out.items] == ["R1", "R2"]
     assert out.items[0].tier == "high" and out.items[1].tier == "low"
-    assert out.items[0].reasons[0].code == "prior_complaints"
+    assert out.items[0].reasons[0].code == "customer_history"
+    assert out.items[0].reasons[0].text == "Customer history: has complained before; VIP customer"
     assert out.alerts_raised == 1
     assert engine.alerts("high_risk", None, False, 10).count == 1
 

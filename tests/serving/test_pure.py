@@ -10,7 +10,7 @@ from serving import alerts as rules
 from serving.config import AlertRules, Policy, RiskTiers, Weights, default_policy, merge_policy, policy_diff
 from serving.cost import pair_costs, reason_codes
 from serving.eligibility import REASONS, eligible_workers
-from serving.risk import reason_code, tiers, top_reasons
+from serving.risk import FAMILIES, reason_code, tiers, top_reasons
 from tests.factories.fakes import make_pool
 
 
@@ -148,16 +148,30 @@ def test_risk_tiers_and_reasons() -> None:
         "medium",
         "high",
     ]
-    assert reason_code("cust_prior_complaints") == "prior_complaints"
-    assert reason_code("hours_to_sla") == "sla_pressure"
-    assert reason_code("Mystery Feature!") == "mystery_feature"
+    assert reason_code("cust_prior_complaints") == "customer_history"
+    assert reason_code("hours_to_sla") == "waiting_sla"
+    assert reason_code("prov_unassigned") == "waiting_sla"
+    assert reason_code("task_created_weekday") == "calendar"
+    assert reason_code("Mystery Feature!") == "other"
     names = ["cust_vip", "cust_prior_complaints", "task_complexity", "cust_complaints_so_far"]
     contrib = np.array([[0.2, 0.5, -1.0, 0.4, -3.0]])  # last column: bias
     out = top_reasons(contrib, names, k=3)[0]
-    assert [r.code for r in out] == ["prior_complaints", "complaint_history", "vip_customer"]
-    assert all(r.contribution > 0 for r in out)
+    # The three customer features add up to one family; the complex file pulls the risk down: no reason.
+    assert [r.code for r in out] == ["customer_history"]
+    assert out[0].contribution == pytest.approx(1.1)
+    assert out[0].text == "Customer history: has complained before; complaints filed so far"
+    assert out[0].features == ("cust_prior_complaints", "cust_complaints_so_far", "cust_vip")
     with pytest.raises(ValueError):
         top_reasons(np.zeros((1, 2)), names)
+
+
+def test_reasons_are_families_without_calendar_artefacts() -> None:
+    names = ["task_created_weekday", "task_created_hour", "prov_unassigned", "task_channel", "worker_x", "zzz"]
+    contrib = np.array([[3.0, 2.0, 0.3, 0.2, 0.1, 5.0]])
+    out = top_reasons(contrib, names, k=5)[0]
+    assert [r.code for r in out] == ["waiting_sla", "channel", "handler_fit"]
+    assert out[0].text == "Waiting and SLA: backlog in the province"
+    assert all(r.code in FAMILIES and "weekday" not in r.text and "hour" not in r.text for r in out)
 
 
 def test_alert_rules() -> None:
