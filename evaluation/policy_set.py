@@ -8,7 +8,7 @@
 | ``ml_batch`` | the service's /assign every 5 minutes over the head of the backlog |
 | ``oracle`` | greedy dispatch on the true expected cost (the only reader of the truth) |
 | ``oracle_batch``, ``legacy_fifo_explore``, ``ml_ranking_fifo`` | variants |
-| ``ml_ranking_prev``, ``ml_watchlist_prev`` | the same with the weights before issue 15 (``PREVIOUS_WEIGHTS``) |
+| ``ml_ranking_prev``, ``ml_watchlist_prev`` | the same, with the weights before issue 15 |
 | ``watchlist_random`` | ``legacy_fifo`` + the risk team contacting customers at random (the control) |
 | ``ml_watchlist`` | ``ml_ranking`` + the risk team working the served model's watchlist (``watchlist.py``) |
 """

@@ -9,9 +9,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -21,12 +20,14 @@ from pydantic import ValidationError
 from features.request_time import hours_to_sla
 from opsmatch.settings import Settings
 from serving import alerts as rules
+from serving import risk_desk
+from serving import risk_schemas as rs
 from serving import schemas as s
 from serving.assignment import CAPACITY, NO_ELIGIBLE
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
 from serving.eligibility import effective_capacity, pool_availability
-from serving.errors import ApiError
+from serving.errors import ApiError, rules_beyond_schema
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA, OVERDUE, assign_tasks, rank_task
@@ -332,6 +333,13 @@ class Engine:
             model_version=self.runtime.scorer.versions().get("complaint_pre", "unknown"),
         )
 
+    # -- /watchlist and /interventions (the risk desk: serving/risk_desk.py) --------------------------
+    def watchlist(self, day: date | None, province_id: str | None) -> rs.WatchlistResponse:
+        return risk_desk.watchlist(self, day, province_id)
+
+    def interventions(self, req: rs.InterventionsRequest, *, actor: str) -> rs.InterventionsResponse:
+        return risk_desk.record_interventions(self, req, actor=actor)
+
     # -- /outcomes and /workers/status ----------------------------------------------------------
     def outcomes(self, req: s.OutcomesRequest, *, actor: str) -> s.OutcomesResponse:
         sizes = [len(req.completions), len(req.qa_results), len(req.complaints)]
@@ -343,7 +351,7 @@ class Engine:
             ("qa_results", req.qa_results),
             ("complaints", req.complaints),
         ):
-            with _rules_beyond_schema():
+            with rules_beyond_schema():
                 got = ingest_rows(
                     table,
                     [r.model_dump() for r in rows],
@@ -374,7 +382,7 @@ class Engine:
                     ["statuses", i, "worker_id"],
                     "unknown_worker",
                 )
-        with _rules_beyond_schema():
+        with rules_beyond_schema():
             got = ingest_rows(
                 "worker_status",
                 rows,
@@ -524,20 +532,6 @@ def _note(note: str | None, claimed: str | None) -> str | None:
     if claimed and claimed.strip():
         return f"{note or ''} [body actor: {claimed.strip()}]".strip()
     return note
-
-
-@contextmanager
-def _rules_beyond_schema() -> Iterator[None]:
-    """Rows that passed the request schema but that the ingestion refuses (unknown ids, time order,
-    contract rules) answer 422, the status for rules a schema cannot state."""
-    try:
-        yield
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        raise ApiError(
-            422, exc.message, exc.loc, "rule_violation" if exc.kind == "value_error" else exc.kind
-        ) from None
 
 
 def _r(x: Any) -> float:

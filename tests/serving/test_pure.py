@@ -166,7 +166,8 @@ def test_risk_tiers_and_reasons() -> None:
 
 
 def test_reasons_are_families_without_calendar_artefacts() -> None:
-    names = ["task_created_weekday", "task_created_hour", "prov_unassigned", "task_channel", "worker_x", "zzz"]
+    names = ["task_created_weekday", "task_created_hour", "prov_unassigned", "task_channel", "worker_x"]
+    names.append("zzz")
     contrib = np.array([[3.0, 2.0, 0.3, 0.2, 0.1, 5.0]])
     out = top_reasons(contrib, names, k=5)[0]
     assert [r.code for r in out] == ["waiting_sla", "channel", "handler_fit"]
