@@ -27,10 +27,14 @@ from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
 from serving.eligibility import effective_capacity, pool_availability
 from serving.errors import ApiError
+from serving.fallback import FEATURE_STORE, RulesOnly
 from serving.ingestion import RowValidator, ingest_rows
-from serving.protocols import Runtime, TaskRecord, WorkerPool
+from serving.prediction_log import Decision, PredictionLog
+from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA, OVERDUE, assign_tasks, rank_task
 from serving.risk import tiers, top_reasons
+from serving.safety import Degradation, tasks_or_fallback
+from serving.served import assign_decision, rank_decision, risk_decision
 from serving.state import ConflictError, StateStore
 
 
@@ -50,6 +54,7 @@ class Engine:
         *,
         validate_rows: RowValidator | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        predictions: PredictionLog | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -59,6 +64,8 @@ class Engine:
         self.clock = clock
         self._policy_lock = threading.Lock()
         self._policy_cache: tuple[float, int, Policy] | None = None
+        self.predictions = predictions  # the prediction log (None: not logged)
+        self.degradation = Degradation()
 
     # -- shared helpers -------------------------------------------------------------------------
     def policy(self) -> tuple[int, Policy]:
@@ -76,8 +83,25 @@ class Engine:
             return version, policy
 
     def ready(self) -> bool:
-        """Models and worker profiles are loaded."""
-        return bool(self.runtime.profiles.ready() and self.runtime.scorer.ready())
+        """Worker profiles are loaded (missing champions degrade ranking to rules, see ``serving.safety``)."""
+        return bool(self.runtime.profiles.ready())
+
+    def _log(self, decision: Decision) -> None:
+        if self.predictions is not None:
+            self.predictions.submit(decision)
+
+    def _guarded_tasks(
+        self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]
+    ) -> tuple[list[TaskRecord], Scorer]:
+        """The tasks and the scorer to use: rules only when the feature store cannot be read."""
+        records, reason = tasks_or_fallback(
+            lambda: self._tasks(task_ids, inline),
+            self.settings,
+            task_ids,
+            [_inline_record(t) for t in inline],
+            self.degradation,
+        )
+        return records, self.runtime.scorer if reason is None else RulesOnly(self.runtime.scorer, reason)
 
     def _require_ready(self) -> None:
         if not self.ready():
@@ -116,12 +140,13 @@ class Engine:
         version, policy = self.policy()
         pool = self.runtime.profiles.snapshot()
         if req.task is not None:
-            task = self._tasks([], [req.task])[0]
+            tasks, scorer = self._guarded_tasks([], [req.task])
         else:
             try:
-                task = self._tasks([req.task_id or ""], [])[0]
+                tasks, scorer = self._guarded_tasks([req.task_id or ""], [])
             except ApiError as exc:
                 raise ApiError(404, exc.message, ["task_id"], kind="not_found") from None
+        task = tasks[0]
         requested = None
         if req.provinces:
             unknown = [p for p in req.provinces if p not in self._known_provinces(pool, policy)]
@@ -135,7 +160,7 @@ class Engine:
         res = rank_task(
             task,
             pool,
-            self.runtime.scorer,
+            scorer,
             policy,
             now,
             req.top_k,
@@ -143,7 +168,11 @@ class Engine:
             prescreen=self.config.rank_prescreen,
             prescreen_share=self.config.rank_prescreen_share,
             availability=avail,
+            min_eligible=self.config.min_eligible,
         )
+        versions = self.runtime.scorer.versions()
+        self.degradation.record(res.fallback)
+        self._log(rank_decision(task, res, pool, now, versions))
         cap = effective_capacity(pool, policy)
         workers = [
             s.RankedWorker(
@@ -173,7 +202,8 @@ class Engine:
             availability=avail.counts(requested),
             workers=workers,
             policy_version=version,
-            model_versions=self.runtime.scorer.versions(),
+            model_versions=versions,
+            fallback=res.fallback,
         )
 
     # -- /assign --------------------------------------------------------------------------------
@@ -187,7 +217,7 @@ class Engine:
         self._require_ready()
         version, policy = self.policy()
         pool = self.runtime.profiles.snapshot()
-        tasks = self._tasks(req.task_ids, req.tasks)
+        tasks, scorer = self._guarded_tasks(req.task_ids, req.tasks)
         requested = None
         if req.worker_ids is not None:
             unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
@@ -203,14 +233,18 @@ class Engine:
         plan = assign_tasks(
             tasks,
             pool,
-            self.runtime.scorer,
+            scorer,
             policy,
             now,
             requested=requested,
             full_scoring_pairs=self.config.assign_full_scoring_pairs,
             candidates=self.config.assign_candidates_per_task,
             availability=avail,
+            min_eligible=self.config.min_eligible,
         )
+        versions = self.runtime.scorer.versions()
+        self.degradation.record(plan.fallback)
+        self._log(assign_decision(tasks, plan, pool, now, versions))
         res = plan.result
         closed = set(policy.closed_provinces())
         assignments, unassigned = [], []
@@ -274,7 +308,8 @@ class Engine:
             scored_pairs=plan.scored_pairs,
             solver_iterations=res.iterations,
             policy_version=version,
-            model_versions=self.runtime.scorer.versions(),
+            model_versions=versions,
+            fallback=plan.fallback,
         )
 
     # -- /risk ----------------------------------------------------------------------------------
@@ -285,9 +320,15 @@ class Engine:
         )
         self._require_ready()
         _, policy = self.policy()
-        tasks = self._tasks(req.task_ids, req.tasks)
-        scores = self.runtime.scorer.complaint_risk(tasks, now=req.as_of or self.clock())
+        tasks, scorer = self._guarded_tasks(req.task_ids, req.tasks)
+        if scorer is not self.runtime.scorer or "complaint_pre" not in self.runtime.scorer.versions():
+            what = "the feature store" if scorer is not self.runtime.scorer else "the complaint_pre champion"
+            kind = FEATURE_STORE if scorer is not self.runtime.scorer else "model_unavailable"
+            raise ApiError(503, f"complaint risk needs {what}, unavailable now; retry shortly", kind=kind)
+        now = req.as_of or self.clock()
+        scores = self.runtime.scorer.complaint_risk(tasks, now=now)
         prob = np.asarray(scores.prob, dtype=float)
+        self._log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
         reasons = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in tasks]
         items = [
@@ -504,6 +545,8 @@ class Engine:
             profiles_staleness_seconds=self.runtime.profiles.staleness_seconds(),
             state_store=self.store.engine.url.render_as_string(hide_password=True),
             limits=self.config.model_dump(),
+            degraded=self.degradation.reasons(self.runtime.scorer),
+            prediction_log=self.predictions.stats() if self.predictions is not None else None,
         )
 
 
