@@ -39,6 +39,9 @@ class MonitorThresholds:
     ece_min_rows: int = 200  # fewer labelled rows: ECE is reported, never alerted on
     skew_max: float = 0.01  # share of served values differing from Feast's historical retrieval
     psi_min_rows: int = 200  # fewer served tasks: PSI is reported, never alerted on
+    # Reported, never alerted on: calendar features (one day of traffic has one weekday, by
+    # construction unlike the training history) and province snapshots (the state of the hour).
+    psi_ignore: tuple[str, ...] = ("task_created_weekday", "task_created_hour", "prov_")
 
 
 def labelled(
@@ -81,6 +84,7 @@ def labelled(
         finished = (
             out["task_id"].map(done["completed_at"]) if len(done) else pd.Series(pd.NaT, index=out.index)
         )
+        finished = pd.to_datetime(finished, utc=True)
         if model == "handling_time":
             y = out["task_id"].map(done["handling_minutes"]).where(did == out["worker_id"])
         elif model == "qa_pass":
@@ -88,7 +92,7 @@ def labelled(
             y = pd.Series(qa_y.reindex(idx).to_numpy(), index=out.index)
         else:
             filed = out["task_id"].map(first_complaint)
-            mature = finished <= as_of - pd.Timedelta(days=complaint_days)
+            mature = finished <= pd.Timestamp(as_of).tz_convert("UTC") - pd.Timedelta(days=complaint_days)
             y = pd.Series(np.where(filed.notna(), 1.0, np.where(mature, 0.0, np.nan)), index=out.index)
             y = y.where(finished.notna())
             if model == "complaint":
@@ -184,7 +188,8 @@ def issues(result: Mapping[str, Any], tol: MonitorThresholds) -> list[tuple[str,
             found.append((model, "calibration", msg, {"ece": overall["ece"], "n": overall["n"]}))
     for model, stab in result.get("stability", {}).items():
         n = result.get("served_tasks", 0)
-        over = {f: v for f, v in stab.items() if v > tol.psi_alert}
+        watched = {f: v for f, v in stab.items() if not f.startswith(tol.psi_ignore)}
+        over = {f: v for f, v in watched.items() if v > tol.psi_alert}
         if over and n >= tol.psi_min_rows:
             shown = ", ".join(f"{f} {v:.3f}" for f, v in sorted(over.items(), key=lambda kv: -kv[1]))
             msg = f"{model}: served features shifted from the training reference (PSI > {tol.psi_alert}): "

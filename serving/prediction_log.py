@@ -131,7 +131,7 @@ class PredictionLog:
         self.written = 0  # rows stored
         self.submitted = 0
         self._stop = threading.Event()
-        self._idle = threading.Event()
+        self._done = 0  # decisions taken and stored (or counted as failed)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -151,7 +151,6 @@ class PredictionLog:
             if first or self.overflow % 1000 == 0:
                 log.error("prediction log queue full: %d decisions not logged so far", self.overflow)
             return False
-        self._idle.clear()
         with self._lock:
             self.submitted += 1
         return True
@@ -169,8 +168,9 @@ class PredictionLog:
         """Wait until everything queued so far is written (True) or ``timeout`` passes (False)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._queue.empty() and self._idle.wait(0.05):
+            if self._done >= self.submitted:
                 return True
+            time.sleep(0.02)
         return False
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -197,11 +197,9 @@ class PredictionLog:
             batch = self._take()
             if batch:
                 self._store(batch)
+                self._done += len(batch)
             elif self._stop.is_set():
-                self._idle.set()
                 return
-            if self._queue.empty():
-                self._idle.set()
 
     def _store(self, batch: list[Decision]) -> None:
         rows = [r for d in batch for r in decision_rows(d)]
