@@ -508,6 +508,16 @@ def demo(
     period = settings.retrain_every_minutes * 60
     # The first scheduled retrain waits one period: bootstrap has just trained the champions.
     jobs = [Job("retrain", cli("retrain"), logs / "retrain.log", every_seconds=period, first_delay=period)]
+    watch = settings.monitor_every_minutes * 60  # served predictions vs outcomes, on its own period
+    jobs.append(
+        Job(
+            "model monitor",
+            cli("monitor-models"),
+            logs / "monitor.log",
+            every_seconds=watch,
+            first_delay=watch,
+        )
+    )
     report_dir = _report_dir(settings, settings.scenario)
     if settings.truth_dir.is_dir() and not (report_dir / "report.md").exists():
         evaluate_args = ("evaluate", "--scenario", settings.scenario, "--out", str(report_dir))
@@ -559,6 +569,25 @@ def _retrain(settings: Settings, force: bool, models: list[str] | None) -> None:
         raise typer.Exit(code=3)
     if report.status == "blocked":
         raise typer.Exit(code=4)
+
+
+@app.command("monitor-models")
+def monitor_models(
+    ctx: typer.Context,
+    skew_sample: int = typer.Option(50, min=0, help="Logged rows compared with Feast's historical features."),
+    log_mlflow: bool = typer.Option(
+        True, help="Log the figures to the MLflow experiment opsmatch-monitoring."
+    ),
+) -> None:
+    """Served predictions vs outcomes (ECE, Brier, AUC, MAE per model and day), feature stability vs the
+    champions' training reference, online/offline skew; alerts past the thresholds."""
+    from apps.monitor_models import monitor_models as run_monitor
+
+    report = run_monitor(_settings(ctx), skew_sample=skew_sample, log_mlflow=log_mlflow)
+    for line in report.lines():
+        console.print(line)
+    if report.run_id:
+        console.print(f"logged to MLflow run {report.run_id} (experiment opsmatch-monitoring)")
 
 
 @app.command()

@@ -332,18 +332,13 @@ def log_report_to_mlflow(settings: Settings, report: ABReport, out_dir: Path | s
     first if ``out_dir`` holds no ``report.md``."""
     import mlflow
 
-    from training.registry import client_for
+    from training.registry import client_for, experiment_named
 
     out = Path(out_dir)
     if not (out / "report.md").exists():
         write_report(report, out)
     client = client_for(settings)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        location = (Path(settings.mlflow_artifact_root).resolve() / EXPERIMENT).as_uri()
-        exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment_named(client, settings, EXPERIMENT)
     with mlflow.start_run(experiment_id=exp_id, run_name=f"ab-{report.scenario}-{report.days}d") as run:
         mlflow.set_tags(
             {

@@ -247,14 +247,15 @@ class TwinService:
             return []
         rows = self.sync(workers)
         recs = [self.tasks.record(t) for t in tasks]
-        limits = {"assign_full_scoring_pairs": full_scoring_pairs, "assign_candidates_per_task": candidates}
         batch = Batch(
             self.pool,
             self.scorer,
             self.policy,
             sim_datetime(self.view),
             live_only(self.pool.on_shift),
-            ServiceConfig(**limits),
+            ServiceConfig(
+                assign_full_scoring_pairs=full_scoring_pairs, assign_candidates_per_task=candidates
+            ),
             self.mask(rows),
         )
         out = []

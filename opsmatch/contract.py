@@ -73,6 +73,7 @@ EVENT_REASON_CODES: tuple[str, ...] = tuple(
 )
 INTERVENTION_KINDS: tuple[str, ...] = ("callback", "proactive")
 INTERVENTION_OUTCOMES: tuple[str, ...] = ("resolved", "no_answer", "escalated")
+PREDICTION_ENDPOINTS: tuple[str, ...] = ("rank", "assign", "risk")
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,40 @@ TABLES: dict[str, Table] = {
             time_column="at",
             description="Risk-team contacts with a customer (callback or proactive) and their outcome.",
         ),
+        Table(
+            "predictions",
+            ("prediction_id",),
+            (
+                Column("prediction_id", "str", description="decision_id:row"),
+                Column(
+                    "decision_id", "str", description="One served answer (a /rank, /assign or /risk call)"
+                ),
+                Column("at", "timestamp", description="Operation time the decision was made for"),
+                Column("endpoint", "str", choices=PREDICTION_ENDPOINTS),
+                Column(
+                    "task_id", "str", description="Task scored (an inline task may be unknown to the store)"
+                ),
+                Column("worker_id", "str", nullable=True, description="Worker of the pair (null for /risk)"),
+                Column("rank", "int", nullable=True, min=1, description="Position in /rank's top-k"),
+                Column("model_versions", "str", description="JSON: model -> champion version served"),
+                Column("inputs_hash", "str", description="Digest of the task, worker, time and features"),
+                Column("predicted_minutes", "float", nullable=True, description="handling_time model"),
+                Column("p_qa_pass", "float", nullable=True, min=0, max=1, description="qa_pass model"),
+                Column("p_complaint", "float", nullable=True, min=0, max=1, description="complaint model"),
+                Column(
+                    "p_complaint_pre", "float", nullable=True, min=0, max=1, description="complaint_pre model"
+                ),
+                Column(
+                    "fallback", "str", nullable=True, description="Why rules served instead of the models"
+                ),
+                Column(
+                    "features", "str", nullable=True, description="JSON: task-level feature values served"
+                ),
+            ),
+            time_column="at",
+            description="Every served decision with its model versions, inputs hash and predicted values "
+            "(written by the service only; read by the model monitor).",
+        ),
     )
 }
 
@@ -313,11 +348,14 @@ LOAD_ORDER: tuple[str, ...] = (
     "worker_status",
     "task_events",
     "interventions",
+    "predictions",
 )
 # Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
-# (a customer may also bring their own history of them). The twin's history writes neither.
-LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions")
+# (a customer may also bring their own history of them), and the prediction log (the service only).
+# The twin's history writes none of them.
+LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions", "predictions")
 # Tables the features do not read. The interventions are read (issue 15): a customer the risk team has
 # just called is a different customer (``cust_contacts_so_far`` in the customer profile). The lifecycle's
-# transitions are not: what they mean for the features already arrives as assignments and completions.
-NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events",)
+# transitions are not: what they mean for the features already arrives as assignments and completions;
+# nor is the prediction log (the model monitor's input, never a model's).
+NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events", "predictions")

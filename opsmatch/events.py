@@ -7,6 +7,7 @@ on the way in and out: timestamps are UTC-aware, booleans are bool, JSON columns
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -214,11 +215,13 @@ def newest_time(where: Settings | str | Path, name: str) -> pd.Timestamp | None:
 
 
 def lookup(where: Settings | str | Path, name: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """The stored rows whose key appears in ``rows`` (a join on the key index), typed like ``read_table``."""
+    """The stored rows whose key appears in ``rows`` (a join on the key index), typed like ``read_table``;
+    ``rows`` needs only the key columns."""
     table = spec(name)
     if not len(rows):
         return empty_frame(name)
-    keys = event_append.to_arrow(table, coerce(table, rows)).select(list(table.key))
+    key_only = dataclasses.replace(table, columns=tuple(table.column(k) for k in table.key))
+    keys = event_append.to_arrow(key_only, coerce(key_only, rows[list(table.key)]))
     store = es.store_for(store_url(where))
     with store.connection() as cur:
         found = event_append.stored_for_keys(store, cur, table, keys)

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Period of the retrain loop that `opsmatch demo` runs in the background.",
     )
+    monitor_every_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        description="Period of the model monitor (`opsmatch monitor-models`) that `opsmatch demo` runs.",
+    )
     clock_anchor: datetime | None = Field(
         default=None,
         description="Demo clock: the instant the operation's clock equals the wall clock (ISO, with zone).",

@@ -223,6 +223,9 @@ class ServiceConfig(Strict):
     alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
     status_ttl_seconds: Annotated[float, Field(gt=0)] = 7200.0
     monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
+    min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
+    prediction_log: bool = True  # log every served decision (serving.prediction_log)
+    prediction_log_queue: Annotated[int, Field(ge=1)] = 10_000  # decisions held before overflow
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ store. Unknown ids are 404 naming them; illegal transitions 409 with the current
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ from serving.task_book import TaskBook, event_row
 
 if TYPE_CHECKING:
     from serving.engine import Engine
+
+log = logging.getLogger("opsmatch.serving")
+LAZY_SCORE_MAX = 500  # tasks of a queue page scored when listed (P(complaint) not yet known)
 
 STATUS_SETS: dict[str, frozenset[Status]] = {
     "waiting": WAITING,
@@ -164,6 +168,14 @@ class Lifecycle:
             prob = np.asarray(scorer.complaint_risk(got, now=now).prob, dtype=float)
             self.book.risk.update({r.task_id: float(p) for r, p in zip(got, prob, strict=True)})
 
+    def _score_quietly(self, ids: list[str], now: datetime) -> None:
+        """Score what was not scored on arrival (history tasks, a restart, models loaded late); a
+        failure leaves ``p_complaint`` null rather than failing the listing."""
+        try:
+            self._score(ids, now)
+        except Exception as exc:  # noqa: BLE001 - the queue answers without the score
+            log.warning("could not score queued tasks: %s: %s", type(exc).__name__, exc)
+
     def _tier(self, p: float | None) -> str | None:
         if p is None:
             return None
@@ -224,7 +236,9 @@ class Lifecycle:
         picked.sort(key=lambda p: (pd.Timestamp(p[1][key]), p[0].task_id), reverse=sort.startswith("-"))
         now = eng.clock()
         near = eng.policy()[1].dispatch.sla_near_hours
-        out = [self.task_out(st, now, near) for st, _ in picked[:limit]]
+        page = [st for st, _ in picked[:limit]]
+        self._score_quietly([st.task_id for st in page[:LAZY_SCORE_MAX]], now)
+        out = [self.task_out(st, now, near) for st in page]
         return ls.TaskList(count=len(out), total=len(picked), tasks=out)
 
     def get_task(self, task_id: str) -> ls.TaskDetail:
@@ -232,6 +246,7 @@ class Lifecycle:
         if state is None:
             raise not_found("task", task_id, ["path", "task_id"])
         near = self.engine.policy()[1].dispatch.sla_near_hours
+        self._score_quietly([task_id], self.engine.clock())
         out = self.task_out(state, self.engine.clock(), near)
         history = [ls.TaskEventOut(**event_row(e)) for e in self.book.history(task_id)]
         return ls.TaskDetail(**out.model_dump(), history=history)

@@ -26,8 +26,9 @@ from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
 from serving.lifecycle import HELD, WAITING, TaskEvent
 from serving.monitor import grace_instant, sweep
-from serving.protocols import TaskRecord, WorkerPool
+from serving.protocols import Scorer, TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA
+from serving.served import assign_decision
 
 if TYPE_CHECKING:
     from serving.engine import Engine
@@ -81,7 +82,7 @@ class Dispatcher:
             eng._limit(len(req.worker_ids), eng.config.max_batch_workers, "worker_ids", "workers")
         eng._require_ready()
         pool = eng.runtime.profiles.snapshot()
-        tasks = eng._tasks(ids, req.tasks) if ids or req.tasks else []
+        tasks, scorer = eng._guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
         requested = None
         if req.worker_ids is not None:
             unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
@@ -95,7 +96,7 @@ class Dispatcher:
             requested = np.zeros(len(pool), dtype=bool)
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or eng.clock()
-        return self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor)
+        return self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
 
     def run(
         self,
@@ -108,6 +109,7 @@ class Dispatcher:
         actor: str,
         reasons: Mapping[str, str] | None = None,
         exclude: Mapping[str, Sequence[str]] | None = None,
+        scorer: Scorer | None = None,
     ) -> s.AssignResponse:
         """Plan ``tasks`` arm by arm, commit if asked, raise the SLA/backlog alerts; the answer."""
         eng = self.engine
@@ -118,7 +120,9 @@ class Dispatcher:
         for t in tasks:
             st = self.book.state(t.task_id)
             gone.append(tuple(st.previous_workers if st else ()) + tuple((exclude or {}).get(t.task_id, ())))
-        batch = Batch(pool, eng.runtime.scorer, policy, now, avail, eng.config, requested)
+        batch = Batch(pool, scorer or eng.runtime.scorer, policy, now, avail, eng.config, requested)
+        versions = eng.runtime.scorer.versions()
+        fallback: str | None = None
         assignments: list[s.Assignment] = []
         unassigned: list[s.Unassigned] = []
         objective, scored, iterations, overdue, overdue_done, near, near_done = 0.0, 0, 0, 0, 0, 0, 0
@@ -126,6 +130,8 @@ class Dispatcher:
         for part in plan_by_arm(tasks, batch, policy.experiment, gone):
             group = [tasks[i] for i in part.index]
             got = part.plan
+            fallback = fallback or got.fallback
+            eng._log(assign_decision(group, got, batch.pool, now, versions))
             done, left = items(group, batch, got)
             for a in done:
                 a.arm = part.arm
@@ -141,6 +147,8 @@ class Dispatcher:
             overdue_done += int((got.overdue & assigned).sum())
             near += int((got.priority == NEAR_SLA).sum())
             near_done += int(((got.priority == NEAR_SLA) & assigned).sum())
+        if tasks:
+            eng.degradation.record(fallback)
         committed = self._commit(assignments, source, actor, reasons or {}) if commit else 0
         self._alerts(tasks, assignments, avail, pool, now)
         closed = set(policy.closed_provinces())
@@ -161,9 +169,10 @@ class Dispatcher:
             scored_pairs=scored,
             solver_iterations=iterations,
             policy_version=version,
-            model_versions=eng.runtime.scorer.versions(),
+            model_versions=versions,
             committed=committed,
             arms=dict(arms),
+            fallback=fallback,
         )
 
     def _commit(

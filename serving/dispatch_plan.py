@@ -128,6 +128,7 @@ def plan(arm: str, tasks: Sequence[TaskRecord], batch: Batch, excluded: np.ndarr
         candidates=batch.config.assign_candidates_per_task,
         availability=batch.availability,
         excluded=excluded,
+        min_eligible=batch.config.min_eligible,
     )
 
 

@@ -29,10 +29,14 @@ from serving.dispatch_plan import optional as _opt
 from serving.dispatch_plan import rounded as _r
 from serving.eligibility import effective_capacity, pool_availability
 from serving.errors import ApiError, rules_beyond_schema
+from serving.fallback import FEATURE_STORE, RulesOnly
 from serving.ingestion import RowValidator, ingest_rows
-from serving.protocols import Runtime, TaskRecord, WorkerPool
+from serving.prediction_log import Decision, PredictionLog
+from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
 from serving.ranking import rank_task
 from serving.risk import tiers, top_reasons
+from serving.safety import Degradation, tasks_or_fallback
+from serving.served import rank_decision, risk_decision
 from serving.state import ConflictError, StateStore
 from serving.task_book import TaskBook
 
@@ -53,6 +57,7 @@ class Engine:
         *,
         validate_rows: RowValidator | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        predictions: PredictionLog | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -62,6 +67,8 @@ class Engine:
         self.clock = clock
         self._policy_lock = threading.Lock()
         self._policy_cache: tuple[float, int, Policy] | None = None
+        self.predictions = predictions  # the prediction log (None: not logged)
+        self.degradation = Degradation()
         self.book = TaskBook(settings, enrich=runtime.tasks.enrich)
         self.lifecycle = Lifecycle(self, self.book)
         self.dispatcher = Dispatcher(self, self.lifecycle)
@@ -82,8 +89,27 @@ class Engine:
             return version, policy
 
     def ready(self) -> bool:
-        """Models and worker profiles are loaded."""
-        return bool(self.runtime.profiles.ready() and self.runtime.scorer.ready())
+        """Worker profiles are loaded and the champions' first load was tried (a champion that is missing
+        or fails later degrades ranking to rules, see ``serving.safety``, and the service stays ready)."""
+        tried = getattr(self.runtime.scorer, "attempted", None)
+        return bool(self.runtime.profiles.ready()) and (tried is None or tried.is_set())
+
+    def _log(self, decision: Decision) -> None:
+        if self.predictions is not None:
+            self.predictions.submit(decision)
+
+    def _guarded_tasks(
+        self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]
+    ) -> tuple[list[TaskRecord], Scorer]:
+        """The tasks and the scorer to use: rules only when the feature store cannot be read."""
+        records, reason = tasks_or_fallback(
+            lambda: self._tasks(task_ids, inline),
+            self.settings,
+            task_ids,
+            [_inline_record(t) for t in inline],
+            self.degradation,
+        )
+        return records, self.runtime.scorer if reason is None else RulesOnly(self.runtime.scorer, reason)
 
     def _require_ready(self) -> None:
         if not self.ready():
@@ -125,12 +151,13 @@ class Engine:
         version, policy = self.policy()
         pool = self.runtime.profiles.snapshot()
         if req.task is not None:
-            task = self._tasks([], [req.task])[0]
+            tasks, scorer = self._guarded_tasks([], [req.task])
         else:
             try:
-                task = self._tasks([req.task_id or ""], [])[0]
+                tasks, scorer = self._guarded_tasks([req.task_id or ""], [])
             except ApiError as exc:
                 raise ApiError(404, exc.message, ["task_id"], kind="not_found") from None
+        task = tasks[0]
         requested = None
         if req.provinces:
             unknown = [p for p in req.provinces if p not in self._known_provinces(pool, policy)]
@@ -144,7 +171,7 @@ class Engine:
         res = rank_task(
             task,
             pool,
-            self.runtime.scorer,
+            scorer,
             policy,
             now,
             req.top_k,
@@ -152,7 +179,11 @@ class Engine:
             prescreen=self.config.rank_prescreen,
             prescreen_share=self.config.rank_prescreen_share,
             availability=avail,
+            min_eligible=self.config.min_eligible,
         )
+        versions = self.runtime.scorer.versions()
+        self.degradation.record(res.fallback)
+        self._log(rank_decision(task, res, pool, now, versions))
         cap = effective_capacity(pool, policy)
         workers = [
             s.RankedWorker(
@@ -182,7 +213,8 @@ class Engine:
             availability=avail.counts(requested),
             workers=workers,
             policy_version=version,
-            model_versions=self.runtime.scorer.versions(),
+            model_versions=versions,
+            fallback=res.fallback,
         )
 
     # -- /assign --------------------------------------------------------------------------------
@@ -198,9 +230,15 @@ class Engine:
         )
         self._require_ready()
         _, policy = self.policy()
-        tasks = self._tasks(req.task_ids, req.tasks)
-        scores = self.runtime.scorer.complaint_risk(tasks, now=req.as_of or self.clock())
+        tasks, scorer = self._guarded_tasks(req.task_ids, req.tasks)
+        if scorer is not self.runtime.scorer or "complaint_pre" not in self.runtime.scorer.versions():
+            what = "the feature store" if scorer is not self.runtime.scorer else "the complaint_pre champion"
+            kind = FEATURE_STORE if scorer is not self.runtime.scorer else "model_unavailable"
+            raise ApiError(503, f"complaint risk needs {what}, unavailable now; retry shortly", kind=kind)
+        now = req.as_of or self.clock()
+        scores = self.runtime.scorer.complaint_risk(tasks, now=now)
         prob = np.asarray(scores.prob, dtype=float)
+        self._log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
         reasons = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in tasks]
         items = [
@@ -429,6 +467,8 @@ class Engine:
             profiles_staleness_seconds=self.runtime.profiles.staleness_seconds(),
             state_store=self.store.engine.url.render_as_string(hide_password=True),
             limits=self.config.model_dump(),
+            degraded=self.degradation.reasons(self.runtime.scorer),
+            prediction_log=self.predictions.stats() if self.predictions is not None else None,
         )
 
 

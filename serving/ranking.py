@@ -32,7 +32,7 @@ from serving.eligibility import (
     eligibility_matrix,
     eligible_workers,
 )
-from serving.fallback import guarded_scores
+from serving.fallback import FEW_ELIGIBLE, guarded_scores, rule_scores
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 from serving.roster import Availability, live_only
 
@@ -274,11 +274,13 @@ def assign_tasks(
     candidates: int = 64,
     availability: Availability | None = None,
     excluded: np.ndarray | None = None,
+    min_eligible: int = 0,
 ) -> AssignPlan:
     """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring.
 
     ``excluded`` (n_tasks, n_workers) bool: pairs refused whatever else holds (a worker who rejected or
-    lost the task before)."""
+    lost the task before). Tasks with fewer than ``min_eligible`` eligible workers get rule scores
+    (``few_eligible``)."""
     n, m = len(tasks), len(pool)
     avail = availability if availability is not None else live_only(pool.on_shift)
     types = [t.task_type for t in tasks]
@@ -312,10 +314,13 @@ def assign_tasks(
     args = (pool, capacity, median, to_sla, cross, policy, left)
 
     fallbacks: list[str] = []
+    few = elig.sum(axis=1) < min_eligible if min_eligible else np.zeros(n, dtype=bool)
 
     def score(mask: np.ndarray) -> int:
         """Score the pairs of ``mask``; in exclude mode drop those the shift's end would cut short."""
-        got = _score_into(mats, mask, tasks, pool, scorer, now, fallbacks)
+        got = _score_into(mats, mask & ~few[:, None], tasks, pool, scorer, now, fallbacks)
+        if few.any():
+            got += _score_into(mats, mask & few[:, None], tasks, pool, scorer, now, fallbacks, FEW_ELIGIBLE)
         if exclude_late:
             ti, wi = np.nonzero(mask)
             over = _slot_costs(mats, wi, np.zeros(len(ti), dtype=np.int64), *args, rows=ti).shift_overrun > 0
@@ -360,8 +365,14 @@ def assign_tasks(
         picked["p_qa_pass"],
         picked["p_complaint"],
         scored,
-        fallbacks[0] if fallbacks else None,
+        _first_fault(fallbacks),
     )
+
+
+def _first_fault(fallbacks: list[str]) -> str | None:
+    """The reason to report for a batch: a fault before the small-pool guard, else the guard."""
+    faults = [f for f in fallbacks if f != FEW_ELIGIBLE]
+    return faults[0] if faults else (fallbacks[0] if fallbacks else None)
 
 
 def _score_into(
@@ -372,11 +383,17 @@ def _score_into(
     scorer: Scorer,
     now: datetime,
     fallbacks: list[str],
+    rules: str | None = None,
 ) -> int:
-    """Model scores (rule scores when the models fail, reason appended to ``fallbacks``) into ``mats``."""
+    """Model scores (rule scores when the models fail, reason appended to ``fallbacks``) into ``mats``;
+    ``rules``: rule scores for this reason, without asking the models."""
     ti, wi = np.nonzero(mask)
     if len(ti):
-        scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
+        fallback: str | None
+        if rules:
+            scores, fallback = rule_scores(scorer, tasks, pool, ti, wi), rules
+        else:
+            scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
         if fallback:
             fallbacks.append(fallback)
         for name in SCORE_NAMES:

@@ -142,6 +142,11 @@ class RankResponse(BaseModel):
     workers: list[RankedWorker]
     policy_version: int
     model_versions: dict[str, str]
+    fallback: str | None = Field(
+        default=None,
+        description="Why rule ranking served instead of the models (model_unavailable, model_error, "
+        "non_finite, feature_store, few_eligible); null when the models did",
+    )
 
 
 # -- /assign --------------------------------------------------------------------------------------
@@ -207,6 +212,11 @@ class AssignResponse(BaseModel):
     model_versions: dict[str, str]
     committed: int = 0
     arms: dict[str, int] = Field(default_factory=dict, description="Tasks decided by each experiment arm.")
+    fallback: str | None = Field(
+        default=None,
+        description="Why rule ranking served instead of the models (model_unavailable, model_error, "
+        "non_finite, feature_store, few_eligible); null when the models did",
+    )
 
 
 # -- /risk ----------------------------------------------------------------------------------------
@@ -388,3 +398,9 @@ class InfoResponse(BaseModel):
     profiles_staleness_seconds: float | None
     state_store: str
     limits: dict[str, Any]
+    degraded: list[str] = Field(
+        default_factory=list, description="Faults ranking is falling back for now (empty: healthy)"
+    )
+    prediction_log: dict[str, int] | None = Field(
+        default=None, description="Prediction log counters: queued, written rows, overflow, failed rows"
+    )

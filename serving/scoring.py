@@ -225,6 +225,7 @@ class ChampionScorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.attempted = threading.Event()  # set once the first load of every champion was tried
 
     # -- loading and hot swap --------------------------------------------------------------------
     def refresh(self) -> list[str]:
@@ -256,7 +257,10 @@ class ChampionScorer:
         return self
 
     def _run(self) -> None:
-        self.refresh()
+        try:
+            self.refresh()
+        finally:
+            self.attempted.set()
         while not self._stop.wait(self.poll_seconds if self.ready() else min(self.poll_seconds, 5.0)):
             self.refresh()
 

@@ -39,6 +39,7 @@ from serving.config import load_service_config
 from serving.engine import Engine
 from serving.errors import ApiError, validation_body, validation_from, validation_status
 from serving.openapi import build_openapi
+from serving.safety_metrics import count_fallback, metric_lines
 from serving.state import StateStore
 
 log = logging.getLogger("opsmatch.serving")
@@ -89,7 +90,29 @@ def build_engine(settings: Settings) -> Engine:
     store = StateStore(settings.resolved_state_db_url)
     clock = clock_from(settings)  # every "now" of the service, the row validator's included
     validate = row_validator(settings, index, clock)
-    return Engine(settings, runtime, store, config, validate_rows=validate, clock=clock)
+    predictions = prediction_log(settings, config)
+    runtime.closers.append(lambda: predictions and predictions.stop())
+    return Engine(
+        settings,
+        runtime,
+        store,
+        config,
+        validate_rows=validate,
+        clock=clock,
+        predictions=predictions,
+    )
+
+
+def prediction_log(settings: Settings, config: Any) -> Any:
+    """This worker's prediction log writer (started), or None when ``service.prediction_log`` is off."""
+    from opsmatch import events
+    from serving.prediction_log import TABLE, PredictionLog
+
+    if not config.prediction_log:
+        return None
+    return PredictionLog(
+        lambda rows: events.append(settings, TABLE, rows), max_queue=config.prediction_log_queue
+    ).start()
 
 
 @bentoml.service(name="opsmatch", traffic={"timeout": 120})
@@ -143,7 +166,9 @@ class OpsMatch:
         start = time.perf_counter()
         status = 200
         try:
-            return work(caller(ctx.request.scope).name)
+            result = work(caller(ctx.request.scope).name)
+            count_fallback(endpoint, result)
+            return result
         except ApiError as exc:
             status = exc.status
             ctx.response.status_code = exc.status
@@ -317,6 +342,7 @@ class OpsMatch:
         lines.append("# HELP opsmatch_monitor_dispatched Tasks the monitor committed to a new worker.")
         lines.append("# TYPE opsmatch_monitor_dispatched counter")
         lines.append(f"opsmatch_monitor_dispatched {stats.dispatched}")
+        lines += metric_lines(self.engine)
         return "\n".join(lines) + "\n"
 
 

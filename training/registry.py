@@ -39,6 +39,15 @@ def client_for(settings: Settings) -> MlflowClient:
     )
 
 
+def experiment_named(client: MlflowClient, settings: Settings, name: str) -> str:
+    """Id of the experiment ``name``; created with its artifacts under ``settings.mlflow_artifact_root``."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    location = (Path(settings.mlflow_artifact_root).resolve() / name).as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
 def version_for_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
     """The version behind ``alias``, or ``None`` when the alias (or the model) does not exist."""
     from mlflow.exceptions import MlflowException

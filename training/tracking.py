@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.registry import experiment_named
 from training.specs import TIMESTAMP_COL, ModelSpec
 from training.split import TimeSplit
 
@@ -26,12 +26,7 @@ SPLIT_CONTEXT = {"train": "training", "valid": "validation", "test": "testing"}
 
 def experiment_id(client: MlflowClient, settings: Settings, spec: ModelSpec) -> str:
     """Id of ``opsmatch-<model>``; created with its artifacts under ``settings.mlflow_artifact_root``."""
-    name = spec.registered_name
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return exp.experiment_id
-    location = (Path(settings.mlflow_artifact_root).resolve() / name).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return experiment_named(client, settings, spec.registered_name)
 
 
 def frame_digest(df: pd.DataFrame) -> str:

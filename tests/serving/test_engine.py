@@ -57,7 +57,7 @@ def test_rank_inline_task(engine) -> None:
 
 
 def test_not_ready_is_503(engine) -> None:
-    engine.runtime.scorer.is_ready = False
+    engine.runtime.profiles.is_ready = False  # no worker profiles yet (missing champions: rules, test_safety)
     with pytest.raises(ApiError) as err:
         engine.rank(s.RankRequest(task_id="T0"))
     assert err.value.status == 503

@@ -1,0 +1,207 @@
+"""``opsmatch monitor-models``: the served predictions against the outcomes, at the edges.
+
+Reads the prediction log and the outcome tables from the event store, the champions' reference
+profiles and recorded test figures from MLflow, and a sample of Feast's historical features for the
+logged (task, time) pairs; the figures themselves are :mod:`serving.model_monitor`'s. Writes them to
+the MLflow experiment ``opsmatch-monitoring`` (one run per call), to ``model_health`` alerts when past
+the thresholds, and to ``<data dir>/monitoring/latest.json``, which the service's ``/metrics`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from apps.model_health import HealthIssue, raise_alerts
+from opsmatch import events
+from opsmatch.clock import clock_from
+from serving import model_monitor as mon
+from serving.prediction_log import TABLE
+from serving.safety_metrics import monitoring_path
+
+if TYPE_CHECKING:
+    from opsmatch.settings import Settings
+
+log = logging.getLogger("opsmatch.monitor")
+EXPERIMENT = "opsmatch-monitoring"
+MODELS: tuple[str, ...] = ("handling_time", "qa_pass", "complaint", "complaint_pre")
+OFFLINE = ("ece", "brier", "auc", "mae")
+
+
+@dataclass
+class MonitorReport:
+    """The figures of one monitoring run, where they went, and the alerts raised."""
+
+    result: dict[str, Any]
+    alerts: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    path: Path | None = None
+
+    def lines(self) -> list[str]:
+        out = [
+            f"served predictions: {self.result['predictions']:,} rows, {self.result['served_tasks']:,} tasks"
+        ]
+        for model, figs in sorted(self.result["models"].items()):
+            o = figs["overall"]
+            shown = ", ".join(f"{k} {o[k]:.4f}" for k in ("ece", "brier", "auc", "mae") if k in o)
+            offline = self.result["offline"].get(model, {})
+            ref = ", ".join(f"{k} {v:.4f}" for k, v in offline.items())
+            out.append(f"{model} v{figs['version']}: n {int(o['n'])}, {shown} (offline: {ref or 'n/a'})")
+        for model, stab in sorted(self.result["stability"].items()):
+            top = sorted(stab.items(), key=lambda kv: -kv[1])[:3]
+            out.append(f"{model} PSI: " + ", ".join(f"{f} {v:.3f}" for f, v in top))
+        if self.result["skew"]:
+            worst = max(self.result["skew"].items(), key=lambda kv: kv[1])
+            out.append(
+                f"online/offline skew on {self.result['skew_sample']} rows: worst {worst[0]} {worst[1]:.1%}"
+            )
+        out.append(
+            f"alerts raised: {len(self.alerts)}" + (f" ({', '.join(self.alerts)})" if self.alerts else "")
+        )
+        return out
+
+
+def _champion_reference(settings: Settings, model: str) -> tuple[dict | None, dict[str, float]]:
+    """The champion's training reference profile and its recorded test figures."""
+    from training.registry import CHAMPION, client_for, load_profile, registered_name, version_for_alias
+
+    client = client_for(settings)
+    mv = version_for_alias(client, registered_name(model), CHAMPION)
+    if mv is None or mv.run_id is None:
+        return None, {}
+    metrics = client.get_run(mv.run_id).data.metrics
+    return load_profile(client, mv.run_id), {
+        k: metrics[f"test_{k}"] for k in OFFLINE if f"test_{k}" in metrics
+    }
+
+
+def offline_features(settings: Settings, sample: pd.DataFrame) -> pd.DataFrame:
+    """Feast's historical task, customer and province features for each sampled (task, time) row."""
+    from features.spec import CUSTOMER_PROFILE, PROVINCE_STATUS, TASK_PROFILE
+    from features.store import build_store
+
+    ent = pd.DataFrame(
+        {
+            "task_id": sample["task_id"].astype(str).to_numpy(),
+            "customer_id": sample.get("task_customer_id", pd.Series("", index=sample.index))
+            .fillna("")
+            .astype(str),
+            "province_id": sample.get("task_province_id", pd.Series("", index=sample.index))
+            .fillna("")
+            .astype(str),
+            "event_timestamp": pd.to_datetime(sample["at"], utc=True).to_numpy(),
+            "_row": range(len(sample)),
+        }
+    )
+    refs = [
+        f"{v.name}:{f}" for v in (TASK_PROFILE, CUSTOMER_PROFILE, PROVINCE_STATUS) for f in v.feature_names
+    ]
+    got = build_store(settings).get_historical_features(entity_df=ent, features=refs).to_df()
+    return got.sort_values("_row").reset_index(drop=True)
+
+
+def skew_figures(
+    settings: Settings, features: pd.DataFrame, n: int, seed: int = 0
+) -> tuple[dict[str, float], int]:
+    """Online/offline skew on up to ``n`` logged rows (all features both sides know)."""
+    if not len(features) or n <= 0:
+        return {}, 0
+    sample = features.sample(min(n, len(features)), random_state=seed).reset_index(drop=True)
+    offline = offline_features(settings, sample)
+    names = [c for c in sample.columns if c in offline.columns and c not in ("task_id", "at", "_row")]
+    names = [
+        c
+        for c in names
+        if c not in ("customer_id", "province_id", "event_timestamp")
+        and not pd.api.types.is_datetime64_any_dtype(offline[c])  # times: served as text, compared as events
+    ]
+    return mon.skew(sample, offline, names), len(sample)
+
+
+def compute(
+    settings: Settings,
+    *,
+    as_of: pd.Timestamp | None = None,
+    skew_sample: int = 50,
+    complaint_days: float = 30.0,
+) -> dict[str, Any]:
+    """Every figure of one monitoring run (no writes)."""
+    as_of = as_of if as_of is not None else pd.Timestamp(clock_from(settings)())
+    preds = events.read_table(settings, TABLE)
+    tables = {t: events.read_table(settings, t) for t in ("completions", "qa_results", "complaints")}
+    rows = mon.labelled(
+        preds, tables["completions"], tables["qa_results"], tables["complaints"], as_of, complaint_days
+    )
+    features = mon.served_features(preds)
+    stab, offline = {}, {}
+    for model in MODELS:
+        reference, figures = _champion_reference(settings, model)
+        offline[model] = figures
+        if reference is not None:
+            stab[model] = mon.stability(features, reference)
+    skew, sampled = skew_figures(settings, features, skew_sample)
+    return {
+        "as_of": as_of.isoformat(),
+        "ran_at_epoch": time.time(),
+        "predictions": len(preds),
+        "served_tasks": int(features["task_id"].nunique()) if len(features) else 0,
+        "models": mon.model_figures(rows),
+        "offline": offline,
+        "stability": stab,
+        "skew": skew,
+        "skew_sample": sampled,
+    }
+
+
+def _log_mlflow(settings: Settings, result: dict[str, Any]) -> str:
+    from training.registry import client_for, experiment_named
+
+    client = client_for(settings)
+    exp_id = experiment_named(client, settings, EXPERIMENT)
+    run = client.create_run(
+        exp_id, tags={"as_of": result["as_of"]}, run_name=f"monitor {result['as_of'][:16]}"
+    )
+    metrics: dict[str, float] = {"predictions": float(result["predictions"])}
+    for model, figs in result["models"].items():
+        metrics.update({f"{model}.{k}": v for k, v in figs["overall"].items() if v == v})
+    for model, stab in result["stability"].items():
+        metrics.update({f"{model}.psi.{f}": v for f, v in stab.items()})
+    metrics.update({f"skew.{f}": v for f, v in result["skew"].items()})
+    stamp = int(result["ran_at_epoch"] * 1000)
+    for key, value in metrics.items():
+        client.log_metric(run.info.run_id, key, float(value), timestamp=stamp)
+    client.log_dict(run.info.run_id, result, "monitoring.json")
+    client.set_terminated(run.info.run_id)
+    return str(run.info.run_id)
+
+
+def monitor_models(
+    settings: Settings,
+    *,
+    thresholds: mon.MonitorThresholds | None = None,
+    as_of: pd.Timestamp | None = None,
+    skew_sample: int = 50,
+    log_mlflow: bool = True,
+) -> MonitorReport:
+    """Compute, then write the figures to MLflow, the alerts and the service's latest result."""
+    result = compute(settings, as_of=as_of, skew_sample=skew_sample)
+    found = mon.issues(result, thresholds or mon.MonitorThresholds())
+    result["issues"] = [{"model": m, "topic": t, "message": msg} for m, t, msg, _ in found]
+    report = MonitorReport(result)
+    issues = [HealthIssue(m, f"monitoring:{t}", msg, details) for m, t, msg, details in found]
+    report.alerts = raise_alerts(settings, issues)
+    if log_mlflow:
+        report.run_id = _log_mlflow(settings, result)
+    path = monitoring_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, default=str), encoding="utf-8")
+    tmp.replace(path)  # the service never reads half a file
+    report.path = path
+    return report
