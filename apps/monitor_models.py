@@ -69,6 +69,7 @@ class MonitorReport:
 
 def _champion_reference(settings: Settings, model: str) -> tuple[dict | None, dict[str, float]]:
     """The champion's training reference profile and its recorded test figures."""
+    # MLflow imported here only, to keep it off CLI start-up
     from training.registry import CHAMPION, client_for, load_profile, registered_name, version_for_alias
 
     client = client_for(settings)
@@ -83,6 +84,7 @@ def _champion_reference(settings: Settings, model: str) -> tuple[dict | None, di
 
 def offline_features(settings: Settings, sample: pd.DataFrame) -> pd.DataFrame:
     """Feast's historical task, customer and province features for each sampled (task, time) row."""
+    # Feast imported here only, to keep it off CLI start-up
     from features.spec import CUSTOMER_PROFILE, PROVINCE_STATUS, TASK_PROFILE
     from features.store import build_store
 
@@ -160,15 +162,12 @@ def compute(
 
 
 def _log_mlflow(settings: Settings, result: dict[str, Any]) -> str:
+    # MLflow (and LightGBM through training.tracking) imported here only, to keep them off CLI start-up
     from training.registry import client_for
+    from training.tracking import experiment_named
 
     client = client_for(settings)
-    exp = client.get_experiment_by_name(EXPERIMENT)
-    if exp is None:
-        location = (Path(settings.mlflow_artifact_root).resolve() / EXPERIMENT).as_uri()
-        exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment_named(client, settings, EXPERIMENT)
     run = client.create_run(
         exp_id, tags={"as_of": result["as_of"]}, run_name=f"monitor {result['as_of'][:16]}"
     )

@@ -384,8 +384,9 @@ def _score_into(
     ``rules``: rule scores for this reason, without asking the models."""
     ti, wi = np.nonzero(mask)
     if len(ti):
+        fallback: str | None = rules
         if rules:
-            scores, fallback = rule_scores(scorer, tasks, pool, ti, wi), rules
+            scores = rule_scores(scorer, tasks, pool, ti, wi)
         else:
             scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
         if fallback:

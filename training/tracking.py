@@ -26,7 +26,11 @@ SPLIT_CONTEXT = {"train": "training", "valid": "validation", "test": "testing"}
 
 def experiment_id(client: MlflowClient, settings: Settings, spec: ModelSpec) -> str:
     """Id of ``opsmatch-<model>``; created with its artifacts under ``settings.mlflow_artifact_root``."""
-    name = spec.registered_name
+    return experiment_named(client, settings, spec.registered_name)
+
+
+def experiment_named(client: MlflowClient, settings: Settings, name: str) -> str:
+    """Id of the experiment ``name``; created with its artifacts under ``settings.mlflow_artifact_root``."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
