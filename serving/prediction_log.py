@@ -210,6 +210,8 @@ class PredictionLog:
 
     def _store(self, batch: list[Decision]) -> None:
         rows = [r for d in batch for r in decision_rows(d)]
+        if not rows:  # e.g. a /rank with no eligible worker: nothing was predicted
+            return
         frame = pd.DataFrame(rows)
         for attempt in range(self.retries):
             try:
