@@ -348,8 +348,7 @@ LOAD_ORDER: tuple[str, ...] = (
     "worker_status",
     "task_events",
     "interventions",
-    "predictions",
-)
+)  # not "predictions": the service's own log, never loaded from files
 # Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
 # (a customer may also bring their own history of them), and the prediction log (the service only).
 # The twin's history writes none of them.

@@ -64,7 +64,7 @@ def stats(where: Settings | str | Path) -> dict[str, Any]:
             "version": versions.get(name, 0),
             "bytes": sizes.get(es.sql_name(name), 0),
         }
-        for name in LOAD_ORDER
+        for name in TABLES  # every stored table, the service's prediction log included
     }
     path = es.sqlite_path(store.url)
     on_disk = (

@@ -118,7 +118,7 @@ class PredictionLog:
         *,
         max_queue: int = 10_000,
         batch_decisions: int = 500,
-        flush_seconds: float = 0.5,
+        flush_seconds: float = 1.0,
         retries: int = 3,
     ) -> None:
         self._write = write
@@ -185,9 +185,16 @@ class PredictionLog:
             batch.append(self._queue.get(timeout=self.flush_seconds))
         except queue.Empty:
             return batch
-        while len(batch) < self.batch_decisions:
+        # Collect for up to ``flush_seconds`` after the first one: one append per interval, not per
+        # request (each append is a durable transaction, and its Python work would contend with the
+        # request threads for the GIL).
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_decisions and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(self._queue.get(timeout=left))
             except queue.Empty:
                 break
         return batch
@@ -203,6 +210,8 @@ class PredictionLog:
 
     def _store(self, batch: list[Decision]) -> None:
         rows = [r for d in batch for r in decision_rows(d)]
+        if not rows:  # e.g. a /rank with no eligible worker: nothing was predicted
+            return
         frame = pd.DataFrame(rows)
         for attempt in range(self.retries):
             try:

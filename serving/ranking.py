@@ -279,8 +279,9 @@ def assign_tasks(
     """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring.
 
     ``excluded`` (n_tasks, n_workers) bool: pairs refused whatever else holds (a worker who rejected or
-    lost the task before). Tasks with fewer than ``min_eligible`` eligible workers get rule scores
-    (``few_eligible``)."""
+    lost the task before).
+
+    Tasks with fewer than ``min_eligible`` eligible workers get rule scores (``few_eligible``)."""
     n, m = len(tasks), len(pool)
     avail = availability if availability is not None else live_only(pool.on_shift)
     types = [t.task_type for t in tasks]
@@ -389,9 +390,9 @@ def _score_into(
     ``rules``: rule scores for this reason, without asking the models."""
     ti, wi = np.nonzero(mask)
     if len(ti):
-        fallback: str | None
+        fallback: str | None = rules
         if rules:
-            scores, fallback = rule_scores(scorer, tasks, pool, ti, wi), rules
+            scores = rule_scores(scorer, tasks, pool, ti, wi)
         else:
             scores, fallback = guarded_scores(scorer, tasks, pool, ti, wi, now)
         if fallback:

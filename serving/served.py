@@ -48,19 +48,19 @@ def assign_decision(
     versions: Mapping[str, str],
 ) -> Decision:
     """One row per assigned task (its chosen worker and the scores the solver priced)."""
-    done = np.flatnonzero(plan.result.worker >= 0)
+    done = np.flatnonzero(plan.result.worker >= 0).tolist()
     return Decision(
         endpoint="assign",
         at=now,
-        task_ids=[tasks[int(t)].task_id for t in done],
-        worker_ids=pool.worker_ids[plan.result.worker[done]].tolist(),
+        task_ids=[tasks[t].task_id for t in done],
+        worker_ids=pool.worker_ids[plan.result.worker[done]].tolist() if done else [],
         model_versions=versions,
         values={
             "predicted_minutes": plan.minutes[done],
             "p_qa_pass": plan.p_qa_pass[done],
             "p_complaint": plan.p_complaint[done],
         },
-        features=[tasks[int(t)].features for t in done],
+        features=[tasks[t].features for t in done],
         fallback=plan.fallback,
     )
 

@@ -83,10 +83,19 @@ def test_rank_falls_back_on_missing_champions_and_a_stopped_redis_then_recovers(
         OPSMATCH_REDIS_URL=redis_url,
         OPSMATCH_SERVICE__CHAMPION_POLL_SECONDS="2",
     )
-    task_id = str(world.pending.iloc[0]["task_id"])
     as_of = (world.as_of + timedelta(minutes=1)).isoformat()
-    body = {"task_id": task_id, "top_k": 3, "as_of": as_of}
     with launch.running(env, world.root / "serve.log", 240) as url:
+        # Everybody on shift, and a task with a pool big enough for the models (the small-pool guard
+        # is tested elsewhere).
+        statuses = [
+            {"worker_id": str(w), "at": as_of, "on_shift": True, "open_tasks": 0}
+            for w in world.workers["worker_id"]
+        ]
+        r = httpx.post(f"{url}/workers/status", json={"statuses": statuses}, headers=HEADERS, timeout=60)
+        assert r.status_code == 200, r.text
+        ids = world.pending["task_id"].astype(str).head(40)
+        task_id = max(ids, key=lambda t: _rank(url, {"task_id": t, "top_k": 1, "as_of": as_of})["eligible"])
+        body = {"task_id": task_id, "top_k": 3, "as_of": as_of}
         # 1. No champion could load: ready (profiles are), rule ranking flagged, degraded, counted.
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
         out = _rank(url, body)

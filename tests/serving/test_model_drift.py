@@ -179,3 +179,29 @@ def test_calibration_on_served_predictions_matches_the_offline_ece(
     assert figs["ece"] == pytest.approx(m.ece(y.to_numpy(), p))
     eng.predictions.stop()
     eng.store.close()
+
+
+def test_online_offline_skew_on_a_sample_of_served_rows(world: World, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+    """Open tasks ranked by id at the features' as_of: what was served equals Feast's historical
+    retrieval for the same task and time (the task attributes exactly)."""
+    eng, mine = _served_engine(world, runtime, tmp_path)
+    everybody = [
+        {"worker_id": str(w), "at": world.as_of, "on_shift": True, "open_tasks": 0}
+        for w in world.workers["worker_id"]
+    ]
+    eng.worker_status(s.WorkerStatusRequest(statuses=everybody), actor="tester")
+    for task_id in world.pending["task_id"].astype(str).head(20):
+        eng.rank(s.RankRequest(task_id=task_id, top_k=3, as_of=world.as_of))
+    assert eng.predictions.flush(60)
+    mine = mine.model_copy(update={"data_dir": world.settings.data_dir})  # Feast: the world's store
+    from apps.monitor_models import compute
+
+    result = compute(mine, skew_sample=20)
+    assert result["skew_sample"] == 20
+    skew = result["skew"]
+    assert {"task_complexity", "task_channel", "cust_age_band"} <= set(skew)
+    assert all(
+        skew[f] == 0.0 for f in ("task_type_name", "task_complexity", "task_channel", "task_log_amount")
+    )
+    eng.predictions.stop()
+    eng.store.close()

@@ -44,6 +44,7 @@ def test_writer_batches_into_the_event_store(tmp_path) -> None:
         events.append(tmp_path, TABLE, frame)
 
     log = PredictionLog(write, batch_decisions=50, flush_seconds=0.05).start()
+    assert log.submit(_decision(999, k=0))  # a /rank that found nobody: no rows, not a failure
     for i in range(120):
         assert log.submit(_decision(i))
     assert log.flush()
@@ -51,6 +52,7 @@ def test_writer_batches_into_the_event_store(tmp_path) -> None:
     stored = events.read_table(tmp_path, TABLE)
     assert len(stored) == 360 == log.stats()["written_rows"] and stored["prediction_id"].is_unique
     assert len(calls) < 120  # batched, not one write per decision
+    assert log.stats()["failed_rows"] == 0
 
 
 def test_a_full_queue_refuses_and_counts_and_a_failing_store_is_counted() -> None:

@@ -166,3 +166,25 @@ def test_every_served_decision_is_logged_with_versions_hash_and_values(world: En
         assert pd.isna(k.loc[item.task_id, "worker_id"])
     assert log["fallback"].isna().all()
     assert world.info().prediction_log["overflow_decisions"] == 0
+
+
+def test_metrics_carry_degraded_state_log_counters_and_the_latest_monitoring(world: Engine) -> None:
+    from serving.safety_metrics import metric_lines, monitoring_path
+
+    world.runtime.scorer.is_ready = False
+    world.rank(s.RankRequest(task_id="T1", top_k=2))
+    path = monitoring_path(world.settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "models": {"qa_pass": {"overall": {"n": 500.0, "ece": 0.031, "brier": 0.1, "auc": float("nan")}}},
+        "stability": {"complaint_pre": {"cust_age_band": 0.42}},
+        "skew": {"task_channel": 0.0},
+        "ran_at_epoch": 1.0,
+    }
+    path.write_text(json.dumps(result))
+    text = "\n".join(metric_lines(world))
+    assert 'opsmatch_degraded{reason="model_unavailable"' in text
+    assert 'opsmatch_prediction_log{counter="submitted"' in text
+    assert 'opsmatch_model_monitor{model="qa_pass",figure="ece"} 0.031' in text
+    assert 'figure="auc"' not in text  # NaN is left out
+    assert 'opsmatch_feature_psi{model="complaint_pre",feature="cust_age_band"} 0.42' in text
