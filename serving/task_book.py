@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from opsmatch import event_store as es
 from opsmatch import events
 from serving.lifecycle import IllegalTransition, Status, TaskEvent, TaskState, apply
 from serving.protocols import TaskRecord
@@ -61,7 +62,29 @@ class Assignment:
 
 
 def _ts(value: Any) -> datetime:
+    if isinstance(value, datetime) and not isinstance(value, pd.Timestamp):
+        return value
     return pd.Timestamp(value).to_pydatetime()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # None or NaN
+
+
+def read_rows(where: Settings | str | Path, table: str, version: int, since: int) -> list[dict[str, Any]]:
+    """The rows stored in ``(since, version]`` as dicts of Python values (timestamps UTC-aware), built
+    column by column from Arrow (``DataFrame.to_dict`` costs seconds on a busy store)."""
+    arrow = events.read_arrow(where, table, version=version, since=since)
+    cols: dict[str, list[Any]] = {}
+    for c in events.spec(table).columns:
+        a = arrow.column(c.name).cast(es.ARROW_TYPES[c.dtype])
+        if c.dtype == "timestamp":
+            stamps = pd.DatetimeIndex(pd.to_datetime(a.to_pandas(), unit="us", utc=True))
+            cols[c.name] = [None if pd.isna(t) else t for t in stamps.to_pydatetime()]
+        else:
+            cols[c.name] = a.to_pylist()
+    names = list(cols)
+    return [dict(zip(names, values, strict=True)) for values in zip(*cols.values(), strict=True)]
 
 
 def base_state(facts: TaskFacts) -> TaskState | None:
@@ -86,7 +109,7 @@ def base_state(facts: TaskFacts) -> TaskState | None:
         assignment_id=str(last["assignment_id"]),
         worker_id=str(last["worker_id"]),
         assigned_at=at,
-        arm=None if pd.isna(last["policy"]) else str(last["policy"]),
+        arm=None if _missing(last["policy"]) else str(last["policy"]),
         assignments=len(history),
     )
 
@@ -102,8 +125,9 @@ def derive(facts: TaskFacts) -> TaskState | None:
         state = got
     if state is None:
         return None
-    if facts.row is not None:
-        state = replace(state, created_at=_ts(facts.row["created_at"]))
+    created = _ts(facts.row["created_at"]) if facts.row is not None else state.created_at
+    if created != state.created_at:
+        state = replace(state, created_at=created)
     closed = any(e.kind == "complete" for e in facts.events)
     if facts.completion is not None and not closed and state.status is not Status.DONE:
         at = max(_ts(facts.completion["completed_at"]), state.since)
@@ -113,9 +137,7 @@ def derive(facts: TaskFacts) -> TaskState | None:
 
 def event_from_row(row: dict[str, Any]) -> TaskEvent:
     """A ``task_events`` row as a TaskEvent (nulls as None)."""
-    clean: dict[str, Any] = {
-        k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else v) for k, v in row.items()
-    }
+    clean: dict[str, Any] = {k: (None if _missing(v) else v) for k, v in row.items()}
     clean["at"] = _ts(clean["at"])
     return TaskEvent(**clean)
 
@@ -136,6 +158,7 @@ class TaskBook:
         self._assignments: dict[str, Assignment] = {}
         self._records: dict[str, TaskRecord] = {}
         self._versions: dict[str, int] = {}
+        self._store_version = -1
         self._lock = threading.RLock()
         self.risk: dict[str, float] = {}  # P(complaint) scored on arrival by this process
         self.reads = 0
@@ -144,22 +167,24 @@ class TaskBook:
     def refresh(self) -> None:
         """Read the rows stored since the held versions and re-derive the tasks they touch."""
         with self._lock:
+            now = events.current_version(self.where)  # one probe when nothing moved anywhere
+            if self._versions and now == self._store_version:
+                return
             touched: set[str] = set()
             for table in READ:
                 version = events.table_version(self.where, table)
                 since = self._versions.get(table, 0)
                 if version == since:
                     continue
-                frame = events.read_table(self.where, table, version=version, since=since)
                 self.reads += 1
-                rows: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
-                touched |= self._fold(table, rows)
+                touched |= self._fold(table, read_rows(self.where, table, version, since))
                 self._versions[table] = version
             for tid in touched:
                 state = derive(self._facts[tid])
                 if state is not None:
                     self._states[tid] = state
                 self._records.pop(tid, None)
+            self._store_version = now
 
     def _fold(self, table: str, rows: list[dict[str, Any]]) -> set[str]:
         for row in rows:
@@ -174,7 +199,7 @@ class TaskBook:
                     str(row["task_id"]),
                     str(row["worker_id"]),
                     _ts(row["assigned_at"]),
-                    None if pd.isna(row["policy"]) else str(row["policy"]),
+                    None if _missing(row["policy"]) else str(row["policy"]),
                 )
             elif table == "completions":
                 facts.completion = row
@@ -248,9 +273,9 @@ class TaskBook:
             created_at=_ts(row["created_at"]),
             sla_due_at=_ts(row["sla_due_at"]),
             complexity=int(row["complexity"]),
-            customer_id=None if pd.isna(row["customer_id"]) else str(row["customer_id"]),
-            channel=None if pd.isna(row["channel"]) else str(row["channel"]),
-            amount=None if pd.isna(row["amount"]) else float(row["amount"]),
+            customer_id=None if _missing(row["customer_id"]) else str(row["customer_id"]),
+            channel=None if _missing(row["channel"]) else str(row["channel"]),
+            amount=None if _missing(row["amount"]) else float(row["amount"]),
         )
 
     def records(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:

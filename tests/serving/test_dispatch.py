@@ -1,0 +1,74 @@
+"""The lifecycle endpoints on the engine (fake models and profiles, a real temporary event store): two
+writers racing on one task, and the monitor's pass on a manual clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from serving.config import load_service_config
+from serving.dispatch import TransitionConflict
+from serving.engine import Engine
+from serving.lifecycle_schemas import AssignmentIn, TasksIn
+from serving.schemas import AssignRequest
+from serving.state import StateStore
+from tests.factories.fakes import NOW, ManualClock
+
+
+def task_row(task_id: str, created_minutes_ago: float = 5.0) -> dict:
+    created = NOW - timedelta(minutes=created_minutes_ago)
+    return {
+        "task_id": task_id,
+        "task_type": "renewal",
+        "province_id": "P01",
+        "customer_id": "C1",
+        "created_at": created,
+        "sla_due_at": created + timedelta(hours=8),
+        "complexity": 3,
+        "channel": "phone",
+        "amount": 10.0,
+    }
+
+
+@pytest.fixture
+def engines(settings, runtime):  # noqa: ANN001, ANN201
+    """Two engines (two service processes) on one event store, one manual clock."""
+    clock = ManualClock(NOW)
+    stores = [StateStore(settings.resolved_state_db_url) for _ in range(2)]
+    config = load_service_config({"policy_ttl_seconds": 0})
+    yield [Engine(settings, runtime, st, config, clock=clock) for st in stores], clock
+    for st in stores:
+        st.close()
+
+
+def test_two_writers_of_one_task_one_wins_the_other_gets_409(engines) -> None:  # noqa: ANN001
+    (a, b), _ = engines
+    got = a.lifecycle.intake(TasksIn(tasks=[task_row("RACE")]), actor="core")
+    assert got.new == 1 and got.tasks[0].status == "pending" and got.tasks[0].p_complaint is not None
+    stale = b.book.state("RACE")  # b read the task before a wrote
+    a.lifecycle.commit(AssignmentIn(task_id="RACE", worker_id="W0001", source="rank"), actor="d1")
+    with pytest.raises(TransitionConflict) as err:
+        b.lifecycle.write_assign(stale, "W0002", "A-other", source="rank", actor="d2", now=NOW, arm="ml")
+    assert err.value.status == 409 and err.value.body()["detail"][0]["msg"] == "assigned"
+    assert "another writer" in err.value.message
+    assert b.book.state("RACE").worker_id == "W0001"  # b's book caught up; nothing of b's was stored
+    assert b.book.assignment("A-other") is None
+
+
+def test_monitor_takes_back_a_timed_out_task_and_gives_it_to_another(engines) -> None:  # noqa: ANN001
+    (a, _), clock = engines
+    a.lifecycle.intake(TasksIn(tasks=[task_row("SLOW")]), actor="core")
+    first = a.assign(AssignRequest(task_ids=["SLOW"], commit=True), actor="d")
+    held = first.assignments[0]
+    assert first.committed == 1 and held.assignment_id
+    assert a.dispatcher.monitor() == 0  # within the accept timeout (15 min): nothing moves
+    clock.advance(16)
+    assert a.dispatcher.monitor() == 1
+    history = a.book.history("SLOW")
+    assert [(e.kind, e.source, e.reason_code) for e in history[-2:]] == [
+        ("reassign", "monitor", "accept_timeout"),
+        ("assign", "monitor", "accept_timeout"),
+    ]
+    assert history[-1].worker_id != held.worker_id and a.dispatcher.stats.moves == {"accept_timeout": 1}
+    assert a.book.state("SLOW").previous_workers == (held.worker_id,)
