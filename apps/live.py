@@ -94,7 +94,7 @@ class LivePlayer:
     # ------------------------------------------------------------------ facts of a task
     def _facts(self, row: dict[str, Any]) -> TaskFacts:
         cust = self.traits.loc[row["customer_id"]] if row["customer_id"] in self.traits.index else None
-        extra = (
+        extra: dict[str, Any] = (
             {}
             if cust is None
             else {
@@ -128,13 +128,14 @@ class LivePlayer:
     # ------------------------------------------------------------------ the steps of one tick
     def arrivals(self, now: datetime) -> None:
         new = self.feed.until(self.world.minute(now))
-        rows = [{c: _iso(v) for c, v in r.items()} for r in new[list(TASK_COLUMNS)].to_dict("records")]
+        records = [{str(c): v for c, v in r.items()} for r in new[list(TASK_COLUMNS)].to_dict("records")]
+        rows = [_row(r) for r in records]
         for start in range(0, len(rows), INTAKE_BATCH):
             chunk = rows[start : start + INTAKE_BATCH]
             status, body = self.client.call("POST", "/tasks", "qa_system", {"tasks": chunk})
             if status != 200:
                 raise RuntimeError(f"POST /tasks refused: {status} {body}")
-        for record in new[list(TASK_COLUMNS)].to_dict("records"):
+        for record in records:
             self.world.log.tasks.append(record)
             facts = self._facts(record)
             self.facts[facts.task_id] = facts
