@@ -81,6 +81,7 @@ class LivePlayer:
         self.created: set[str] = set()
         self.done: set[str] = set()
         self.stopping = False
+        self.unknown_workers: set[str] = set()
         self.counts: dict[str, int] = {
             "tasks": 0,
             "assigned": 0,
@@ -153,7 +154,8 @@ class LivePlayer:
             self.say(f"POST /assign: {status} {str(body)[:200]}")
             return
         for item in body.get("assignments", []):
-            self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+            if item.get("assignment_id"):  # None: proposed, not committed (another writer moved the task)
+                self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
 
     def _dispatch_by_rank(self, now: datetime) -> None:
         params = {"status": "waiting", "limit": self.options.rank_per_round}
@@ -239,9 +241,21 @@ class LivePlayer:
             self.counts["complaints"] += len(outcomes["complaints"])
 
     def report_status(self, now: datetime) -> None:
-        rows = self.world.status_rows(now)
-        if rows:
-            self.client.call("POST", "/workers/status", "qa_system", {"statuses": [_row(r) for r in rows]})
+        """Availability and load changes; a worker the service does not know is left out from then on."""
+        rows = [r for r in self.world.status_rows(now) if r["worker_id"] not in self.unknown_workers]
+        while rows:
+            body_in = {"statuses": [_row(r) for r in rows]}
+            status, body = self.client.call("POST", "/workers/status", "qa_system", body_in)
+            if status == 200:
+                self.world.log.worker_status += rows
+                return
+            loc = body.get("loc", []) if isinstance(body, dict) else []
+            if status != 422 or len(loc) < 3 or loc[2] != "worker_id":
+                self.say(f"POST /workers/status refused: {status} {str(body)[:300]}")
+                return
+            self.unknown_workers.add(rows[int(loc[1])]["worker_id"])
+            self.say(f"worker {rows[int(loc[1])]['worker_id']} unknown to the service: no status reports")
+            rows = [r for r in rows if r["worker_id"] not in self.unknown_workers]
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict[str, int]:
@@ -258,9 +272,10 @@ class LivePlayer:
         )
         while not self.stopping:
             now = self.clock()
-            if arrivals_end is None or now < arrivals_end:
-                self.arrivals(now if arrivals_end is None else min(now, arrivals_end))
-            elif not self.created - self.done or (drain_end is not None and now >= drain_end):
+            # arrivals up to now (the feed's cursor never passes the end of the arrival window)
+            self.arrivals(now if arrivals_end is None else min(now, arrivals_end))
+            drained = not self.created - self.done or (drain_end is not None and now >= drain_end)
+            if arrivals_end is not None and now >= arrivals_end and drained:
                 break
             if now >= next_dispatch:
                 self.dispatch(now)

@@ -259,10 +259,12 @@ def _ts(value: Any) -> datetime:
 
 def row_validator(settings: Settings, index: EventIndex | None = None) -> RowValidator:
     """``opsmatch.validation.validate_table`` with the event store's keys (held in ``index``) as known
-    references."""
+    references; "not in the future" is judged by the operation's clock (a demo clock when set)."""
+    from opsmatch.clock import clock_from
     from opsmatch.validation import validate_table
 
     index = index or EventIndex(settings)
+    clock = clock_from(settings)
 
     def validate(table: str, frame: pd.DataFrame) -> list[tuple[int, str, str]]:
         spec = TABLES[table]
@@ -272,7 +274,7 @@ def row_validator(settings: Settings, index: EventIndex | None = None) -> RowVal
             frame,
             source=f"request:{table}",
             known_keys=known,  # type: ignore[arg-type]  # set-like views
-            now=pd.Timestamp.now("UTC"),
+            now=pd.Timestamp(clock()),
         )
         return [(int(r.row) - 1, r.column, r.reason) for r in res.rejections]
 

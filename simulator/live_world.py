@@ -201,7 +201,8 @@ class LiveWorld:
         return len(self.queue[w]) + (self.busy[w] is not None)
 
     def status_rows(self, at: datetime) -> list[dict[str, Any]]:
-        """A ``worker_status`` row at ``at`` for each worker whose availability or load changed."""
+        """A ``worker_status`` row at ``at`` for each worker whose availability or load changed (the edge
+        logs the rows the service stored)."""
         rows = []
         for w in range(len(self.worker_ids)):
             now = (self.on_shift[w] or self.leaving[w], self.open_tasks(w))
