@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from apps.live_client import LiveClient
+from apps.live_client import LiveClient, LiveHTTPError
 from opsmatch import events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
@@ -34,6 +34,7 @@ from simulator.truth import load_truth
 from simulator.workforce import build_workforce
 
 INTAKE_BATCH = 500
+ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits every assignment it makes
 
 
 @dataclass(frozen=True)
@@ -277,12 +278,16 @@ class LivePlayer:
             drained = not self.created - self.done or (drain_end is not None and now >= drain_end)
             if arrivals_end is not None and now >= arrivals_end and drained:
                 break
-            if now >= next_dispatch:
-                self.dispatch(now)
-                next_dispatch = now + timedelta(minutes=self.options.dispatch_minutes)
-            self.poll(now)
-            self.perform(self.world.due(now))
-            self.report_status(now)
+            try:
+                if now >= next_dispatch:
+                    next_dispatch = now + timedelta(minutes=self.options.dispatch_minutes)
+                    self.dispatch(now)
+                self.poll(now)
+                self.perform(self.world.due(now))
+                self.report_status(now)
+            except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause
+                self.say(f"live: {exc}; retrying")
+                time.sleep(5.0)
             if now >= next_hour:
                 self.progress(now)
                 next_hour += timedelta(hours=1)

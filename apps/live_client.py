@@ -48,7 +48,13 @@ class LiveClient:
         self.http.close()
 
     def call(
-        self, method: str, path: str, role: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        role: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> tuple[int, Any]:
         """One request; 429/502/503/504 and connection errors are retried with exponential backoff
         (a 429's Retry-After is honoured)."""
@@ -58,7 +64,14 @@ class LiveClient:
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             try:
-                response = self.http.request(method, path, json=body, params=params, headers=headers)
+                response = self.http.request(
+                    method,
+                    path,
+                    json=body,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout or self.http.timeout.read,
+                )
             except httpx.TransportError as exc:
                 if attempt == self.retries:
                     raise LiveHTTPError(f"{method} {path}: {exc}") from exc
