@@ -462,15 +462,18 @@ def bootstrap(
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`), demo API keys."""
+    from opsmatch.clock import clock_from
     from opsmatch.events import has_rows
 
     settings = _settings(ctx)
+    now = clock_from(settings)()  # the operation's now (a demo clock when one is set)
     migrate_if_needed(settings)  # an old data dir (Parquet per table) is converted, counts checked
     if has_rows(settings, "tasks"):
         console.print(f"event log present in {settings.events_dir}: not regenerating")
+        _catch_up(settings, now)
     else:
         # The history ends now: its open tasks are open now and today's shifts are on.
-        _simulate(settings, settings.scenario, days, seed=None, end=dt.datetime.now(dt.UTC))
+        _simulate(settings, settings.scenario, days, seed=None, end=now)
     if _has_champions(settings):
         _features_build(settings, force=False)
         _features_apply(settings)
@@ -487,21 +490,42 @@ def bootstrap(
     _demo_keys(settings)
 
 
+def _catch_up(settings: Settings, now: dt.datetime) -> None:
+    """A history that ends in the past is continued up to now (the missing span appended)."""
+    from simulator.catchup import catch_up, last_activity
+
+    last = last_activity(settings)
+    if last is None or not settings.truth_dir.is_dir():
+        return
+    with _progress(f"catching up from {last.isoformat(timespec='minutes')}") as progress:
+        got = catch_up(settings, now, progress=progress)
+    if got is None:
+        console.print("history is current: nothing to catch up")
+        return
+    console.print(f"caught up {got.start} -> {got.end} ({got.handed_over} open tasks handed over)")
+    _print_counts("appended", got.rows)
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Bind address."),
     port: int = typer.Option(3000, help="Port."),
     ready_timeout: float = typer.Option(600.0, help="Seconds to wait for /readyz."),
+    live_twin: bool = typer.Option(True, "--live/--no-live", help="Run the live twin against the service."),
 ) -> None:
-    """The service in the foreground; once it is ready, the twin A/B report (when missing) and the
-    retrain loop on a schedule in the background. One Ctrl-C stops everything."""
+    """The service in the foreground; once it is ready, the live twin, the twin A/B report (when
+    missing) and the retrain loop on a schedule in the background. One Ctrl-C stops everything."""
+    import os
     import subprocess
 
     from apps.demo import Job, cli, supervise
     from serving.launch import serve_command, wait_ready
 
     settings = _settings(ctx)
+    if settings.clock_speed != 1.0 and settings.clock_anchor is None:
+        # A demo clock needs one anchor that the service and the live twin (child processes) share.
+        os.environ["OPSMATCH_CLOCK_ANCHOR"] = dt.datetime.now(dt.UTC).isoformat()
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     url = f"http://{host}:{port}"
@@ -518,6 +542,8 @@ def demo(
             first_delay=watch,
         )
     )
+    if live_twin:
+        jobs.insert(0, Job("live twin", cli("live", "--url", url), logs / "live.log"))
     report_dir = _report_dir(settings, settings.scenario)
     if settings.truth_dir.is_dir() and not (report_dir / "report.md").exists():
         evaluate_args = ("evaluate", "--scenario", settings.scenario, "--out", str(report_dir))
@@ -537,6 +563,50 @@ def demo(
         console.print(f"[bold green]ready[/bold green] on {url}; Ctrl-C stops the service and its jobs")
 
     raise typer.Exit(supervise(serve_command(host, port), ready, jobs, console.print))
+
+
+@app.command()
+def live(
+    ctx: typer.Context,
+    url: str = typer.Option("http://127.0.0.1:3000", help="The running service."),
+    mode: str = typer.Option(
+        "assign", help="assign: POST /assign on a cadence; dispatcher: /rank each task."
+    ),
+    dispatch_minutes: float = typer.Option(5.0, min=0.1, help="Operation minutes between dispatch rounds."),
+    hours: float = typer.Option(None, min=0.01, help="Operation hours of arrivals (default: until Ctrl-C)."),
+    drain_hours: float = typer.Option(
+        0.0, min=0, help="After --hours, keep working up to this long until the twin's tasks are done."
+    ),
+    speed: float = typer.Option(
+        None, min=0.001, max=3600, help="Demo clock: operation seconds per wall second (the service too)."
+    ),
+    anchor: str = typer.Option(
+        None, help="Demo clock anchor (ISO with zone; default: the settings', or now)."
+    ),
+    log_dir: Path = typer.Option(None, help="Where the twin's log goes (default: <data dir>/live)."),
+    tick_seconds: float = typer.Option(0.2, min=0.01, help="Wall seconds between the twin's steps."),
+) -> None:
+    """The twin plays the national centre against the running service over HTTP: arrivals in, dispatch,
+    the workers' answers, status and outcomes. Ctrl-C stops it cleanly and writes its log."""
+    from apps.live import LiveOptions, run_live
+    from opsmatch.clock import clock_from
+
+    if mode not in ("assign", "dispatcher"):
+        raise typer.BadParameter("assign or dispatcher", param_hint="--mode")
+    settings = _settings(ctx)
+    if speed is not None or anchor is not None:
+        chosen = _end_time(anchor) or settings.clock_anchor or dt.datetime.now(dt.UTC)
+        update = {"clock_anchor": chosen, "clock_speed": speed or settings.clock_speed}
+        settings = settings.model_copy(update=update)
+    clock = clock_from(settings)
+    if clock.speed != 1.0 and clock.anchor is not None:
+        console.print(
+            f"demo clock x{clock.speed:g}: the service must run with OPSMATCH_CLOCK_ANCHOR="
+            f"{clock.anchor.isoformat()} OPSMATCH_CLOCK_SPEED={clock.speed:g}"
+        )
+    options = LiveOptions(mode, dispatch_minutes, hours, drain_hours, tick_seconds, log_dir)
+    counts = run_live(settings, url, clock, options, console.print)
+    console.print(f"live twin stopped: {counts}; log in {log_dir or settings.data_dir / 'live'}")
 
 
 @app.command()

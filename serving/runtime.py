@@ -261,10 +261,12 @@ def row_validator(
     settings: Settings, index: EventIndex | None = None, clock: Callable[[], datetime] | None = None
 ) -> RowValidator:
     """``opsmatch.validation.validate_table`` with the event store's keys (held in ``index``) as known
-    references; "in the future" is judged on ``clock`` (the service's, default wall time)."""
+    references; "in the future" is judged on ``clock`` (the service's; default: the settings' clock)."""
+    from opsmatch.clock import clock_from
     from opsmatch.validation import validate_table
 
     index = index or EventIndex(settings)
+    now_of = clock if clock is not None else clock_from(settings)
 
     def validate(table: str, frame: pd.DataFrame) -> list[tuple[int, str, str]]:
         spec = TABLES[table]
@@ -274,7 +276,7 @@ def row_validator(
             frame,
             source=f"request:{table}",
             known_keys=known,  # type: ignore[arg-type]  # set-like views
-            now=pd.Timestamp(clock()) if clock is not None else pd.Timestamp.now("UTC"),
+            now=pd.Timestamp(now_of()),
         )
         return [(int(r.row) - 1, r.column, r.reason) for r in res.rejections]
 

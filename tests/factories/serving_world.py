@@ -48,8 +48,10 @@ def world_settings(root: Path, **kwargs: object) -> Settings:
     )
 
 
-def build_world(root: Path) -> World:
-    """Simulate, build features, apply, materialize, train all four models and promote them."""
+def build_world(root: Path, *, end: datetime | None = None, days: int = DAYS) -> World:
+    """Simulate, build features, apply, materialize, train all four models and promote them.
+
+    ``end`` anchors the history to end there (e.g. the operation's now of a live test)."""
     from features.pipeline import build_features, read_manifest
     from features.store import apply_repo, materialize
     from opsmatch import events
@@ -58,7 +60,7 @@ def build_world(root: Path) -> World:
     from training.gate import promote
 
     settings = world_settings(root)
-    generate_history(settings, "small", DAYS, seed=SEED)
+    generate_history(settings, "small", days, seed=SEED, end=end)
     build_features(settings)
     apply_repo(settings)
     materialize(settings)

@@ -1,0 +1,335 @@
+"""``opsmatch live``: the twin plays the national centre against the running service over HTTP.
+
+Arrivals (the history's arrival process continued from now, ``simulator.continuation``) go in through
+``POST /tasks``; dispatch goes through ``POST /assign`` (all waiting, committed) every few operation
+minutes, or, in ``dispatcher`` mode, ``/rank`` of each waiting task and ``POST /assignments`` of its
+top worker; the twin's workers (``simulator.live_world``) answer each assignment the service made to
+them -- the twin's own tasks and any other, e.g. the history's pending ones, read with
+``GET /tasks/{id}`` -- through accept / reject / start, report their availability and load through
+``POST /workers/status`` and their work through ``POST /outcomes``. Every operation hour a plain
+progress line; on stop (Ctrl-C, ``--hours`` reached and drained) the twin's log is written as JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from apps.live_client import LiveClient, LiveHTTPError
+from opsmatch import events
+from opsmatch.clock import OpsClock
+from opsmatch.settings import Settings
+from simulator.continuation import TASK_COLUMNS, ArrivalFeed, CustomerBase
+from simulator.live_truth import TaskFacts
+from simulator.live_world import Action, LiveWorld
+from simulator.truth import load_truth
+from simulator.workforce import build_workforce
+
+INTAKE_BATCH = 500
+ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits every assignment it makes
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How the twin plays: dispatch mode and cadence, how long, where its log goes."""
+
+    mode: str = "assign"  # or "dispatcher"
+    dispatch_minutes: float = 5.0
+    hours: float | None = None  # operation hours of arrivals; None: until stopped
+    drain_hours: float = 0.0  # after the arrivals stop, keep working until the twin's tasks are done
+    tick_seconds: float = 0.2
+    log_dir: Path | None = None
+    rank_per_round: int = 50
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | pd.Timestamp) else value
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iso(v) for k, v in row.items()}
+
+
+class LivePlayer:
+    """One live run: the world, the feed, the client and the loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: LiveClient,
+        clock: OpsClock,
+        options: LiveOptions,
+        say: Callable[[str], None],
+    ) -> None:
+        self.client, self.clock, self.options, self.say = client, clock, options, say
+        meta = json.loads((settings.truth_dir / "meta.json").read_text())
+        self.truth = load_truth(settings.truth_dir)
+        self.config, self.seed = self.truth.config, int(meta["seed"])
+        self.world = LiveWorld(self.truth, build_workforce(self.config, self.seed), self.seed)
+        customers = events.read_table(settings, "customers")
+        tasks = events.read_table(settings, "tasks", columns=["customer_id", "province_id"])
+        self.base = CustomerBase.from_history(self.config, customers, tasks)
+        self.traits = customers.set_index("customer_id")
+        self.facts: dict[str, TaskFacts] = {}
+        self.created: set[str] = set()
+        self.done: set[str] = set()
+        self.stopping = False
+        self.unknown_workers: set[str] = set()
+        self.counts: dict[str, int] = {
+            "tasks": 0,
+            "assigned": 0,
+            "rejected": 0,
+            "done": 0,
+            "qa": 0,
+            "complaints": 0,
+            "refused": 0,
+        }
+
+    # ------------------------------------------------------------------ facts of a task
+    def _facts(self, row: dict[str, Any]) -> TaskFacts:
+        cust = self.traits.loc[row["customer_id"]] if row["customer_id"] in self.traits.index else None
+        extra: dict[str, Any] = (
+            {}
+            if cust is None
+            else {
+                "age_band": str(cust["age_band"]),
+                "policy_value_band": str(cust["policy_value_band"]),
+                "vip": bool(cust["vip"]),
+                "prior_complaints": int(cust["prior_complaints"]),
+            }
+        )
+        return TaskFacts(
+            task_id=str(row["task_id"]),
+            task_type=str(row["task_type"]),
+            province_id=str(row["province_id"]),
+            customer_id=str(row["customer_id"]),
+            created_at=pd.Timestamp(row["created_at"]).to_pydatetime(),
+            sla_due_at=pd.Timestamp(row["sla_due_at"]).to_pydatetime(),
+            complexity=int(row["complexity"]),
+            channel=str(row["channel"]),
+            amount=float(row["amount"]),
+            **extra,
+        )
+
+    def facts_of(self, task_id: str) -> TaskFacts | None:
+        if task_id not in self.facts:
+            status, body = self.client.call("GET", f"/tasks/{task_id}", "dispatcher")
+            if status != 200:
+                return None
+            self.facts[task_id] = self._facts(body)
+        return self.facts[task_id]
+
+    # ------------------------------------------------------------------ the steps of one tick
+    def arrivals(self, now: datetime) -> None:
+        new = self.feed.until(self.world.minute(now))
+        records = [{str(c): v for c, v in r.items()} for r in new[list(TASK_COLUMNS)].to_dict("records")]
+        rows = [_row(r) for r in records]
+        for start in range(0, len(rows), INTAKE_BATCH):
+            chunk = rows[start : start + INTAKE_BATCH]
+            status, body = self.client.call("POST", "/tasks", "qa_system", {"tasks": chunk})
+            if status != 200:
+                raise RuntimeError(f"POST /tasks refused: {status} {body}")
+        for record in records:
+            self.world.log.tasks.append(record)
+            facts = self._facts(record)
+            self.facts[facts.task_id] = facts
+            self.created.add(facts.task_id)
+        self.counts["tasks"] += len(rows)
+
+    def dispatch(self, now: datetime) -> None:
+        if self.options.mode == "dispatcher":
+            self._dispatch_by_rank(now)
+            return
+        status, body = self.client.call(
+            "POST", "/assign", "dispatcher", {"all_waiting": True, "commit": True}
+        )
+        if status != 200:
+            self.say(f"POST /assign: {status} {str(body)[:200]}")
+            return
+        for item in body.get("assignments", []):
+            if item.get("assignment_id"):  # None: proposed, not committed (another writer moved the task)
+                self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+
+    def _dispatch_by_rank(self, now: datetime) -> None:
+        params = {"status": "waiting", "limit": self.options.rank_per_round}
+        status, body = self.client.call("GET", "/tasks", "dispatcher", params=params)
+        for task in body.get("tasks", []) if status == 200 else []:
+            got, ranked = self.client.call(
+                "POST", "/rank", "dispatcher", {"task_id": task["task_id"], "top_k": 1}
+            )
+            if got != 200 or not ranked["workers"]:
+                continue
+            top = ranked["workers"][0]["worker_id"]
+            request = {
+                "task_id": task["task_id"],
+                "worker_id": top,
+                "source": "rank",
+                "ranked_worker_id": top,
+            }
+            got, made = self.client.call("POST", "/assignments", "dispatcher", request)
+            if got == 200:
+                self._offer(made["assignment_id"], task["task_id"], top, now)
+
+    def _offer(self, assignment_id: str, task_id: str, worker_id: str, now: datetime) -> None:
+        if self.world.knows(assignment_id):
+            return
+        facts = self.facts_of(task_id)
+        if facts is not None:
+            self.world.offer(assignment_id, facts, worker_id, now)
+            self.counts["assigned"] += 1
+
+    def poll(self, now: datetime) -> None:
+        """Assignments the twin has not heard of (the monitor's, the history's) and those taken back."""
+        status, body = self.client.call(
+            "GET", "/tasks", "dispatcher", params={"status": "open", "limit": 10000}
+        )
+        if status != 200:
+            return
+        current = {t["task_id"]: t.get("assignment_id") for t in body["tasks"]}
+        for aid, task_id in self.world.holding().items():
+            if current.get(task_id) != aid:
+                self.perform(self.world.withdraw(aid))
+        for t in body["tasks"]:
+            if (
+                t.get("assignment_id")
+                and t["status"] == "assigned"
+                and t.get("worker_id") in self.world.index
+            ):
+                self._offer(t["assignment_id"], t["task_id"], t["worker_id"], now)
+
+    def perform(self, actions: list[Action]) -> None:
+        """Report the actions in order; outcomes are batched into one ``POST /outcomes``."""
+        outcomes: dict[str, list[dict[str, Any]]] = {"completions": [], "qa_results": [], "complaints": []}
+        queue = list(actions)
+        while queue:
+            a = queue.pop(0)
+            if a.kind in ("accept", "start", "reject"):
+                body = {"reason_code": a.reason_code} if a.kind == "reject" else {}
+                status, got = self.client.call(
+                    "POST", f"/assignments/{a.assignment_id}/{a.kind}", "dispatcher", body
+                )
+                if status != 200:
+                    self.counts["refused"] += 1
+                    queue += self.world.withdraw(a.assignment_id or "")
+                    continue
+                at = pd.Timestamp(got["at"]).to_pydatetime()
+                if a.kind == "accept":
+                    queue += self.world.accepted(a.assignment_id or "", at)
+                elif a.kind == "start":
+                    self.world.started(a.assignment_id or "", at)
+                else:
+                    self.counts["rejected"] += 1
+            else:
+                table = {"complete": "completions", "qa": "qa_results", "complaint": "complaints"}[a.kind]
+                outcomes[table].append(_row(a.row or {}))
+                if a.kind == "complete":
+                    self.done.add(a.task_id)
+        if any(outcomes.values()):
+            status, got = self.client.call("POST", "/outcomes", "qa_system", outcomes)
+            if status != 200:
+                self.counts["refused"] += 1
+                self.say(f"POST /outcomes refused: {status} {str(got)[:300]}")
+            self.counts["done"] += len(outcomes["completions"])
+            self.counts["qa"] += len(outcomes["qa_results"])
+            self.counts["complaints"] += len(outcomes["complaints"])
+
+    def report_status(self, now: datetime) -> None:
+        """Availability and load changes; a worker the service does not know is left out from then on."""
+        rows = [r for r in self.world.status_rows(now) if r["worker_id"] not in self.unknown_workers]
+        while rows:
+            body_in = {"statuses": [_row(r) for r in rows]}
+            status, body = self.client.call("POST", "/workers/status", "qa_system", body_in)
+            if status == 200:
+                self.world.log.worker_status += rows
+                return
+            loc = body.get("loc", []) if isinstance(body, dict) else []
+            if status != 422 or len(loc) < 3 or loc[2] != "worker_id":
+                self.say(f"POST /workers/status refused: {status} {str(body)[:300]}")
+                return
+            self.unknown_workers.add(rows[int(loc[1])]["worker_id"])
+            self.say(f"worker {rows[int(loc[1])]['worker_id']} unknown to the service: no status reports")
+            rows = [r for r in rows if r["worker_id"] not in self.unknown_workers]
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, int]:
+        """Play until stopped, or until ``hours`` of arrivals are in and (drained) done."""
+        start = self.clock()
+        self.world.begin(start)
+        self.feed = ArrivalFeed(self.config, self.seed, self.base, self.world.minute(start))
+        arrivals_end = None if self.options.hours is None else start + timedelta(hours=self.options.hours)
+        drain_end = None if arrivals_end is None else arrivals_end + timedelta(hours=self.options.drain_hours)
+        next_dispatch, next_hour = start, start + timedelta(hours=1)
+        self.say(
+            f"live twin: {self.config.name}, seed {self.seed}, "
+            f"clock x{self.clock.speed:g} from {start.isoformat()}"
+        )
+        while not self.stopping:
+            now = self.clock()
+            # arrivals up to now (the feed's cursor never passes the end of the arrival window)
+            self.arrivals(now if arrivals_end is None else min(now, arrivals_end))
+            drained = not self.created - self.done or (drain_end is not None and now >= drain_end)
+            if arrivals_end is not None and now >= arrivals_end and drained:
+                break
+            try:
+                if now >= next_dispatch:
+                    next_dispatch = now + timedelta(minutes=self.options.dispatch_minutes)
+                    self.dispatch(now)
+                self.poll(now)
+                self.perform(self.world.due(now))
+                self.report_status(now)
+            except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause
+                self.say(f"live: {exc}; retrying")
+                time.sleep(5.0)
+            if now >= next_hour:
+                self.progress(now)
+                next_hour += timedelta(hours=1)
+            time.sleep(self.options.tick_seconds)
+        self.progress(self.clock())
+        return dict(self.counts)
+
+    def progress(self, now: datetime) -> None:
+        c = self.counts
+        busy = sum(1 for w in range(len(self.world.worker_ids)) if self.world.open_tasks(w))
+        self.say(
+            f"live {now.isoformat(timespec='minutes')}: {c['tasks']} tasks in, {c['assigned']} assigned, "
+            f"{c['rejected']} rejected, {c['done']} done, {c['qa']} QA, {c['complaints']} complaints, "
+            f"{busy} workers busy, {c['refused']} refused"
+        )
+
+    def write_log(self, folder: Path) -> None:
+        """The twin's log: one JSON-lines file per table."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, rows in vars(self.world.log).items():
+            with open(folder / f"{name}.jsonl", "w") as out:
+                for row in rows:
+                    out.write(json.dumps(_row(row)) + "\n")
+
+
+def run_live(
+    settings: Settings, url: str, clock: OpsClock, options: LiveOptions, say: Callable[[str], None]
+) -> dict[str, int]:
+    """Play the twin against the service at ``url`` until stopped; SIGINT / SIGTERM stop it cleanly."""
+    from apps.live_client import read_keys
+
+    client = LiveClient(url, read_keys(settings.data_dir / "keys"))
+    player = LivePlayer(settings, client, clock, options, say)
+
+    def stop(_signum: int, _frame: object) -> None:
+        player.stopping = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return player.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        player.write_log(options.log_dir or settings.data_dir / "live")
+        client.close()
