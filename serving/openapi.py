@@ -29,8 +29,9 @@ STATUS_TEXT = {
     400: "The request does not match its schema (type, bound, enum, unknown field, malformed JSON).",
     401: "No API key, a malformed Authorization header, or an unknown or revoked key.",
     403: "The key's role may not call this endpoint.",
-    404: "A task, worker or alert the request names does not exist.",
-    409: "The policy changed since the version the client read (expected_version).",
+    404: "A task, worker, alert or province the request names does not exist.",
+    409: "The policy changed since the version the client read (expected_version), or a row's id is "
+    "already stored with other content.",
     413: "The request body is over the configured size; it was not read.",
     422: "The request matches its schema but breaks a rule a schema cannot state "
     "(time order, duplicate ids, unknown province or worker, totals over the configured ceilings).",
@@ -43,6 +44,8 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /assign": (400, 404, 413, 422, 503),
     "POST /risk": (400, 404, 413, 422, 503),
     "POST /outcomes": (400, 413, 422),
+    "GET /watchlist": (400, 404, 422, 503),
+    "POST /interventions": (400, 409, 413, 422),
     "POST /workers/status": (400, 413, 422, 503),
     "GET /alerts": (400,),
     "POST /alerts/{alert_id}/ack": (400, 404, 413, 422),
@@ -265,6 +268,7 @@ def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: Service
     for field in ("completions", "qa_results", "complaints"):
         cap("OutcomesRequest", field, "maxItems", config.max_outcome_rows)
     cap("WorkerStatusRequest", "statuses", "maxItems", config.max_status_rows)
+    cap("InterventionsRequest", "interventions", "maxItems", config.max_outcome_rows)
     for param in paths.get("/alerts", {}).get("get", {}).get("parameters", []):
         if param["name"] == "limit":
             param["schema"]["maximum"] = min(param["schema"].get("maximum", 10**9), config.max_alerts_limit)
