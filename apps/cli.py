@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -699,6 +699,19 @@ def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Pat
     console.print(f"report: {path}")
 
 
+def _holdout_records(settings: Settings) -> list[dict[str, Any]]:
+    """The service's records of the watchlist's held-out rows (its state store)."""
+    # Imported here to keep the serving stack (Feast, BentoML models) off the CLI's start-up.
+    from serving.risk_desk import HOLDOUT_ACTION
+    from serving.state import StateStore
+
+    store = StateStore(settings.resolved_state_db_url)
+    try:
+        return store.audit_entries(action=HOLDOUT_ACTION, limit=10**9)
+    finally:
+        store.close()
+
+
 @app.command()
 def uplift(
     ctx: typer.Context,
@@ -725,9 +738,13 @@ def uplift(
 
     settings = _settings(ctx)
     if watchlist:
-        from evaluation.contact_effect import estimate_from_events
+        from evaluation.contact_effect import HOLDOUT_FILE, estimate_from_events, holdouts_from_records
 
-        console.print(estimate_from_events(events or settings.events_dir).to_text())
+        where = Path(events or settings.events_dir)
+        held = None
+        if not (where / HOLDOUT_FILE).exists():  # a field log: the service recorded its held-out rows
+            held = holdouts_from_records(_holdout_records(settings))
+        console.print(estimate_from_events(where, holdouts=held).to_text())
         return
     if live:
         from evaluation.live_uplift import experiment_in_force, live_uplift

@@ -284,8 +284,8 @@ class Engine:
         )
 
     # -- /watchlist and /interventions (the risk desk: serving/risk_desk.py) --------------------------
-    def watchlist(self, day: date | None, province_id: str | None) -> rs.WatchlistResponse:
-        return risk_desk.watchlist(self, day, province_id)
+    def watchlist(self, day: date | None, province_id: str | None, *, actor: str) -> rs.WatchlistResponse:
+        return risk_desk.watchlist(self, day, province_id, actor=actor)
 
     def interventions(self, req: rs.InterventionsRequest, *, actor: str) -> rs.InterventionsResponse:
         return risk_desk.record_interventions(self, req, actor=actor)

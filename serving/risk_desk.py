@@ -84,8 +84,14 @@ def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
     return day, min(now, end)
 
 
-def watchlist(engine: Engine, day: date | None, province_id: str | None) -> rs.WatchlistResponse:
-    """Today's (or ``day``'s) watchlist of the country or one province."""
+HOLDOUT_ACTION = "watchlist_holdout"  # audit records of the held-out rows (the field measurement's control)
+
+
+def watchlist(
+    engine: Engine, day: date | None, province_id: str | None, *, actor: str = "service"
+) -> rs.WatchlistResponse:
+    """Today's (or ``day``'s) watchlist of the country or one province. The held-out rows of today's list
+    are recorded (audit ``watchlist_holdout``: customers and the time) for ``opsmatch uplift --watchlist``."""
     engine._require_ready()  # noqa: SLF001 - the engine's own readiness rule
     version, policy = engine.policy()
     team = policy.risk_team
@@ -124,6 +130,11 @@ def watchlist(engine: Engine, day: date | None, province_id: str | None) -> rs.W
     reasons = top_reasons(risk.contributions, risk.feature_names) if risk is not None else []
     pos = {t: i for i, t in enumerate(live["task_id"])}
     rows = _rows(engine, listed, live, contacts, as_of, reasons, pos)
+    held = [r.customer_id for r in rows if r.held_out]
+    if held and day == engine.clock().astimezone(UTC).date():
+        detail = {"date": day.isoformat(), "at": as_of.isoformat(), "customers": held}
+        target = f"province:{province_id}" if province_id else None
+        engine.store.audit(HOLDOUT_ACTION, actor, target, detail, engine.clock())
     return rs.WatchlistResponse(
         date=day,
         as_of=as_of,

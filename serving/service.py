@@ -248,9 +248,11 @@ class OpsMatch:
         self,
         date: dt.date | None = None,
         province_id: str | None = Query(default=None, min_length=1, max_length=64),
+        *,
+        request: Request,
     ) -> rs.WatchlistResponse:
         """The customers the risk team should contact today, by complaints a contact prevents."""
-        return self.engine.watchlist(date, province_id)
+        return self.engine.watchlist(date, province_id, actor=caller(request.scope).name)
 
     @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
     def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:

@@ -164,3 +164,23 @@ def test_an_intervention_is_stored_once_when_sent_twice(server: str, keys, world
     after = _watchlist(server, keys, world)
     assert target["customer_id"] not in {r["customer_id"] for r in after["rows"]}
     assert after["recently_contacted"] >= 1
+
+
+def test_todays_held_out_rows_are_recorded_for_the_field_measurement(
+    server: str, keys, world: World, state_url: str
+) -> None:
+    # Today: the world's history ended earlier, so no arrivals in the last 28 days; a team of 40 calls.
+    _team(server, keys, holdout_share=0.5, calls_per_day=40)
+    try:
+        r = httpx.get(f"{server}/watchlist", headers=_auth(keys["risk"]), timeout=120)
+    finally:
+        _team(server, keys, holdout_share=0.1, calls_per_day=None)
+    assert r.status_code == 200, r.text
+    held = [row["customer_id"] for row in r.json()["rows"] if row["held_out"]]
+    assert held
+    store = StateStore(state_url)
+    try:
+        records = store.audit_entries(action="watchlist_holdout", limit=10)
+    finally:
+        store.close()
+    assert records[0]["actor"] == "risk-1" and records[0]["detail"]["customers"] == held
