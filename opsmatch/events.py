@@ -8,7 +8,7 @@ on the way in and out: timestamps are UTC-aware, booleans are bool, JSON columns
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +99,30 @@ def append(where: Settings | str | Path, name: str, rows: pd.DataFrame) -> es.Ap
     with store.writer() as cur:
         got = event_append.insert(store, cur, table, unique)
     return es.Appended(name, batch.num_rows, got.new, batch.num_rows - got.new, got.version, got.new_at)
+
+
+def append_many(where: Settings | str | Path, frames: Mapping[str, pd.DataFrame]) -> dict[str, es.Appended]:
+    """Store several tables' rows in ONE transaction (all or nothing), in the mapping's order: e.g. a
+    lifecycle event with the contract row it implies. Same rules and errors as :func:`append`."""
+    staged = []
+    for name, rows in frames.items():
+        table = spec(name)
+        batch = event_append.to_arrow(table, coerce(table, rows))
+        staged.append((name, table, batch, event_append.distinct_by_key(table, batch)))
+    store = es.store_for(store_url(where))
+    out: dict[str, es.Appended] = {}
+    with store.writer() as cur:
+        for name, table, batch, unique in staged:
+            if not batch.num_rows:
+                continue
+            got = event_append.insert(store, cur, table, unique)
+            out[name] = es.Appended(
+                name, batch.num_rows, got.new, batch.num_rows - got.new, got.version, got.new_at
+            )
+    for name, *_ in staged:
+        if name not in out:
+            out[name] = es.Appended(name, 0, 0, 0, current_version(where))
+    return out
 
 
 def append_rows(where: Settings | str | Path, name: str, rows: pd.DataFrame) -> int:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,19 @@ STATUS_SETS: dict[str, frozenset[Status]] = {
     "open": WAITING | HELD,
     **{st.value: frozenset({st}) for st in Status},
 }
+
+
+@dataclass(frozen=True)
+class AssignOrder:
+    """One assignment to commit: the task's state now, the worker, its id, when and by which arm."""
+
+    state: TaskState
+    worker_id: str
+    assignment_id: str
+    at: datetime
+    arm: str
+    reason_code: str | None = None
+    extra: Mapping[str, str | None] = field(default_factory=dict)
 
 
 class TransitionConflict(ApiError):
@@ -94,30 +108,84 @@ class Lifecycle:
         loc: Sequence[str | int] = ("task_id",),
         **extra: str | None,
     ) -> TaskState:
-        """An ``assign`` event, then its ``assignments`` row (policy = the deciding arm)."""
-        event = TaskEvent(
-            self.book.next_event_id(state.task_id),
-            state.task_id,
-            "assign",
-            now,
-            actor,
-            source,
-            assignment_id=assignment_id,
-            worker_id=worker_id,
-            arm=arm,
-            **extra,
-        )
-        got = self.transition(state, event, loc)
-        row = {
-            "assignment_id": assignment_id,
-            "task_id": state.task_id,
-            "worker_id": worker_id,
-            "assigned_at": now,
-            "policy": arm,
-        }
-        events.append(self.engine.settings, "assignments", pd.DataFrame([row]))
+        """An ``assign`` event and its ``assignments`` row (policy = the deciding arm), stored together."""
+        plan = AssignOrder(state, worker_id, assignment_id, now, arm, extra.get("reason_code"), extra)
+        got = self.write_assigns([plan], source=source, actor=actor, loc=loc, strict=True)
+        return got[0]
+
+    def write_assigns(
+        self,
+        orders: Sequence[AssignOrder],
+        *,
+        source: str,
+        actor: str,
+        loc: Sequence[str | int] = ("task_id",),
+        strict: bool = False,
+    ) -> list[TaskState]:
+        """Several assignments in one transaction (events + ``assignments`` rows), then one refresh.
+
+        Orders the state no longer allows are skipped (``strict``: 409 instead); when another writer
+        moved one of the tasks meanwhile, the batch is retried order by order, so only that one is lost.
+        """
+        built: list[tuple[TaskEvent, TaskState, dict[str, Any]]] = []
+        for o in orders:
+            extra = {k: v for k, v in o.extra.items() if k != "reason_code"}
+            event = TaskEvent(
+                self.book.next_event_id(o.state.task_id),
+                o.state.task_id,
+                "assign",
+                o.at,
+                actor,
+                source,
+                assignment_id=o.assignment_id,
+                worker_id=o.worker_id,
+                arm=o.arm,
+                reason_code=o.reason_code,
+                **extra,
+            )
+            got = apply(o.state, event)
+            if isinstance(got, IllegalTransition):
+                if strict:
+                    raise TransitionConflict(got.message, got.current, loc)
+                continue
+            row = {
+                "assignment_id": o.assignment_id,
+                "task_id": o.state.task_id,
+                "worker_id": o.worker_id,
+                "assigned_at": o.at,
+                "policy": o.arm,
+            }
+            built.append((event, got, row))
+        if not built:
+            return []
+        try:
+            events.append_many(
+                self.engine.settings,
+                {
+                    "task_events": pd.DataFrame([event_row(e) for e, _, _ in built]),
+                    "assignments": pd.DataFrame([r for _, _, r in built]),
+                },
+            )
+        except StoreConflict:
+            self.book.refresh()
+            if len(built) == 1:
+                event = built[0][0]
+                now = self.book.state(event.task_id)
+                status = None if now is None else now.status
+                where = "does not exist" if status is None else f"is now {status.value}"
+                msg = f"cannot assign task {event.task_id}: another writer moved it first; it {where}"
+                raise TransitionConflict(msg, status, loc) from None
+            out = []
+            for o in orders:  # one by one: only the orders another writer overtook are lost
+                fresh = self.book.state(o.state.task_id)
+                if fresh is None:
+                    continue
+                retry = AssignOrder(fresh, o.worker_id, o.assignment_id, o.at, o.arm, o.reason_code, o.extra)
+                with contextlib.suppress(TransitionConflict):
+                    out += self.write_assigns([retry], source=source, actor=actor, loc=loc)
+            return out
         self.book.refresh()
-        return got
+        return [st for _, st, _ in built]
 
     def new_assignment_id(self, task_id: str) -> str:
         return f"A-{task_id}-{self.book.next_event_id(task_id).rsplit('#', 1)[1]}"
@@ -366,9 +434,10 @@ class Lifecycle:
 
     # -- completions from /outcomes ---------------------------------------------------------------
     def close(self, completions: pd.DataFrame, *, actor: str) -> int:
-        """A ``complete`` event for each newly completed task held by a worker; returns how many."""
+        """A ``complete`` event for each newly completed task held by a worker (one transaction; one by
+        one only when another writer moved one meanwhile); returns how many."""
         self.book.refresh()
-        closed = 0
+        built: list[tuple[TaskState, TaskEvent]] = []
         for row in completions.to_dict("records"):
             tid = str(row["task_id"])
             state = self.book.held_state(tid)
@@ -385,10 +454,22 @@ class Lifecycle:
                 assignment_id=state.assignment_id,
                 note=None if str(row["worker_id"]) == state.worker_id else f"completed by {row['worker_id']}",
             )
-            try:
-                self.transition(state, event, ["completions"])
-                closed += 1
-            except TransitionConflict:
-                continue
+            if not isinstance(apply(state, event), IllegalTransition):
+                built.append((state, event))
+        if not built:
+            return 0
+        try:
+            events.append(self.engine.settings, "task_events", pd.DataFrame([event_row(e) for _, e in built]))
+            closed = len(built)
+        except StoreConflict:
+            self.book.refresh()
+            closed = 0
+            for state, event in built:
+                fresh = self.book.held_state(state.task_id)
+                if fresh is None or fresh.since != state.since:
+                    continue  # moved by another writer: its completion row still closes it
+                with contextlib.suppress(TransitionConflict):
+                    self.transition(fresh, event, ["completions"])
+                    closed += 1
         self.book.refresh()
         return closed

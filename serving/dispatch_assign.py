@@ -21,7 +21,7 @@ from features.request_time import hours_to_sla
 from serving import alerts as rules
 from serving import schemas as s
 from serving.alerts import Alert
-from serving.dispatch import Lifecycle, TransitionConflict
+from serving.dispatch import AssignOrder, Lifecycle, TransitionConflict
 from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
 from serving.lifecycle import HELD, WAITING, TaskEvent
@@ -178,29 +178,25 @@ class Dispatcher:
     def _commit(
         self, assignments: Sequence[s.Assignment], source: str, actor: str, reasons: Mapping[str, str]
     ) -> int:
-        """Commit each proposed assignment of a waiting task; a task another writer moved is skipped."""
-        done = 0
+        """Commit the proposed assignments of waiting tasks in one transaction; a task another writer
+        moved meanwhile is skipped (``Lifecycle.write_assigns``)."""
+        self.book.refresh()
+        now = self.engine.clock()
+        orders, proposed = [], {}
         for a in assignments:
-            state = self.book.state(a.task_id)
+            state = self.book.peek(a.task_id)
             if state is None or state.status not in WAITING:
                 continue
             aid = self.life.new_assignment_id(a.task_id)
-            try:
-                self.life.write_assign(
-                    state,
-                    a.worker_id,
-                    aid,
-                    source=source,
-                    actor=actor,
-                    now=max(self.engine.clock(), state.since),
-                    arm=a.arm,
-                    reason_code=reasons.get(a.task_id),
-                )
-            except TransitionConflict:
-                continue
+            orders.append(
+                AssignOrder(state, a.worker_id, aid, max(now, state.since), a.arm, reasons.get(a.task_id))
+            )
+            proposed[a.task_id] = (a, aid)
+        done = self.life.write_assigns(orders, source=source, actor=actor)
+        for st in done:
+            a, aid = proposed[st.task_id]
             a.assignment_id = aid
-            done += 1
-        return done
+        return len(done)
 
     def _alerts(
         self,

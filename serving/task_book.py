@@ -218,6 +218,11 @@ class TaskBook:
         self.refresh()
         return self._states.get(task_id)
 
+    def peek(self, task_id: str) -> TaskState | None:
+        """The held state without asking the store whether it moved (a batch after one refresh)."""
+        with self._lock:
+            return self._states.get(task_id)
+
     def states(self, statuses: Iterable[Status] | None = None) -> list[TaskState]:
         """Every known task's state (those in ``statuses`` when given)."""
         self.refresh()

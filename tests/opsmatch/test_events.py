@@ -62,6 +62,26 @@ def test_a_key_stored_with_other_content_refuses_the_whole_append(tmp_path: Path
         events.append_rows(tmp_path, "worker_status", twice)
 
 
+def test_append_many_stores_every_table_or_none(tmp_path: Path) -> None:
+    tables = factories.event_tables()
+    events.append_rows(tmp_path, "worker_status", _status(["W1"], [0]))
+    before = events.current_version(tmp_path)
+    with pytest.raises(StoreConflict):  # the second table conflicts: the first is not stored either
+        events.append_many(
+            tmp_path, {"tasks": tables["tasks"], "worker_status": _status(["W1"], [0], open_tasks=4)}
+        )
+    assert events.row_count(tmp_path, "tasks") == 0 and events.current_version(tmp_path) == before
+    got = events.append_many(
+        tmp_path, {"tasks": tables["tasks"], "worker_status": _status(["W1", "W2"], [0, 0])}
+    )
+    assert (got["tasks"].new, got["worker_status"].new, got["worker_status"].already_stored) == (
+        len(tables["tasks"]),
+        1,
+        1,
+    )
+    assert events.table_version(tmp_path, "worker_status") > events.table_version(tmp_path, "tasks") > before
+
+
 def test_wrong_schema_is_refused_naming_table_and_column(tmp_path: Path) -> None:
     tasks = factories.event_tables()["tasks"]
     with pytest.raises(StoreError, match="tasks: refused: missing column.*amount"):
