@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -607,6 +608,11 @@ def uplift(
     watchlist: bool = typer.Option(
         False, "--watchlist", help="Contact effect of the risk team: contacted vs held-out customers."
     ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Also write the lifts as JSON here (the console reads <data>/reports/field-uplift.json).",
+    ),
 ) -> None:
     """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs;
     with ``--watchlist``, the risk team's contact effect from the interventions and the holdout."""
@@ -632,6 +638,14 @@ def uplift(
         f"{report.settle_minutes:.0f} min settling excluded ({report.method})"
     )
     console.print(report.frame().round(4).to_string(index=False))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lifts = json.loads(report.frame().to_json(orient="records"))
+        design = {
+            k: getattr(report, k) for k in ("policy_on", "policy_off", "slice_minutes", "settle_minutes")
+        }
+        out.write_text(json.dumps({**design, "method": report.method, "lifts": lifts}, indent=1))
+        console.print(f"lifts: {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover
