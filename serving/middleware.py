@@ -100,6 +100,9 @@ def _normalizing(send: Send) -> Send:
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start" and message.get("status", 200) >= 400:
+            if (b"content-type", b"text/html; charset=utf-8") in message.get("headers", []):
+                await send(message)  # a page (the console's sign-in form), not an API error
+                return
             held.append(message)
             return
         if not held or message["type"] != "http.response.body":
