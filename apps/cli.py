@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.table import Table
 
 from apps.events_cli import events_app, migrate_if_needed
 from opsmatch.settings import Settings
+
+if TYPE_CHECKING:
+    from evaluation.field import UpliftReport
 
 app = typer.Typer(
     help="opsmatch: ML matching and complaint risk for a national operations centre.", no_args_is_help=True
@@ -602,9 +606,17 @@ def uplift(
     ctx: typer.Context,
     events: Path = typer.Argument(None, help="Event-store folder (default: the settings' events dir)."),
     policy_on: str = typer.Option(None, help="Value of assignments.policy for the switched-on policy."),
+    live: bool = typer.Option(
+        False,
+        "--live",
+        help="The service's switchback experiment: ML arm vs its baseline arm, from the live event log "
+        "(slices and settling of the experiment in force unless given).",
+    ),
     policy_off: str = typer.Option(None, help="The other policy (default: the other value in the log)."),
-    slice_minutes: float = typer.Option(60, min=5, help="Length of the alternating time slices."),
-    settle_minutes: float = typer.Option(15, min=0, help="Settling window excluded after each switch."),
+    slice_minutes: float = typer.Option(None, min=5, help="Length of the alternating time slices (60)."),
+    settle_minutes: float = typer.Option(
+        None, min=0, help="Settling window excluded after each switch (15)."
+    ),
     watchlist: bool = typer.Option(
         False, "--watchlist", help="Contact effect of the risk team: contacted vs held-out customers."
     ),
@@ -624,15 +636,35 @@ def uplift(
 
         console.print(estimate_from_events(events or settings.events_dir).to_text())
         return
+    if live:
+        from evaluation.live_uplift import experiment_in_force, live_uplift
+
+        try:
+            report = live_uplift(
+                events or settings.events_dir,
+                experiment_in_force(settings),
+                slice_minutes=slice_minutes,
+                settle_minutes=settle_minutes,
+            )
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--live") from None
+        _print_uplift(report)
+        return
     if policy_on is None:
-        raise typer.BadParameter("--policy-on is required (or pass --watchlist)", param_hint="--policy-on")
+        raise typer.BadParameter(
+            "--policy-on is required (or pass --watchlist or --live)", param_hint="--policy-on"
+        )
     report = estimate_uplift(
         events or settings.events_dir,
         policy_on=policy_on,
         policy_off=policy_off,
-        slice_minutes=slice_minutes,
-        settle_minutes=settle_minutes,
+        slice_minutes=60 if slice_minutes is None else slice_minutes,
+        settle_minutes=15 if settle_minutes is None else settle_minutes,
     )
+    _print_uplift(report)
+
+
+def _print_uplift(report: UpliftReport) -> None:
     console.print(
         f"{report.policy_on} vs {report.policy_off}: {report.slice_minutes:.0f}-min slices, "
         f"{report.settle_minutes:.0f} min settling excluded ({report.method})"

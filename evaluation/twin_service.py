@@ -7,14 +7,17 @@ simulator's view (what ``POST /workers/status`` would push), task records built 
 and the serving ``Policy`` (default weights, the scenario's skill minimums; emergency close through the
 same merge as ``PUT /policy``). Costs come from serving's own assembly
 (``serving.ranking.score_candidates`` / ``scored_pair_costs``, what ``rank_task`` ranks on); batches go
-through ``serving.ranking.assign_tasks`` (``POST /assign``). The pool carries one extra, inactive row: the
-"average worker" of each type (column means over the workers skilled for it), the reference of a freed
-worker's comparative advantage (the oracle's rule, on learned costs); it is never eligible.
+through ``serving.dispatch_plan.plan_by_arm`` (``POST /assign``'s path: the experiment's arm, if one
+runs in the policy, decides each task, ML through ``assign_tasks`` or a baseline). The pool carries one
+extra, inactive row: the "average worker" of each type (column means over the workers skilled for it),
+the reference of a freed worker's comparative advantage (the oracle's rule, on learned costs); it is
+never eligible.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -23,10 +26,12 @@ import numpy as np
 from evaluation.task_features import TaskRecords, sim_datetime
 from features.request_time import LIVE, NEVER, live_rows
 from opsmatch.settings import Settings
-from serving.config import Policy, default_policy, merge_policy
+from serving.config import Policy, ServiceConfig, default_policy, merge_policy
+from serving.dispatch_plan import Batch, plan_by_arm
 from serving.eligibility import ProvinceRules, effective_capacity, eligible_workers, province_rules
 from serving.protocols import Scorer, WorkerPool
-from serving.ranking import assign_tasks, rank_task, score_candidates, scored_pair_costs
+from serving.ranking import rank_task, score_candidates, scored_pair_costs
+from serving.roster import live_only
 from simulator.scenario import ScenarioConfig
 from simulator.state import SimView
 
@@ -112,6 +117,7 @@ class TwinService:
         self.scorer, self.view, self.policy = models.scorer, view, policy
         self.tasks = TaskRecords(view)
         self.capacity = np.maximum(self.pool.capacity.astype(float), 1.0)
+        self.arms: Counter[str] = Counter()  # tasks each experiment arm decided (``assign``)
 
     @property
     def policy(self) -> Policy:
@@ -232,7 +238,8 @@ class TwinService:
         full_scoring_pairs: int = 300_000,
         candidates: int = 64,
     ) -> list[tuple[int, int]]:
-        """``assign_tasks`` over simulated ``tasks`` and the free ``workers``: (task, worker) pairs.
+        """``plan_by_arm`` (ML: ``assign_tasks``) over simulated ``tasks`` and the free ``workers``:
+        (task, worker) pairs.
 
         ``full_scoring_pairs`` and ``candidates`` are the service's ``assign_full_scoring_pairs`` and
         ``assign_candidates_per_task`` settings."""
@@ -240,18 +247,22 @@ class TwinService:
             return []
         rows = self.sync(workers)
         recs = [self.tasks.record(t) for t in tasks]
-        plan = assign_tasks(
-            recs,
+        limits = {"assign_full_scoring_pairs": full_scoring_pairs, "assign_candidates_per_task": candidates}
+        batch = Batch(
             self.pool,
             self.scorer,
             self.policy,
             sim_datetime(self.view),
-            requested=self.mask(rows),
-            full_scoring_pairs=full_scoring_pairs,
-            candidates=candidates,
+            live_only(self.pool.on_shift),
+            ServiceConfig(**limits),
+            self.mask(rows),
         )
-        chosen = plan.result.worker
-        return [(tasks[i], int(self.sim_of[w])) for i, w in enumerate(chosen) if w >= 0]
+        out = []
+        for part in plan_by_arm(recs, batch, self.policy.experiment):
+            self.arms[part.arm] += len(part.index)
+            chosen = part.plan.result.worker
+            out += [(tasks[part.index[i]], int(self.sim_of[w])) for i, w in enumerate(chosen) if w >= 0]
+        return out
 
 
 def _average_row(matrix: np.ndarray, pool: WorkerPool, task_type: str, policy: Policy) -> np.ndarray:

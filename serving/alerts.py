@@ -26,6 +26,7 @@ KINDS: tuple[str, ...] = (
     "province_backlog",
     "overloaded_worker",
     "redispatch_limit",
+    "redispatch",  # one per move of the monitor (serving/dispatch_assign.py)
     "model_health",  # raised by the retraining loop and the gate (apps/model_health.py), not by these rules
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,20 +16,24 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from features.request_time import hours_to_sla
 from opsmatch.settings import Settings
 from serving import alerts as rules
 from serving import schemas as s
-from serving.assignment import CAPACITY, NO_ELIGIBLE
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
+from serving.dispatch import Lifecycle
+from serving.dispatch_assign import Dispatcher
+from serving.dispatch_plan import optional as _opt
+from serving.dispatch_plan import rounded as _r
 from serving.eligibility import effective_capacity, pool_availability
 from serving.errors import ApiError
+from serving.errors import rules_beyond_schema as _rules_beyond_schema
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
-from serving.ranking import NEAR_SLA, OVERDUE, assign_tasks, rank_task
+from serving.ranking import rank_task
 from serving.risk import tiers, top_reasons
 from serving.state import ConflictError, StateStore
+from serving.task_book import TaskBook
 
 
 def _utcnow() -> datetime:
@@ -59,6 +61,9 @@ class Engine:
         self.clock = clock
         self._policy_lock = threading.Lock()
         self._policy_cache: tuple[float, int, Policy] | None = None
+        self.book = TaskBook(settings, enrich=runtime.tasks.enrich)
+        self.lifecycle = Lifecycle(self, self.book)
+        self.dispatcher = Dispatcher(self, self.lifecycle)
 
     # -- shared helpers -------------------------------------------------------------------------
     def policy(self) -> tuple[int, Policy]:
@@ -97,6 +102,9 @@ class Engine:
     def _tasks(self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]) -> list[TaskRecord]:
         """Records of the tasks of a request, in request order (ids first); 404 for unknown ids."""
         found = self.runtime.tasks.get_tasks(list(task_ids)) if task_ids else {}
+        unknown = [t for t in task_ids if t not in found]
+        if unknown:  # posted through POST /tasks, not yet in the feature store
+            found = {**found, **self.book.records(unknown)}
         missing = [(i, t) for i, t in enumerate(task_ids) if t not in found]
         if missing:
             shown = ", ".join(t for _, t in missing[:10])
@@ -177,105 +185,9 @@ class Engine:
         )
 
     # -- /assign --------------------------------------------------------------------------------
-    def assign(self, req: s.AssignRequest) -> s.AssignResponse:
-        n_req = len(req.task_ids) + len(req.tasks)
-        self._limit(
-            n_req, self.config.max_batch_tasks, "task_ids", "tasks", max(len(req.task_ids), len(req.tasks))
-        )
-        if req.worker_ids is not None:
-            self._limit(len(req.worker_ids), self.config.max_batch_workers, "worker_ids", "workers")
-        self._require_ready()
-        version, policy = self.policy()
-        pool = self.runtime.profiles.snapshot()
-        tasks = self._tasks(req.task_ids, req.tasks)
-        requested = None
-        if req.worker_ids is not None:
-            unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
-            if unknown:
-                shown = ", ".join(w for _, w in unknown[:10])
-                raise ApiError(
-                    422, f"unknown worker id(s): {shown}", ["worker_ids", unknown[0][0]], "unknown_worker"
-                )
-            requested = np.zeros(len(pool), dtype=bool)
-            requested[[pool.index[w] for w in req.worker_ids]] = True
-        now = req.as_of or self.clock()
-        avail = pool_availability(pool, now, self.config.status_ttl_seconds)
-        plan = assign_tasks(
-            tasks,
-            pool,
-            self.runtime.scorer,
-            policy,
-            now,
-            requested=requested,
-            full_scoring_pairs=self.config.assign_full_scoring_pairs,
-            candidates=self.config.assign_candidates_per_task,
-            availability=avail,
-        )
-        res = plan.result
-        closed = set(policy.closed_provinces())
-        assignments, unassigned = [], []
-        for t, task in enumerate(tasks):
-            w = int(res.worker[t])
-            if w >= 0:
-                assignments.append(
-                    s.Assignment(
-                        task_id=task.task_id,
-                        worker_id=str(pool.worker_ids[w]),
-                        worker_province_id=str(pool.province_ids[w]),
-                        task_province_id=task.province_id,
-                        overdue=bool(plan.overdue[t]),
-                        urgency=_URGENCY[int(plan.priority[t])],
-                        predicted_minutes=_r(plan.minutes[t]),
-                        p_qa_pass=_r(plan.p_qa_pass[t]),
-                        p_complaint=_r(plan.p_complaint[t]),
-                        cost=_r(res.cost[t]),
-                        cost_parts=s.CostParts(**{p: _r(plan.parts[p][t]) for p in PARTS}),
-                        availability=avail.source_of(w),  # type: ignore[arg-type]
-                        shift_minutes_left=_opt(avail.minutes_left[w]),
-                    )
-                )
-            else:
-                reason = res.unassigned_reason[t] or CAPACITY
-                counts = plan.eligibility[t].counts() if reason == NO_ELIGIBLE else {}
-                if counts:
-                    counts["shift_end"] += int(plan.shift_end_excluded[t])
-                unassigned.append(
-                    s.Unassigned(
-                        task_id=task.task_id,
-                        task_province_id=task.province_id,
-                        overdue=bool(plan.overdue[t]),
-                        urgency=_URGENCY[int(plan.priority[t])],
-                        reason=reason,  # type: ignore[arg-type]  # the solver's two reasons
-                        excluded={k: v for k, v in counts.items() if v},  # type: ignore[arg-type]
-                    )
-                )
-        suggestions = {a.task_id: a.worker_id for a in assignments}
-        to_sla = np.array([hours_to_sla(t.sla_due_at, now) for t in tasks], dtype=float)
-        found = rules.sla_alerts(
-            [t.task_id for t in tasks], [t.province_id for t in tasks], to_sla, suggestions, policy.alerts
-        )
-        on_shift = Counter(pool.province_ids[avail.on_shift & pool.active].astype(str).tolist())
-        found += rules.backlog_alerts(Counter(t.province_id for t in tasks), on_shift, policy.alerts)
-        self.store.upsert_alerts(found, self.clock())
-        return s.AssignResponse(
-            as_of=now,
-            assignments=assignments,
-            unassigned=unassigned,
-            objective=_r(res.objective),
-            n_tasks=len(tasks),
-            n_assigned=res.n_assigned,
-            n_overdue=int(plan.overdue.sum()),
-            n_overdue_assigned=int((plan.overdue & (res.worker >= 0)).sum()),
-            n_near_sla=int((plan.priority == NEAR_SLA).sum()),
-            n_near_sla_assigned=int(((plan.priority == NEAR_SLA) & (res.worker >= 0)).sum()),
-            availability=avail.counts(requested),
-            closed_provinces=sorted(closed),
-            moved_from_closed=sum(1 for a in assignments if a.task_province_id in closed),
-            scored_pairs=plan.scored_pairs,
-            solver_iterations=res.iterations,
-            policy_version=version,
-            model_versions=self.runtime.scorer.versions(),
-        )
+    def assign(self, req: s.AssignRequest, *, actor: str = "assign") -> s.AssignResponse:
+        """Delegated to :mod:`serving.dispatch_assign` (arms, exclusions, commit)."""
+        return self.dispatcher.assign(req, actor=actor)
 
     # -- /risk ----------------------------------------------------------------------------------
     def risk(self, req: s.RiskRequest) -> s.RiskResponse:
@@ -352,6 +264,8 @@ class Engine:
             receipts[table] = s.TableReceipt(received=got.received, new=got.new, duplicates=got.duplicates)
             if len(got.new_rows):
                 new_frames[table] = got.new_rows
+            if table == "completions" and len(got.new_rows):
+                self.lifecycle.close(got.new_rows, actor=actor)
         if new_frames:
             self.runtime.profiles.push_outcomes(new_frames)
         counts = {t: {"received": r.received, "new": r.new} for t, r in receipts.items()}
@@ -507,42 +421,11 @@ class Engine:
         )
 
 
-_URGENCY: dict[int, s.Urgency] = {OVERDUE: "overdue", NEAR_SLA: "near_sla", 0: "normal"}
-
-
-def _opt(x: Any) -> float | None:
-    """A rounded float, or None when unknown (NaN)."""
-    v = float(x)
-    return None if np.isnan(v) else round(v, 3)
-
-
 def _note(note: str | None, claimed: str | None) -> str | None:
     """The free-text note, with the name the body gave (never trusted as the actor)."""
     if claimed and claimed.strip():
         return f"{note or ''} [body actor: {claimed.strip()}]".strip()
     return note
-
-
-@contextmanager
-def _rules_beyond_schema() -> Iterator[None]:
-    """Rows that passed the request schema but that the ingestion refuses (unknown ids, time order,
-    contract rules) answer 422, the status for rules a schema cannot state."""
-    try:
-        yield
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        raise ApiError(
-            422, exc.message, exc.loc, "rule_violation" if exc.kind == "value_error" else exc.kind
-        ) from None
-
-
-def _r(x: Any) -> float:
-    """A finite float for JSON, rounded; a non-finite model output is a server fault, never sent."""
-    v = float(x)
-    if not np.isfinite(v):
-        raise ValueError(f"non-finite value {v} in a response")
-    return round(v, 6)
 
 
 def _inline_record(t: s.InlineTask) -> TaskRecord:

@@ -10,7 +10,8 @@ BentoML or Starlette themselves (their validation, 404, 405) are rewritten into 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -143,3 +144,17 @@ def normalize(status: int, raw: bytes) -> tuple[int, dict[str, Any]] | None:
     if status >= 500 and status != 503:
         message = "an unexpected error occurred; see the server log"
     return status, error_body(message, kind)
+
+
+@contextmanager
+def rules_beyond_schema() -> Iterator[None]:
+    """Rows that passed the request schema but that the ingestion refuses (unknown ids, time order,
+    contract rules) answer 422, the status for rules a schema cannot state."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        raise ApiError(
+            422, exc.message, exc.loc, "rule_violation" if exc.kind == "value_error" else exc.kind
+        ) from None

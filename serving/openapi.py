@@ -29,8 +29,10 @@ STATUS_TEXT = {
     400: "The request does not match its schema (type, bound, enum, unknown field, malformed JSON).",
     401: "No API key, a malformed Authorization header, or an unknown or revoked key.",
     403: "The key's role may not call this endpoint.",
-    404: "A task, worker or alert the request names does not exist.",
-    409: "The policy changed since the version the client read (expected_version).",
+    404: "A task, worker, assignment or alert the request names does not exist.",
+    409: "A conflict: the policy changed since the version the client read (expected_version), a "
+    "lifecycle transition the task's current state does not allow (the state is named), or an id "
+    "already stored with other content.",
     413: "The request body is over the configured size; it was not read.",
     422: "The request matches its schema but breaks a rule a schema cannot state "
     "(time order, duplicate ids, unknown province or worker, totals over the configured ceilings).",
@@ -49,6 +51,13 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "GET /policy": (400,),
     "PUT /policy": (400, 409, 413, 422),
     "GET /info": (),
+    "POST /tasks": (400, 409, 413, 422),
+    "GET /tasks": (400,),
+    "GET /tasks/{task_id}": (400, 404),
+    "POST /assignments": (400, 404, 409, 413, 422, 503),
+    "POST /assignments/{assignment_id}/accept": (400, 404, 409, 413, 422),
+    "POST /assignments/{assignment_id}/reject": (400, 404, 409, 413, 422),
+    "POST /assignments/{assignment_id}/start": (400, 404, 409, 413, 422),
 }
 EXAMPLES_START, EXAMPLES_END = "<!-- api-examples -->", "<!-- /api-examples -->"
 

@@ -273,8 +273,12 @@ def assign_tasks(
     full_scoring_pairs: int = 300_000,
     candidates: int = 64,
     availability: Availability | None = None,
+    excluded: np.ndarray | None = None,
 ) -> AssignPlan:
-    """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring."""
+    """Optimal assignment of the tasks to the pool (most urgent first), see the module docstring.
+
+    ``excluded`` (n_tasks, n_workers) bool: pairs refused whatever else holds (a worker who rejected or
+    lost the task before)."""
     n, m = len(tasks), len(pool)
     avail = availability if availability is not None else live_only(pool.on_shift)
     types = [t.task_type for t in tasks]
@@ -282,6 +286,8 @@ def assign_tasks(
     elig, per_task = eligibility_matrix(
         pool, types, provinces, policy, requested=requested, on_shift=avail.on_shift
     )
+    if excluded is not None:
+        elig &= ~np.asarray(excluded, dtype=bool)
     capacity = effective_capacity(pool, policy)
     remaining = np.maximum(capacity - pool.open_tasks, 0)
     median = type_medians(types, pool, policy)

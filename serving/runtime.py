@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,9 +257,11 @@ def _ts(value: Any) -> datetime:
     return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
-def row_validator(settings: Settings, index: EventIndex | None = None) -> RowValidator:
+def row_validator(
+    settings: Settings, index: EventIndex | None = None, clock: Callable[[], datetime] | None = None
+) -> RowValidator:
     """``opsmatch.validation.validate_table`` with the event store's keys (held in ``index``) as known
-    references."""
+    references; "in the future" is judged on ``clock`` (the service's, default wall time)."""
     from opsmatch.validation import validate_table
 
     index = index or EventIndex(settings)
@@ -272,7 +274,7 @@ def row_validator(settings: Settings, index: EventIndex | None = None) -> RowVal
             frame,
             source=f"request:{table}",
             known_keys=known,  # type: ignore[arg-type]  # set-like views
-            now=pd.Timestamp.now("UTC"),
+            now=pd.Timestamp(clock()) if clock is not None else pd.Timestamp.now("UTC"),
         )
         return [(int(r.row) - 1, r.column, r.reason) for r in res.rejections]
 

@@ -68,13 +68,18 @@ class _TaskBatch(Strict):
 
     @model_validator(mode="after")
     def _some_unique_tasks(self) -> _TaskBatch:
-        if not self.task_ids and not self.tasks:
-            raise ValueError("give at least one task in task_ids or tasks")
-        ids = list(self.task_ids) + [t.task_id for t in self.tasks]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})[:10]
-            raise ValueError(f"duplicate task ids: {', '.join(dup)}")
+        _check_tasks(self.task_ids, self.tasks, required=True)
         return self
+
+
+def _check_tasks(task_ids: list[str], tasks: list[InlineTask], *, required: bool) -> None:
+    """At least one task (when ``required``), no id twice."""
+    if required and not task_ids and not tasks:
+        raise ValueError("give at least one task in task_ids or tasks")
+    ids = list(task_ids) + [t.task_id for t in tasks]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})[:10]
+        raise ValueError(f"duplicate task ids: {', '.join(dup)}")
 
 
 # -- /rank ----------------------------------------------------------------------------------------
@@ -144,6 +149,15 @@ class AssignRequest(_TaskBatch):
     """Pending tasks (ids and/or inline) and an optional subset of workers to assign them to."""
 
     worker_ids: Annotated[list[Id], Field(min_length=1, max_length=HARD_MAX_BATCH)] | None = None
+    commit: bool = Field(default=False, description="Commit every proposed assignment (source assign).")
+    all_waiting: bool = Field(
+        default=False, description="Dispatch every waiting task (oldest SLA first, up to max_batch_tasks)."
+    )
+
+    @model_validator(mode="after")
+    def _some_unique_tasks(self) -> AssignRequest:  # overrides the batch's: all_waiting needs no ids
+        _check_tasks(self.task_ids, self.tasks, required=not self.all_waiting)
+        return self
 
 
 class Assignment(BaseModel):
@@ -160,6 +174,8 @@ class Assignment(BaseModel):
     cost_parts: CostParts
     availability: AvailabilitySource
     shift_minutes_left: float | None
+    arm: str = "ml"
+    assignment_id: str | None = Field(default=None, description="Set when the assignment was committed.")
 
 
 class Unassigned(BaseModel):
@@ -189,6 +205,8 @@ class AssignResponse(BaseModel):
     solver_iterations: int
     policy_version: int
     model_versions: dict[str, str]
+    committed: int = 0
+    arms: dict[str, int] = Field(default_factory=dict, description="Tasks decided by each experiment arm.")
 
 
 # -- /risk ----------------------------------------------------------------------------------------

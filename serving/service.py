@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -25,8 +26,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from opsmatch.clock import clock_from
 from opsmatch.settings import Settings
 from serving import alerts as rules
+from serving import lifecycle_schemas as ls
 from serving import middleware
 from serving import schemas as s
 from serving.auth import Gate, caller
@@ -84,7 +87,9 @@ def build_engine(settings: Settings) -> Engine:
     index = EventIndex(settings)
     runtime = build_runtime(settings, config, index)
     store = StateStore(settings.resolved_state_db_url)
-    return Engine(settings, runtime, store, config, validate_rows=row_validator(settings, index))
+    clock = clock_from(settings)  # every "now" of the service, the row validator's included
+    validate = row_validator(settings, index, clock)
+    return Engine(settings, runtime, store, config, validate_rows=validate, clock=clock)
 
 
 @bentoml.service(name="opsmatch", traffic={"timeout": 120})
@@ -100,6 +105,8 @@ class OpsMatch:
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="alert-sweep", daemon=True)
         self._sweeper.start()
+        self._monitor = threading.Thread(target=self._watch, name="monitor", daemon=True)
+        self._monitor.start()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -114,6 +121,15 @@ class OpsMatch:
                 self.engine.sweep_alerts()
             except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
                 log.exception("alert sweep failed")
+
+    def _watch(self) -> None:
+        """The monitor (``serving.dispatch_assign``): every ``monitor_seconds`` of wall time."""
+        while not self._stop.wait(self.engine.config.monitor_seconds):
+            try:
+                self.engine.dispatcher.monitor()
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the next one
+                self.engine.dispatcher.stats.failures += 1
+                log.exception("monitor pass failed")
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document (built once per worker, with this service's configured ceilings)."""
@@ -154,7 +170,17 @@ class OpsMatch:
     @bentoml.api(route="/assign")
     def assign(self, request: s.AssignRequest, /, ctx: bentoml.Context) -> s.AssignResponse:
         """Optimal assignment of pending tasks (overdue first) under capacity, skills and sharing."""
-        return self._call(ctx, "assign", lambda _: self.engine.assign(request))
+        return self._call(ctx, "assign", lambda who: self.engine.assign(request, actor=who))
+
+    @bentoml.api(route="/tasks")
+    def post_tasks(self, request: ls.TasksIn, /, ctx: bentoml.Context) -> ls.TasksReceipt:
+        """Task intake from the core systems: validated, durable, idempotent, risk scored on arrival."""
+        return self._call(ctx, "tasks", lambda who: self.engine.lifecycle.intake(request, actor=who))
+
+    @bentoml.api(route="/assignments")
+    def assignments(self, request: ls.AssignmentIn, /, ctx: bentoml.Context) -> ls.AssignmentOut:
+        """Commit an assignment (source assign, rank or person; an override carries its reason)."""
+        return self._call(ctx, "assignments", lambda who: self.engine.lifecycle.commit(request, actor=who))
 
     @bentoml.api(route="/risk")
     def risk(self, request: s.RiskRequest, /, ctx: bentoml.Context) -> s.RiskResponse:
@@ -189,6 +215,44 @@ class OpsMatch:
     def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:
         """Acknowledge an alert (the audit and ``acked_by`` name the API key)."""
         return self.engine.ack(alert_id, body, actor=caller(request.scope).name)
+
+    @ops_app.get("/tasks", response_model=ls.TaskList)
+    def get_tasks(
+        self,
+        status: ls.StatusFilter | None = None,
+        province_id: str | None = Query(default=None, min_length=1, max_length=64),
+        task_type: str | None = Query(default=None, min_length=1, max_length=64),
+        created_after: datetime | None = None,
+        sort: ls.TaskSort = "sla_due_at",
+        limit: int = Query(default=100, ge=1, le=10_000),
+    ) -> ls.TaskList:
+        """The queue: tasks by status (waiting, open or one status), oldest SLA first by default."""
+        return self.engine.lifecycle.list_tasks(status, province_id, task_type, created_after, sort, limit)
+
+    @ops_app.get("/tasks/{task_id}", response_model=ls.TaskDetail)
+    def get_task(self, task_id: str) -> ls.TaskDetail:
+        """One task with its history of transitions."""
+        return self.engine.lifecycle.get_task(task_id)
+
+    @ops_app.post("/assignments/{assignment_id}/accept", response_model=ls.AssignmentStep)
+    def accept(self, assignment_id: str, body: ls.NoteIn, request: Request) -> ls.AssignmentStep:
+        """The worker accepts the assignment."""
+        who = caller(request.scope).name
+        return self.engine.lifecycle.step(assignment_id, "accept", actor=who, note=body.note)
+
+    @ops_app.post("/assignments/{assignment_id}/reject", response_model=ls.AssignmentStep)
+    def reject(self, assignment_id: str, body: ls.RejectIn, request: Request) -> ls.AssignmentStep:
+        """The worker declines (with a reason code): the task waits again, never for that worker."""
+        who = caller(request.scope).name
+        return self.engine.lifecycle.step(
+            assignment_id, "reject", actor=who, note=body.note, reason_code=body.reason_code
+        )
+
+    @ops_app.post("/assignments/{assignment_id}/start", response_model=ls.AssignmentStep)
+    def start(self, assignment_id: str, body: ls.NoteIn, request: Request) -> ls.AssignmentStep:
+        """The worker starts the accepted task."""
+        who = caller(request.scope).name
+        return self.engine.lifecycle.step(assignment_id, "start", actor=who, note=body.note)
 
     @ops_app.get("/policy", response_model=s.PolicyOut)
     def get_policy(self, history: int = Query(default=0, ge=0, le=1000)) -> s.PolicyOut:
@@ -227,6 +291,16 @@ class OpsMatch:
         lines.append("# HELP opsmatch_policy_version Version of the dispatch policy in force.")
         lines.append("# TYPE opsmatch_policy_version gauge")
         lines.append(f"opsmatch_policy_version {self.engine.policy()[0]}")
+        stats = self.engine.dispatcher.stats
+        lines.append("# HELP opsmatch_monitor_moves Tasks the monitor took back or re-dispatched, by reason.")
+        lines.append("# TYPE opsmatch_monitor_moves counter")
+        lines += [f'opsmatch_monitor_moves{{reason="{r}"}} {n}' for r, n in sorted(stats.moves.items())]
+        lines.append("# HELP opsmatch_monitor_sweeps Monitor passes run by this worker.")
+        lines.append("# TYPE opsmatch_monitor_sweeps counter")
+        lines.append(f"opsmatch_monitor_sweeps {stats.sweeps}")
+        lines.append("# HELP opsmatch_monitor_dispatched Tasks the monitor committed to a new worker.")
+        lines.append("# TYPE opsmatch_monitor_dispatched counter")
+        lines.append(f"opsmatch_monitor_dispatched {stats.dispatched}")
         return "\n".join(lines) + "\n"
 
 

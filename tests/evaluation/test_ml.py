@@ -7,12 +7,13 @@ import json
 import numpy as np
 import pytest
 
-import evaluation.twin_service as twin_service
+import serving.dispatch_plan as dispatch_plan
 from evaluation.ab import evaluate_policies
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy
 from evaluation.replay import evaluation_period, run_policy
 from evaluation.report import EXPERIMENT, log_report_to_mlflow, write_report
 from evaluation.twin_service import ACTOR, ServingModels
+from serving.config import default_policy, merge_policy
 from serving.schemas import PolicyUpdate
 from simulator.policies import NationalLeastBusyPolicy
 
@@ -102,18 +103,29 @@ def test_ml_policies_never_read_the_truth(models, period, cls) -> None:
 
 def test_ml_batch_assigns_through_assign_tasks(models, period, monkeypatch) -> None:
     calls = []
-    original = twin_service.assign_tasks
+    original = dispatch_plan.assign_tasks
 
     def spy(tasks, pool, scorer, policy, now, **kw):
         calls.append((len(tasks), policy.max_open_tasks))
         return original(tasks, pool, scorer, policy, now, **kw)
 
-    monkeypatch.setattr(twin_service, "assign_tasks", spy)
-    result = run_policy(period, MLBatchPolicy(models, every_minutes=10))
+    monkeypatch.setattr(dispatch_plan, "assign_tasks", spy)
+    policy = MLBatchPolicy(models, every_minutes=10)
+    result = run_policy(period, policy)
+    assert set(policy.svc.arms) == {"ml"}  # no experiment: ML decides every task
     assert len(calls) > 20 and all(cap == 1 for _, cap in calls)  # only free workers get a task
     assert np.isfinite(result.completed).all()
     at = np.array(result.assignments["at"])
     assert np.allclose((at - period.start_minute) % 10, 0)  # decisions only at the ticks
+
+
+def test_ml_batch_runs_the_services_switchback_on_the_twin(models, period) -> None:
+    exp = {"enabled": True, "baseline": "least_busy", "slice_minutes": 60, "settle_minutes": 0}
+    policy = MLBatchPolicy(models, merge_policy(default_policy(), {"experiment": exp}), every_minutes=10)
+    result = run_policy(period, policy)
+    arms = policy.svc.arms
+    assert set(arms) == {"ml", "least_busy"} and min(arms.values()) > 0.3 * sum(arms.values())
+    assert np.isfinite(result.completed).all()
 
 
 def test_emergency_close_takes_the_province_out_of_the_pool(models, period) -> None:
