@@ -2,9 +2,9 @@
 
 The open tasks (not done, not cancelled) with their lifecycle status, and hourly totals of the KPIs
 (arrivals, completions, turnaround, SLA met, QA checks and passes, complaints). The first read folds
-the whole history with vectorised frames; afterwards only the rows stored after the held version are
-read, and only when the store's version moved (one index probe per refresh otherwise). Every writer
-counts: the service's endpoints, ``opsmatch ingest``, the live twin.
+the whole history; afterwards only the rows stored after the held version are read, and only from the
+tables the store's version log says were written (one query per refresh when nothing was). Every
+writer counts: the service's endpoints, ``opsmatch ingest``, the live twin.
 
 A task's status follows the lifecycle contract (``serving.lifecycle``): its latest ``task_events`` row
 decides; a task without events is assigned once an ``assignments`` row names it, else pending; a
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from opsmatch import events
 from serving.lifecycle import FINAL, TRANSITIONS, Status
@@ -56,11 +56,6 @@ class OpenTask:
     has_events: bool = False
 
 
-def _cols(frame: pd.DataFrame, names: list[str]) -> list[list[Any]]:
-    """Columns of a frame as Python lists (fast to zip over, unlike ``itertuples``)."""
-    return [frame[n].tolist() for n in names]
-
-
 class BoardIndex:
     """See the module docstring. Thread-safe; :meth:`refresh` is cheap when nothing was stored."""
 
@@ -69,89 +64,86 @@ class BoardIndex:
         self.open: dict[str, OpenTask] = {}
         self.hourly: dict[str, defaultdict[int, float]] = {k: defaultdict(float) for k in KPIS}
         self.provinces: dict[str, str] = {}
-        self._versions: dict[str, int] = {}
-        self._store_version = -1
+        self._store_version = 0
         self._lock = threading.Lock()
 
     def refresh(self) -> int:
         """Read what was stored since the last call; returns the store version now held."""
-        version = events.current_version(self.where)
         with self._lock:
-            if version == self._store_version:
-                return version
-            frames = {}
+            changed = events.tables_changed(self.where, self._store_version)
+            if not changed:
+                return self._store_version
+            version = max(changed.values())
+            batch: dict[str, dict[str, list[Any]]] = {}
             for table, cols in COLUMNS.items():
-                held = self._versions.get(table, 0)
-                if events.table_version(self.where, table, upto=version) <= held:
-                    continue
-                data = events.read_arrow(self.where, table, version=version, since=held, columns=cols)
-                frames[table] = data.to_pandas()
-                self._versions[table] = version
-            self._fold(frames)
+                if table in changed:
+                    data = events.read_arrow(
+                        self.where, table, version=version, since=self._store_version, columns=cols
+                    )
+                    batch[table] = data.to_pydict()
+            self._fold(batch)
             self._store_version = version
             return version
 
-    # -- folding one batch of new rows ------------------------------------------------------------
-    def _fold(self, f: dict[str, pd.DataFrame]) -> None:
-        if "provinces" in f:
-            p = f["provinces"]
-            self.provinces.update(zip(p["province_id"].astype(str), p["name"].astype(str), strict=True))
-        tasks = f.get("tasks", pd.DataFrame(columns=COLUMNS["tasks"]))
-        comps = f.get("completions", pd.DataFrame(columns=COLUMNS["completions"]))
-        evs = f.get("task_events", pd.DataFrame(columns=COLUMNS["task_events"]))
+    # -- folding one batch of new rows (columns as lists; times in µs) ------------------------------
+    def _fold(self, b: dict[str, dict[str, list[Any]]]) -> None:
+        empty: dict[str, list[Any]] = defaultdict(list)
+        p, tasks = b.get("provinces", empty), b.get("tasks", empty)
+        comps, evs, a = b.get("completions", empty), b.get("task_events", empty), b.get("assignments", empty)
+        self.provinces.update(zip(p["province_id"], p["name"], strict=True))
         self._add("arrivals", tasks["created_at"])
-        closed = set(comps["task_id"].astype(str)) | set(
-            evs.loc[evs["kind"].isin(list(CLOSED_KINDS)), "task_id"].astype(str)
-        )
+        closed = set(comps["task_id"]) | {
+            t for t, k in zip(evs["task_id"], evs["kind"], strict=True) if k in CLOSED_KINDS
+        }
         self._done(tasks, comps)
-        fresh = tasks[~tasks["task_id"].astype(str).isin(closed)]
-        for tid, province, kind, created, due in zip(*_cols(fresh, COLUMNS["tasks"]), strict=True):
-            self.open[str(tid)] = OpenTask(
-                str(province), str(kind), int(created), int(due), since_us=int(created)
-            )
-        if "assignments" in f:
-            a = f["assignments"]
-            mine = a[a["task_id"].astype(str).isin(self.open.keys())]
-            for tid, worker, at in zip(*_cols(mine, ["task_id", "worker_id", "assigned_at"]), strict=True):
-                task = self.open[str(tid)]
-                if not task.has_events:  # a task without lifecycle events: assigned once assigned
-                    task.status, task.since_us, task.worker_id = "assigned", int(at), str(worker)
-        mine = evs[evs["task_id"].astype(str).isin(self.open.keys())]
-        for tid, kind, at, worker in zip(*_cols(mine, ["task_id", "kind", "at", "worker_id"]), strict=True):
-            task = self.open[str(tid)]
-            task.status, task.since_us, task.has_events = TRANSITIONS[str(kind)][1].value, int(at), True
-            task.worker_id = None if worker is None or worker != worker else str(worker)
+        cols = (
+            tasks["task_id"],
+            tasks["province_id"],
+            tasks["task_type"],
+            tasks["created_at"],
+            tasks["sla_due_at"],
+        )
+        for tid, province, kind, created, due in zip(*cols, strict=True):
+            if tid not in closed:
+                self.open[tid] = OpenTask(province, kind, created, due, since_us=created)
+        for tid, worker, at in zip(a["task_id"], a["worker_id"], a["assigned_at"], strict=True):
+            task = self.open.get(tid)
+            if task is not None and not task.has_events:  # no lifecycle events: assigned once assigned
+                task.status, task.since_us, task.worker_id = "assigned", at, worker
+        for tid, kind, at, worker in zip(
+            evs["task_id"], evs["kind"], evs["at"], evs["worker_id"], strict=True
+        ):
+            task = self.open.get(tid)
+            if task is not None:
+                task.status, task.since_us, task.has_events = TRANSITIONS[kind][1].value, at, True
+                task.worker_id = worker
         for task_id in closed:
             self.open.pop(task_id, None)
-        if "qa_results" in f:
-            qa = f["qa_results"]
-            self._add("qa_checked", qa["checked_at"])
-            self._add("qa_passed", qa.loc[qa["passed"].astype(bool), "checked_at"])
-        if "complaints" in f:
-            self._add("complaints", f["complaints"]["filed_at"])
+        qa = b.get("qa_results", empty)
+        self._add("qa_checked", qa["checked_at"])
+        self._add("qa_passed", [t for t, ok in zip(qa["checked_at"], qa["passed"], strict=True) if ok])
+        self._add("complaints", b.get("complaints", empty)["filed_at"])
 
-    def _done(self, tasks: pd.DataFrame, comps: pd.DataFrame) -> None:
+    def _done(self, tasks: dict[str, list[Any]], comps: dict[str, list[Any]]) -> None:
         """Completion KPIs: the task's times come from this batch's tasks, else from the open tasks."""
-        if not len(comps):
+        if not comps["task_id"]:
             return
-        ids = comps["task_id"].astype(str).tolist()
-        times = {
-            str(t): (int(c), int(d))
-            for t, c, d in zip(*_cols(tasks, ["task_id", "created_at", "sla_due_at"]), strict=True)
-        }
-        for tid in ids:
+        times = dict(
+            zip(tasks["task_id"], zip(tasks["created_at"], tasks["sla_due_at"], strict=True), strict=True)
+        )
+        for tid in comps["task_id"]:
             held = self.open.get(tid)
             if tid not in times and held is not None:
                 times[tid] = (held.created_us, held.sla_due_us)
-        created = np.array([times.get(t, (-1, -1))[0] for t in ids], dtype=np.int64)
-        due = np.array([times.get(t, (-1, -1))[1] for t in ids], dtype=np.int64)
+        created = np.array([times.get(t, (-1, -1))[0] for t in comps["task_id"]], dtype=np.int64)
+        due = np.array([times.get(t, (-1, -1))[1] for t in comps["task_id"]], dtype=np.int64)
         ok = created >= 0  # a completion of a task never seen (or closed before) counts nowhere
-        done_at = comps["completed_at"].to_numpy(dtype=np.int64)[ok]
+        done_at = np.asarray(comps["completed_at"], dtype=np.int64)[ok]
         self._add("done", done_at)
         self._add("turnaround_minutes", done_at, weights=(done_at - created[ok]) / 60e6)
         self._add("sla_met", done_at[done_at <= due[ok]])
 
-    def _add(self, kpi: str, times_us: pd.Series | np.ndarray, weights: np.ndarray | None = None) -> None:
+    def _add(self, kpi: str, times_us: Sequence[int] | np.ndarray, weights: np.ndarray | None = None) -> None:
         t = np.asarray(times_us, dtype=np.int64)
         if not len(t):
             return

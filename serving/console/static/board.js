@@ -128,6 +128,7 @@ export function mountBoard(section, ctx) {
     renderKpis(board);
     stamp.textContent = ` ${board.provinces.length} provinces · as of ${fmt.time(board.as_of)} UTC · server ${board.server_ms} ms · every ${board.refresh_seconds} s`;
     section.dataset.rendered = String(Date.now());
+    if (!section.dataset.firstRenderMs) section.dataset.firstRenderMs = performance.now().toFixed(1);
     section.dataset.provinces = String(board.provinces.length);
     await loadAudit().catch((err) => failed("audit", err));
   }
