@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -601,6 +601,19 @@ def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Pat
     console.print(f"report: {path}")
 
 
+def _holdout_records(settings: Settings) -> list[dict[str, Any]]:
+    """The service's records of the watchlist's held-out rows (its state store)."""
+    # Imported here to keep the serving stack (Feast, BentoML models) off the CLI's start-up.
+    from serving.risk_desk import HOLDOUT_ACTION
+    from serving.state import StateStore
+
+    store = StateStore(settings.resolved_state_db_url)
+    try:
+        return store.audit_entries(action=HOLDOUT_ACTION, limit=10**9)
+    finally:
+        store.close()
+
+
 @app.command()
 def uplift(
     ctx: typer.Context,
@@ -632,9 +645,13 @@ def uplift(
 
     settings = _settings(ctx)
     if watchlist:
-        from evaluation.contact_effect import estimate_from_events
+        from evaluation.contact_effect import HOLDOUT_FILE, estimate_from_events, holdouts_from_records
 
-        console.print(estimate_from_events(events or settings.events_dir).to_text())
+        where = Path(events or settings.events_dir)
+        held = None
+        if not (where / HOLDOUT_FILE).exists():  # a field log: the service recorded its held-out rows
+            held = holdouts_from_records(_holdout_records(settings))
+        console.print(estimate_from_events(where, holdouts=held).to_text())
         return
     if live:
         from evaluation.live_uplift import experiment_in_force, live_uplift
@@ -648,7 +665,7 @@ def uplift(
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--live") from None
-        _print_uplift(report)
+        _print_uplift(report, out)
         return
     if policy_on is None:
         raise typer.BadParameter(
@@ -661,10 +678,11 @@ def uplift(
         slice_minutes=60 if slice_minutes is None else slice_minutes,
         settle_minutes=15 if settle_minutes is None else settle_minutes,
     )
-    _print_uplift(report)
+    _print_uplift(report, out)
 
 
-def _print_uplift(report: UpliftReport) -> None:
+def _print_uplift(report: UpliftReport, out: Path | None = None) -> None:
+    """The lifts on the console; with ``out``, also as JSON (what the console's proof view charts)."""
     console.print(
         f"{report.policy_on} vs {report.policy_off}: {report.slice_minutes:.0f}-min slices, "
         f"{report.settle_minutes:.0f} min settling excluded ({report.method})"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -130,16 +131,29 @@ def estimate_contact_effect(
     return ContactEffect(1 - ratio, 1 - r_hi, 1 - r_lo, nt, nc, kt, kc, window_days, level)
 
 
-def estimate_from_events(events_dir: Path | str, *, window_days: float = 7.0) -> ContactEffect:
+def holdouts_from_records(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Held-out rows (customer_id, at) from the service's ``watchlist_holdout`` audit records (detail
+    ``{"at": ..., "customers": [...]}``, one record per served list)."""
+    rows = [(c, r["detail"]["at"]) for r in records for c in r["detail"].get("customers", [])]
+    out = pd.DataFrame(rows, columns=["customer_id", "at"])
+    return out.assign(at=pd.to_datetime(out["at"], utc=True, format="ISO8601"))
+
+
+def estimate_from_events(
+    events_dir: Path | str, *, window_days: float = 7.0, holdouts: pd.DataFrame | None = None
+) -> ContactEffect:
     """``estimate_contact_effect`` over an event store: ``interventions`` and ``complaints`` tables and
-    the watchlist's held-out rows (``watchlist_holdout.parquet``: customer_id, at)."""
+    the watchlist's held-out rows (``holdouts``, e.g. the service's records, else the twin's
+    ``watchlist_holdout.parquet``: customer_id, at)."""
     events_dir = Path(events_dir)
-    path = events_dir / HOLDOUT_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no held-out watchlist rows (customer_id, at) to compare with")
+    if holdouts is None:
+        path = events_dir / HOLDOUT_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no held-out watchlist rows (customer_id, at) to compare with")
+        holdouts = pd.read_parquet(path)
     return estimate_contact_effect(
         read_table(events_dir, "interventions"),
-        pd.read_parquet(path),
+        holdouts,
         read_table(events_dir, "complaints"),
         window_days=window_days,
     )

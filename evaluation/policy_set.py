@@ -8,7 +8,7 @@
 | ``ml_batch`` | the service's /assign every 5 minutes over the head of the backlog |
 | ``oracle`` | greedy dispatch on the true expected cost (the only reader of the truth) |
 | ``oracle_batch``, ``legacy_fifo_explore``, ``ml_ranking_fifo`` | variants |
-| ``ml_ranking_w20`` | ``ml_ranking`` with the complaint weight at 20 (the true cost's 600 min / median) |
+| ``ml_ranking_prev``, ``ml_watchlist_prev`` | the same, with the weights before issue 15 |
 | ``watchlist_random`` | ``legacy_fifo`` + the risk team contacting customers at random (the control) |
 | ``ml_watchlist`` | ``ml_ranking`` + the risk team working the served model's watchlist (``watchlist.py``) |
 """
@@ -59,9 +59,29 @@ class PolicyContext:
         return self.models
 
 
-def _w20(ctx: PolicyContext) -> Policy:
-    weights = merge_policy(default_policy(), {"weights": {"complaint": 20.0}})
-    return MLRankingPolicy(ctx.served(), weights, changes=ctx.changes, name="ml_ranking_w20")
+# The unit-free weights before issue 15 (parts in type-median handling times: complaint 3, QA failure 2,
+# load 0.5, hand-off 0.3, SLA and shift overrun 1 per median, capped at 5 medians), in minute-equivalents
+# at a 30-minute median (the median of the type medians in serving/defaults.yaml: 10-60 min). Within one
+# task a cost scaled by its type's median ranks the workers alike, so for /rank this is the old policy
+# up to the type's median being 30 min.
+PREVIOUS_MEDIAN_MINUTES = 30.0
+PREVIOUS_WEIGHTS: dict[str, object] = {
+    "weights": {
+        "efficiency": 1.0,
+        "quality": 2.0 * PREVIOUS_MEDIAN_MINUTES,
+        "complaint": 3.0 * PREVIOUS_MEDIAN_MINUTES,
+        "load": 0.5 * PREVIOUS_MEDIAN_MINUTES,
+        "cross_province": 0.3 * PREVIOUS_MEDIAN_MINUTES,
+        "sla": 60.0,
+        "shift_end": 60.0,
+    },
+    "sla_cap": 5.0 * PREVIOUS_MEDIAN_MINUTES / 60.0,
+}
+
+
+def _previous(ctx: PolicyContext) -> MLRankingPolicy:
+    weights = merge_policy(default_policy(), PREVIOUS_WEIGHTS)
+    return MLRankingPolicy(ctx.served(), weights, changes=ctx.changes, name="ml_ranking_prev")
 
 
 FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
@@ -72,7 +92,8 @@ FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
     "ml_ranking_fifo": lambda ctx: MLRankingPolicy(
         ctx.served(), choose="fifo", changes=ctx.changes, name="ml_ranking_fifo"
     ),
-    "ml_ranking_w20": _w20,
+    "ml_ranking_prev": _previous,
+    "ml_watchlist_prev": lambda ctx: WatchlistPolicy(_previous(ctx), ctx.served(), name="ml_watchlist_prev"),
     "ml_batch": lambda ctx: MLBatchPolicy(ctx.served(), changes=ctx.changes),
     "oracle": lambda ctx: OraclePolicy(ctx.truth),
     "watchlist_random": lambda ctx: WatchlistPolicy(LegacyPolicy(explore=False), None, name=CONTROL),

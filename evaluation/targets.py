@@ -57,9 +57,9 @@ def _cost_gap(report: ABReport, policy: str) -> str:
     text = ", ".join(f"{k.removeprefix('cost_')} {v:+.1f}" for k, v in parts.items())
     worst = max(parts, key=parts.get)  # type: ignore[arg-type]
     hint = {
-        "cost_complaint": "the serving complaint weight (3 type-median handling times, i.e. 30-150 min) "
-        "prices a complaint far below the true cost's 600 min: raise weights.complaint "
-        "to ~20 (see ml_ranking_w20 when replayed) and improve the complaint model",
+        "cost_complaint": "the complaint model separates workers less well than the truth (the serving "
+        "price of a complaint is the true cost's 600 min; ml_ranking_prev replays the old 90): improve "
+        "the complaint model",
         "cost_qa": "the QA model separates workers less well than the truth: more QA checks per worker x "
         "type, and serve the worker_last_qa features (NaN in serving today)",
         "cost_minutes": "the handling-time model's worker x type signal (more history per pair)",

@@ -3,8 +3,9 @@
 Task profile: ``features.entity_features.build_task_profile`` (what ``FeastTaskSource.enrich`` calls).
 Customer: the contract's customer row given inline (``serving.runtime.CUSTOMER_FIELDS``), with
 ``cust_tasks_so_far`` counted in the period at the task's creation and ``cust_complaints_so_far`` = 0
-(complaints of the period are drawn after the replay, so none is known while it runs). Province status:
-recomputed every simulated hour from the live state of the replay, with the definitions of
+(complaints of the period are drawn after the replay, so none is known while it runs), and
+``cust_contacts_so_far`` = 0 (the twin's risk team works after the replay, ``simulator.risk_team``).
+Province status: recomputed every simulated hour from the live state of the replay, with the definitions of
 ``features.province_features`` (backlog = arrived and not completed, unassigned = pending, staff on shift,
 staff scheduled by shift pattern, arrivals per hour over the last 4 hours, business calendar).
 """
@@ -103,6 +104,7 @@ class TaskRecords:
         self.customer = pd.DataFrame({CUSTOMER_FIELDS[c]: cust[c].to_numpy() for c in CUSTOMER_FIELDS})
         self.customer["cust_tasks_so_far"] = tk.groupby("cust").cumcount().to_numpy() + 1
         self.customer["cust_complaints_so_far"] = 0
+        self.customer["cust_contacts_so_far"] = 0  # the twin's risk team works after the replay
         self.customer_rows = self.customer.to_dict("records")
         self.created = pd.DatetimeIndex(pd.to_datetime(tk["created_at"], utc=True)).to_pydatetime()
         self.due = pd.DatetimeIndex(pd.to_datetime(tk["sla_due_at"], utc=True)).to_pydatetime()

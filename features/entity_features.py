@@ -64,11 +64,17 @@ def build_task_profile(tasks: pd.DataFrame, provinces: pd.DataFrame) -> pd.DataF
 
 
 def build_customer_profile(
-    customers: pd.DataFrame, tasks: pd.DataFrame, complaints: pd.DataFrame, start_us: int
+    customers: pd.DataFrame,
+    tasks: pd.DataFrame,
+    complaints: pd.DataFrame,
+    start_us: int,
+    interventions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Customer rows at the history start and at every task creation / complaint filing for them.
+    """Customer rows at the history start and at every task creation / complaint filing / risk-team
+    contact for them.
 
-    ``cust_tasks_so_far`` and ``cust_complaints_so_far`` count the events at or before the row's time.
+    ``cust_tasks_so_far``, ``cust_complaints_so_far`` and ``cust_contacts_so_far`` count the events at
+    or before the row's time.
     Static traits are taken as known from the history start (the contract does not version them).
     """
     ids = customers["customer_id"].astype(str).to_numpy()
@@ -77,27 +83,33 @@ def build_customer_profile(
     cust = customers.iloc[order].reset_index(drop=True)
     t_idx = pd.Categorical(tasks["customer_id"].astype(str), categories=ids).codes.astype(np.int64)
     c_idx = pd.Categorical(complaints["customer_id"].astype(str), categories=ids).codes.astype(np.int64)
-    t_ok, c_ok = t_idx >= 0, c_idx >= 0
-    key = np.concatenate([np.arange(len(ids)), t_idx[t_ok], c_idx[c_ok]])
+    contacts = interventions if interventions is not None else pd.DataFrame({"customer_id": [], "at": []})
+    v_idx = pd.Categorical(contacts["customer_id"].astype(str), categories=ids).codes.astype(np.int64)
+    t_ok, c_ok, v_ok = t_idx >= 0, c_idx >= 0, v_idx >= 0
+    key = np.concatenate([np.arange(len(ids)), t_idx[t_ok], c_idx[c_ok], v_idx[v_ok]])
     t = np.concatenate(
         [
             np.full(len(ids), start_us, dtype=np.int64),
             to_us(tasks["created_at"])[t_ok],
             to_us(complaints["filed_at"])[c_ok],
+            to_us(pd.to_datetime(contacts["at"], utc=True))[v_ok] if v_ok.any() else np.zeros(0, np.int64),
         ]
     )
-    d_task = np.concatenate([np.zeros(len(ids)), np.ones(t_ok.sum()), np.zeros(c_ok.sum())])
-    d_comp = np.concatenate([np.zeros(len(ids)), np.zeros(t_ok.sum()), np.ones(c_ok.sum())])
+    n0, nt, nc, nv = len(ids), int(t_ok.sum()), int(c_ok.sum()), int(v_ok.sum())
+    d_task = np.concatenate([np.zeros(n0), np.ones(nt), np.zeros(nc + nv)])
+    d_comp = np.concatenate([np.zeros(n0 + nt), np.ones(nc), np.zeros(nv)])
+    d_cont = np.concatenate([np.zeros(n0 + nt + nc), np.ones(nv)])
     o = np.lexsort((t, key))
-    key, t, d_task, d_comp = key[o], t[o], d_task[o], d_comp[o]
+    key, t, d_task, d_comp, d_cont = key[o], t[o], d_task[o], d_comp[o], d_cont[o]
     # Cumulative counts within each customer: global cumsum minus the cumsum before the group start.
     first = np.r_[True, key[1:] != key[:-1]]
     group_start = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
     n_task = _group_cumsum(d_task, group_start)
     n_comp = _group_cumsum(d_comp, group_start)
+    n_cont = _group_cumsum(d_cont, group_start)
     # Several events at one instant: keep the row after all of them.
     last = np.r_[(key[1:] != key[:-1]) | (t[1:] != t[:-1]), True]
-    key, t, n_task, n_comp = key[last], t[last], n_task[last], n_comp[last]
+    key, t, n_task, n_comp, n_cont = key[last], t[last], n_task[last], n_comp[last], n_cont[last]
     out = pd.DataFrame(
         {
             "customer_id": ids[key],
@@ -110,6 +122,7 @@ def build_customer_profile(
             "cust_prior_complaints": cust["prior_complaints"].astype(np.int64).to_numpy()[key],
             "cust_complaints_so_far": n_comp.round().astype(np.int64),
             "cust_tasks_so_far": n_task.round().astype(np.int64),
+            "cust_contacts_so_far": n_cont.round().astype(np.int64),
         }
     )
     return out[CUSTOMER_PROFILE.columns]

@@ -41,7 +41,7 @@ from features.spec import (
 )
 from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
-from opsmatch.contract import LIFECYCLE_TABLES, LOAD_ORDER, TABLES
+from opsmatch.contract import LOAD_ORDER, NOT_FEATURE_INPUTS, TABLES
 from opsmatch.events import current_version, read_tables, store_id, table_versions
 from opsmatch.settings import Settings
 
@@ -56,8 +56,9 @@ _ARROW = {
     "bool": pa.bool_(),
     "ts": pa.timestamp("us", tz="UTC"),
 }
-# The contract tables features are built from (the lifecycle's own events are not an input).
-INPUT_TABLES: tuple[str, ...] = tuple(n for n in LOAD_ORDER if n not in LIFECYCLE_TABLES)
+# The contract tables features are built from: all but the lifecycle's own transitions (the risk team's
+# interventions are an input; see ``opsmatch.contract.NOT_FEATURE_INPUTS``).
+INPUT_TABLES: tuple[str, ...] = tuple(n for n in LOAD_ORDER if n not in NOT_FEATURE_INPUTS)
 # Time-stamped activity tables (every input table with a time column but workers' hire dates).
 EVENT_TIME_COLUMNS = {
     n: TABLES[n].time_column for n in INPUT_TABLES if TABLES[n].time_column and n != "workers"
@@ -121,7 +122,7 @@ def compute_tables(events: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
         "worker_type_perf": wt.type_perf,
         "task_profile": build_task_profile(events["tasks"], events["provinces"]),
         "customer_profile": build_customer_profile(
-            events["customers"], events["tasks"], events["complaints"], int(daily[0])
+            events["customers"], events["tasks"], events["complaints"], int(daily[0]), events["interventions"]
         ),
         "province_status": build_province_status(events, hourly),
         "worker_status": build_worker_status(events["worker_status"]),

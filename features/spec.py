@@ -169,11 +169,13 @@ CUSTOMER_PROFILE = ViewSpec(
         ("cust_prior_complaints", "int"),
         ("cust_complaints_so_far", "int"),
         ("cust_tasks_so_far", "int"),
+        ("cust_contacts_so_far", "int"),
     ),
     ttl=timedelta(days=3650),
     description=(
-        "Customer traits plus complaints filed and tasks created so far: one row at the history start "
-        "and one at every task creation or complaint filing for that customer (point-in-time exact)."
+        "Customer traits plus complaints filed, tasks created and risk-team contacts (interventions) so "
+        "far: one row at the history start and one at every task creation, complaint filing or contact "
+        "for that customer (point-in-time exact)."
     ),
     cadence="event",
     extra_tags={"pii": "pseudonymous"},

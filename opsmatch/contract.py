@@ -315,5 +315,9 @@ LOAD_ORDER: tuple[str, ...] = (
     "interventions",
 )
 # Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
-# (a customer may also bring their own history of them). The twin's history and the features read neither.
+# (a customer may also bring their own history of them). The twin's history writes neither.
 LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions")
+# Tables the features do not read. The interventions are read (issue 15): a customer the risk team has
+# just called is a different customer (``cust_contacts_so_far`` in the customer profile). The lifecycle's
+# transitions are not: what they mean for the features already arrives as assignments and completions.
+NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events",)

@@ -67,15 +67,20 @@ class Strict(BaseModel):
 
 
 class Weights(Strict):
-    """Weights of the parts of the (task, worker) cost."""
+    """Prices of the parts of the (task, worker) cost, in minute-equivalents (a minute of a handler's
+    time); the defaults and where each number comes from are in ``serving/defaults.yaml``."""
 
-    efficiency: NonNeg = 1.0
-    quality: NonNeg = 2.0
-    complaint: NonNeg = 3.0
-    load: NonNeg = 0.5
-    cross_province: NonNeg = 0.3
-    sla: NonNeg = 1.0
-    shift_end: NonNeg = 1.0
+    efficiency: NonNeg = Field(default=1.0, description="minute-equivalents per expected handling minute")
+    quality: NonNeg = Field(default=60.0, description="minute-equivalents per QA failure (rework)")
+    complaint: NonNeg = Field(default=600.0, description="minute-equivalents per complaint")
+    load: NonNeg = Field(
+        default=15.0, description="minute-equivalents at a full queue (open tasks = capacity)"
+    )
+    cross_province: NonNeg = Field(default=10.0, description="minute-equivalents per cross-province hand-off")
+    sla: NonNeg = Field(default=30.0, description="minute-equivalents per hour finished past the SLA")
+    shift_end: NonNeg = Field(
+        default=30.0, description="minute-equivalents per hour worked past the shift's end"
+    )
 
 
 class Sharing(Strict):
@@ -145,11 +150,37 @@ class Experiment(Strict):
         return self
 
 
+class RiskTeam(Strict):
+    """The risk team's watchlist (see ``serving/watchlist.py``): capacity, holdout and the contact effect."""
+
+    calls_per_day: Annotated[int, Field(ge=0, le=10**6), WHOLE] | None = Field(
+        default=None, description="national contacts per day; null: capacity_share x expected daily arrivals"
+    )
+    capacity_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.03, description="contacts per day as a share of the expected daily arrivals"
+    )
+    province_calls_per_day: dict[ProvinceId, Annotated[int, Field(ge=0, le=10**6), WHOLE]] = Field(
+        default_factory=dict, max_length=1000, description="a province's own team: contacts per day"
+    )
+    holdout_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.10, description="share of listed customers held out at random (field measurement)"
+    )
+    contact_effect: Prob = Field(default=0.5, description="share of the complaint hazard a contact removes")
+    recontact_days: Annotated[float, Field(ge=0, le=365)] = Field(
+        default=7.0, description="a customer contacted this recently is not listed again"
+    )
+    arrival_days: Annotated[int, Field(ge=1, le=365), WHOLE] = Field(
+        default=28, description="days of arrivals the expected daily arrivals average"
+    )
+
+
 class Policy(Strict):
     """The dispatch policy in force."""
 
     weights: Weights = Weights()
-    sla_cap: Annotated[float, Field(gt=0, le=1000)] = 5.0
+    sla_cap: Annotated[float, Field(gt=0, le=1000)] = Field(
+        default=8.0, description="hours of SLA / shift overrun priced at most"
+    )
     default_sharing: Sharing = Sharing()
     provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict, max_length=1000)
     min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5), WHOLE]] = Field(default_factory=dict)
@@ -160,6 +191,7 @@ class Policy(Strict):
     dispatch: Dispatch = Dispatch()
     monitor: MonitorRules = MonitorRules()
     experiment: Experiment = Experiment()
+    risk_team: RiskTeam = RiskTeam()
 
     def sharing(self, province_id: str) -> Sharing:
         """Sharing parameters of a province (the default when it has none of its own)."""

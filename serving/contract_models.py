@@ -38,10 +38,13 @@ def column_type(col: Column) -> Any:
     return kind | None if col.nullable else kind
 
 
-def row_model(name: str, table: str, base: type[M]) -> type[M]:
-    """A ``base`` model with one field per column of contract ``table`` (nullable columns default to None)."""
+def row_model(name: str, table: str, base: type[M], exclude: tuple[str, ...] = ()) -> type[M]:
+    """A ``base`` model with one field per column of contract ``table`` (nullable columns default to None),
+    but the ``exclude``d ones (columns the service fills itself, e.g. the actor)."""
     fields: dict[str, Any] = {
-        c.name: (column_type(c), None if c.nullable else ...) for c in TABLES[table].columns
+        c.name: (column_type(c), None if c.nullable else ...)
+        for c in TABLES[table].columns
+        if c.name not in exclude
     }
     doc = f"One row of the contract's ``{table}`` table ({TABLES[table].description})"
     return create_model(name, __base__=base, __module__=base.__module__, __doc__=doc, **fields)

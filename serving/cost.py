@@ -1,18 +1,20 @@
-"""Cost of giving a task to a worker: a weighted sum of dimensionless parts (lower is better).
+"""Cost of giving a task to a worker, in minute-equivalents (lower is better): each part is a quantity
+in its own unit priced by the policy's weight in minute-equivalents per unit (``serving.config.Weights``).
 
-``efficiency``      w_eff · expected minutes / median minutes of the task type
-``quality``         w_quality · P(QA fail)
-``complaint``       w_complaint · P(complaint)
-``load``            w_load · (open tasks + 1) / capacity  (the worker's load after taking the task)
-``cross_province``  w_cross · [worker's province != task's province]
-``sla``             w_sla · expected SLA overrun in median handling times, clipped to [0, sla_cap];
+``efficiency``      w_eff · expected handling minutes
+``quality``         w_quality · P(QA fail)                       (minutes per QA failure)
+``complaint``       w_complaint · P(complaint)                   (minutes per complaint)
+``load``            w_load · (open tasks + 1) / capacity          (minutes at a full queue)
+``cross_province``  w_cross · [worker's province != task's province]  (minutes per hand-off)
+``sla``             w_sla · expected hours finished past the SLA, clipped to [0, sla_cap hours];
                     the worker finishes after its queue (open tasks × type median) plus this task.
-``shift_end``       w_shift_end · expected overrun past the end of the worker's shift, in median
-                    handling times, clipped to [0, sla_cap] (0 when the time left is unknown, or when
-                    the policy does not price it: ``dispatch.shift_end == "off"``).
+``shift_end``       w_shift_end · expected hours worked past the end of the worker's shift, clipped
+                    to [0, sla_cap] (0 when the time left is unknown, or when the policy does not price
+                    it: ``dispatch.shift_end == "off"``).
 
-Every part is non-decreasing in the worker's open tasks, so a worker's k-th extra slot never costs
-less than its (k-1)-th: the assignment solver relies on it.
+The type median only estimates the queue ahead of the task; it no longer scales the parts. Every part
+is non-decreasing in the worker's open tasks, so a worker's k-th extra slot never costs less than its
+(k-1)-th: the assignment solver relies on it.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ class PairCosts:
 
     total: np.ndarray
     parts: dict[str, np.ndarray]
-    minutes_ratio: np.ndarray
+    minutes_ratio: np.ndarray  # expected minutes / type median (for the reason codes)
     load_ratio: np.ndarray
-    sla_overrun: np.ndarray
+    sla_overrun: np.ndarray  # hours finished past the SLA, clipped to [0, sla_cap]
     shift_overrun: np.ndarray  # minutes past the end of the shift (<= 0: finished in time; NaN: unknown)
 
     def take(self, idx: np.ndarray) -> PairCosts:
@@ -75,13 +77,13 @@ def pair_costs(
     ratio = minutes / median
     load_ratio = (open_tasks + 1.0) / np.maximum(np.asarray(capacity, dtype=float), 1.0)
     finish = open_tasks * median + minutes
-    overrun = np.clip((finish - np.asarray(minutes_to_sla, dtype=float)) / median, 0.0, sla_cap)
+    overrun = np.clip((finish - np.asarray(minutes_to_sla, dtype=float)) / 60.0, 0.0, sla_cap)
     shift_over = finish - np.asarray(minutes_left, dtype=float)
-    shift_part = np.clip(np.nan_to_num(shift_over, nan=0.0) / median, 0.0, sla_cap)
+    shift_part = np.clip(np.nan_to_num(shift_over, nan=0.0) / 60.0, 0.0, sla_cap)
     if not price_shift_end:
         shift_part = np.zeros_like(shift_part)
     parts = {
-        "efficiency": weights.efficiency * ratio,
+        "efficiency": weights.efficiency * minutes,
         "quality": weights.quality * (1.0 - np.clip(p_qa_pass, 0.0, 1.0)),
         "complaint": weights.complaint * np.clip(p_complaint, 0.0, 1.0),
         "load": weights.load * load_ratio,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from opsmatch.settings import Settings
 from serving import alerts as rules
+from serving import risk_desk
+from serving import risk_schemas as rs
 from serving import schemas as s
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
@@ -26,8 +28,7 @@ from serving.dispatch_assign import Dispatcher
 from serving.dispatch_plan import optional as _opt
 from serving.dispatch_plan import rounded as _r
 from serving.eligibility import effective_capacity, pool_availability
-from serving.errors import ApiError
-from serving.errors import rules_beyond_schema as _rules_beyond_schema
+from serving.errors import ApiError, rules_beyond_schema
 from serving.ingestion import RowValidator, ingest_rows
 from serving.protocols import Runtime, TaskRecord, WorkerPool
 from serving.ranking import rank_task
@@ -210,7 +211,10 @@ class Engine:
                 probability=_r(prob[i]),
                 tier=tier[i],  # type: ignore[arg-type]
                 reasons=[
-                    s.ReasonOut(code=r.code, text=r.text, contribution=_r(r.contribution)) for r in reasons[i]
+                    s.ReasonOut(
+                        code=r.code, text=r.text, contribution=_r(r.contribution), features=list(r.features)
+                    )
+                    for r in reasons[i]
                 ],
             )
             for i, t in enumerate(tasks)
@@ -241,6 +245,13 @@ class Engine:
             model_version=self.runtime.scorer.versions().get("complaint_pre", "unknown"),
         )
 
+    # -- /watchlist and /interventions (the risk desk: serving/risk_desk.py) --------------------------
+    def watchlist(self, day: date | None, province_id: str | None, *, actor: str) -> rs.WatchlistResponse:
+        return risk_desk.watchlist(self, day, province_id, actor=actor)
+
+    def interventions(self, req: rs.InterventionsRequest, *, actor: str) -> rs.InterventionsResponse:
+        return risk_desk.record_interventions(self, req, actor=actor)
+
     # -- /outcomes and /workers/status ----------------------------------------------------------
     def outcomes(self, req: s.OutcomesRequest, *, actor: str) -> s.OutcomesResponse:
         sizes = [len(req.completions), len(req.qa_results), len(req.complaints)]
@@ -252,7 +263,7 @@ class Engine:
             ("qa_results", req.qa_results),
             ("complaints", req.complaints),
         ):
-            with _rules_beyond_schema():
+            with rules_beyond_schema():
                 got = ingest_rows(
                     table,
                     [r.model_dump() for r in rows],
@@ -285,7 +296,7 @@ class Engine:
                     ["statuses", i, "worker_id"],
                     "unknown_worker",
                 )
-        with _rules_beyond_schema():
+        with rules_beyond_schema():
             got = ingest_rows(
                 "worker_status",
                 rows,

@@ -4,8 +4,9 @@ Order, all before the body is read: a method the path does not have (405) -> the
 role's rate (429) and its right to the route (403) -> the body size (413, from ``Content-Length``
 or while reading). Open routes (:data:`serving.access.OPEN`) skip the key. The authenticated caller
 goes to the endpoints in the ASGI scope (:data:`serving.auth.PRINCIPAL`). A request without an
-``Authorization`` header may carry the console's session cookie instead (:mod:`serving.console.sessions`). Error answers written by
-BentoML or Starlette are rewritten into the service's error shape (:func:`serving.errors.normalize`).
+``Authorization`` header may carry the console's session cookie instead (:mod:`serving.console.sessions`).
+Error answers written by BentoML or Starlette (except HTML pages) are rewritten into the service's
+error shape (:func:`serving.errors.normalize`).
 ``GET /docs.json`` answers the service's own document (:mod:`serving.openapi`).
 """
 

@@ -29,7 +29,7 @@ STATUS_TEXT = {
     400: "The request does not match its schema (type, bound, enum, unknown field, malformed JSON).",
     401: "No API key, a malformed Authorization header, or an unknown or revoked key.",
     403: "The key's role may not call this endpoint.",
-    404: "A task, worker, assignment or alert the request names does not exist.",
+    404: "A task, worker, assignment, alert or province the request names does not exist.",
     409: "A conflict: the policy changed since the version the client read (expected_version), a "
     "lifecycle transition the task's current state does not allow (the state is named), or an id "
     "already stored with other content.",
@@ -45,6 +45,8 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /assign": (400, 404, 413, 422, 503),
     "POST /risk": (400, 404, 413, 422, 503),
     "POST /outcomes": (400, 413, 422),
+    "GET /watchlist": (400, 404, 422, 503),
+    "POST /interventions": (400, 409, 413, 422),
     "POST /workers/status": (400, 413, 422, 503),
     "GET /alerts": (400,),
     "POST /alerts/{alert_id}/ack": (400, 404, 413, 422),
@@ -274,6 +276,7 @@ def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: Service
     for field in ("completions", "qa_results", "complaints"):
         cap("OutcomesRequest", field, "maxItems", config.max_outcome_rows)
     cap("WorkerStatusRequest", "statuses", "maxItems", config.max_status_rows)
+    cap("InterventionsRequest", "interventions", "maxItems", config.max_outcome_rows)
     for param in paths.get("/alerts", {}).get("get", {}).get("parameters", []):
         if param["name"] == "limit":
             param["schema"]["maximum"] = min(param["schema"].get("maximum", 10**9), config.max_alerts_limit)

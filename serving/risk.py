@@ -1,15 +1,18 @@
 """Complaint-risk tiers and reasons: pure functions over model outputs.
 
-Reasons come from the model's per-feature contributions (log-odds, e.g. LightGBM ``pred_contrib``):
-feature names map to human-readable reason codes, contributions of features that share a code add
-up, and the largest positive ones (those that push the risk up) are the reasons.
+Reasons come from the model's per-feature contributions (log-odds, e.g. LightGBM ``pred_contrib``),
+grouped into the risk team's reason families (customer history, waiting and SLA, task type and amount,
+handler fit, channel): a family's contribution is the sum over its features, the families that push the
+risk up most are the reasons, and each says in business language which of its features did. Calendar
+artefacts (the hour or weekday a task was created) are suppressed: nobody can act on them. A feature no
+rule knows counts in no family (it is neither shown nor allowed to pose as one).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,50 +20,50 @@ from serving.config import RiskTiers
 
 TIERS: tuple[str, ...] = ("low", "medium", "high")
 
-# (pattern searched in the feature name, reason code); the first match wins.
-REASON_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"prior_complaint", "prior_complaints"),
-    (r"complaint", "complaint_history"),
-    (r"vip", "vip_customer"),
-    (r"sla|hours_to|overdue", "sla_pressure"),
-    (r"wait|backlog|queue", "waiting_time"),
-    (r"complexity", "complex_task"),
-    (r"amount", "high_amount"),
-    (r"value_band|policy_value", "policy_value"),
-    (r"tenure", "customer_tenure"),
-    (r"age", "customer_age"),
-    (r"satisfaction", "satisfaction_history"),
-    (r"qa|quality", "quality_history"),
-    (r"channel", "channel"),
-    (r"task_type|type_", "task_type"),
-    (r"province", "province"),
-)
-REASON_TEXT: dict[str, str] = {
-    "prior_complaints": "customer has complained before",
-    "complaint_history": "complaint history",
-    "vip_customer": "VIP customer",
-    "sla_pressure": "little time left before the SLA",
-    "waiting_time": "long waiting or backlog",
-    "complex_task": "complex task",
-    "high_amount": "large amount at stake",
-    "policy_value": "policy value band",
-    "customer_tenure": "customer tenure",
-    "customer_age": "customer age band",
-    "satisfaction_history": "past satisfaction scores",
-    "quality_history": "past QA results",
-    "channel": "contact channel",
-    "task_type": "task type",
-    "province": "province",
+FAMILIES: dict[str, str] = {
+    "customer_history": "Customer history",
+    "waiting_sla": "Waiting and SLA",
+    "task_type_amount": "Task type and amount",
+    "handler_fit": "Handler fit",
+    "channel": "Channel",
 }
+CALENDAR = "calendar"  # suppressed: when a task was created is no reason a risk team can act on
+OTHER = "other"  # features no rule knows: never a reason
+
+# (pattern searched in the feature name, family, business phrase); the first match wins.
+FEATURE_RULES: tuple[tuple[str, str, str], ...] = (
+    (r"created_hour|created_weekday|weekday|hour_of|day_of_week", CALENDAR, ""),
+    (r"contact", "customer_history", "recent risk-team contact"),
+    (r"prior_complaint", "customer_history", "has complained before"),
+    (r"cust.*complaint|customer.*complaint", "customer_history", "complaints filed so far"),
+    (r"vip", "customer_history", "VIP customer"),
+    (r"cust.*tasks|customer.*tasks", "customer_history", "many tasks with us"),
+    (r"tenure_years|cust.*tenure|customer.*tenure", "customer_history", "customer tenure"),
+    (r"value_band|policy_value", "customer_history", "policy value"),
+    (r"age_band", "customer_history", "age band"),
+    (r"hours_to_sla|overdue", "waiting_sla", "little time left before the SLA"),
+    (r"sla_hours", "waiting_sla", "tight SLA for this task"),
+    (r"task_age|wait", "waiting_sla", "waiting long already"),
+    (r"prov_unassigned|prov_backlog|backlog|queue", "waiting_sla", "backlog in the province"),
+    (r"prov_staff|prov_arrival|prov_is_open", "waiting_sla", "province short of staff for its arrivals"),
+    (r"channel", "channel", "contact channel"),
+    (r"complexity", "task_type_amount", "complex file"),
+    (r"amount", "task_type_amount", "large amount at stake"),
+    (r"task_type|type_name", "task_type_amount", "task type"),
+    (r"task_province|province_id", "waiting_sla", "province's service level"),
+    (r"^worker|^wt_|last_qa|on_shift|open_tasks|load_ratio", "handler_fit", "handler's record on this work"),
+)
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One reason: code, plain-language text and its contribution to the log-odds."""
+    """One reason: its family (code), plain-language text, contribution to the log-odds and the
+    features behind it (strongest first)."""
 
     code: str
     text: str
     contribution: float
+    features: tuple[str, ...] = field(default=())
 
 
 def tiers(prob: np.ndarray, thresholds: RiskTiers) -> list[str]:
@@ -70,19 +73,25 @@ def tiers(prob: np.ndarray, thresholds: RiskTiers) -> list[str]:
     return [TIERS[i] for i in idx]
 
 
-def reason_code(feature_name: str) -> str:
-    """Reason code of a model feature (the sanitised name itself when no pattern matches)."""
+def classify(feature_name: str) -> tuple[str, str]:
+    """(family, business phrase) of a model feature; ``("other", "")`` when no rule knows it."""
     name = feature_name.lower()
-    for pattern, code in REASON_PATTERNS:
+    for pattern, family, phrase in FEATURE_RULES:
         if re.search(pattern, name):
-            return code
-    return re.sub(r"[^a-z0-9]+", "_", name).strip("_") or "other"
+            return family, phrase
+    return OTHER, ""
+
+
+def reason_code(feature_name: str) -> str:
+    """The reason family of a model feature (``calendar`` and ``other`` are never shown)."""
+    return classify(feature_name)[0]
 
 
 def top_reasons(
-    contributions: np.ndarray | None, feature_names: Sequence[str], k: int = 3
+    contributions: np.ndarray | None, feature_names: Sequence[str], k: int = 3, phrases: int = 2
 ) -> list[list[Reason]]:
-    """Up to ``k`` reasons per row: codes with the largest positive summed contribution."""
+    """Up to ``k`` reason families per row, those with the largest positive summed contribution; each
+    text names up to ``phrases`` of the family's features that push the risk up."""
     if contributions is None:
         return []
     contributions = np.atleast_2d(np.asarray(contributions, dtype=float))
@@ -90,20 +99,25 @@ def top_reasons(
         contributions = contributions[:, :-1]
     if contributions.shape[1] != len(feature_names):
         raise ValueError(f"{contributions.shape[1]} contribution columns for {len(feature_names)} features")
-    codes = [reason_code(f) for f in feature_names]
-    unique = sorted(set(codes))
-    onehot = np.zeros((len(feature_names), len(unique)))
-    for j, code in enumerate(codes):
-        onehot[j, unique.index(code)] = 1.0
-    by_code = contributions @ onehot
+    kinds = [classify(f) for f in feature_names]
+    families = list(FAMILIES)
+    onehot = np.zeros((len(feature_names), len(families)))
+    for j, (family, _) in enumerate(kinds):
+        if family in FAMILIES:
+            onehot[j, families.index(family)] = 1.0
+    by_family = contributions @ onehot
     out: list[list[Reason]] = []
-    for row in by_code:
-        order = np.argsort(-row, kind="stable")[:k]
-        out.append(
-            [
-                Reason(unique[j], REASON_TEXT.get(unique[j], unique[j].replace("_", " ")), float(row[j]))
-                for j in order
-                if row[j] > 0
-            ]
-        )
+    for row, contrib in zip(by_family, contributions, strict=True):
+        reasons = []
+        for j in np.argsort(-row, kind="stable")[:k]:
+            if row[j] <= 0:
+                break
+            mine = [i for i, (fam, _) in enumerate(kinds) if fam == families[j] and contrib[i] > 0]
+            mine.sort(key=lambda i: -contrib[i])
+            said = list(dict.fromkeys(kinds[i][1] for i in mine))[:phrases]
+            text = FAMILIES[families[j]] + (": " + "; ".join(said) if said else "")
+            reasons.append(
+                Reason(families[j], text, float(row[j]), tuple(str(feature_names[i]) for i in mine))
+            )
+        out.append(reasons)
     return out

@@ -215,9 +215,12 @@ class RiskRequest(_TaskBatch):
 
 
 class ReasonOut(BaseModel):
+    """A reason family (``serving.risk.FAMILIES``), what of it raises the risk, and the features behind it."""
+
     code: str
     text: str
     contribution: float
+    features: list[str] = []
 
 
 class RiskItem(BaseModel):

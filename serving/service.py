@@ -12,6 +12,7 @@ Run: ``bentoml serve serving.service:OpsMatch`` (settings from ``OPSMATCH_*`` en
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -31,6 +32,7 @@ from opsmatch.settings import Settings
 from serving import alerts as rules
 from serving import lifecycle_schemas as ls
 from serving import middleware
+from serving import risk_schemas as rs
 from serving import schemas as s
 from serving.auth import Gate, caller
 from serving.config import load_service_config
@@ -187,6 +189,13 @@ class OpsMatch:
         """Complaint risk before assignment: probability, tier and reasons per task and customer."""
         return self._call(ctx, "risk", lambda _: self.engine.risk(request))
 
+    @bentoml.api(route="/interventions")
+    def interventions(
+        self, request: rs.InterventionsRequest, /, ctx: bentoml.Context
+    ) -> rs.InterventionsResponse:
+        """Risk-team contacts and their outcome: validated, idempotent by id, audited under the key."""
+        return self._call(ctx, "interventions", lambda who: self.engine.interventions(request, actor=who))
+
     @bentoml.api(route="/outcomes")
     def outcomes(self, request: s.OutcomesRequest, /, ctx: bentoml.Context) -> s.OutcomesResponse:
         """Completions, QA results and complaints: validated, durable, idempotent (audited)."""
@@ -210,6 +219,17 @@ class OpsMatch:
     ) -> s.AlertList:
         """Alerts, most recently seen first, filtered by kind, province and acknowledgement."""
         return self.engine.alerts(kind, province_id, acked, limit)
+
+    @ops_app.get("/watchlist", response_model=rs.WatchlistResponse)
+    def get_watchlist(
+        self,
+        date: dt.date | None = None,
+        province_id: str | None = Query(default=None, min_length=1, max_length=64),
+        *,
+        request: Request,
+    ) -> rs.WatchlistResponse:
+        """The customers the risk team should contact today, by complaints a contact prevents."""
+        return self.engine.watchlist(date, province_id, actor=caller(request.scope).name)
 
     @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
     def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:

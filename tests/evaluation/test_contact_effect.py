@@ -9,10 +9,18 @@ import pytest
 from typer.testing import CliRunner
 
 from apps.cli import app
-from evaluation.contact_effect import HOLDOUT_FILE, ContactEffect, estimate_contact_effect
+from evaluation.contact_effect import (
+    HOLDOUT_FILE,
+    ContactEffect,
+    estimate_contact_effect,
+    estimate_from_events,
+    holdouts_from_records,
+)
 from evaluation.replay import run_policy, synthetic_period
 from evaluation.watchlist import WatchlistPolicy, field_log
 from opsmatch import events
+from serving.risk_desk import HOLDOUT_ACTION
+from serving.state import StateStore
 from simulator.outcomes import task_outcomes
 from simulator.policies import LegacyPolicy
 from simulator.risk_team import work_watchlist
@@ -85,3 +93,30 @@ def test_interval_covers_the_true_effect_in_nine_of_ten_seeds() -> None:
     """Coverage of the 95 % interval over 10 independent twins (~15 s)."""
     covered = [field_estimate(0.5, seed)[0].contains(0.5) for seed in range(1, 11)]
     assert sum(covered) >= 9, covered
+
+
+def test_cli_uplift_watchlist_reads_the_services_holdout_records(tmp_path: Path) -> None:
+    """A field log: no holdout file, the service's audit records of its lists' held-out rows instead."""
+    est, (inter, held, comp) = field_estimate(0.5, seed=3)
+    events_dir = tmp_path / "events"
+    events_dir.mkdir()
+    events.write_table(events_dir, "interventions", inter)
+    complaints = comp.assign(
+        complaint_id=[f"K{i}" for i in range(len(comp))], task_id="T1", severity="low", reason="fees"
+    )
+    events.write_table(events_dir, "complaints", complaints)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = StateStore(url)
+    for at, group in held.groupby("at"):  # one record per served list, as serving.risk_desk writes them
+        detail = {"at": pd.Timestamp(at).isoformat(), "customers": group["customer_id"].tolist()}
+        store.audit(HOLDOUT_ACTION, "risk-1", None, detail, pd.Timestamp(at).to_pydatetime())
+    records = store.audit_entries(action=HOLDOUT_ACTION, limit=10**6)
+    store.close()
+    parsed = holdouts_from_records(records)
+    assert len(parsed) == len(held) and set(parsed["customer_id"]) == set(held["customer_id"])
+    assert estimate_from_events(events_dir, holdouts=parsed) == est  # the same figure as the twin's file
+    out = CliRunner().invoke(
+        app, ["uplift", str(events_dir), "--watchlist"], env={"OPSMATCH_STATE_DB_URL": url}
+    )
+    assert out.exit_code == 0, out.output
+    assert f"{est.held_out} held out" in out.output.replace("\n", " ")

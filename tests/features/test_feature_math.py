@@ -185,6 +185,23 @@ def test_customer_profile_counts_so_far_at_each_event() -> None:
     assert c1["cust_complaints_so_far"].tolist() == [0, 0, 0, 1]
     assert c1["cust_vip"].all() and (c1["cust_prior_complaints"] == 2).all()
     assert cp.loc[cp["customer_id"] == "C2", "event_timestamp"].tolist() == [D0]
+    assert (cp["cust_contacts_so_far"] == 0).all()  # no interventions: nobody was contacted
+
+
+def test_customer_profile_counts_risk_team_contacts_point_in_time() -> None:
+    ev = hand_events(
+        customers=[{"customer_id": "C1"}, {"customer_id": "C2"}],
+        tasks=[{"task_id": "T1", "created_at": at(0, 1)}],
+    )
+    contacts = pd.DataFrame({"customer_id": ["C1", "C1", "C-unknown"], "at": [at(0, 3), at(2, 0), at(0, 3)]})
+    cp = build_customer_profile(
+        ev["customers"], ev["tasks"], ev["complaints"], int(to_us(pd.Series([D0]))[0]), contacts
+    )
+    c1 = cp[cp["customer_id"] == "C1"]
+    assert c1["event_timestamp"].tolist() == [D0, at(0, 1), at(0, 3), at(2, 0)]
+    assert c1["cust_contacts_so_far"].tolist() == [0, 0, 1, 2]
+    assert c1["cust_tasks_so_far"].tolist() == [0, 1, 1, 1]
+    assert cp.loc[cp["customer_id"] == "C2", "cust_contacts_so_far"].tolist() == [0]
 
 
 def _province_log(status: list[dict] | None = None) -> dict[str, pd.DataFrame]:

@@ -25,7 +25,7 @@ OPSMATCH = str(Path(sys.executable).parent / "opsmatch")
 # The roles, by hand: who may call which of the calls below (ops_head and admin: all of them).
 ALLOWED = {
     "dispatcher": {"rank", "assign", "alerts", "info"},
-    "risk": {"risk", "alerts", "ack", "info"},
+    "risk": {"risk", "alerts", "ack", "info", "watchlist", "interventions"},
     "qa_system": {"outcomes", "status", "info"},
 }
 
@@ -82,8 +82,10 @@ def _calls(world: World) -> dict[str, tuple[str, str, dict | None]]:
         "outcomes": ("POST", "/outcomes", {"qa_results": []}),
         "status": ("POST", "/workers/status", {"statuses": [status]}),
         "policy": ("GET", "/policy", None),
-        "put_policy": ("PUT", "/policy", {"sla_cap": 5.0}),
+        "put_policy": ("PUT", "/policy", {"sla_cap": 8.0}),  # the default: no change, version 0
         "info": ("GET", "/info", None),
+        "watchlist": ("GET", "/watchlist?province_id=P-none", None),
+        "interventions": ("POST", "/interventions", {"interventions": []}),
     }
 
 

@@ -147,7 +147,8 @@ def test_risk_tiers_reasons_and_alerts(engine) -> None:
     out = engine.risk(s.RiskRequest(tasks=[calm, vip]))
     assert [i.task_id for i in out.items] == ["R1", "R2"]
     assert out.items[0].tier == "high" and out.items[1].tier == "low"
-    assert out.items[0].reasons[0].code == "prior_complaints"
+    assert out.items[0].reasons[0].code == "customer_history"
+    assert out.items[0].reasons[0].text == "Customer history: has complained before; VIP customer"
     assert out.alerts_raised == 1
     assert engine.alerts("high_risk", None, False, 10).count == 1
 
@@ -252,7 +253,7 @@ def test_policy_update_is_versioned_and_audited(engine) -> None:
     assert out.closed_provinces == ["P02"]
     hist = engine.store.policy_history()
     assert hist[0]["actor"] == "tester" and "body actor: li" in hist[0]["note"]  # the key, not the body
-    assert hist[0]["changes"]["weights.quality"] == {"old": 2.0, "new": 4.0}
+    assert hist[0]["changes"]["weights.quality"] == {"old": 60.0, "new": 4.0}
     actions = [a["action"] for a in engine.store.audit_entries()]
     assert actions[:2] == ["emergency_close", "policy_update"]
     with pytest.raises(ApiError) as err:

@@ -10,7 +10,7 @@ from serving import alerts as rules
 from serving.config import AlertRules, Policy, RiskTiers, Weights, default_policy, merge_policy, policy_diff
 from serving.cost import pair_costs, reason_codes
 from serving.eligibility import REASONS, eligible_workers
-from serving.risk import reason_code, tiers, top_reasons
+from serving.risk import FAMILIES, reason_code, tiers, top_reasons
 from tests.factories.fakes import make_pool
 
 
@@ -81,7 +81,7 @@ def test_max_open_tasks_caps_capacity() -> None:
 
 
 def test_cost_parts_and_monotone_in_load() -> None:
-    w = Weights(efficiency=1, quality=2, complaint=3, load=0.5, cross_province=0.3, sla=1)
+    w = Weights(efficiency=1, quality=60, complaint=600, load=15, cross_province=10, sla=30)
     c = pair_costs(
         minutes=np.array([20.0, 40.0]),
         p_qa_pass=np.array([0.9, 0.8]),
@@ -94,13 +94,15 @@ def test_cost_parts_and_monotone_in_load() -> None:
         weights=w,
         sla_cap=5.0,
     )
-    assert c.parts["efficiency"].tolist() == pytest.approx([1.0, 2.0])
-    assert c.parts["quality"].tolist() == pytest.approx([0.2, 0.4])
-    assert c.parts["complaint"].tolist() == pytest.approx([0.3, 0.0])
-    assert c.parts["load"].tolist() == pytest.approx([0.125, 0.5])
-    assert c.parts["cross_province"].tolist() == pytest.approx([0.0, 0.3])
-    # second worker: finishes at 3*20 + 40 = 100 min, 40 min late = 2 medians
-    assert c.parts["sla"].tolist() == pytest.approx([0.0, 2.0])
+    # Minute-equivalents: minutes as such, each event priced per occurrence, lateness per hour.
+    assert c.parts["efficiency"].tolist() == pytest.approx([20.0, 40.0])
+    assert c.parts["quality"].tolist() == pytest.approx([6.0, 12.0])
+    assert c.parts["complaint"].tolist() == pytest.approx([60.0, 0.0])
+    assert c.parts["load"].tolist() == pytest.approx([3.75, 15.0])
+    assert c.parts["cross_province"].tolist() == pytest.approx([0.0, 10.0])
+    # second worker: finishes at 3*20 + 40 = 100 min, 40 min late = 2/3 hour at 30 per hour
+    assert c.parts["sla"].tolist() == pytest.approx([0.0, 20.0])
+    assert c.sla_overrun.tolist() == pytest.approx([0.0, 40 / 60])
     assert c.total == pytest.approx(sum(c.parts.values()))
     loads = [
         pair_costs(
@@ -146,16 +148,31 @@ def test_risk_tiers_and_reasons() -> None:
         "medium",
         "high",
     ]
-    assert reason_code("cust_prior_complaints") == "prior_complaints"
-    assert reason_code("hours_to_sla") == "sla_pressure"
-    assert reason_code("Mystery Feature!") == "mystery_feature"
+    assert reason_code("cust_prior_complaints") == "customer_history"
+    assert reason_code("hours_to_sla") == "waiting_sla"
+    assert reason_code("prov_unassigned") == "waiting_sla"
+    assert reason_code("task_created_weekday") == "calendar"
+    assert reason_code("Mystery Feature!") == "other"
     names = ["cust_vip", "cust_prior_complaints", "task_complexity", "cust_complaints_so_far"]
     contrib = np.array([[0.2, 0.5, -1.0, 0.4, -3.0]])  # last column: bias
     out = top_reasons(contrib, names, k=3)[0]
-    assert [r.code for r in out] == ["prior_complaints", "complaint_history", "vip_customer"]
-    assert all(r.contribution > 0 for r in out)
+    # The three customer features add up to one family; the complex file pulls the risk down: no reason.
+    assert [r.code for r in out] == ["customer_history"]
+    assert out[0].contribution == pytest.approx(1.1)
+    assert out[0].text == "Customer history: has complained before; complaints filed so far"
+    assert out[0].features == ("cust_prior_complaints", "cust_complaints_so_far", "cust_vip")
     with pytest.raises(ValueError):
         top_reasons(np.zeros((1, 2)), names)
+
+
+def test_reasons_are_families_without_calendar_artefacts() -> None:
+    names = ["task_created_weekday", "task_created_hour", "prov_unassigned", "task_channel", "worker_x"]
+    names.append("zzz")
+    contrib = np.array([[3.0, 2.0, 0.3, 0.2, 0.1, 5.0]])
+    out = top_reasons(contrib, names, k=5)[0]
+    assert [r.code for r in out] == ["waiting_sla", "channel", "handler_fit"]
+    assert out[0].text == "Waiting and SLA: backlog in the province"
+    assert all(r.code in FAMILIES and "weekday" not in r.text and "hour" not in r.text for r in out)
 
 
 def test_alert_rules() -> None:
@@ -178,12 +195,12 @@ def test_alert_rules() -> None:
 
 def test_policy_defaults_merge_and_diff() -> None:
     p = default_policy()
-    assert p.weights.quality == 2.0 and p.risk_tiers.high == 0.3
+    assert p.weights.quality == 60.0 and p.weights.complaint == 600.0 and p.risk_tiers.high == 0.3
     q = merge_policy(p, {"provinces": {"P07": {"closed": True}}, "weights": {"load": 1.5}})
     assert q.sharing("P07").closed and q.sharing("P07").share_in and q.weights.load == 1.5
     assert q.weights.quality == p.weights.quality
     diff = policy_diff(p, q)
-    assert diff["weights.load"] == {"old": 0.5, "new": 1.5}
+    assert diff["weights.load"] == {"old": 15.0, "new": 1.5}
     assert diff["provinces.P07.closed"] == {"old": None, "new": True}
     with pytest.raises(ValidationError):
         merge_policy(p, {"weights": {"nonsense": 1}})
