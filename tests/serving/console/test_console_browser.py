@@ -179,6 +179,8 @@ def test_board_shows_every_province_and_toggles_through_policy(stack: Stack, ope
     first = waiting["provinces"][0]
     row = board.locator(f'#board-rows tr[data-province="{first["province_id"]}"]')
     expect(row.locator("td").nth(1)).to_have_text(str(first["backlog"]))
+    queue = stack.api.get("/tasks", params={"status": "waiting", "province_id": first["province_id"]}).json()
+    assert first["backlog"] == queue["total"]  # the board's index and the lifecycle's book agree
     row.locator('button[data-action="share_out"]').click()
     signed.confirm(note="P01 keeps its own work today")
     policy = wait_until(
@@ -291,15 +293,23 @@ def test_an_alert_is_acked_with_a_note(stack: Stack, open_as, world: World) -> N
 
 
 def test_an_intervention_is_recorded(stack: Stack, open_as) -> None:  # noqa: ANN001
+    r = stack.api.put("/policy", json={"risk_team": {"calls_per_day": 12}, "note": "two callers today"})
+    assert r.status_code == 200, r.text
+    listed = stack.api.get("/watchlist").json()
+    assert listed["rows"], listed
     signed = open_as("risk")
     view = signed.view("risk")
+    expect(view.locator("#watchlist-rows tr")).to_have_count(len(listed["rows"]))
     row = view.locator("#watchlist-rows tr:has(button[data-action=intervene])").first
     customer = row.get_attribute("data-customer")
     row.locator("button[data-action=intervene]").click()
     signed.confirm(kind="callback", outcome="resolved", note="explained the delay")
     expect(signed.page.locator("#toast")).to_contain_text(f"{customer}: callback recorded")
-    audit = stack.api.get("/console/api/audit", params={"limit": 20}).json()["entries"]
-    assert any(e["actor"] == "console-risk" and "intervention" in e["action"] for e in audit)
+    audit = stack.api.get("/console/api/audit", params={"action": "interventions"}).json()["entries"]
+    assert audit[0]["actor"] == "console-risk" and audit[0]["detail"]["new"] == 1
+    after = stack.api.get("/watchlist").json()
+    assert customer not in {x["customer_id"] for x in after["rows"]}  # contacted: off the list for now
+    assert after["recently_contacted"] >= 1
 
 
 # -- models and proof -----------------------------------------------------------------------------------
