@@ -220,7 +220,9 @@ def main() -> None:
 load average {load:.1f} at the end of the run). The twin's default scenario ({args.days} days ending \
 now, {n_prov} provinces, {s["open_tasks"]:,} open tasks at the end) and {args.workers:,} workers (the \
 twin's replicated). The board is the product's code (`serving.console`): one `GET /console/api/board` \
-per refresh, aggregated server-side; the page is the console's own, in Debian's chromium.
+per refresh, aggregated server-side; the page is the console's own, in Debian's chromium. The router runs \
+behind the service's access middleware (sign-in, session cookie) on uvicorn with a fixed pool rather \
+than in `bentoml serve`: the board uses no model.
 
 | measure | figure | target |
 | --- | ---: | ---: |

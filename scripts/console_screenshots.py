@@ -58,8 +58,20 @@ def _state(api: httpx.Client, settings, workers: list[str]) -> None:  # noqa: AN
     api.post("/tasks", json={"tasks": tasks}).raise_for_status()
     first = [t["task_id"] for t in tasks[:6]]
     api.post("/assign", json={"task_ids": first, "commit": True}).raise_for_status()
-    change = {"provinces": {provinces[-1]: {"share_in": False}}, "note": "demo: storm warning"}
+    change = {
+        "provinces": {provinces[-1]: {"share_in": False}},
+        "risk_team": {"calls_per_day": 12},
+        "note": "demo: storm warning; two callers today",
+    }
     api.put("/policy", json=change).raise_for_status()
+
+
+def _shrink(path: Path) -> None:
+    """256 colours are plenty for a UI screenshot: a third of the bytes."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
 def main() -> None:
@@ -106,7 +118,9 @@ def main() -> None:
                     signed.page.locator("#queue-rows tr").first.click()
                     signed.page.wait_for_selector("#rank-table tbody tr")
                 signed.page.wait_for_timeout(800)
-                signed.page.screenshot(path=str(OUT / f"{view}.png"))
+                path = OUT / f"{view}.png"
+                signed.page.screenshot(path=str(path))
+                _shrink(path)
                 print(f"{OUT / f'{view}.png'}")
             if signed.errors:
                 raise SystemExit(f"JavaScript errors: {signed.errors}")

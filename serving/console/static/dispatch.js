@@ -30,7 +30,7 @@ export function mountDispatch(section, ctx) {
   const detail = el("div", { id: "rank-panel" }, el("p", { class: "muted" }, "Choose a task in the queue to see the ranked workers."));
   const moves = el("div", { id: "redispatches" });
   let selected = null;
-  section.classList.add("grid-two");
+  section.classList.add("grid-dispatch");
   section.append(
     el("div", { class: "panel" }, el("div", { class: "toolbar" }, el("h2", {}, "Waiting tasks"), count),
       el("div", { class: "toolbar" }, province, type, urgency, sort,
@@ -109,18 +109,19 @@ export function mountDispatch(section, ctx) {
       el("p", { class: "muted" }, `${r.eligible} eligible workers; left out: ${excluded || "none"}.`),
       top ? el("button", { type: "button", id: "assign-top", onclick: () => commit(task, top, top) }, `Assign top choice: ${top.worker_id}`)
         : el("p", { class: "bad" }, "No eligible worker now."),
-      el("table", { id: "rank-table" },
-        el("thead", {}, el("tr", {}, ["#", "Worker", "Minutes", "P(QA pass)", "P(complaint)", "Cost", "Why", ""].map((c) => el("th", {}, c)))),
+      el("div", { class: "scroll wide" }, el("table", { id: "rank-table" },
+        el("thead", {}, el("tr", {}, ["#", "Worker", "Minutes", "P(QA pass)", "P(complaint)", "Cost", "Why"].map((c) => el("th", {}, c)))),
         el("tbody", {}, r.workers.map((wk, i) => el("tr", { dataset: { worker: wk.worker_id, rank: wk.rank } },
           el("td", {}, wk.rank),
-          el("td", {}, wk.worker_id, el("div", { class: "muted" }, `${wk.province_id} · ${wk.open_tasks}/${wk.capacity} open`)),
+          el("td", {}, wk.worker_id, " ", i === 0 ? el("span", { class: "tag on" }, "top")
+            : el("button", { type: "button", class: "small secondary", dataset: { action: "override" }, onclick: () => override(task, wk, top) }, "choose"),
+          el("div", { class: "muted" }, `${wk.province_id} · ${wk.open_tasks}/${wk.capacity} open`)),
           el("td", { class: "num" }, fmt.num(wk.predicted_minutes, 0)),
           el("td", { class: "num" }, fmt.pct(wk.p_qa_pass)),
           el("td", { class: "num" }, fmt.pct(wk.p_complaint)),
           el("td", {}, fmt.num(wk.cost, 2), " ", partsBar(wk.cost_parts, w.cost_parts)),
-          el("td", { class: "wrap" }, el("ul", { class: "reasons" }, wk.reason_codes.map((c) => el("li", {}, w.rank_reasons[c] || c.replaceAll("_", " "))))),
-          el("td", {}, i === 0 ? "" : el("button", { type: "button", class: "small secondary", dataset: { action: "override" }, onclick: () => override(task, wk, top) }, "choose")),
-        )))),
+          el("td", { class: "wrap why" }, wk.reason_codes.map((c) => w.rank_reasons[c] || c.replaceAll("_", " ")).join("; ")),
+        ))))),
       el("div", { class: "legend" }, Object.entries(w.cost_parts).map(([, t], i) => el("span", {}, el("i", { class: `p${i}` }), t))),
     );
   }

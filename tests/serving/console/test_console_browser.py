@@ -241,7 +241,7 @@ def test_a_waiting_task_is_assigned_from_the_page(stack: Stack, open_as, world: 
     ranked = view.locator("#rank-table tbody tr")
     expect(ranked.first).to_be_visible(timeout=20_000)
     top = ranked.first.get_attribute("data-worker")
-    expect(ranked.first.locator("ul.reasons li").first).not_to_be_empty()
+    expect(ranked.first.locator("td.why")).not_to_be_empty()
     view.locator("#assign-top").click()
     expect(view.locator("#assigned-note")).to_contain_text(task_id)
     task = _task(stack.api, task_id)
