@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -731,6 +732,11 @@ def uplift(
     watchlist: bool = typer.Option(
         False, "--watchlist", help="Contact effect of the risk team: contacted vs held-out customers."
     ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        help="Also write the lifts as JSON here (the console reads <data>/reports/field-uplift.json).",
+    ),
 ) -> None:
     """Field measurement: lift of a policy switched on and off in alternating time slices, with CIs;
     with ``--watchlist``, the risk team's contact effect from the interventions and the holdout."""
@@ -758,7 +764,7 @@ def uplift(
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--live") from None
-        _print_uplift(report)
+        _print_uplift(report, out)
         return
     if policy_on is None:
         raise typer.BadParameter(
@@ -771,15 +777,24 @@ def uplift(
         slice_minutes=60 if slice_minutes is None else slice_minutes,
         settle_minutes=15 if settle_minutes is None else settle_minutes,
     )
-    _print_uplift(report)
+    _print_uplift(report, out)
 
 
-def _print_uplift(report: UpliftReport) -> None:
+def _print_uplift(report: UpliftReport, out: Path | None = None) -> None:
+    """The lifts on the console; with ``out``, also as JSON (what the console's proof view charts)."""
     console.print(
         f"{report.policy_on} vs {report.policy_off}: {report.slice_minutes:.0f}-min slices, "
         f"{report.settle_minutes:.0f} min settling excluded ({report.method})"
     )
     console.print(report.frame().round(4).to_string(index=False))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lifts = json.loads(report.frame().to_json(orient="records"))
+        design = {
+            k: getattr(report, k) for k in ("policy_on", "policy_off", "slice_minutes", "settle_minutes")
+        }
+        out.write_text(json.dumps({**design, "method": report.method, "lifts": lifts}, indent=1))
+        console.print(f"lifts: {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -220,6 +220,19 @@ def table_versions(where: Settings | str | Path, upto: int | None = None) -> dic
     return {name: v for name, v in got.items() if v}
 
 
+def tables_changed(where: Settings | str | Path, since: int) -> dict[str, int]:
+    """``{table: newest version}`` of the tables written after version ``since``, in one query on the
+    version log (what an incremental reader polls: nothing written, an empty dict)."""
+    v = es.VERSIONS
+    query = (
+        sa.select(v.c.table_name, sa.func.max(v.c.version).label("newest"))
+        .where(v.c.version > since)
+        .group_by(v.c.table_name)
+    )
+    rows = es.store_for(store_url(where)).query_arrow(query).to_pylist()
+    return {str(r["table_name"]): int(r["newest"]) for r in rows}
+
+
 def row_count(where: Settings | str | Path, name: str, version: int | None = None) -> int:
     """Rows stored in ``name`` (as of ``version``)."""
     t = es.SQL_TABLES[spec(name).name]

@@ -7,6 +7,8 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # PostgreSQL: the event store's at-scale engine (tests/opsmatch/test_events_postgres.py starts one).
 command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+# Chromium: the console's Playwright tests drive Debian's build (Playwright's own download is not used).
+test -x /usr/bin/chromium || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -68,7 +68,12 @@ ROUTES: tuple[Route, ...] = (
     _route("GET /policy", "operations head"),
     _route("PUT /policy", "operations head"),
     _route("GET /info", "operators", *ROLES),
-    _route("GET /console", "operators", *ROLES),
+    # The console (serving/console): its page and sign-in are open (below); its data, by view.
+    _route("GET /console/api/me", "operators", *ROLES),
+    _route("POST /console/logout", "operators", *ROLES),
+    _route("GET /console/api/models", "operators", *ROLES),
+    _route("GET /console/api/board", "operations head"),
+    _route("GET /console/api/audit", "operations head"),
 )
 
 # Open to anyone: probes, the scrape endpoint and the API documentation (no data).
@@ -79,14 +84,18 @@ OPEN: tuple[str, ...] = (
     "GET /",
     "GET /docs.json",
     "GET /static_content/{path}",
+    "GET /console",
+    "POST /console/login",
+    "GET /console/static/{path}",
 )
 
 
 def _pattern(path: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}]+\})", path)
     body = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts if p)
-    if path.startswith("/static_content/"):
-        body = re.escape("/static_content/") + ".+"
+    for prefix in ("/static_content/", "/console/static/"):
+        if path.startswith(prefix):
+            body = re.escape(prefix) + ".+"
     return re.compile(f"^{body}$")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from opsmatch.settings import Settings
 from serving import access
+from serving.console.sessions import SessionStore
 from serving.errors import ApiError
 from serving.keys import KeyRing, KeyStore, Principal
 from serving.limits import TokenBuckets, retry_after_header
@@ -43,15 +44,18 @@ def bearer(authorization: str | None) -> str:
 class Gate:
     """The access decisions of one service process: its key ring, rate buckets and settings."""
 
-    def __init__(self, settings: Settings, keyring: KeyRing) -> None:
+    def __init__(self, settings: Settings, keyring: KeyRing, sessions: SessionStore | None = None) -> None:
         self.settings = settings
         self.keyring = keyring
+        self.sessions = sessions
         self.buckets = TokenBuckets()
 
     @classmethod
     def for_store(cls, settings: Settings, store: StateStore) -> Gate:
         token = settings.api_token.get_secret_value() if settings.api_token is not None else None
-        return cls(settings, KeyRing(KeyStore(store), token, ttl=settings.key_cache_seconds))
+        ttl = settings.key_cache_seconds
+        sessions = SessionStore(store, env_admin=token is not None, ttl=ttl)
+        return cls(settings, KeyRing(KeyStore(store), token, ttl=ttl), sessions)
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller of a request; 401 unless the key is valid and not revoked."""
@@ -59,6 +63,19 @@ class Gate:
         if principal is None:
             message = "this API key has been revoked" if why == "revoked" else "invalid API key"
             raise ApiError(401, message, HEADER, f"auth_{why}", CHALLENGE)
+        return principal
+
+    def authenticate_session(self, token: str) -> Principal:
+        """The caller of a console request signed in with the session cookie; 401 when the session
+        is unknown, ended, expired or its key was revoked."""
+        principal = self.sessions.principal(token) if self.sessions is not None else None
+        if principal is None:
+            raise ApiError(
+                401,
+                "console session ended or expired: sign in again",
+                ["cookie", "om_console"],
+                "auth_session",
+            )
         return principal
 
     def authorize(self, principal: Principal, method: str, path: str) -> None:

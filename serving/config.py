@@ -222,6 +222,9 @@ class ServiceConfig(Strict):
     policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0
     alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
     status_ttl_seconds: Annotated[float, Field(gt=0)] = 7200.0
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    console_refresh_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where the console links into the MLflow UI
     monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
     min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
     prediction_log: bool = True  # log every served decision (serving.prediction_log)

@@ -3,8 +3,10 @@
 Order, all before the body is read: a method the path does not have (405) -> the key (401) -> the
 role's rate (429) and its right to the route (403) -> the body size (413, from ``Content-Length``
 or while reading). Open routes (:data:`serving.access.OPEN`) skip the key. The authenticated caller
-goes to the endpoints in the ASGI scope (:data:`serving.auth.PRINCIPAL`). Error answers written by
-BentoML or Starlette are rewritten into the service's error shape (:func:`serving.errors.normalize`).
+goes to the endpoints in the ASGI scope (:data:`serving.auth.PRINCIPAL`). A request without an
+``Authorization`` header may carry the console's session cookie instead (:mod:`serving.console.sessions`).
+Error answers written by BentoML or Starlette (except HTML pages) are rewritten into the service's
+error shape (:func:`serving.errors.normalize`).
 ``GET /docs.json`` answers the service's own document (:mod:`serving.openapi`).
 """
 
@@ -19,7 +21,9 @@ import anyio.to_thread
 
 from serving import access
 from serving.auth import PRINCIPAL, Gate
+from serving.console.sessions import CSRF_HEADER, SAFE_METHODS, cookie_token
 from serving.errors import ApiError, normalize
+from serving.keys import Principal
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -35,6 +39,28 @@ class _Installed:
 def install(gate: Gate, openapi: Callable[[], dict[str, Any]]) -> None:
     """Called by the service instance of this worker process once its stores are open."""
     _Installed.gate, _Installed.openapi = gate, openapi
+
+
+def installed_gate() -> Gate | None:
+    """The gate of this worker process (the console's sign-in checks keys with it)."""
+    return _Installed.gate
+
+
+async def _principal(gate: Gate, method: str, headers: dict[str, str]) -> Principal:
+    """The caller: the bearer key, else the console's session cookie (which needs the console's
+    header on state-changing methods, so a cross-site form cannot use it)."""
+    token = None if "authorization" in headers else cookie_token(headers.get("cookie"))
+    if token is None:
+        return await anyio.to_thread.run_sync(gate.authenticate, headers.get("authorization"))
+    principal = await anyio.to_thread.run_sync(gate.authenticate_session, token)
+    if method not in SAFE_METHODS and headers.get(CSRF_HEADER) != "1":
+        raise ApiError(
+            403,
+            f"a console request that changes state needs the header {CSRF_HEADER}: 1",
+            ["header", CSRF_HEADER],
+            "csrf",
+        )
+    return principal
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +101,9 @@ def _normalizing(send: Send) -> Send:
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start" and message.get("status", 200) >= 400:
+            if (b"content-type", b"text/html; charset=utf-8") in message.get("headers", []):
+                await send(message)  # a page (the console's sign-in form), not an API error
+                return
             held.append(message)
             return
         if not held or message["type"] != "http.response.body":
@@ -150,7 +179,7 @@ class AccessMiddleware:
             if gate is None:
                 raise ApiError(503, "the service is starting; retry shortly", [], "not_ready")
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            principal = await anyio.to_thread.run_sync(gate.authenticate, headers.get("authorization"))
+            principal = await _principal(gate, method, headers)
             role = principal.role
             gate.authorize(principal, method, path)
             limit = gate.settings.max_body_bytes

@@ -36,6 +36,7 @@ from serving import risk_schemas as rs
 from serving import schemas as s
 from serving.auth import Gate, caller
 from serving.config import load_service_config
+from serving.console.router import router as console_router
 from serving.engine import Engine
 from serving.errors import ApiError, validation_body, validation_from, validation_status
 from serving.openapi import build_openapi
@@ -48,6 +49,7 @@ T = TypeVar("T")
 ops_app = FastAPI(
     title="opsmatch operations API", docs_url=None, redoc_url=None, openapi_url="/ops/openapi.json"
 )
+ops_app.include_router(console_router)  # the operations console at /console (serving/console)
 
 
 AlertKind = Literal[rules.KINDS]  # type: ignore[valid-type]

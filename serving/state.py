@@ -1,8 +1,9 @@
 """Durable service state behind one SQLAlchemy URL (``settings.resolved_state_db_url``).
 
 Policy versions (each one an audit record: who, when, note, what changed), a general audit log,
-alerts with their acknowledgement, the API keys (salted hashes; :mod:`serving.keys`) and the
-ingestion ledger that makes outcome ingestion idempotent.
+alerts with their acknowledgement, the API keys (salted hashes; :mod:`serving.keys`), the console's
+sign-in sessions (:mod:`serving.console.sessions`) and the ingestion ledger that makes outcome
+ingestion idempotent.
 SQLite by default (WAL, busy timeout: several service workers share the file); only portable SQL is
 used, so the same code runs on PostgreSQL by changing the URL.
 """
@@ -73,6 +74,16 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("last_used_at", Stamp),
     sa.Column("revoked_at", Stamp),
+)
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 of the cookie's token, never the token
+    sa.Column("key_name", sa.String(64), nullable=False, index=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("created_at", Stamp, nullable=False),
+    sa.Column("expires_at", Stamp, nullable=False),
+    sa.Column("ended_at", Stamp),
 )
 ingest_ledger = sa.Table(
     "ingest_ledger",

@@ -1,0 +1,164 @@
+"""What the national board needs from the event store, held in memory and brought up to date cheaply.
+
+The open tasks (not done, not cancelled) with their lifecycle status, and hourly totals of the KPIs
+(arrivals, completions, turnaround, SLA met, QA checks and passes, complaints). The first read folds
+the whole history; afterwards only the rows stored after the held version are read, and only from the
+tables the store's version log says were written (one query per refresh when nothing was). Every
+writer counts: the service's endpoints, ``opsmatch ingest``, the live twin.
+
+A task's status follows the lifecycle contract (``serving.lifecycle``): its latest ``task_events`` row
+decides; a task without events is assigned once an ``assignments`` row names it, else pending; a
+completion closes it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from opsmatch import events
+from serving.lifecycle import FINAL, TRANSITIONS, Status
+
+if TYPE_CHECKING:
+    from opsmatch.settings import Settings
+
+HOUR_US = 3_600_000_000
+COLUMNS: dict[str, list[str]] = {
+    "provinces": ["province_id", "name"],
+    "tasks": ["task_id", "province_id", "task_type", "created_at", "sla_due_at"],
+    "assignments": ["task_id", "worker_id", "assigned_at"],
+    "task_events": ["task_id", "kind", "at", "worker_id"],
+    "completions": ["task_id", "completed_at"],
+    "qa_results": ["checked_at", "passed"],
+    "complaints": ["filed_at"],
+}
+KPIS = ("arrivals", "done", "turnaround_minutes", "sla_met", "qa_checked", "qa_passed", "complaints")
+CLOSED_KINDS = frozenset(k for k, (_, to) in TRANSITIONS.items() if to in FINAL)
+
+
+@dataclass
+class OpenTask:
+    """One task not yet done or cancelled (times in µs since the epoch)."""
+
+    province_id: str
+    task_type: str
+    created_us: int
+    sla_due_us: int
+    status: str = Status.PENDING.value
+    since_us: int = 0
+    worker_id: str | None = None
+    has_events: bool = False
+
+
+class BoardIndex:
+    """See the module docstring. Thread-safe; :meth:`refresh` is cheap when nothing was stored."""
+
+    def __init__(self, where: Settings | str | Path) -> None:
+        self.where = where
+        self.open: dict[str, OpenTask] = {}
+        self.hourly: dict[str, defaultdict[int, float]] = {k: defaultdict(float) for k in KPIS}
+        self.provinces: dict[str, str] = {}
+        self._store_version = 0
+        self._lock = threading.Lock()
+
+    def refresh(self) -> int:
+        """Read what was stored since the last call; returns the store version now held."""
+        with self._lock:
+            changed = events.tables_changed(self.where, self._store_version)
+            if not changed:
+                return self._store_version
+            version = max(changed.values())
+            batch: dict[str, dict[str, list[Any]]] = {}
+            for table, cols in COLUMNS.items():
+                if table in changed:
+                    data = events.read_arrow(
+                        self.where, table, version=version, since=self._store_version, columns=cols
+                    )
+                    batch[table] = data.to_pydict()
+            self._fold(batch)
+            self._store_version = version
+            return version
+
+    # -- folding one batch of new rows (columns as lists; times in µs) ------------------------------
+    def _fold(self, b: dict[str, dict[str, list[Any]]]) -> None:
+        empty: dict[str, list[Any]] = defaultdict(list)
+        p, tasks = b.get("provinces", empty), b.get("tasks", empty)
+        comps, evs, a = b.get("completions", empty), b.get("task_events", empty), b.get("assignments", empty)
+        self.provinces.update(zip(p["province_id"], p["name"], strict=True))
+        self._add("arrivals", tasks["created_at"])
+        closed = set(comps["task_id"]) | {
+            t for t, k in zip(evs["task_id"], evs["kind"], strict=True) if k in CLOSED_KINDS
+        }
+        self._done(tasks, comps)
+        cols = (
+            tasks["task_id"],
+            tasks["province_id"],
+            tasks["task_type"],
+            tasks["created_at"],
+            tasks["sla_due_at"],
+        )
+        for tid, province, kind, created, due in zip(*cols, strict=True):
+            if tid not in closed:
+                self.open[tid] = OpenTask(province, kind, created, due, since_us=created)
+        for tid, worker, at in zip(a["task_id"], a["worker_id"], a["assigned_at"], strict=True):
+            task = self.open.get(tid)
+            if task is not None and not task.has_events:  # no lifecycle events: assigned once assigned
+                task.status, task.since_us, task.worker_id = "assigned", at, worker
+        for tid, kind, at, worker in zip(
+            evs["task_id"], evs["kind"], evs["at"], evs["worker_id"], strict=True
+        ):
+            task = self.open.get(tid)
+            if task is not None:
+                task.status, task.since_us, task.has_events = TRANSITIONS[kind][1].value, at, True
+                task.worker_id = worker
+        for task_id in closed:
+            self.open.pop(task_id, None)
+        qa = b.get("qa_results", empty)
+        self._add("qa_checked", qa["checked_at"])
+        self._add("qa_passed", [t for t, ok in zip(qa["checked_at"], qa["passed"], strict=True) if ok])
+        self._add("complaints", b.get("complaints", empty)["filed_at"])
+
+    def _done(self, tasks: dict[str, list[Any]], comps: dict[str, list[Any]]) -> None:
+        """Completion KPIs: the task's times come from this batch's tasks, else from the open tasks."""
+        if not comps["task_id"]:
+            return
+        times = dict(
+            zip(tasks["task_id"], zip(tasks["created_at"], tasks["sla_due_at"], strict=True), strict=True)
+        )
+        for tid in comps["task_id"]:
+            held = self.open.get(tid)
+            if tid not in times and held is not None:
+                times[tid] = (held.created_us, held.sla_due_us)
+        created = np.array([times.get(t, (-1, -1))[0] for t in comps["task_id"]], dtype=np.int64)
+        due = np.array([times.get(t, (-1, -1))[1] for t in comps["task_id"]], dtype=np.int64)
+        ok = created >= 0  # a completion of a task never seen (or closed before) counts nowhere
+        done_at = np.asarray(comps["completed_at"], dtype=np.int64)[ok]
+        self._add("done", done_at)
+        self._add("turnaround_minutes", done_at, weights=(done_at - created[ok]) / 60e6)
+        self._add("sla_met", done_at[done_at <= due[ok]])
+
+    def _add(self, kpi: str, times_us: Sequence[int] | np.ndarray, weights: np.ndarray | None = None) -> None:
+        t = np.asarray(times_us, dtype=np.int64)
+        if not len(t):
+            return
+        hours, inverse = np.unique(t // HOUR_US, return_inverse=True)
+        sums = np.bincount(inverse, weights=weights, minlength=len(hours))
+        bucket = self.hourly[kpi]
+        for h, v in zip(hours.tolist(), sums.tolist(), strict=True):
+            bucket[h] += v
+
+    # -- reads for the board ------------------------------------------------------------------------
+    def snapshot(
+        self, hours: range
+    ) -> tuple[list[tuple[str, OpenTask]], dict[str, list[float]], dict[str, str]]:
+        """(open tasks, each KPI's totals over ``hours`` (hour numbers since the epoch), province
+        names), copied under the lock."""
+        with self._lock:
+            trend = {k: [v.get(h, 0.0) for h in hours] for k, v in self.hourly.items()}
+            return list(self.open.items()), trend, dict(self.provinces)
