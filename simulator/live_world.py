@@ -37,7 +37,10 @@ class Behaviour:
     """How the twin's workers answer (fixed defaults, not tuned)."""
 
     accept_minutes: tuple[float, float] = (0.5, 4.0)
-    max_open: int = 2  # accepted + in service; more is refused for workload
+    # Accepted + in service at most; more is refused for workload. None: the worker's declared capacity
+    # (``workers.daily_capacity``, the very limit the service dispatches by), so the twin refuses for
+    # workload only when the service's view of its load is stale.
+    max_open: int | None = None
     reject_share: float = 0.03
 
 
@@ -92,6 +95,7 @@ class LiveWorld:
         self.behaviour = behaviour or Behaviour()
         self.shifts = ShiftCalendar(self.config, workforce)
         self.worker_ids: list[str] = workforce.workers["worker_id"].tolist()
+        self.capacity = np.asarray(workforce.capacity, dtype=np.int64)
         self.index = {w: i for i, w in enumerate(self.worker_ids)}
         n = len(self.worker_ids)
         self.on_shift, self.leaving = [False] * n, [False] * n
@@ -240,7 +244,8 @@ class LiveWorld:
         w, b = h.worker, self.behaviour
         if not self.on_shift[w] or self.leaving[w]:
             return [self._reject(h, at, "unavailable")]
-        if self.open_tasks(w) + self.promised[w] >= b.max_open:
+        limit = b.max_open if b.max_open is not None else int(self.capacity[w])
+        if self.open_tasks(w) + self.promised[w] >= limit:
             return [self._reject(h, at, "workload")]
         if self._rng(aid, 1).random() < b.reject_share:
             return [self._reject(h, at, "conflict_of_interest")]

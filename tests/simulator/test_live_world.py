@@ -77,6 +77,7 @@ def test_an_assignment_is_accepted_started_and_completed_with_the_truth(world, s
 def test_off_shift_and_overloaded_workers_reject(world) -> None:
     off = next(world.worker_ids[i] for i in range(len(world.worker_ids)) if not world.on_shift[i])
     busy = skilled_on_shift(world)[1]
+    world.behaviour = Behaviour(reject_share=0.0, max_open=2)
     world.offer("A-off", facts("T-off"), off, NOW)
     for i in range(4):
         world.offer(f"A{i}", facts(f"T{i}", "renewal"), busy, NOW)
@@ -86,7 +87,7 @@ def test_off_shift_and_overloaded_workers_reject(world) -> None:
     assert reasons == {"A-off": "unavailable"} | {
         a: "workload" for a in ("A0", "A1", "A2", "A3") if a not in accepted
     }
-    assert len(accepted) == Behaviour().max_open
+    assert len(accepted) == 2
 
 
 def test_shift_end_hands_back_the_queue_and_finishes_the_task_at_hand(world) -> None:
