@@ -50,11 +50,15 @@ def anchor_for(op_now: dt.datetime, wall: dt.datetime, speed: float) -> dt.datet
 
 
 def widen_timeouts(url: str, key_file: Path) -> None:
-    """The monitor's timeouts x8: each lifecycle call costs ~0.1 s of wall time here (minutes of the
-    fast clock), so the default 15-minute accept timeout would take back work the twin is answering."""
+    """Open tasks per worker capped at 3, and the monitor's timeouts x8: each lifecycle call costs tens
+    of ms of wall time here (a minute of the fast clock is a second), so the default 15-minute accept
+    timeout would take back work the twin is answering."""
     body = {
         "note": "e2e: fast test clock",
         "monitor": {"accept_timeout_minutes": 120, "start_timeout_minutes": 480, "pending_max_minutes": 240},
+        # A handler works one task at a time: the ops head caps the open tasks per worker so that
+        # queues stay short (with the daily capacity as the cap, a queue of 20 outlasts the drain).
+        "max_open_tasks": 3,
     }
     headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
     assert httpx.put(f"{url}/policy", json=body, headers=headers, timeout=30).status_code == 200
