@@ -22,10 +22,12 @@ import pandas as pd
 import pytest
 
 from opsmatch import events
+from opsmatch.contract import TABLES as CONTRACT_TABLES
 from opsmatch.settings import PROJECT_ROOT
 from serving import launch
 from serving.keys import KeyStore, demo_keys
 from serving.state import StateStore
+from tests.factories.lifecycle_world import close_backlog
 from tests.factories.serving_world import build_world
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -66,6 +68,8 @@ def widen_timeouts(url: str, key_file: Path) -> None:
 
 def read_log(folder: Path, name: str) -> pd.DataFrame:
     rows = [json.loads(line) for line in (folder / f"{name}.jsonl").read_text().splitlines()]
+    if not rows and name in CONTRACT_TABLES:  # nothing of this table reported (e.g. no QA check due yet)
+        return events.empty_frame(name)
     return pd.DataFrame(rows)
 
 
@@ -81,6 +85,9 @@ def live_run(tmp_path_factory):
     op_start = next_noon(dt.datetime.now(dt.UTC))
     world = build_world(root, end=op_start)
     settings = world.settings
+    # The history's standing backlog is closed, so the queue is the twin's own arrivals: every one of
+    # them can be worked before the shifts end, and nothing is dispatched before the twin starts.
+    close_backlog(settings, op_start)
     demo_keys(KeyStore(StateStore(settings.resolved_state_db_url)), settings.data_dir / "keys", by="test")
     before = {name: events.read_table(settings, name) for name in TABLES}
     # The clock reads op_start when the live twin starts (the service may take a while to be ready).
@@ -123,7 +130,8 @@ def test_the_store_holds_exactly_what_the_twin_reported(live_run) -> None:
         if name == "assignments":  # the twin knows who holds what, not the service's bookkeeping
             cols = ["assignment_id", "task_id", "worker_id"]
             want = logged[cols].sort_values(cols[0], ignore_index=True)
-            pd.testing.assert_frame_equal(typed(name, added)[cols], want)
+            got = typed(name, added)[cols].astype(object)
+            pd.testing.assert_frame_equal(got, want.astype(object), obj=name)
             continue
         pd.testing.assert_frame_equal(typed(name, added), typed(name, logged), obj=name)
     assert len(read_log(log_dir, "completions")) >= len(read_log(log_dir, "tasks"))  # also history tasks
