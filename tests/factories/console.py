@@ -4,7 +4,6 @@ records every JavaScript error (uncaught exceptions and console errors) for the 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,6 @@ def chromium_path() -> str:
 def launch_chromium(playwright: Any) -> Any:
     """A headless chromium."""
     return playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-
-
-def copy_sqlite(src: Path, dst: Path) -> Path:
-    """A consistent copy of a SQLite database (the backup API: WAL contents included)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
-    return dst
 
 
 @dataclass

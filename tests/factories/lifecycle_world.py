@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from opsmatch import events
+from opsmatch import event_admin, events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
 from serving import launch
@@ -69,13 +69,21 @@ def close_backlog(settings: Settings, at: datetime) -> int:
 
 def lifecycle_world(world: World, root: Path, speed: float = 1.0) -> Live:
     """Copy the world's data dir to ``root``, close its backlog, and anchor a clock at now."""
-    shutil.copytree(world.root / "data", root / "data")
+    # The event store is copied by its own backup, never file by file: reading or copying a live SQLite
+    # file in this process would drop the POSIX locks the store's connections hold on it.
+    events_dir = world.settings.events_dir
+    shutil.copytree(
+        world.root / "data",
+        root / "data",
+        ignore=lambda d, _: ["events"] if Path(d) == events_dir.parent else [],
+    )
     settings = Settings(
         data_dir=root / "data",
         mlflow_tracking_uri=world.settings.mlflow_tracking_uri,
         mlflow_artifact_root=world.settings.mlflow_artifact_root,
         api_token=TOKEN,
     )
+    event_admin.backup(world.settings, settings.events_dir)
     close_backlog(settings, pd.Timestamp(world.as_of).to_pydatetime())
     clock = OpsClock(anchor=datetime.now(UTC), speed=speed)
     return Live(

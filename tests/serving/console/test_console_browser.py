@@ -17,13 +17,13 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from opsmatch import events
+from opsmatch import event_admin, events
 from serving import launch
 from serving.access import ROLES
 from serving.console.context import views_of
 from serving.keys import KeyStore
 from serving.state import StateStore
-from tests.factories.console import copy_sqlite, launch_chromium, sign_in
+from tests.factories.console import launch_chromium, sign_in
 from tests.factories.serving_world import World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,13 +41,15 @@ class Stack:
 def stack(world: World, tmp_path_factory):  # noqa: ANN201
     """A service on copies of the world's stores, a key per role, an admin client."""
     root = tmp_path_factory.mktemp("console")
-    copied = copy_sqlite(world.settings.events_dir / "events.db", root / "events.db")
+    # The store's own backup (VACUUM INTO on the same SQLite library): a second SQLite library opening
+    # the file in this process would drop the store's POSIX locks on close and delete its live WAL.
+    copied = event_admin.backup(world.settings, root / "events")
     state_url = f"sqlite:///{root / 'state.db'}"
     store = StateStore(state_url)
     keys = {role: KeyStore(store).create(f"console-{role}", role, by="test") for role in ROLES}
     store.close()
     env = world.env(
-        OPSMATCH_EVENTS_URL=f"sqlite:///{copied}",
+        OPSMATCH_EVENTS_URL=copied,
         OPSMATCH_STATE_DB_URL=state_url,
         OPSMATCH_KEY_CACHE_SECONDS="0",
         OPSMATCH_SERVICE__POLICY_TTL_SECONDS="0",
