@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## The main job on the embedded default: twin history -> features -> models -> service.
 run: $(STAMP)
-	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS)
+	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS) --first-champions background
 	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch demo --port $(PORT)
 
 ## Servers the integration tests start for real (redis-server, ...), installed when missing.

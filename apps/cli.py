@@ -460,12 +460,19 @@ def bootstrap(
     days: int = typer.Option(
         90, min=45, max=3650, help="Days of twin history when none exists yet (complaint labels need 30)."
     ),
+    first_champions: str = typer.Option(
+        "now",
+        help="When no champions exist: 'now' trains them here; 'background' leaves them to `opsmatch demo`, "
+        "which trains them once the service is up (it ranks by its reported fallback until then).",
+    ),
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`), demo API keys."""
     from opsmatch.clock import clock_from
     from opsmatch.events import has_rows
 
+    if first_champions not in ("now", "background"):
+        raise typer.BadParameter("must be 'now' or 'background'", param_hint="--first-champions")
     settings = _settings(ctx)
     now = clock_from(settings)()  # the operation's now (a demo clock when one is set)
     migrate_if_needed(settings)  # an old data dir (Parquet per table) is converted, counts checked
@@ -480,6 +487,14 @@ def bootstrap(
         _features_apply(settings)
         _features_materialize(settings, full=False)
         console.print("champions present: keeping them (`opsmatch retrain` refreshes them)")
+    elif first_champions == "background":
+        _features_build(settings, force=False)
+        _features_apply(settings)
+        _features_materialize(settings, full=False)
+        console.print(
+            "first champions: trained in the background by `opsmatch demo` once the service is up; until "
+            "they are promoted /rank and /assign use the fallback ranking and say so (/info: degraded)"
+        )
     else:
         # The first champions come through the loop itself, so its watermark is recorded.
         _retrain(settings, force=True, models=None)
@@ -533,6 +548,15 @@ def demo(
     period = settings.retrain_every_minutes * 60
     # The first scheduled retrain waits one period: bootstrap has just trained the champions.
     jobs = [Job("retrain", cli("retrain"), logs / "retrain.log", every_seconds=period, first_delay=period)]
+    first = None
+    if not _has_champions(settings):  # `bootstrap --first-champions background`: trained now, served live
+        first = Job(
+            "first champions",
+            cli("retrain", "--force"),
+            logs / "first-champions.log",
+            done_message="first champions promoted: the service swaps them in within a minute",
+        )
+        jobs.insert(0, first)
     watch = settings.monitor_every_minutes * 60  # served predictions vs outcomes, on its own period
     jobs.append(
         Job(
@@ -555,6 +579,7 @@ def demo(
                 cli(*evaluate_args),
                 logs / "evaluate.log",
                 done_message=f"report at {report_dir / 'report.md'}",
+                waits_for=first,  # both are CPU-bound: the champions first
             ),
         )
 

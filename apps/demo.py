@@ -32,6 +32,7 @@ class Job:
     every_seconds: float | None = None
     first_delay: float = 0.0
     done_message: str = ""
+    waits_for: Job | None = None  # a one-shot job that must have finished first (e.g. the first champions)
     proc: subprocess.Popen | None = field(default=None, repr=False)
     next_start: float = 0.0
     runs: int = 0
@@ -39,6 +40,8 @@ class Job:
     def due(self, now: float) -> bool:
         """Whether the job should start now (never while it runs, once only when not recurring)."""
         if self.proc is not None:
+            return False
+        if self.waits_for is not None and (self.waits_for.runs == 0 or self.waits_for.proc is not None):
             return False
         return (self.runs == 0 or self.every_seconds is not None) and now >= self.next_start
 

@@ -6,7 +6,8 @@
   types that the service allows it, the most urgent one if any is within ``urgent_hours`` of its SLA,
   else the one where its serving cost beats the average worker's the most, in one scorer call
   (``choose="advantage"``, the oracle's rule on learned costs; ``"fifo"``: the oldest one).
-- ``MLBatchPolicy`` (POST /assign every ``every_minutes``): the oldest pending tasks (at most
+- ``MLBatchPolicy`` (POST /assign every ``every_minutes`` and, with ``on_events``, as soon as a task
+  arrives with a free worker for it or a worker frees up with work waiting): the oldest pending tasks (at most
   ``tasks_per_worker`` per free worker) x the free workers through ``serving.ranking.assign_tasks`` with
   at most one open task per worker (the policy's ``max_open_tasks``), so tasks go to free workers only,
   overdue tasks first; ``full_scoring_pairs``/``candidates`` are the service's /assign settings (above
@@ -124,10 +125,12 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
         tasks_per_worker: int = 6,
         full_scoring_pairs: int = 2_000,
         candidates: int = 8,
+        on_events: bool = True,
         changes: Sequence[PolicyChange] = (),
         name: str = "ml_batch",
     ) -> None:
         super().__init__(every_minutes, max_tasks)
+        self.on_events = on_events
         self.tasks_per_worker = tasks_per_worker
         self.full_scoring_pairs, self.candidates = full_scoring_pairs, candidates
         self.models, self.base_policy, self.changes = models, policy, list(changes)
@@ -147,11 +150,31 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
     def type_limit(self, view: SimView, task_type: int) -> int:
         return min(self.max_tasks, self.tasks_per_worker * len(view.idle_workers(task_type)))
 
+    def on_task(self, view: SimView, task: int) -> None:
+        """Event dispatch: a new task with free workers of its type is assigned now, not at the tick."""
+        if self.on_events:
+            idle = view.idle_workers(view.task_type[task])
+            if idle:
+                self._apply_due(view)
+                self._solve(view, [task], list(idle))
+
+    def on_worker_free(self, view: SimView, worker: int) -> None:
+        """Event dispatch: a freed worker with work waiting for its skills takes it now."""
+        if self.on_events:
+            limit = self.tasks_per_worker
+            tasks = [t for k in view.worker_types[worker] for t in view.pending_tasks(k, None, limit)]
+            if tasks:
+                self._apply_due(view)
+                self._solve(view, tasks, [worker])
+
     def on_tick(self, view: SimView) -> None:
         self._apply_due(view)
         workers, tasks = self.batch(view)
-        if not tasks:
-            return
+        if tasks:
+            self._solve(view, tasks, workers)
+
+    def _solve(self, view: SimView, tasks: list[int], workers: list[int]) -> None:
+        """One ``/assign`` of ``tasks`` x free ``workers`` (the oldest tasks when there are too many)."""
         limit = self.tasks_per_worker * len(workers)
         if len(tasks) > limit:  # the oldest of the backlog: more than enough choice for the free workers
             created = view.task_created

@@ -39,6 +39,7 @@ from serving.safety import Degradation, tasks_or_fallback
 from serving.served import rank_decision, risk_decision
 from serving.state import ConflictError, StateStore
 from serving.task_book import TaskBook
+from serving.task_queue import TaskQueue
 
 
 def _utcnow() -> datetime:
@@ -71,6 +72,7 @@ class Engine:
         self.degradation = Degradation()
         self.book = TaskBook(settings, enrich=runtime.tasks.enrich)
         self.lifecycle = Lifecycle(self, self.book)
+        self.queue = TaskQueue(self, self.book)
         self.dispatcher = Dispatcher(self, self.lifecycle)
 
     # -- shared helpers -------------------------------------------------------------------------

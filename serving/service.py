@@ -202,7 +202,7 @@ class OpsMatch:
     @bentoml.api(route="/tasks")
     def post_tasks(self, request: ls.TasksIn, /, ctx: bentoml.Context) -> ls.TasksReceipt:
         """Task intake from the core systems: validated, durable, idempotent, risk scored on arrival."""
-        return self._call(ctx, "tasks", lambda who: self.engine.lifecycle.intake(request, actor=who))
+        return self._call(ctx, "tasks", lambda who: self.engine.queue.intake(request, actor=who))
 
     @bentoml.api(route="/assignments")
     def assignments(self, request: ls.AssignmentIn, /, ctx: bentoml.Context) -> ls.AssignmentOut:
@@ -272,12 +272,12 @@ class OpsMatch:
         limit: int = Query(default=100, ge=1, le=10_000),
     ) -> ls.TaskList:
         """The queue: tasks by status (waiting, open or one status), oldest SLA first by default."""
-        return self.engine.lifecycle.list_tasks(status, province_id, task_type, created_after, sort, limit)
+        return self.engine.queue.list_tasks(status, province_id, task_type, created_after, sort, limit)
 
     @ops_app.get("/tasks/{task_id}", response_model=ls.TaskDetail)
     def get_task(self, task_id: str) -> ls.TaskDetail:
         """One task with its history of transitions."""
-        return self.engine.lifecycle.get_task(task_id)
+        return self.engine.queue.get_task(task_id)
 
     @ops_app.post("/assignments/{assignment_id}/accept", response_model=ls.AssignmentStep)
     def accept(self, assignment_id: str, body: ls.NoteIn, request: Request) -> ls.AssignmentStep:

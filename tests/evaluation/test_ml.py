@@ -101,7 +101,8 @@ def test_ml_policies_never_read_the_truth(models, period, cls) -> None:
     assert np.isfinite(result.completed).all()
 
 
-def test_ml_batch_assigns_through_assign_tasks(models, period, monkeypatch) -> None:
+@pytest.mark.parametrize("on_events", [False, True])
+def test_ml_batch_assigns_through_assign_tasks(models, period, monkeypatch, on_events: bool) -> None:
     calls = []
     original = dispatch_plan.assign_tasks
 
@@ -110,13 +111,19 @@ def test_ml_batch_assigns_through_assign_tasks(models, period, monkeypatch) -> N
         return original(tasks, pool, scorer, policy, now, **kw)
 
     monkeypatch.setattr(dispatch_plan, "assign_tasks", spy)
-    policy = MLBatchPolicy(models, every_minutes=10)
+    policy = MLBatchPolicy(models, every_minutes=10, on_events=on_events)
     result = run_policy(period, policy)
     assert set(policy.svc.arms) == {"ml"}  # no experiment: ML decides every task
     assert len(calls) > 20 and all(cap == 1 for _, cap in calls)  # only free workers get a task
     assert np.isfinite(result.completed).all()
+    task = np.asarray(result.assignments["task"], dtype=int)
     at = np.array(result.assignments["at"])
-    assert np.allclose((at - period.start_minute) % 10, 0)  # decisions only at the ticks
+    on_tick = np.isclose((at - period.start_minute) % 10, 0)
+    on_arrival = np.isclose(at, result.arrivals.tasks["t"].to_numpy(dtype=float)[task])
+    if on_events:  # a task arriving to a free worker is assigned at once; the ticks still clear the rest
+        assert on_arrival.mean() > 0.2 and (~on_tick).mean() > 0.2 and on_tick.any()
+    else:
+        assert on_tick.all()  # decisions only at the ticks
 
 
 def test_ml_batch_runs_the_services_switchback_on_the_twin(models, period) -> None:

@@ -44,7 +44,7 @@ def engines(settings, runtime):  # noqa: ANN001, ANN201
 
 def test_two_writers_of_one_task_one_wins_the_other_gets_409(engines) -> None:  # noqa: ANN001
     (a, b), _ = engines
-    got = a.lifecycle.intake(TasksIn(tasks=[task_row("RACE")]), actor="core")
+    got = a.queue.intake(TasksIn(tasks=[task_row("RACE")]), actor="core")
     assert got.new == 1 and got.tasks[0].status == "pending" and got.tasks[0].p_complaint is not None
     stale = b.book.state("RACE")  # b read the task before a wrote
     a.lifecycle.commit(AssignmentIn(task_id="RACE", worker_id="W0001", source="rank"), actor="d1")
@@ -58,7 +58,7 @@ def test_two_writers_of_one_task_one_wins_the_other_gets_409(engines) -> None:  
 
 def test_monitor_takes_back_a_timed_out_task_and_gives_it_to_another(engines) -> None:  # noqa: ANN001
     (a, _), clock = engines
-    a.lifecycle.intake(TasksIn(tasks=[task_row("SLOW")]), actor="core")
+    a.queue.intake(TasksIn(tasks=[task_row("SLOW")]), actor="core")
     first = a.assign(AssignRequest(task_ids=["SLOW"], commit=True), actor="d")
     held = first.assignments[0]
     assert first.committed == 1 and held.assignment_id
