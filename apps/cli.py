@@ -554,7 +554,7 @@ def demo(
             "first champions",
             cli("retrain", "--force"),
             logs / "first-champions.log",
-            done_message="first champions promoted: the service swaps them in within a minute",
+            done_message="first champions promoted: the service swaps them in within seconds",
         )
         jobs.insert(0, first)
     watch = settings.monitor_every_minutes * 60  # served predictions vs outcomes, on its own period

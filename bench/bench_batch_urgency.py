@@ -5,8 +5,8 @@ on the embedded default (champions and profiles of ``Settings()``). Every varian
 arrivals per seed as the oracle (``evaluation.replay``); printed per (seed, variant): true cost / oracle's,
 SLA attainment, and the gap of each true-cost part (per started task) to the oracle. A variant is ``+``-
 joined parts: ``nearH`` (``dispatch.sla_near_hours = H``; 0 = no near-SLA level), ``wX`` (complaint
-weight X), ``tickM`` (``/assign`` every M minutes instead of 5), ``ticksonly`` (no ``/assign`` on arrivals
-and releases, only on the ticks).
+weight X), ``tickM`` (``/assign`` every M minutes instead of 5), ``events`` (also ``/assign`` as soon as a
+task arrives with a free worker for it or a worker frees up with work waiting).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def variant(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     for part in name.split("+"):
         if part.startswith("near"):
             patch["dispatch"] = {"sla_near_hours": float(part[4:])}
-        elif part == "ticksonly":
-            kwargs["on_events"] = False
+        elif part == "events":
+            kwargs["on_events"] = True
         elif part.startswith("tick"):
             kwargs["every_minutes"] = float(part[4:])
         elif part.startswith("w"):

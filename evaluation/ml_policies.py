@@ -125,7 +125,7 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
         tasks_per_worker: int = 6,
         full_scoring_pairs: int = 2_000,
         candidates: int = 8,
-        on_events: bool = True,
+        on_events: bool = False,
         changes: Sequence[PolicyChange] = (),
         name: str = "ml_batch",
     ) -> None:

@@ -6,7 +6,9 @@ service's own endpoints as the live twin would (worker status, new tasks, an SLA
 override, a closed province), then signs in as the ops head and shoots each view. ``--ab-summary`` copies
 a twin A/B ``summary.json`` (``opsmatch evaluate``) so the proof view has its charts.
 
-Run: ``.venv/bin/python scripts/console_screenshots.py [--ab-summary <a summary.json>]``.
+Run: ``.venv/bin/python scripts/console_screenshots.py [--ab-summary <a summary.json>]``, or, against a
+running ``make run`` (the live twin feeding it): ``.venv/bin/python scripts/console_screenshots.py --url
+http://127.0.0.1:3000 --key-file data/keys/ops_head.key``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from opsmatch import events  # noqa: E402
+from opsmatch import event_admin, events  # noqa: E402
 from serving import launch  # noqa: E402
 from serving.keys import KeyStore  # noqa: E402
 from serving.state import StateStore  # noqa: E402
-from tests.factories.console import copy_sqlite, launch_chromium, sign_in  # noqa: E402
+from tests.factories.console import launch_chromium, sign_in  # noqa: E402
 from tests.factories.serving_world import build_world, world_settings  # noqa: E402
 
 OUT = ROOT / "docs" / "console"
@@ -74,17 +76,49 @@ def _shrink(path: Path) -> None:
         img.convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
+def shoot(url: str, key: str) -> None:
+    """Sign in with ``key`` and write one PNG per view."""
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        signed = sign_in(browser, url, key)
+        for view in VIEWS:
+            signed.view(view)
+            if view == "dispatch":
+                signed.page.locator("#queue-sort").select_option("-created_at")
+                signed.page.locator("#queue-filter").click()
+                signed.page.locator("#queue-rows tr").first.click()
+                signed.page.wait_for_selector("#rank-table tbody tr")
+            signed.page.wait_for_timeout(800)
+            path = OUT / f"{view}.png"
+            signed.page.screenshot(path=str(path))
+            _shrink(path)
+            print(path)
+        if signed.errors:
+            raise SystemExit(f"JavaScript errors: {signed.errors}")
+        browser.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "opsmatch-console-shots")
     ap.add_argument("--ab-summary", type=Path, default=None)
+    ap.add_argument("--url", default=None, help="A running service to shoot (no world is built).")
+    ap.add_argument("--key-file", type=Path, default=None, help="The ops head's key file (with --url).")
     args = ap.parse_args()
+    if args.url is not None:
+        if args.key_file is None:
+            raise SystemExit("--url needs --key-file (e.g. data/keys/ops_head.key)")
+        shoot(args.url, args.key_file.read_text().strip())
+        return
     world_root = args.work / "world"
     if not (world_root / "data" / "events" / "events.db").exists():
         build_world(world_root)
     settings = world_settings(world_root)
     run = args.work / f"run-{uuid.uuid4().hex[:6]}"
-    copied = copy_sqlite(settings.events_dir / "events.db", run / "events.db")
+    copied = event_admin.backup(settings, run / "events")  # the store's own backup (one SQLite library)
     state_url = f"sqlite:///{run / 'state.db'}"
     store = StateStore(state_url)
     key = KeyStore(store).create("ops-head-demo", "ops_head", by="screenshots")
@@ -97,34 +131,14 @@ def main() -> None:
     env = launch.service_env(
         settings,
         world_root / "bentoml",
-        OPSMATCH_EVENTS_URL=f"sqlite:///{copied}",
+        OPSMATCH_EVENTS_URL=copied,
         OPSMATCH_STATE_DB_URL=state_url,
         OPSMATCH_SERVICE__MONITOR_SECONDS="3600",
     )
-    OUT.mkdir(parents=True, exist_ok=True)
     with launch.running(env, run / "serve.log") as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as api:
             _state(api, settings, events.read_table(settings, "workers")["worker_id"].astype(str).tolist())
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            signed = sign_in(browser, url, key)
-            for view in VIEWS:
-                signed.view(view)
-                if view == "dispatch":
-                    signed.page.locator("#queue-sort").select_option("-created_at")
-                    signed.page.locator("#queue-filter").click()
-                    signed.page.locator("#queue-rows tr").first.click()
-                    signed.page.wait_for_selector("#rank-table tbody tr")
-                signed.page.wait_for_timeout(800)
-                path = OUT / f"{view}.png"
-                signed.page.screenshot(path=str(path))
-                _shrink(path)
-                print(f"{OUT / f'{view}.png'}")
-            if signed.errors:
-                raise SystemExit(f"JavaScript errors: {signed.errors}")
-            browser.close()
+        shoot(url, key)
 
 
 if __name__ == "__main__":
