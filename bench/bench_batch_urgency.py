@@ -4,9 +4,10 @@ Usage: ``.venv/bin/python bench/bench_batch_urgency.py [--days 7] [--seeds 1,2] 
 on the embedded default (champions and profiles of ``Settings()``). Every variant replays the same
 arrivals per seed as the oracle (``evaluation.replay``); printed per (seed, variant): true cost / oracle's,
 SLA attainment, and the gap of each true-cost part (per started task) to the oracle. A variant is ``+``-
-joined parts: ``nearH`` (``dispatch.sla_near_hours = H``; 0 = no near-SLA level), ``wX`` (complaint
-weight X), ``tickM`` (``/assign`` every M minutes instead of 5), ``events`` (also ``/assign`` as soon as a
-task arrives with a free worker for it or a worker frees up with work waiting).
+joined parts: ``nearH`` (``dispatch.sla_near_hours = H``; 0 = no near-SLA level), ``adv`` / ``cost``
+(``dispatch.task_choice``), ``wX`` (complaint weight X), ``tickM`` (``/assign`` every M minutes instead
+of 5), ``events`` (also ``/assign`` as soon as a task arrives with a free worker for it or a worker frees
+up with work waiting).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def variant(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     for part in name.split("+"):
         if part.startswith("near"):
-            patch["dispatch"] = {"sla_near_hours": float(part[4:])}
+            patch.setdefault("dispatch", {})["sla_near_hours"] = float(part[4:])
+        elif part in ("adv", "cost"):
+            patch.setdefault("dispatch", {})["task_choice"] = "advantage" if part == "adv" else "cost"
         elif part == "events":
             kwargs["on_events"] = True
         elif part.startswith("tick"):

@@ -119,6 +119,7 @@ class Dispatch(Strict):
 
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
     shift_end: Literal["exclude", "penalise", "off"] = "exclude"
+    task_choice: Literal["cost", "advantage"] = "advantage"
 
 
 class MonitorRules(Strict):

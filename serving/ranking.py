@@ -329,10 +329,15 @@ def assign_tasks(
             late[ti[over], wi[over]] = True
         return got
 
+    reference = np.zeros(n)
+
     def slot_cost(rows: np.ndarray, cols: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        return _slot_costs(mats, cols, slots, *args, rows=rows).total
+        return _slot_costs(mats, cols, slots, *args, rows=rows).total - reference[rows]
 
     scored = score(cand)
+    more_tasks_than_slots = n > int(remaining[cand.any(axis=0)].sum())  # which tasks go now?
+    if more_tasks_than_slots and policy.dispatch.task_choice == "advantage" and (cand.sum(axis=1) >= 2).all():
+        reference = _task_reference(mats, cand, args)
     result = solve_assignment(slot_cost, cand, remaining, priority)
     if prior_cost is not None:
         stuck = np.array([r == CAPACITY for r in result.unassigned_reason])
@@ -368,6 +373,21 @@ def assign_tasks(
         scored,
         _first_fault(fallbacks),
     )
+
+
+def _task_reference(mats: dict[str, np.ndarray], cand: np.ndarray, args: tuple) -> np.ndarray:
+    """Each task's mean first-slot cost over its scored candidates: what a typical candidate would cost.
+    With more tasks than slots, cost minus it chooses the tasks served now by comparative advantage (the
+    tasks these workers are relatively best at), not the cheapest ones; a task with one candidate has no
+    comparison, so the choice stays on cost unless every task has two or more."""
+    ti, wi = np.nonzero(cand)
+    out = np.zeros(cand.shape[0])
+    if len(ti):
+        costs = _slot_costs(mats, wi, np.zeros(len(ti), dtype=np.int64), *args, rows=ti).total
+        sums = np.bincount(ti, weights=costs, minlength=cand.shape[0])
+        counts = np.bincount(ti, minlength=cand.shape[0])
+        out = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return out
 
 
 def _first_fault(fallbacks: list[str]) -> str | None:

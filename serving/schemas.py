@@ -6,10 +6,13 @@ a hard ceiling here and a configurable one in the service (``defaults.yaml``: ``
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from opsmatch.contract import AGE_BANDS, CHANNELS, VALUE_BANDS
 from serving.config import WHOLE, Policy, ProvinceId, RiskTiers, Stamp, Strict, TaskType
@@ -17,6 +20,27 @@ from serving.contract_models import Id, bounds, row_model
 from serving.patch_models import patch_model
 from serving.risk import TIERS
 
+
+def _iso_text(pattern: str, form: str):  # noqa: ANN202 - a pydantic before-validator
+    """Refuse anything but ISO text (or the parsed value): pydantic's lax mode would read ``date=0`` or
+    ``created_after=0`` as the Unix epoch, which a query string never means."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, dt.date) or (isinstance(value, str) and compiled.fullmatch(value)):
+            return value
+        raise PydanticCustomError(
+            "iso_format", "expected {form}, got {value}", {"form": form, "value": repr(value)}
+        )
+
+    return BeforeValidator(check)
+
+
+QueryDate = Annotated[dt.date, _iso_text(r"\d{4}-\d{2}-\d{2}", "a date as YYYY-MM-DD")]
+QueryStamp = Annotated[
+    datetime,
+    _iso_text(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?", "an ISO timestamp (YYYY-MM-DD[THH:MM[:SS]][+HH:MM])"),
+]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
 # The contract's enums (``opsmatch.contract``) and the risk tiers, as request/response types.

@@ -12,12 +12,10 @@ Run: ``bentoml serve serving.service:OpsMatch`` (settings from ``OPSMATCH_*`` en
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
@@ -248,7 +246,7 @@ class OpsMatch:
     @ops_app.get("/watchlist", response_model=rs.WatchlistResponse)
     def get_watchlist(
         self,
-        date: dt.date | None = None,
+        date: s.QueryDate | None = None,
         province_id: str | None = Query(default=None, min_length=1, max_length=64),
         *,
         request: Request,
@@ -267,7 +265,7 @@ class OpsMatch:
         status: ls.StatusFilter | None = None,
         province_id: str | None = Query(default=None, min_length=1, max_length=64),
         task_type: str | None = Query(default=None, min_length=1, max_length=64),
-        created_after: datetime | None = None,
+        created_after: s.QueryStamp | None = None,
         sort: ls.TaskSort = "sla_due_at",
         limit: int = Query(default=100, ge=1, le=10_000),
     ) -> ls.TaskList:

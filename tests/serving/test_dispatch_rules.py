@@ -170,3 +170,27 @@ def test_policy_sections_for_dispatch_monitor_and_experiment_go_through_put_poli
     assert err.value.status == 422 and "settle_minutes" in err.value.message  # a rule beyond the schema
     with pytest.raises(ValueError):
         s.PolicyUpdate(actor="ops", dispatch={"shift_end": "sometimes"})
+
+
+@pytest.mark.parametrize("choice", ["cost", "advantage"])
+def test_with_more_tasks_than_slots_advantage_serves_what_the_free_workers_are_best_at(
+    make_engine, choice: str
+) -> None:  # noqa: ANN001
+    """Two free workers, three tasks: by cost the two cheapest (short) tasks go and the long one waits
+    for whoever frees up next; by advantage the faster worker takes the long task, where it saves most."""
+    pool = make_pool(m=2, provinces=("P01",), skill_level=3, capacity=1, open_tasks=0)
+    tasks = [
+        make_task("T-long", "surrender", hours_to_sla=30.0, complexity=5),  # fake medians: 50 min
+        make_task("T-short", "policy_change", hours_to_sla=30.0, complexity=1),  # 20 min
+        make_task("T-short2", "policy_change", hours_to_sla=30.0, complexity=2),
+    ]
+    engine = make_engine(pool, tasks)
+    engine.put_policy(s.PolicyUpdate(actor="ops", dispatch={"task_choice": choice}), actor="tester")
+    out = engine.assign(s.AssignRequest(task_ids=[t.task_id for t in tasks]))
+    speed, _ = FakeScorer()._worker_traits(pool, np.arange(2))
+    fast = str(pool.worker_ids[int(np.argmin(speed))])
+    got = {a.task_id: a.worker_id for a in out.assignments}
+    if choice == "cost":
+        assert set(got) == {"T-short", "T-short2"}
+    else:
+        assert got.get("T-long") == fast and len(got) == 2

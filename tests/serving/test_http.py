@@ -182,3 +182,15 @@ def test_without_env_token_only_stored_keys_work(monkeypatch, settings, runtime)
         r = c.post("/outcomes", json=_qa(), headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 200, r.text
         assert store.audit_entries(action="outcomes")[0]["actor"] == "qa-1"
+
+
+def test_query_dates_must_be_iso_text_not_epoch_numbers(client) -> None:  # noqa: ANN001
+    """Lax parsing would read ``date=0`` as 1970-01-01: a query date or timestamp is ISO text or a 400."""
+    for path, name, bad in (("/watchlist", "date", "0"), ("/tasks", "created_after", "0")):
+        r = client.get(path, params={name: bad})
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["loc"] == ["query", name] and r.json()["kind"] == "validation_error"
+        assert r.json()["detail"][0]["msg"].startswith("expected ")
+    assert client.get("/tasks", params={"created_after": "2024-03-04T08:00:00+00:00"}).status_code == 200
+    assert client.get("/tasks", params={"created_after": "2024-03-04"}).status_code == 200
+    assert client.get("/watchlist", params={"date": "2024-03-05"}).status_code != 400

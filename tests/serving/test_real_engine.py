@@ -154,12 +154,25 @@ def test_rank_on_real_components(world: World, real: Engine) -> None:
     assert set(out.model_versions) == {"handling_time", "qa_pass", "complaint", "complaint_pre"}
 
 
+def _qa_inputs(engine: Engine, task_id: str, worker_id: str, now) -> dict[str, float]:  # noqa: ANN001
+    """The QA model's inputs of one (task, worker) pair, by feature name, as the service assembles them."""
+    pool = engine.runtime.profiles.snapshot()
+    task = engine.runtime.tasks.get_tasks([task_id])[task_id]
+    scorer = engine.runtime.scorer
+    row = scorer.pair_features([task], pool, np.array([0]), np.array([pool.index[worker_id]]), now=now)[
+        "qa_pass"
+    ]
+    names = scorer._take()["qa_pass"][0].feature_names
+    return dict(zip(names, np.asarray(row[0], dtype=float), strict=True))
+
+
 def test_outcomes_reach_the_next_rank_and_validation_uses_the_key_index(world: World, real: Engine) -> None:
     _on_shift(real, world, world.workers["worker_id"])
     task = world.pending.iloc[1]
     task_id = str(task["task_id"])
     before = real.rank(s.RankRequest(task_id=task_id, top_k=3, as_of=world.as_of))
     top = before.workers[0]
+    inputs_before = _qa_inputs(real, task_id, top.worker_id, world.as_of)
     same_type = world.pending[world.pending["task_type"] == task["task_type"]]["task_id"].astype(str)
     index = real.runtime.events
     at = world.as_of + timedelta(minutes=5)
@@ -195,7 +208,14 @@ def test_outcomes_reach_the_next_rank_and_validation_uses_the_key_index(world: W
         s.RankRequest(task_id=task_id, top_k=len(world.workers), as_of=at + timedelta(minutes=1))
     )
     mine = next(w for w in after.workers if w.worker_id == top.worker_id)
-    assert mine.p_qa_pass < top.p_qa_pass  # 20 failed checks of this type, the last one "just now"
+    # The QA model's inputs for this pair carry the 20 failed checks of this type, the last one "just now"
+    # (its isotonic calibration on the small world's validation slice is a step function, so the
+    # probability itself may stay on its step: it must not rise, and the worker must not rank higher).
+    inputs = _qa_inputs(real, task_id, top.worker_id, at + timedelta(minutes=1))
+    assert inputs["wt_qa_pass_rate"] < inputs_before["wt_qa_pass_rate"] - 0.1
+    assert inputs["worker_qa_pass_rate"] < inputs_before["worker_qa_pass_rate"]
+    assert inputs["last_qa_passed"] == 0.0 and inputs["last_qa_score"] == 10.0
+    assert mine.p_qa_pass <= top.p_qa_pass and mine.rank >= top.rank
 
 
 def test_status_push_excludes_the_worker_off_shift(world: World, real: Engine) -> None:
