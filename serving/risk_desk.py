@@ -93,6 +93,12 @@ def watchlist(
     """Today's (or ``day``'s) watchlist of the country or one province. The held-out rows of today's list
     are recorded (audit ``watchlist_holdout``: customers and the time) for ``opsmatch uplift --watchlist``."""
     engine._require_ready()  # noqa: SLF001 - the engine's own readiness rule
+    if "complaint_pre" not in engine.runtime.scorer.versions():  # e.g. the first champions still training
+        raise ApiError(
+            503,
+            "the watchlist needs the complaint_pre champion, unavailable now; retry shortly",
+            kind="model_unavailable",
+        )
     version, policy = engine.policy()
     team = policy.risk_team
     day, as_of = _as_of(engine, day)

@@ -194,3 +194,12 @@ def test_query_dates_must_be_iso_text_not_epoch_numbers(client) -> None:  # noqa
     assert client.get("/tasks", params={"created_after": "2024-03-04T08:00:00+00:00"}).status_code == 200
     assert client.get("/tasks", params={"created_after": "2024-03-04"}).status_code == 200
     assert client.get("/watchlist", params={"date": "2024-03-05"}).status_code != 400
+
+
+def test_without_the_complaint_pre_champion_risk_and_watchlist_say_so(client, runtime, monkeypatch) -> None:  # noqa: ANN001
+    """The first champions still training (``make run``'s first minutes): a 503 naming the model."""
+    versions = {m: "1" for m in ("handling_time", "qa_pass", "complaint")}
+    monkeypatch.setattr(runtime.scorer, "versions", lambda: versions)
+    for r in (client.get("/watchlist"), client.post("/risk", json={"task_ids": ["T-late"]})):
+        assert r.status_code == 503, r.text
+        assert r.json()["kind"] == "model_unavailable" and "complaint_pre" in r.json()["error"]
