@@ -48,6 +48,7 @@ class LiveOptions:
     tick_seconds: float = 0.2
     log_dir: Path | None = None
     rank_per_round: int = 50
+    poll_minutes: float = 1.0  # operation minutes between reads of the held tasks (GET /tasks)
 
 
 def _iso(value: Any) -> Any:
@@ -189,7 +190,7 @@ class LivePlayer:
     def poll(self, now: datetime) -> None:
         """Assignments the twin has not heard of (the monitor's, the history's) and those taken back."""
         status, body = self.client.call(
-            "GET", "/tasks", "dispatcher", params={"status": "open", "limit": 10000}
+            "GET", "/tasks", "dispatcher", params={"status": "held", "limit": 10000}
         )
         if status != 200:
             return
@@ -266,7 +267,7 @@ class LivePlayer:
         self.feed = ArrivalFeed(self.config, self.seed, self.base, self.world.minute(start))
         arrivals_end = None if self.options.hours is None else start + timedelta(hours=self.options.hours)
         drain_end = None if arrivals_end is None else arrivals_end + timedelta(hours=self.options.drain_hours)
-        next_dispatch, next_hour = start, start + timedelta(hours=1)
+        next_dispatch, next_poll, next_hour = start, start, start + timedelta(hours=1)
         self.say(
             f"live twin: {self.config.name}, seed {self.seed}, "
             f"clock x{self.clock.speed:g} from {start.isoformat()}"
@@ -282,7 +283,9 @@ class LivePlayer:
                 if now >= next_dispatch:
                     next_dispatch = now + timedelta(minutes=self.options.dispatch_minutes)
                     self.dispatch(now)
-                self.poll(now)
+                if now >= next_poll:  # the queue is read once per operation minute, not every tick
+                    next_poll = now + timedelta(minutes=self.options.poll_minutes)
+                    self.poll(now)
                 self.perform(self.world.due(now))
                 self.report_status(now)
             except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause

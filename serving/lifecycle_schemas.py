@@ -31,6 +31,7 @@ StatusFilter = Literal[
     "reassigned",
     "cancelled",
     "waiting",
+    "held",
     "open",
 ]
 TaskSort = Literal["sla_due_at", "-sla_due_at", "created_at", "-created_at"]

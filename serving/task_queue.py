@@ -33,6 +33,7 @@ LAZY_SCORE_MAX = 500  # tasks of a queue page scored when listed (P(complaint) n
 
 STATUS_SETS: dict[str, frozenset[Status]] = {
     "waiting": WAITING,
+    "held": HELD,
     "open": WAITING | HELD,
     **{st.value: frozenset({st}) for st in Status},
 }
