@@ -1,10 +1,11 @@
 """Screenshots of every console view (PNG, headless Debian chromium at 1366x768) into docs/console/.
 
-It builds the tests' small world (twin -> features -> champions, ~2 minutes) in ``--work`` unless one is
-there, serves it with ``bentoml serve`` on copies of its stores, and makes some state through the
-service's own endpoints as the live twin would (worker status, new tasks, an SLA sweep, a dispatch and an
-override, a closed province), then signs in as the ops head and shoots each view. ``--ab-summary`` copies
-a twin A/B ``summary.json`` (``opsmatch evaluate``) so the proof view has its charts.
+It builds the tests' small world with a history that ends now (twin -> features -> champions, ~2
+minutes) in ``--work`` unless today's is there, serves it with ``bentoml serve`` on copies of its
+stores, and makes some state through the service's own endpoints as the live twin would (worker status,
+new tasks, an SLA sweep, a dispatch and an override, a closed province), then signs in as the ops head
+and shoots each view. ``--ab-summary`` copies a twin A/B ``summary.json`` (``opsmatch evaluate``) so the
+proof view has its charts.
 
 Run: ``.venv/bin/python scripts/console_screenshots.py [--ab-summary <a summary.json>]``, or, against a
 running ``make run`` (the live twin feeding it): ``.venv/bin/python scripts/console_screenshots.py --url
@@ -113,9 +114,9 @@ def main() -> None:
             raise SystemExit("--url needs --key-file (e.g. data/keys/ops_head.key)")
         shoot(args.url, args.key_file.read_text().strip())
         return
-    world_root = args.work / "world"
+    world_root = args.work / f"world-{datetime.now(UTC):%Y%m%d}"  # a history that ends today
     if not (world_root / "data" / "events" / "events.db").exists():
-        build_world(world_root)
+        build_world(world_root, end=datetime.now(UTC))
     settings = world_settings(world_root)
     run = args.work / f"run-{uuid.uuid4().hex[:6]}"
     copied = event_admin.backup(settings, run / "events")  # the store's own backup (one SQLite library)
