@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -49,6 +50,8 @@ from serving.state import StateStore  # noqa: E402
 ENDPOINTS = ("POST tasks", "POST assign", "POST outcomes")
 CHECKED = {"tasks": "task_id", "completions": "task_id", "qa_results": "qa_id"}
 SKIPPED = {"events", "logs", "live", "keys", "state.db", "model_cache"}
+FAILED = re.compile(r"retrying$|refused: |^POST /assign: ")  # the twin's lines for calls that failed
+MIN_BASELINE_CALLS = 10  # fewer baseline calls give no ratio worth printing
 STARTUP_SECONDS = 90.0  # wall seconds the copy's service gets before the clock reads the morning
 
 
@@ -117,7 +120,13 @@ def run(source: Settings, speed: float, minutes: float, say: Any) -> dict[str, A
             client = LiveClient(url, read_keys(settings.data_dir / "keys"))
             hours = minutes * speed / 60.0  # operation hours of arrivals in ``minutes`` of wall time
             options = LiveOptions(hours=hours, drain_hours=0.0, log_dir=root / "live-log")
-            player = LivePlayer(settings, client, clock, options, say)
+            said: list[str] = []
+
+            def hear(line: str) -> None:
+                said.append(line)
+                say(line)
+
+            player = LivePlayer(settings, client, clock, options, hear)
             time.sleep(max(0.0, (start_wall - dt.datetime.now(dt.UTC)).total_seconds()))  # 10:00 sharp
             started = time.perf_counter()
             counts = player.run()
@@ -130,6 +139,7 @@ def run(source: Settings, speed: float, minutes: float, say: Any) -> dict[str, A
             "counts": counts,
             "latency": {e: latency(client.latency[e]) for e in ENDPOINTS if client.latency.get(e)},
             "errors": dict(client.errors),
+            "failed": [line for line in said if FAILED.search(line)],
             "calls": dict(client.calls),
             "store": store_matches_log(settings, before, player),
         }
@@ -154,9 +164,14 @@ def render(base: dict[str, Any], load: dict[str, Any], minutes: float) -> str:
         if not b or not v:
             lines.append(f"| {e} | {b and b['n']} | | | {v and v['n']} | | | | |")
             continue
+        ratios = (
+            f"{v['p50'] / b['p50']:.2f} | {v['p99'] / b['p99']:.2f}"
+            if b["n"] >= MIN_BASELINE_CALLS
+            else f"(baseline n < {MIN_BASELINE_CALLS}) | "
+        )
         lines.append(
             f"| {e} | {b['n']} | {b['p50']:.0f} | {b['p99']:.0f} | {v['n']} | {v['p50']:.0f} | "
-            f"{v['p99']:.0f} | {v['p50'] / b['p50']:.2f} | {v['p99'] / b['p99']:.2f} |"
+            f"{v['p99']:.0f} | {ratios} |"
         )
     first = [(e, base["latency"].get(e), load["latency"].get(e)) for e in ENDPOINTS]
     lines += [
@@ -172,9 +187,13 @@ def render(base: dict[str, Any], load: dict[str, Any], minutes: float) -> str:
     lines += [
         "",
         f"Load run: {load['wall_s'] / 60:.1f} wall min, {c.get('tasks', 0)} tasks in, {c.get('assigned', 0)} "
-        f"assigned, {c.get('done', 0)} done, {c.get('qa', 0)} QA; refused calls: "
-        f"{json.dumps(load['errors']) if load['errors'] else 0} (baseline: "
-        f"{json.dumps(base['errors']) if base['errors'] else 0}).",
+        f"assigned, {c.get('done', 0)} done, {c.get('qa', 0)} QA, {sum(load['calls'].values())} calls. "
+        f"Failed calls (5xx or lost connections after the retries, refused outcomes or assign): "
+        f"{len(load['failed'])} (baseline {len(base['failed'])}). Answers refused with a 4xx: "
+        f"{json.dumps(load['errors']) if load['errors'] else 'none'} (baseline: "
+        f"{json.dumps(base['errors']) if base['errors'] else 'none'}); a 409 on an accept or start means "
+        "the monitor had taken the task back first (its accept timeout, 15 operation minutes, is 90 wall "
+        "seconds at 10x), and the twin's worker lets it go.",
         "Store vs the twin's log (rows the run added): "
         + ", ".join(
             f"{n} {s['added']} / {s['logged']} {'equal' if s['equal'] else 'DIFFERENT'}"
