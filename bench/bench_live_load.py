@@ -176,8 +176,8 @@ def render(base: dict[str, Any], load: dict[str, Any], minutes: float) -> str:
     first = [(e, base["latency"].get(e), load["latency"].get(e)) for e in ENDPOINTS]
     lines += [
         "",
-        "First call of each endpoint, not in the quantiles (the first `/assign` dispatches the night's "
-        "backlog): "
+        "First call of each endpoint (cold caches), not in the quantiles; the night's backlog is dispatched "
+        "by the service's own monitor (pending past 30 minutes) once the clock reads the morning: "
         + ", ".join(
             f"{e} {v['first_ms']:.0f} ms (baseline {b['first_ms']:.0f})" for e, b, v in first if v and b
         )
