@@ -596,7 +596,9 @@ def live(
     ctx: typer.Context,
     url: str = typer.Option("http://127.0.0.1:3000", help="The running service."),
     mode: str = typer.Option(
-        "assign", help="assign: POST /assign on a cadence; dispatcher: /rank each task."
+        "assign",
+        help="assign: POST /assign on a cadence; dispatcher: /rank each task; people: the twin does not "
+        "dispatch (people do, in the console; the service's monitor dispatches what waits too long).",
     ),
     dispatch_minutes: float = typer.Option(5.0, min=0.1, help="Operation minutes between dispatch rounds."),
     hours: float = typer.Option(None, min=0.01, help="Operation hours of arrivals (default: until Ctrl-C)."),
@@ -614,11 +616,11 @@ def live(
 ) -> None:
     """The twin plays the national centre against the running service over HTTP: arrivals in, dispatch,
     the workers' answers, status and outcomes. Ctrl-C stops it cleanly and writes its log."""
-    from apps.live import LiveOptions, run_live
+    from apps.live import MODES, LiveOptions, run_live
     from opsmatch.clock import clock_from
 
-    if mode not in ("assign", "dispatcher"):
-        raise typer.BadParameter("assign or dispatcher", param_hint="--mode")
+    if mode not in MODES:
+        raise typer.BadParameter(f"one of {', '.join(MODES)}", param_hint="--mode")
     settings = _settings(ctx)
     if speed is not None or anchor is not None:
         chosen = _end_time(anchor) or settings.clock_anchor or dt.datetime.now(dt.UTC)

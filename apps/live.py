@@ -3,8 +3,9 @@
 Arrivals (the history's arrival process continued from now, ``simulator.continuation``) go in through
 ``POST /tasks``; dispatch goes through ``POST /assign`` (all waiting, committed) every few operation
 minutes, or, in ``dispatcher`` mode, ``/rank`` of each waiting task and ``POST /assignments`` of its
-top worker; the twin's workers (``simulator.live_world``) answer each assignment the service made to
-them -- the twin's own tasks and any other, e.g. the history's pending ones, read with
+top worker, or, in ``people`` mode, not at all (people dispatch in the console, the service's monitor
+dispatches what waits too long); the twin's workers (``simulator.live_world``) answer each assignment
+the service made to them -- the twin's own tasks and any other, e.g. the history's pending ones, read with
 ``GET /tasks/{id}`` -- through accept / reject / start, report their availability and load through
 ``POST /workers/status`` and their work through ``POST /outcomes``. Every operation hour a plain
 progress line; on stop (Ctrl-C, ``--hours`` reached and drained) the twin's log is written as JSON lines.
@@ -34,6 +35,7 @@ from simulator.truth import load_truth
 from simulator.workforce import build_workforce
 
 INTAKE_BATCH = 500
+MODES = ("assign", "dispatcher", "people")
 ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits every assignment it makes
 
 
@@ -41,7 +43,7 @@ ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits ev
 class LiveOptions:
     """How the twin plays: dispatch mode and cadence, how long, where its log goes."""
 
-    mode: str = "assign"  # or "dispatcher"
+    mode: str = "assign"  # or "dispatcher", or "people" (the twin does not dispatch)
     dispatch_minutes: float = 5.0
     hours: float | None = None  # operation hours of arrivals; None: until stopped
     drain_hours: float = 0.0  # after the arrivals stop, keep working until the twin's tasks are done
@@ -146,6 +148,8 @@ class LivePlayer:
         self.counts["tasks"] += len(rows)
 
     def dispatch(self, now: datetime) -> None:
+        if self.options.mode == "people":  # the console's dispatchers and the monitor assign
+            return
         if self.options.mode == "dispatcher":
             self._dispatch_by_rank(now)
             return

@@ -41,7 +41,7 @@ from apps.live import LiveOptions, LivePlayer  # noqa: E402
 from apps.live_client import LiveClient, read_keys  # noqa: E402
 from features.store import apply_repo, materialize  # noqa: E402
 from opsmatch import event_admin, events  # noqa: E402
-from opsmatch.clock import OpsClock  # noqa: E402
+from opsmatch.clock import clock_reading, next_weekday_at  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
 from serving import launch  # noqa: E402
 from serving.keys import KeyStore, demo_keys  # noqa: E402
@@ -82,20 +82,6 @@ def store_matches_log(settings: Settings, before: dict[str, set[str]], player: L
     return out
 
 
-def next_morning(wall: dt.datetime) -> dt.datetime:
-    """The next weekday 10:00 in Beijing (02:00 UTC) after ``wall``: the day shifts are on."""
-    day = wall.replace(hour=2, minute=0, second=0, microsecond=0)
-    while day <= wall or (day + dt.timedelta(hours=8)).weekday() >= 5:
-        day += dt.timedelta(days=1)
-    return day
-
-
-def clock_at(op_now: dt.datetime, speed: float) -> OpsClock:
-    """A demo clock of ``speed`` (not 1) that reads ``op_now`` now: ``anchor + (wall - anchor) * speed``."""
-    wall = dt.datetime.now(dt.UTC)
-    return OpsClock(anchor=wall - (op_now - wall) / (speed - 1.0), speed=speed)
-
-
 def latency(values: list[float]) -> dict[str, Any]:
     """The first call (the backlog's first ``/assign``) apart; p50/p99 of the rest."""
     return {"first_ms": values[0] * 1000.0, **quantiles(values[1:] or values)}
@@ -108,7 +94,7 @@ def run(source: Settings, speed: float, minutes: float, say: Any) -> dict[str, A
         settings = copy_world(source, root)
         before = {n: set(events.read_table(settings, n)[k].astype(str)) for n, k in CHECKED.items()}
         start_wall = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STARTUP_SECONDS)
-        clock = clock_at(next_morning(start_wall) + (dt.datetime.now(dt.UTC) - start_wall) * speed, speed)
+        clock = clock_reading(next_weekday_at(start_wall, 10), start_wall, speed)  # 10:00 at start_wall
         assert clock.anchor is not None
         env = launch.service_env(
             settings,

@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+CENTRE_ZONE = "Asia/Shanghai"  # the national centre's local time (the scenarios' default zone)
 
 
 def _wall() -> datetime:
@@ -57,3 +60,21 @@ def clock_from(settings: object) -> OpsClock:
     if speed != 1.0 and anchor is None:
         raise ValueError("clock_speed other than 1 needs clock_anchor (the instant both clocks agree)")
     return OpsClock(anchor=anchor, speed=speed)
+
+
+def next_weekday_at(wall: datetime, hour: int, zone: str = CENTRE_ZONE) -> datetime:
+    """The first weekday ``hour``:00 local to ``zone`` strictly after ``wall``, in UTC.
+
+    A demo or a test that must see the day shift at work starts its clock there (``clock_reading``)."""
+    local = wall.astimezone(ZoneInfo(zone))
+    day = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    while day <= local or day.weekday() >= 5:
+        day = (day + timedelta(days=1)).replace(hour=hour)
+    return day.astimezone(UTC)
+
+
+def clock_reading(op_now: datetime, at: datetime, speed: float) -> OpsClock:
+    """A demo clock of ``speed`` (not 1) that reads ``op_now`` at the wall instant ``at``."""
+    if speed == 1.0:
+        raise ValueError("the wall clock (speed 1) reads the wall time: it cannot read another instant")
+    return OpsClock(anchor=at - (op_now - at) / (speed - 1.0), speed=speed)

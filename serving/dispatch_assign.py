@@ -268,7 +268,7 @@ class Dispatcher:
                 severity="info",
                 subject_id=r.task_id,
                 province_id=r.province_id,
-                message=f"task {r.task_id} re-dispatched: {r.reason}",
+                message=r.message(),
                 details={
                     "reason": r.reason,
                     "from_worker": r.worker_id,

@@ -34,6 +34,14 @@ from serving.config import AlertRules, MonitorRules
 from serving.lifecycle import HELD, WAITING, Status, TaskState
 from serving.protocols import TaskRecord
 
+REDISPATCH_WORDS: dict[str, str] = {
+    "accept_timeout": "not accepted in time",
+    "start_timeout": "accepted but not started in time",
+    "worker_off_shift": "the worker went off shift",
+    "pending_too_long": "waited too long for a worker",
+    "dispatcher": "moved by a dispatcher",
+}
+
 
 @dataclass(frozen=True)
 class Redispatch:
@@ -48,6 +56,14 @@ class Redispatch:
     worker_id: str | None = None
     exclude_workers: tuple[str, ...] = ()
     waited_minutes: float = 0.0
+
+    def message(self) -> str:
+        """The move in words, for the alert list (the reason's code stays in the details)."""
+        why = REDISPATCH_WORDS.get(self.reason, self.reason.replace("_", " "))
+        waited = f"{self.waited_minutes:.0f} min"
+        if self.action == "reassign" and self.worker_id:
+            return f"task {self.task_id} taken back from {self.worker_id} ({why}, {waited}) and re-dispatched"
+        return f"task {self.task_id} {why} ({waited}): dispatched by the monitor"
 
 
 @dataclass

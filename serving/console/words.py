@@ -14,6 +14,7 @@ from opsmatch.contract import (
 )
 from serving import alerts
 from serving.cost import PARTS
+from serving.monitor import REDISPATCH_WORDS
 
 RANK_REASONS: dict[str, str] = {
     "fast_on_task_type": "usually quick on this type of task",
@@ -45,13 +46,6 @@ OVERRIDE_WORDS: dict[str, str] = {
     "availability": "the top choice is not really available",
     "training": "training a colleague",
     "other": "other (say why in the note)",
-}
-REDISPATCH_WORDS: dict[str, str] = {
-    "accept_timeout": "not accepted in time",
-    "start_timeout": "accepted but not started in time",
-    "worker_off_shift": "the worker went off shift",
-    "pending_too_long": "waited too long for a worker",
-    "dispatcher": "moved by a dispatcher",
 }
 
 

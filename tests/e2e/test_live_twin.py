@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from opsmatch import events
+from opsmatch.clock import clock_reading, next_weekday_at
 from opsmatch.contract import TABLES as CONTRACT_TABLES
 from opsmatch.settings import PROJECT_ROOT
 from serving import launch
@@ -35,20 +36,6 @@ SPEED = 60.0
 STARTUP_SECONDS = 70.0  # wall seconds the service gets to be ready before the operation clock reads op_start
 TABLES = ("tasks", "assignments", "completions", "qa_results")
 KEYS = {"tasks": "task_id", "assignments": "assignment_id", "completions": "task_id", "qa_results": "qa_id"}
-
-
-def next_noon(wall: dt.datetime) -> dt.datetime:
-    """The next weekday noon in Beijing (04:00 UTC) after ``wall``: day shifts on, the morning's backlog
-    worked off."""
-    day = wall.replace(hour=4, minute=0, second=0, microsecond=0)
-    while day <= wall or (day + dt.timedelta(hours=8)).weekday() >= 5:
-        day += dt.timedelta(days=1)
-    return day
-
-
-def anchor_for(op_now: dt.datetime, wall: dt.datetime, speed: float) -> dt.datetime:
-    """The anchor of a clock of ``speed`` that reads ``op_now`` at ``wall``."""
-    return wall - (op_now - wall) / (speed - 1.0)
 
 
 def widen_timeouts(url: str, key_file: Path) -> None:
@@ -82,7 +69,8 @@ def typed(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def live_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
-    op_start = next_noon(dt.datetime.now(dt.UTC))
+    # A weekday noon in Beijing: the day shifts on, the morning's backlog worked off.
+    op_start = next_weekday_at(dt.datetime.now(dt.UTC), 12)
     world = build_world(root, end=op_start)
     settings = world.settings
     # The history's standing backlog is closed, so the queue is the twin's own arrivals: every one of
@@ -92,7 +80,8 @@ def live_run(tmp_path_factory):
     before = {name: events.read_table(settings, name) for name in TABLES}
     # The clock reads op_start when the live twin starts (the service may take a while to be ready).
     go = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STARTUP_SECONDS)
-    anchor = anchor_for(op_start, go, SPEED)
+    anchor = clock_reading(op_start, go, SPEED).anchor
+    assert anchor is not None
     clock = {"OPSMATCH_CLOCK_ANCHOR": anchor.isoformat(), "OPSMATCH_CLOCK_SPEED": str(SPEED)}
     env = world.env(**clock, OPSMATCH_SERVICE__MONITOR_SECONDS="3", OPSMATCH_SERVICE__MAX_BATCH_TASKS="50")
     log_dir = root / "live-log"

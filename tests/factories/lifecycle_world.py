@@ -67,8 +67,8 @@ def close_backlog(settings: Settings, at: datetime) -> int:
     return events.append_rows(settings, "completions", pd.DataFrame(rows)) if rows else 0
 
 
-def lifecycle_world(world: World, root: Path, speed: float = 1.0) -> Live:
-    """Copy the world's data dir to ``root``, close its backlog, and anchor a clock at now."""
+def private_copy(world: World, root: Path) -> Settings:
+    """The world's data dir copied to ``root`` (event store by its own backup; MLflow store shared)."""
     # The event store is copied by its own backup, never file by file: reading or copying a live SQLite
     # file in this process would drop the POSIX locks the store's connections hold on it.
     events_dir = world.settings.events_dir
@@ -84,8 +84,11 @@ def lifecycle_world(world: World, root: Path, speed: float = 1.0) -> Live:
         api_token=TOKEN,
     )
     event_admin.backup(world.settings, settings.events_dir)
-    close_backlog(settings, pd.Timestamp(world.as_of).to_pydatetime())
-    clock = OpsClock(anchor=datetime.now(UTC), speed=speed)
+    return settings
+
+
+def live_on(settings: Settings, clock: OpsClock, root: Path) -> Live:
+    """The copy's reference rows and the clock its service runs on."""
     return Live(
         settings,
         clock,
@@ -94,6 +97,13 @@ def lifecycle_world(world: World, root: Path, speed: float = 1.0) -> Live:
         events.read_table(settings, "customers"),
         events.read_table(settings, "provinces"),
     )
+
+
+def lifecycle_world(world: World, root: Path, speed: float = 1.0) -> Live:
+    """Copy the world's data dir to ``root``, close its backlog, and anchor a clock at now."""
+    settings = private_copy(world, root)
+    close_backlog(settings, pd.Timestamp(world.as_of).to_pydatetime())
+    return live_on(settings, OpsClock(anchor=datetime.now(UTC), speed=speed), root)
 
 
 def new_task(live: Live, task_id: str, province_id: str, task_type: str, **kw: Any) -> dict[str, Any]:

@@ -46,6 +46,8 @@ def test_an_assignment_not_accepted_in_time_is_taken_back() -> None:
     moves = run(states, clock.advance(1)).redispatch
     assert [(m.task_id, m.action, m.reason) for m in moves] == [("T1", "reassign", "accept_timeout")]
     assert moves[0].exclude_workers == ("W1",) and moves[0].waited_minutes == pytest.approx(16)
+    # the alert's message says it in words: whom it was taken from, why, after how long
+    assert moves[0].message() == "task T1 taken back from W1 (not accepted in time, 16 min) and re-dispatched"
 
 
 def test_an_accepted_task_not_started_in_time_is_taken_back() -> None:
@@ -79,6 +81,7 @@ def test_tasks_waiting_too_long_are_dispatched_without_the_workers_who_let_them_
         ("T2", "dispatch", "pending_too_long"),
     ]
     assert moves[1].exclude_workers == ("W7",)
+    assert moves[0].message() == "task T1 waited too long for a worker (31 min): dispatched by the monitor"
 
 
 def test_moves_come_in_sla_order_and_finished_tasks_are_ignored() -> None:

@@ -134,9 +134,10 @@ export function mountDispatch(section, ctx) {
     try {
       const got = await api("GET", "/alerts?kind=redispatch&limit=50");
       moves.replaceChildren(got.alerts.length ? el("ul", { class: "plain" }, got.alerts.map((a) => {
-        const reason = a.details && a.details.reason;
-        return el("li", { dataset: { alert: a.id } }, el("span", { class: "muted" }, `${fmt.time(a.last_seen)} `),
-          el("b", {}, a.subject_id), ` ${reason ? w.redispatch_reasons[reason] || reason : ""} `, el("span", { class: "muted" }, a.message));
+        const reason = (a.details && a.details.reason) || "";
+        // the service's message says it in words: the task, whom it was taken from, why, how long it waited
+        return el("li", { dataset: { alert: a.id, reason } }, el("span", { class: "muted" }, `${fmt.time(a.last_seen)} `),
+          a.message);
       })) : el("p", { class: "muted" }, "No re-dispatch yet."));
     } catch (err) {
       failed("re-dispatches", err);
