@@ -36,6 +36,8 @@ from opsmatch.contract import TABLES
 SQLITE_FILE = "events.db"
 LOCK_ID = 0x0E5E  # PostgreSQL advisory lock that serialises appends
 INCOMING = "ev_incoming"  # per-connection temporary table holding one append's batch
+SQLITE_BATCH_ROWS = "adbc.sqlite.query.batch_rows"  # adbc_driver_sqlite.StatementOptions.BATCH_ROWS
+SQLITE_ONE_BATCH = 2**30  # rows per batch: a whole result is one batch (see query_arrow)
 _TYPES: dict[str, Any] = {
     "str": sa.Text,
     "json": sa.Text,
@@ -233,8 +235,15 @@ class Store:
                 time.sleep(0.05 * (attempt + 1))
 
     def query_arrow(self, statement: Any) -> pa.Table:
-        """Run a SELECT and return the whole result as Arrow."""
+        """Run a SELECT and return the whole result as Arrow.
+
+        SQLite has no column types: its ADBC driver infers each column's type from the first batch of
+        rows and refuses a later batch that disagrees, so a column NULL in the first 1,024 rows (e.g.
+        ``override_reason``) read as INT64 fails at the first text value after them. The whole result
+        is therefore read as one batch, typed from every row."""
         with self.connection() as cur:
+            if self.kind == "sqlite":
+                cur.adbc_statement.set_options(**{SQLITE_BATCH_ROWS: str(SQLITE_ONE_BATCH)})
             cur.execute(self.sql(statement))
             return cur.fetch_arrow_table()
 

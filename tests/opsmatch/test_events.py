@@ -136,3 +136,35 @@ def test_lookup_returns_only_stored_rows_of_the_given_keys(tmp_path: Path) -> No
     events.append_rows(tmp_path, "tasks", tasks.head(2))
     found = events.lookup(tmp_path, "tasks", tasks)
     pd.testing.assert_frame_equal(found.sort_values("task_id").reset_index(drop=True), tasks.head(2))
+
+
+def test_a_column_empty_in_the_first_thousands_of_rows_reads_back_whole(tmp_path: Path) -> None:
+    """SQLite's ADBC driver types a column from the first batch it reads: a column NULL in the first
+    1,024 rows came back INT64 and the first text value after them failed the read (a restarted
+    service could not load its task book once an override followed 1,024 events without one)."""
+    at = pd.Timestamp("2026-12-01", tz="UTC")
+    rows = [
+        {"event_id": f"T{i}#1", "task_id": f"T{i}", "kind": "create", "at": at, "actor": "t", "source": "api"}
+        for i in range(3000)
+    ]
+    rows.append(
+        {
+            "event_id": "T7#2",
+            "task_id": "T7",
+            "kind": "assign",
+            "at": at,
+            "actor": "d",
+            "source": "person",
+            "assignment_id": "A1",
+            "worker_id": "W1",
+            "ranked_worker_id": "W2",
+            "override_reason": "training",
+        }
+    )
+    frame = pd.DataFrame(rows).reindex(columns=events.spec("task_events").column_names)
+    assert events.append_rows(tmp_path, "task_events", frame) == 3001
+    back = events.read_table(tmp_path, "task_events")
+    assert len(back) == 3001
+    assert back["override_reason"].dropna().tolist() == ["training"]
+    assert back["worker_id"].dropna().tolist() == ["W1"]
+    assert events.read_table(tmp_path, "task_events", since=0, columns=["arm"])["arm"].isna().all()
