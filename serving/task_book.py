@@ -7,7 +7,9 @@ the ``assignments`` rows the lifecycle did not write (the history's dispatch dec
 on top (``serving.lifecycle.replay``), and a completion stored without its ``complete`` event (an
 ``opsmatch ingest``) closes the task. The book reads each table once, then only the rows stored after
 the version it holds whenever the table's version moved (this process's writes and every other
-writer's alike), and re-derives the tasks those rows touch.
+writer's alike), and re-derives the tasks those rows touch. The open tasks (not done, not cancelled)
+are also held apart, with what the national board counts of them (:class:`OpenTask`), so the queue's
+reads and the board walk the open tasks only, and both follow this one rule.
 
 Transitions are optimistic across processes: the ``n``-th event of a task has the id
 ``f"{task_id}#{n}"`` (:meth:`TaskBook.next_event_id`), so two writers applying the next transition
@@ -29,7 +31,7 @@ import pandas as pd
 
 from opsmatch import event_store as es
 from opsmatch import events
-from serving.lifecycle import IllegalTransition, Status, TaskEvent, TaskState, apply
+from serving.lifecycle import FINAL, IllegalTransition, Status, TaskEvent, TaskState, apply
 from serving.protocols import TaskRecord
 
 if TYPE_CHECKING:
@@ -51,6 +53,19 @@ class TaskFacts:
 
 
 @dataclass(frozen=True)
+class OpenTask:
+    """One open task as the national board counts it (times in µs since the epoch)."""
+
+    province_id: str
+    task_type: str
+    created_us: int
+    sla_due_us: int
+    status: str
+    since_us: int
+    worker_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Assignment:
     """One assignment as the book knows it (for ``/assignments/{id}`` and idempotency)."""
 
@@ -65,6 +80,11 @@ def _ts(value: Any) -> datetime:
     if isinstance(value, datetime) and not isinstance(value, pd.Timestamp):
         return value
     return pd.Timestamp(value).to_pydatetime()
+
+
+def _us(value: Any) -> int:
+    """A stored time as µs since the epoch."""
+    return int(pd.Timestamp(value).value // 1000)
 
 
 def _missing(value: Any) -> bool:
@@ -155,6 +175,8 @@ class TaskBook:
         self.enrich = enrich
         self._facts: dict[str, TaskFacts] = defaultdict(TaskFacts)
         self._states: dict[str, TaskState] = {}
+        self._open: dict[str, TaskState] = {}  # the states not in FINAL
+        self._board: dict[str, OpenTask] = {}  # the same tasks, as the board counts them
         self._assignments: dict[str, Assignment] = {}
         self._records: dict[str, TaskRecord] = {}
         self._versions: dict[str, int] = {}
@@ -183,8 +205,26 @@ class TaskBook:
                 state = derive(self._facts[tid])
                 if state is not None:
                     self._states[tid] = state
+                    self._track_open(tid, state)
                 self._records.pop(tid, None)
             self._store_version = now
+
+    def _track_open(self, task_id: str, state: TaskState) -> None:
+        row = self._facts[task_id].row
+        if state.status in FINAL or row is None:
+            self._open.pop(task_id, None)
+            self._board.pop(task_id, None)
+            return
+        self._open[task_id] = state
+        self._board[task_id] = OpenTask(
+            str(row["province_id"]),
+            str(row["task_type"]),
+            _us(row["created_at"]),
+            _us(row["sla_due_at"]),
+            state.status.value,
+            _us(state.since),
+            state.worker_id,
+        )
 
     def _fold(self, table: str, rows: list[dict[str, Any]]) -> set[str]:
         for row in rows:
@@ -224,11 +264,23 @@ class TaskBook:
             return self._states.get(task_id)
 
     def states(self, statuses: Iterable[Status] | None = None) -> list[TaskState]:
-        """Every known task's state (those in ``statuses`` when given)."""
+        """Every known task's state (those in ``statuses`` when given; open ones walk the open only)."""
         self.refresh()
         wanted = None if statuses is None else set(statuses)
         with self._lock:
-            return [s for s in self._states.values() if wanted is None or s.status in wanted]
+            pool = self._open if wanted is not None and not wanted & FINAL else self._states
+            return [s for s in pool.values() if wanted is None or s.status in wanted]
+
+    def open_tasks(self) -> list[tuple[str, OpenTask]]:
+        """The open tasks as the national board counts them."""
+        self.refresh()
+        with self._lock:
+            return list(self._board.items())
+
+    def times(self, task_id: str) -> tuple[int, int] | None:
+        """(created, SLA due) of a stored task in µs since the epoch, as of the last refresh."""
+        row = self.row(task_id)
+        return None if row is None else (_us(row["created_at"]), _us(row["sla_due_at"]))
 
     def held_state(self, task_id: str) -> TaskState | None:
         """The state from the events alone, as if its completion row were not stored yet (what a

@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from serving.config import Policy
-from serving.console.board_index import HOUR_US, OpenTask
+from serving.console.board_index import HOUR_US
 from serving.lifecycle import WAITING
 from serving.protocols import WorkerPool
+from serving.task_book import OpenTask
 
 WAITING_NAMES = frozenset(s.value for s in WAITING)
 

@@ -1,29 +1,24 @@
-"""What the national board needs from the event store, held in memory and brought up to date cheaply.
+"""The national board's KPIs from the event store, held in memory and brought up to date cheaply.
 
-The open tasks (not done, not cancelled) with their lifecycle status, and hourly totals of the KPIs
-(arrivals, completions, turnaround, SLA met, QA checks and passes, complaints). The first read folds
-the whole history; afterwards only the rows stored after the held version are read, and only from the
-tables the store's version log says were written (one query per refresh when nothing was). Every
-writer counts: the service's endpoints, ``opsmatch ingest``, the live twin.
-
-A task's status follows the lifecycle contract (``serving.lifecycle``): its latest ``task_events`` row
-decides; a task without events is assigned once an ``assignments`` row names it, else pending; a
-completion closes it.
+Hourly totals of the KPIs (arrivals, completions, turnaround, SLA met, QA checks and passes,
+complaints). The first read folds the whole history; afterwards only the rows stored after the held
+version are read, and only from the tables the store's version log says were written (one query per
+refresh when nothing was). Every writer counts: the service's endpoints, ``opsmatch ingest``, the live
+twin. The open tasks and their status are the task book's (``serving.task_book``): one rule, the
+lifecycle's, decides a task's status for the queue and the board alike.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from opsmatch import events
-from serving.lifecycle import FINAL, TRANSITIONS, Status
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
@@ -31,37 +26,24 @@ if TYPE_CHECKING:
 HOUR_US = 3_600_000_000
 COLUMNS: dict[str, list[str]] = {
     "provinces": ["province_id", "name"],
-    "tasks": ["task_id", "province_id", "task_type", "created_at", "sla_due_at"],
-    "assignments": ["task_id", "worker_id", "assigned_at"],
-    "task_events": ["task_id", "kind", "at", "worker_id"],
+    "tasks": ["task_id", "created_at", "sla_due_at"],
     "completions": ["task_id", "completed_at"],
     "qa_results": ["checked_at", "passed"],
     "complaints": ["filed_at"],
 }
 KPIS = ("arrivals", "done", "turnaround_minutes", "sla_met", "qa_checked", "qa_passed", "complaints")
-CLOSED_KINDS = frozenset(k for k, (_, to) in TRANSITIONS.items() if to in FINAL)
-
-
-@dataclass
-class OpenTask:
-    """One task not yet done or cancelled (times in µs since the epoch)."""
-
-    province_id: str
-    task_type: str
-    created_us: int
-    sla_due_us: int
-    status: str = Status.PENDING.value
-    since_us: int = 0
-    worker_id: str | None = None
-    has_events: bool = False
+TaskTimes = Callable[[str], "tuple[int, int] | None"]  # task id -> (created, SLA due) in µs, if stored
 
 
 class BoardIndex:
-    """See the module docstring. Thread-safe; :meth:`refresh` is cheap when nothing was stored."""
+    """See the module docstring. Thread-safe; :meth:`refresh` is cheap when nothing was stored.
 
-    def __init__(self, where: Settings | str | Path) -> None:
+    ``times_of`` gives a task's (created, SLA due) when its completion comes in a later read than the
+    task (the task book's :meth:`~serving.task_book.TaskBook.times`)."""
+
+    def __init__(self, where: Settings | str | Path, times_of: TaskTimes) -> None:
         self.where = where
-        self.open: dict[str, OpenTask] = {}
+        self.times_of = times_of
         self.hourly: dict[str, defaultdict[int, float]] = {k: defaultdict(float) for k in KPIS}
         self.provinces: dict[str, str] = {}
         self._store_version = 0
@@ -89,55 +71,27 @@ class BoardIndex:
     def _fold(self, b: dict[str, dict[str, list[Any]]]) -> None:
         empty: dict[str, list[Any]] = defaultdict(list)
         p, tasks = b.get("provinces", empty), b.get("tasks", empty)
-        comps, evs, a = b.get("completions", empty), b.get("task_events", empty), b.get("assignments", empty)
         self.provinces.update(zip(p["province_id"], p["name"], strict=True))
         self._add("arrivals", tasks["created_at"])
-        closed = set(comps["task_id"]) | {
-            t for t, k in zip(evs["task_id"], evs["kind"], strict=True) if k in CLOSED_KINDS
-        }
-        self._done(tasks, comps)
-        cols = (
-            tasks["task_id"],
-            tasks["province_id"],
-            tasks["task_type"],
-            tasks["created_at"],
-            tasks["sla_due_at"],
-        )
-        for tid, province, kind, created, due in zip(*cols, strict=True):
-            if tid not in closed:
-                self.open[tid] = OpenTask(province, kind, created, due, since_us=created)
-        for tid, worker, at in zip(a["task_id"], a["worker_id"], a["assigned_at"], strict=True):
-            task = self.open.get(tid)
-            if task is not None and not task.has_events:  # no lifecycle events: assigned once assigned
-                task.status, task.since_us, task.worker_id = "assigned", at, worker
-        for tid, kind, at, worker in zip(
-            evs["task_id"], evs["kind"], evs["at"], evs["worker_id"], strict=True
-        ):
-            task = self.open.get(tid)
-            if task is not None:
-                task.status, task.since_us, task.has_events = TRANSITIONS[kind][1].value, at, True
-                task.worker_id = worker
-        for task_id in closed:
-            self.open.pop(task_id, None)
+        self._done(tasks, b.get("completions", empty))
         qa = b.get("qa_results", empty)
         self._add("qa_checked", qa["checked_at"])
         self._add("qa_passed", [t for t, ok in zip(qa["checked_at"], qa["passed"], strict=True) if ok])
         self._add("complaints", b.get("complaints", empty)["filed_at"])
 
     def _done(self, tasks: dict[str, list[Any]], comps: dict[str, list[Any]]) -> None:
-        """Completion KPIs: the task's times come from this batch's tasks, else from the open tasks."""
+        """Completion KPIs: the task's times come from this batch's tasks, else from ``times_of``."""
         if not comps["task_id"]:
             return
         times = dict(
             zip(tasks["task_id"], zip(tasks["created_at"], tasks["sla_due_at"], strict=True), strict=True)
         )
         for tid in comps["task_id"]:
-            held = self.open.get(tid)
-            if tid not in times and held is not None:
-                times[tid] = (held.created_us, held.sla_due_us)
+            if tid not in times and (held := self.times_of(tid)) is not None:
+                times[tid] = held
         created = np.array([times.get(t, (-1, -1))[0] for t in comps["task_id"]], dtype=np.int64)
         due = np.array([times.get(t, (-1, -1))[1] for t in comps["task_id"]], dtype=np.int64)
-        ok = created >= 0  # a completion of a task never seen (or closed before) counts nowhere
+        ok = created >= 0  # a completion of a task never stored counts nowhere
         done_at = np.asarray(comps["completed_at"], dtype=np.int64)[ok]
         self._add("done", done_at)
         self._add("turnaround_minutes", done_at, weights=(done_at - created[ok]) / 60e6)
@@ -154,11 +108,9 @@ class BoardIndex:
             bucket[h] += v
 
     # -- reads for the board ------------------------------------------------------------------------
-    def snapshot(
-        self, hours: range
-    ) -> tuple[list[tuple[str, OpenTask]], dict[str, list[float]], dict[str, str]]:
-        """(open tasks, each KPI's totals over ``hours`` (hour numbers since the epoch), province
-        names), copied under the lock."""
+    def snapshot(self, hours: range) -> tuple[dict[str, list[float]], dict[str, str]]:
+        """(each KPI's totals over ``hours`` (hour numbers since the epoch), province names), copied
+        under the lock."""
         with self._lock:
             trend = {k: [v.get(h, 0.0) for h in hours] for k, v in self.hourly.items()}
-            return list(self.open.items()), trend, dict(self.provinces)
+            return trend, dict(self.provinces)

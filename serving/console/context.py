@@ -44,24 +44,30 @@ class Console:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.index = BoardIndex(engine.settings)
+        self.index = BoardIndex(engine.settings, engine.book.times)
         self.proof = ProofView(engine.settings, engine.config.mlflow_ui_url)
         self._warming: threading.Thread | None = None
 
     def warm(self) -> None:
-        """Load the board index in the background (the first read folds the whole history)."""
+        """Load the task book and the board index in the background (the first reads fold the whole
+        history)."""
         if self._warming is None:
-            self._warming = threading.Thread(target=self.index.refresh, name="console-warm", daemon=True)
+            self._warming = threading.Thread(target=self._load, name="console-warm", daemon=True)
             self._warming.start()
+
+    def _load(self) -> None:
+        self.engine.book.refresh()
+        self.index.refresh()
 
     def board(self) -> dict[str, Any]:
         """The national board now, with the server time it took."""
         start = time.perf_counter()
+        open_tasks = self.engine.book.open_tasks()  # first: a completion the index reads has its task
         self.index.refresh()
         now = self.engine.clock()
         version, policy = self.engine.policy()
         hours = hours_window(now)
-        open_tasks, trend, names = self.index.snapshot(hours)
+        trend, names = self.index.snapshot(hours)
         pool = on_shift = capacity = None
         if self.engine.runtime.profiles.ready():
             pool = self.engine.runtime.profiles.snapshot()

@@ -1,5 +1,6 @@
-"""The board's server side without a server: the event-store index (first fold, incremental reads, the
-lifecycle rules for status) on a real event store, and the pure board over a pool and a policy."""
+"""The board's server side without a server: the open tasks from the task book (the lifecycle's rule for
+status), the KPI index (first fold, incremental reads) on a real event store, and the pure board over a
+pool and a policy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from serving.config import default_policy, merge_policy
 from serving.console.board import build_board, hours_window
 from serving.console.board_index import BoardIndex
 from serving.eligibility import effective_capacity
+from serving.task_book import TaskBook
 from tests.factories.events import at, hand_events, table, write_events
 from tests.factories.fakes import make_pool
 
@@ -27,10 +29,10 @@ def _moves(*rows: tuple[str, str, float]) -> pd.DataFrame:
             "at": at(0, hour),
             "actor": "test",
             "source": "worker" if kind in ("accept", "start") else "person",
-            "assignment_id": None,
+            "assignment_id": f"A-{task}" if kind in ("assign", "accept", "start", "reject") else None,
             "worker_id": "W1" if kind != "create" else None,
             "ranked_worker_id": None,
-            "reason_code": "withdrawn" if kind == "cancel" else None,
+            "reason_code": {"cancel": "withdrawn", "reject": "unavailable"}.get(kind),
             "override_reason": None,
             "note": None,
             "arm": None,
@@ -56,8 +58,8 @@ def settings(tmp_path) -> Settings:
         customers=[{"customer_id": "C1"}],
         tasks=tasks,
         assignments=[
-            {"task_id": "T2", "worker_id": "W1", "assigned_at": at(0, 1.5)},
-            {"task_id": "T3", "worker_id": "W1", "assigned_at": at(0, 2.5)},
+            {"assignment_id": "A-T2", "task_id": "T2", "worker_id": "W1", "assigned_at": at(0, 1.5)},
+            {"assignment_id": "A-T3", "task_id": "T3", "worker_id": "W1", "assigned_at": at(0, 2.5)},
         ],
         completions=[{"task_id": "T3", "worker_id": "W1", "completed_at": at(0, 5)}],
         qa_results=[{"task_id": "T3", "worker_id": "W1", "checked_at": at(0, 6), "passed": True}],
@@ -67,14 +69,19 @@ def settings(tmp_path) -> Settings:
     return s
 
 
-def test_index_folds_history_then_reads_only_new_rows(settings: Settings) -> None:
-    index = BoardIndex(settings)
+def _open(book: TaskBook) -> dict[str, str]:
+    return {t: o.status for t, o in book.open_tasks()}
+
+
+def test_open_tasks_and_kpis_fold_the_history_then_read_only_new_rows(settings: Settings) -> None:
+    book = TaskBook(settings)
+    index = BoardIndex(settings, book.times)
+    assert _open(book) == {"T1": "pending", "T2": "assigned", "T4": "accepted"}
     version = index.refresh()
-    status = {t: o.status for t, o in index.open.items()}
-    assert status == {"T1": "pending", "T2": "assigned", "T4": "accepted"}
-    assert index.open["T2"].worker_id == "W1" and index.open["T4"].has_events
+    held = dict(book.open_tasks())
+    assert held["T2"].worker_id == "W1" and held["T4"].since_us == at(0, 3.5).value // 1000
     hours = hours_window(at(0, 23).to_pydatetime())
-    _, trend, names = index.snapshot(hours)
+    trend, names = index.snapshot(hours)
     assert names == {"P01": "North", "P02": "South"}
     assert sum(trend["arrivals"]) == 5 and sum(trend["done"]) == 1
     assert sum(trend["turnaround_minutes"]) == pytest.approx(180.0) and sum(trend["sla_met"]) == 1
@@ -88,23 +95,21 @@ def test_index_folds_history_then_reads_only_new_rows(settings: Settings) -> Non
         table("completions", [{"task_id": "T1", "worker_id": "W1", "completed_at": at(0, 10)}]),
     )
     events.append(settings, "task_events", _moves(("T2", "reject", 8)))
+    assert _open(book) == {"T2": "rejected", "T4": "accepted", "T6": "pending"}
     assert index.refresh() > version
-    assert {t: o.status for t, o in index.open.items()} == {
-        "T2": "rejected",
-        "T4": "accepted",
-        "T6": "pending",
-    }
-    _, trend, _ = index.snapshot(hours)
+    trend, _ = index.snapshot(hours)
     assert sum(trend["done"]) == 2 and sum(trend["sla_met"]) == 1  # T1 done 2 h past its 8 h SLA
     assert sum(trend["turnaround_minutes"]) == pytest.approx(180.0 + 600.0)
 
 
 def test_board_rows_staff_sharing_and_kpis(settings: Settings) -> None:
-    index = BoardIndex(settings)
+    book = TaskBook(settings)
+    index = BoardIndex(settings, book.times)
+    open_tasks = book.open_tasks()
     index.refresh()
     now = at(0, 9.5).to_pydatetime()  # T1 (due 8h) and T2 (9h) overdue; T4 (due 11h) near (2h)
     hours = hours_window(now)
-    open_tasks, trend, names = index.snapshot(hours)
+    trend, names = index.snapshot(hours)
     policy = merge_policy(default_policy(), {"provinces": {"P02": {"closed": True, "share_in": False}}})
     pool = make_pool(m=9, provinces=("P01", "P02", "P03"), capacity=4, open_tasks=4)
     on_shift = pool.province_ids != "P03"  # P03 entirely off shift, and one worker of P01
