@@ -14,7 +14,10 @@
   that many pairs, each task keeps its cheapest candidates by profile prior).
 
 Both read no hidden truth: models, profiles and the simulator's observable state only. ``changes``
-schedules policy updates (``(simulation minute, PUT /policy fields)``), e.g. an emergency close.
+schedules policy updates (``(simulation minute, PUT /policy fields)``), e.g. an emergency close. Both
+keep every task's lifecycle through the service's state machine (``evaluation.twin_lifecycle``): each
+assignment they commit is the ``assign`` event the service would store (source ``rank`` or ``assign``,
+the deciding arm), and the replay stops on any transition the service would refuse.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.task_features import sim_datetime
+from evaluation.twin_lifecycle import TwinLifecycle
 from evaluation.twin_service import ServingModels, TwinService, twin_policy
 from serving.config import Policy, merge_policy
 from simulator.policies import BatchPolicy, ScoringPolicy
@@ -34,19 +39,26 @@ PolicyChange = tuple[float, dict[str, Any]]
 
 
 class _ServedMixin:
-    """Shared: the serving policy in force and the scheduled changes to it."""
+    """Shared: the serving policy in force, the scheduled changes to it, the tasks' lifecycle."""
 
     models: ServingModels
     base_policy: Policy | None
     changes: list[PolicyChange]
     svc: TwinService
+    lifecycle: TwinLifecycle
+    observes_transitions = True
+    source = "assign"  # what the service records as the source of this policy's assignments
 
     def _attach(self, view: SimView, extra: dict[str, Any] | None = None) -> None:
         policy = twin_policy(view.config, self.base_policy)
         if extra:
             policy = merge_policy(policy, extra)
         self.svc = TwinService(self.models, view, policy)
+        self.lifecycle = TwinLifecycle(view, self.source)
         self._pending_changes = sorted(self.changes, key=lambda c: c[0])
+
+    def on_transition(self, view: SimView, kind: str, task: int, worker: int) -> None:
+        self.lifecycle.observe(kind, task, worker, sim_datetime(view))
 
     def _apply_due(self, view: SimView) -> None:
         while self._pending_changes and self._pending_changes[0][0] <= view.now:
@@ -56,6 +68,8 @@ class _ServedMixin:
 
 class MLRankingPolicy(_ServedMixin, ScoringPolicy):
     """Greedy ranking on the serving cost (see the module docstring)."""
+
+    source = "rank"
 
     def __init__(
         self,
@@ -180,8 +194,9 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
             created = view.task_created
             tasks = sorted(tasks, key=lambda t: created[t])[:limit]
         self.calls += 1
-        for task, worker in self.svc.assign(
+        for task, worker, arm in self.svc.assign(
             tasks, workers, full_scoring_pairs=self.full_scoring_pairs, candidates=self.candidates
         ):
             if view.eligible[worker, view.task_type[task]] and view.accepting(worker):
+                self.lifecycle.decided(task, arm)
                 view.assign(task, worker)

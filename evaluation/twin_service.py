@@ -237,9 +237,9 @@ class TwinService:
         *,
         full_scoring_pairs: int = 300_000,
         candidates: int = 64,
-    ) -> list[tuple[int, int]]:
+    ) -> list[tuple[int, int, str]]:
         """``plan_by_arm`` (ML: ``assign_tasks``) over simulated ``tasks`` and the free ``workers``:
-        (task, worker) pairs.
+        (task, worker, deciding arm) triples.
 
         ``full_scoring_pairs`` and ``candidates`` are the service's ``assign_full_scoring_pairs`` and
         ``assign_candidates_per_task`` settings."""
@@ -262,7 +262,9 @@ class TwinService:
         for part in plan_by_arm(recs, batch, self.policy.experiment):
             self.arms[part.arm] += len(part.index)
             chosen = part.plan.result.worker
-            out += [(tasks[part.index[i]], int(self.sim_of[w])) for i, w in enumerate(chosen) if w >= 0]
+            out += [
+                (tasks[part.index[i]], int(self.sim_of[w]), part.arm) for i, w in enumerate(chosen) if w >= 0
+            ]
         return out
 
 

@@ -2,7 +2,9 @@
 
 Scheduled events (``simulator.schedule``, one named record per kind, one handler each): shift start and
 end, disruption on/off, task completion, policy tick, status snapshot and day marks. Arrivals are merged
-from the pre-sorted arrival list. The engine changes a ``SimState``; the policy reads a ``SimView`` of
+from the pre-sorted arrival list. A policy that ``observes_transitions`` hears each task's transition
+(``TRANSITIONS``: arrival, assignment, start, completion, hand-back at a shift end), e.g. to keep the
+service's lifecycle of every task. The engine changes a ``SimState``; the policy reads a ``SimView`` of
 it and commits assignments through ``SimView.assign``, which calls the engine's ``dispatch``. Per-task
 noise is pre-drawn from the seed (common random numbers), so replays of the same arrivals differ only
 through the policy.
@@ -47,6 +49,7 @@ POLICY_STREAM = 41
 SHIFT_END, COMPLETION, SHIFT_START = EventKind.SHIFT_END, EventKind.COMPLETION, EventKind.SHIFT_START
 ARRIVAL, POLICY_TICK, STATUS_SNAPSHOT = EventKind.ARRIVAL, EventKind.POLICY_TICK, EventKind.STATUS_SNAPSHOT
 Progress = Callable[[float, float], None]
+TRANSITIONS = ("create", "assign", "start", "complete", "hand_back")  # what ``Policy.on_transition`` hears
 
 
 @dataclass
@@ -91,6 +94,9 @@ class _Replay:
         self.view = SimView(facts, self.state, self.dispatch, policy.name)
         self.policy, self.stop, self.progress = policy, stop, progress
         self.tick_minutes = policy.tick_minutes
+        self.observe: Callable[[str, int, int], None] | None = None
+        if policy.observes_transitions:
+            self.observe = lambda kind, task, worker: policy.on_transition(self.view, kind, task, worker)
         self.record_status = record_status
         self.shifts = ShiftCalendar(config, workforce)
         self.province_disrupted = [False] * facts.n_provinces
@@ -118,7 +124,7 @@ class _Replay:
             EventKind.DISRUPTION: self.on_disruption,
             EventKind.COMPLETION: self.on_completion,
             EventKind.SHIFT_START: self.on_shift_start,
-            EventKind.ARRIVAL: self.offer_task,  # merged from the arrival list, never scheduled
+            EventKind.ARRIVAL: self.arrive,  # merged from the arrival list, never scheduled
             EventKind.POLICY_TICK: self.on_policy_tick,
             EventKind.STATUS_SNAPSHOT: self.on_status_snapshot,
             EventKind.DAY_MARK: self.on_day_mark,
@@ -157,7 +163,7 @@ class _Replay:
                 if arrival_times[next_arrival] >= stop:
                     break
                 state.now = arrival_times[next_arrival]
-                self.offer_task(next_arrival)  # the arrival handler
+                self.arrive(next_arrival)  # the arrival handler
                 next_arrival += 1
                 continue
             if not queue:
@@ -172,11 +178,18 @@ class _Replay:
 
     # ------------------------------------------------------------------ one handler per event kind
     # (arrivals: ``offer_task``, below, also used for tasks handed back at a shift end)
+    def arrive(self, task: int) -> None:
+        if self.observe is not None:
+            self.observe("create", task, -1)
+        self.offer_task(task)
+
     def on_completion(self, event: Completion) -> None:
         state, worker = self.state, event.worker
         task = state.worker_busy[worker]
         self.completed[task] = state.now
         state.task_state[task] = DONE
+        if self.observe is not None:
+            self.observe("complete", task, worker)
         self.tasks_done += 1
         state.worker_busy[worker] = -1
         state.worker_shift_done[worker] += 1
@@ -259,6 +272,8 @@ class _Replay:
         if self.record_status:
             self.record_worker_status(worker, False)
         for task in state.take_queue(worker):
+            if self.observe is not None:
+                self.observe("hand_back", task, worker)
             self.offer_task(task)
 
     def dispatch(self, task: int, worker: int, label: str) -> None:
@@ -271,6 +286,8 @@ class _Replay:
         assigned_worker.append(worker)
         assigned_at.append(state.now)
         assigned_label.append(label)
+        if self.observe is not None:
+            self.observe("assign", task, worker)
         if state.worker_idle[worker]:
             state.mark_busy(worker)
             self.start_service(task, worker)
@@ -293,6 +310,8 @@ class _Replay:
         minutes = self.base_minutes[task] * self.speed[worker * self.n_types + k] * multiplier
         state.task_state[task] = IN_SERVICE
         state.worker_busy[worker] = task
+        if self.observe is not None:
+            self.observe("start", task, worker)
         self.started[task], self.minutes[task] = state.now, minutes
         self.shift_done_at_start[task], self.experience_at_start[task] = done, experience
         self.schedule(Completion(state.now + minutes, COMPLETION, next(self.seq), worker))

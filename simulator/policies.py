@@ -30,6 +30,7 @@ class Policy(ABC):
 
     name: str = "policy"
     tick_minutes: float | None = None
+    observes_transitions: bool = False  # True: the engine reports every task transition (on_transition)
 
     def start(self, view: SimView, rng: random.Random) -> None:
         """Called once before the replay with the policy's own seeded random stream."""
@@ -45,6 +46,9 @@ class Policy(ABC):
 
     def on_tick(self, view: SimView) -> None:  # noqa: B027 - optional hook
         """Periodic hook (only if ``tick_minutes`` is set)."""
+
+    def on_transition(self, view: SimView, kind: str, task: int, worker: int) -> None:  # noqa: B027
+        """A task's transition, when ``observes_transitions``: ``TRANSITIONS`` names the kinds."""
 
 
 def oldest_for_worker(view: SimView, worker: int, province: int | None) -> int:

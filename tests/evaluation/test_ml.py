@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from evaluation.ab import evaluate_policies
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy
 from evaluation.replay import evaluation_period, run_policy
 from evaluation.report import EXPERIMENT, log_report_to_mlflow, write_report
+from evaluation.twin_lifecycle import TwinLifecycle, TwinLifecycleError
 from evaluation.twin_service import ACTOR, ServingModels
 from serving.config import default_policy, merge_policy
 from serving.schemas import PolicyUpdate
@@ -133,6 +135,47 @@ def test_ml_batch_runs_the_services_switchback_on_the_twin(models, period) -> No
     arms = policy.svc.arms
     assert set(arms) == {"ml", "least_busy"} and min(arms.values()) > 0.3 * sum(arms.values())
     assert np.isfinite(result.completed).all()
+    # every assign event the twin's lifecycle applied carries the arm that decided it
+    assert set(policy.lifecycle.arms) == {"ml", "least_busy"}
+    assert sum(policy.lifecycle.arms.values()) == len(result.assignments["task"])
+
+
+@pytest.mark.parametrize(("cls", "source"), [(MLRankingPolicy, "rank"), (MLBatchPolicy, "assign")])
+def test_ml_policies_move_every_task_through_the_services_state_machine(models, period, cls, source) -> None:
+    policy = cls(models)
+    result = run_policy(period, policy)
+    life, n = policy.lifecycle, len(result.completed)
+    assert life.source == source
+    assert life.kinds["create"] == life.kinds["accept"] == life.kinds["start"] == life.kinds["complete"] == n
+    assert life.kinds["assign"] == len(result.assignments["task"]) == n + life.kinds["reassign"]
+    assert life.open() == {}  # drained: every task went create -> assign -> accept -> start -> complete
+
+
+class _View:
+    task_ids = ["T1", "T2"]
+    worker_ids = ["W1", "W2"]
+
+
+def test_the_twin_lifecycle_refuses_what_the_service_refuses() -> None:
+    at = datetime(2026, 12, 1, 2, tzinfo=UTC)
+    life = TwinLifecycle(_View(), "assign")
+    life.observe("create", 0, -1, at)
+    with pytest.raises(TwinLifecycleError, match="cannot accept task T1: it is pending"):
+        life.observe("start", 0, 0, at)  # the worker cannot start what nobody assigned
+    life.decided(0, "least_busy")
+    life.observe("assign", 0, 0, at)
+    life.observe("hand_back", 0, 0, at)  # queued at a shift end: taken back (worker_off_shift)
+    assert life.open() == {"T1": "reassigned"}
+    life.observe("assign", 0, 1, at)
+    assert life.states[0].previous_workers == ("W1",) and life.states[0].assignment_id == "A-T1-4"
+    with pytest.raises(TwinLifecycleError, match="cannot assign task T1: it is assigned"):
+        life.observe("assign", 0, 0, at)  # the twin cannot hand a held task to a second worker
+    life.observe("start", 0, 1, at)
+    life.observe("complete", 0, 1, at)
+    assert life.open() == {} and life.arms == {"least_busy": 1, "ml": 1}
+    with pytest.raises(TwinLifecycleError, match="cannot create task T2"):
+        life.observe("create", 1, -1, at)
+        life.observe("create", 1, -1, at)  # the same task cannot arrive twice
 
 
 def test_emergency_close_takes_the_province_out_of_the_pool(models, period) -> None:
