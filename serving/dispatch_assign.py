@@ -7,7 +7,6 @@ the assignments in force, and committed items are ``assign`` events (source ``as
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -44,14 +43,6 @@ class MonitorStats:
     moves: Counter[str] = field(default_factory=Counter)
     dispatched: int = 0
     failures: int = 0
-
-
-def with_load(pool: WorkerPool, held: Mapping[str, int]) -> WorkerPool:
-    """The pool with each worker's open tasks at least the assignments in force it holds."""
-    if not held:
-        return pool
-    extra = np.array([held.get(str(w), 0) for w in pool.worker_ids], dtype=np.int64)
-    return dataclasses.replace(pool, open_tasks=np.maximum(pool.open_tasks, extra))
 
 
 class Dispatcher:
@@ -114,7 +105,7 @@ class Dispatcher:
         """Plan ``tasks`` arm by arm, commit if asked, raise the SLA/backlog alerts; the answer."""
         eng = self.engine
         version, policy = eng.policy()
-        pool = with_load(eng.runtime.profiles.snapshot(), self.book.held_by_worker())
+        pool = eng.loaded_pool()
         avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
         gone = []
         for t in tasks:

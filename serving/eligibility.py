@@ -13,7 +13,8 @@ predicted minutes, see ``serving.ranking``): the task would not be finished befo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -166,3 +167,12 @@ def eligibility_matrix(
         out[i] = groups[key].mask
         per_task.append(groups[key])
     return out, per_task
+
+
+def with_load(pool: WorkerPool, held: Mapping[str, int]) -> WorkerPool:
+    """The pool with each worker's open tasks at least the assignments in force it holds (a worker's
+    last status report may predate the assignments the lifecycle has made to it since)."""
+    if not held:
+        return pool
+    extra = np.array([held.get(str(w), 0) for w in pool.worker_ids], dtype=np.int64)
+    return dataclasses.replace(pool, open_tasks=np.maximum(pool.open_tasks, extra))

@@ -27,7 +27,7 @@ from serving.dispatch import Lifecycle
 from serving.dispatch_assign import Dispatcher
 from serving.dispatch_plan import optional as _opt
 from serving.dispatch_plan import rounded as _r
-from serving.eligibility import effective_capacity, pool_availability
+from serving.eligibility import effective_capacity, pool_availability, with_load
 from serving.errors import ApiError, rules_beyond_schema
 from serving.fallback import FEATURE_STORE, RulesOnly
 from serving.ingestion import RowValidator, ingest_rows
@@ -146,12 +146,17 @@ class Engine:
     def _known_provinces(self, pool: WorkerPool, policy: Policy) -> set[str]:
         return set(pool.provinces) | set(policy.provinces)
 
+    def loaded_pool(self) -> WorkerPool:
+        """The profiles' pool, each worker's open tasks at least the assignments in force it holds:
+        the load /rank, /assign, the board and the overload alerts count alike."""
+        return with_load(self.runtime.profiles.snapshot(), self.book.held_by_worker())
+
     # -- /rank ----------------------------------------------------------------------------------
     def rank(self, req: s.RankRequest) -> s.RankResponse:
         self._limit(req.top_k, self.config.max_rank_top_k, "top_k", "workers")
         self._require_ready()
         version, policy = self.policy()
-        pool = self.runtime.profiles.snapshot()
+        pool = self.loaded_pool()
         if req.task is not None:
             tasks, scorer = self._guarded_tasks([], [req.task])
         else:
@@ -349,7 +354,7 @@ class Engine:
         latest = pd.DataFrame(rows).sort_values("at").drop_duplicates("worker_id", keep="last")
         self.runtime.profiles.push_status(latest.reset_index(drop=True))
         _, policy = self.policy()
-        pool = self.runtime.profiles.snapshot()
+        pool = self.loaded_pool()
         idx = np.array([pool.index[w] for w in latest["worker_id"]], dtype=np.int64)
         cap = effective_capacity(pool, policy)
         found = rules.overload_alerts(
@@ -442,7 +447,7 @@ class Engine:
         if not self.runtime.profiles.ready():
             return 0
         _, policy = self.policy()
-        pool = self.runtime.profiles.snapshot()
+        pool = self.loaded_pool()
         cap = effective_capacity(pool, policy)
         active = pool.active
         found = rules.overload_alerts(

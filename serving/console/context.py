@@ -70,7 +70,7 @@ class Console:
         trend, names = self.index.snapshot(hours)
         pool = on_shift = capacity = None
         if self.engine.runtime.profiles.ready():
-            pool = self.engine.runtime.profiles.snapshot()
+            pool = self.engine.loaded_pool()
             on_shift = pool_availability(pool, now, self.engine.config.status_ttl_seconds).on_shift
             capacity = effective_capacity(pool, policy)
         board = build_board(

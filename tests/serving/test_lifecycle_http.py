@@ -147,6 +147,11 @@ def test_new_task_is_ranked_and_committed_by_assign_at_once(api: httpx.Client, l
     assert (row["task_id"], row["worker_id"], row["policy"]) == (tid, item["worker_id"], "ml")
     advice = ok(api.post("/assign", json={"task_ids": [tid]}))
     assert advice["committed"] == 0 and advice["assignments"][0]["assignment_id"] is None
+    # the worker's last status said 0 open tasks; /rank counts the assignment in force, as /assign does
+    other = fresh_task(api, live, "P03", "renewal")
+    listed = ok(api.post("/rank", json={"task_id": other, "top_k": 100}))["workers"]  # all of small
+    holder = next(w for w in listed if w["worker_id"] == item["worker_id"])
+    assert holder["open_tasks"] >= 1
 
 
 def test_every_transition_legal_and_illegal(api: httpx.Client, live: Live) -> None:
