@@ -3,9 +3,9 @@
 It builds the tests' small world with a history that ends now (twin -> features -> champions, ~2
 minutes) in ``--work`` unless today's is there, serves it with ``bentoml serve`` on copies of its
 stores, and makes some state through the service's own endpoints as the live twin would (worker status,
-new tasks, an SLA sweep, a dispatch and an override, a closed province), then signs in as the ops head
-and shoots each view. ``--ab-summary`` copies a twin A/B ``summary.json`` (``opsmatch evaluate``) so the
-proof view has its charts.
+the monitor's dispatch of the history's backlog, new tasks, a dispatch, a province not sharing), then
+signs in as the ops head and shoots each view. ``--ab-summary`` copies a twin A/B ``summary.json``
+(``opsmatch evaluate``) so the proof view has its charts.
 
 Run: ``.venv/bin/python scripts/console_screenshots.py [--ab-summary <a summary.json>]``, or, against a
 running ``make run`` (the live twin feeding it): ``.venv/bin/python scripts/console_screenshots.py --url
@@ -18,6 +18,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,13 @@ def _state(api: httpx.Client, settings, workers: list[str]) -> None:  # noqa: AN
     now = datetime.now(UTC)
     rows = [{"worker_id": w, "at": now.isoformat(), "on_shift": True, "open_tasks": 0} for w in workers]
     api.post("/workers/status", json={"statuses": rows}).raise_for_status()
+    # the monitor dispatches the history's backlog (waiting past 30 minutes): its moves, with reasons
+    for _ in range(120):
+        if api.get("/alerts", params={"kind": "redispatch", "limit": 1}).json()["alerts"]:
+            break
+        time.sleep(1.0)
+    else:
+        raise SystemExit("the monitor made no re-dispatch within 2 minutes")
     customers = events.read_table(settings, "customers", columns=["customer_id"])["customer_id"].astype(str)
     provinces = sorted(events.read_table(settings, "provinces")["province_id"].astype(str))
     tasks = [
@@ -134,7 +142,7 @@ def main() -> None:
         world_root / "bentoml",
         OPSMATCH_EVENTS_URL=copied,
         OPSMATCH_STATE_DB_URL=state_url,
-        OPSMATCH_SERVICE__MONITOR_SECONDS="3600",
+        OPSMATCH_SERVICE__MONITOR_SECONDS="5",
     )
     with launch.running(env, run / "serve.log") as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as api:

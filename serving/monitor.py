@@ -60,7 +60,8 @@ class Redispatch:
     def message(self) -> str:
         """The move in words, for the alert list (the reason's code stays in the details)."""
         why = REDISPATCH_WORDS.get(self.reason, self.reason.replace("_", " "))
-        waited = f"{self.waited_minutes:.0f} min"
+        m = self.waited_minutes
+        waited = f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
         if self.action == "reassign" and self.worker_id:
             return f"task {self.task_id} taken back from {self.worker_id} ({why}, {waited}) and re-dispatched"
         return f"task {self.task_id} {why} ({waited}): dispatched by the monitor"

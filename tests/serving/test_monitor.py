@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -82,6 +83,8 @@ def test_tasks_waiting_too_long_are_dispatched_without_the_workers_who_let_them_
     ]
     assert moves[1].exclude_workers == ("W7",)
     assert moves[0].message() == "task T1 waited too long for a worker (31 min): dispatched by the monitor"
+    long_wait = replace(moves[0], waited_minutes=2110.0)  # a night's backlog: said in hours
+    assert long_wait.message() == "task T1 waited too long for a worker (35.2 h): dispatched by the monitor"
 
 
 def test_moves_come_in_sla_order_and_finished_tasks_are_ignored() -> None:
