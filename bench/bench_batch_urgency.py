@@ -6,8 +6,9 @@ arrivals per seed as the oracle (``evaluation.replay``); printed per (seed, vari
 SLA attainment, and the gap of each true-cost part (per started task) to the oracle. A variant is ``+``-
 joined parts: ``nearH`` (``dispatch.sla_near_hours = H``; 0 = no near-SLA level), ``adv`` / ``cost``
 (``dispatch.task_choice``), ``wX`` (complaint weight X), ``tickM`` (``/assign`` every M minutes instead
-of 5), ``events`` (also ``/assign`` as soon as a task arrives with a free worker for it or a worker frees
-up with work waiting).
+of 5), ``shiftX`` (``dispatch.shift_end = X``: exclude, penalise or off), ``tpwN`` (at most N of the
+oldest waiting tasks per free worker enter a solve; default: all, up to 400 per type), ``events`` (also
+``/assign`` as soon as a task arrives with a free worker for it or a worker frees up with work waiting).
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def variant(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
             patch.setdefault("dispatch", {})["sla_near_hours"] = float(part[4:])
         elif part in ("adv", "cost"):
             patch.setdefault("dispatch", {})["task_choice"] = "advantage" if part == "adv" else "cost"
+        elif part.startswith("shift"):
+            patch.setdefault("dispatch", {})["shift_end"] = part[5:]
         elif part == "events":
             kwargs["on_events"] = True
+        elif part.startswith("tpw"):
+            kwargs["tasks_per_worker"] = int(part[3:])
         elif part.startswith("tick"):
             kwargs["every_minutes"] = float(part[4:])
         elif part.startswith("w"):

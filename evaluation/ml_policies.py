@@ -7,11 +7,14 @@
   else the one where its serving cost beats the average worker's the most, in one scorer call
   (``choose="advantage"``, the oracle's rule on learned costs; ``"fifo"``: the oldest one).
 - ``MLBatchPolicy`` (POST /assign every ``every_minutes`` and, with ``on_events``, as soon as a task
-  arrives with a free worker for it or a worker frees up with work waiting): the oldest pending tasks (at most
-  ``tasks_per_worker`` per free worker) x the free workers through ``serving.ranking.assign_tasks`` with
-  at most one open task per worker (the policy's ``max_open_tasks``), so tasks go to free workers only,
-  overdue tasks first; ``full_scoring_pairs``/``candidates`` are the service's /assign settings (above
-  that many pairs, each task keeps its cheapest candidates by profile prior).
+  arrives with a free worker for it or a worker frees up with work waiting): the waiting tasks of the
+  free workers' types (the oldest ``max_tasks`` per type, as ``/assign`` with ``all_waiting`` sends the
+  oldest ``max_batch_tasks``; ``tasks_per_worker`` caps them further at that many per free worker, among
+  those each may take: a speed-up that costs choice) x the free workers
+  through ``serving.ranking.assign_tasks`` with at most one open task per worker (the policy's
+  ``max_open_tasks``), so tasks go to free workers only, overdue tasks first; ``full_scoring_pairs`` and
+  ``candidates`` are the service's /assign settings (above that many pairs, each task keeps its cheapest
+  candidates by profile prior).
 
 Both read no hidden truth: models, profiles and the simulator's observable state only. ``changes``
 schedules policy updates (``(simulation minute, PUT /policy fields)``), e.g. an emergency close. Both
@@ -126,6 +129,22 @@ class MLRankingPolicy(_ServedMixin, ScoringPolicy):
         return cands[int(np.argmin(self.svc.advantage(cands, worker)))]
 
 
+def oldest_per_worker(view: SimView, tasks: list[int], workers: list[int], per_worker: int) -> list[int]:
+    """The union, over ``workers``, of the ``per_worker`` oldest of ``tasks`` each one may take.
+
+    The oldest tasks overall would do only if every worker could take every task: with skills, a free
+    worker whose types are not among them is left without work while its own types wait."""
+    created, task_type, eligible = view.task_created, view.task_type, view.eligible
+    by_age = sorted(tasks, key=lambda t: created[t])
+    keep: set[int] = set()
+    for skills in {tuple(np.flatnonzero(eligible[w])) for w in workers}:  # one pass per skill set
+        mine = set(skills)
+        n_workers = sum(1 for w in workers if tuple(np.flatnonzero(eligible[w])) == skills)
+        chosen = [t for t in by_age if task_type[t] in mine][: per_worker * n_workers]
+        keep.update(chosen)
+    return [t for t in by_age if t in keep]
+
+
 class MLBatchPolicy(_ServedMixin, BatchPolicy):
     """Periodic optimal assignment through ``assign_tasks`` (see the module docstring)."""
 
@@ -136,7 +155,7 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
         *,
         every_minutes: float = 5.0,
         max_tasks: int = 400,
-        tasks_per_worker: int = 6,
+        tasks_per_worker: int | None = None,
         full_scoring_pairs: int = 2_000,
         candidates: int = 8,
         on_events: bool = False,
@@ -162,6 +181,8 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
         return np.vstack([self.svc.costs(t, workers) for t in tasks])
 
     def type_limit(self, view: SimView, task_type: int) -> int:
+        if self.tasks_per_worker is None:
+            return self.max_tasks
         return min(self.max_tasks, self.tasks_per_worker * len(view.idle_workers(task_type)))
 
     def on_task(self, view: SimView, task: int) -> None:
@@ -175,7 +196,7 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
     def on_worker_free(self, view: SimView, worker: int) -> None:
         """Event dispatch: a freed worker with work waiting for its skills takes it now."""
         if self.on_events:
-            limit = self.tasks_per_worker
+            limit = self.tasks_per_worker or self.max_tasks
             tasks = [t for k in view.worker_types[worker] for t in view.pending_tasks(k, None, limit)]
             if tasks:
                 self._apply_due(view)
@@ -188,11 +209,10 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
             self._solve(view, tasks, workers)
 
     def _solve(self, view: SimView, tasks: list[int], workers: list[int]) -> None:
-        """One ``/assign`` of ``tasks`` x free ``workers`` (the oldest tasks when there are too many)."""
-        limit = self.tasks_per_worker * len(workers)
-        if len(tasks) > limit:  # the oldest of the backlog: more than enough choice for the free workers
-            created = view.task_created
-            tasks = sorted(tasks, key=lambda t: created[t])[:limit]
+        """One ``/assign`` of ``tasks`` x free ``workers`` (each worker's oldest when there are too many)."""
+        per_worker = self.tasks_per_worker
+        if per_worker is not None and len(tasks) > per_worker * len(workers):
+            tasks = oldest_per_worker(view, tasks, workers, per_worker)
         self.calls += 1
         for task, worker, arm in self.svc.assign(
             tasks, workers, full_scoring_pairs=self.full_scoring_pairs, candidates=self.candidates

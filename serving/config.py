@@ -117,7 +117,7 @@ class AlertRules(Strict):
 class Dispatch(Strict):
     """Urgency levels of ``/assign`` and shift-end awareness (see ``serving/ranking.py``)."""
 
-    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 6.0
     shift_end: Literal["exclude", "penalise", "off"] = "exclude"
     task_choice: Literal["cost", "advantage"] = "advantage"
 
