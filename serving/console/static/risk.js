@@ -53,8 +53,14 @@ export function mountRisk(section, ctx) {
     try {
       wl = await api("GET", "/watchlist");
     } catch (err) {
+      // e.g. 503 before the first complaint model is served: say why the list is empty, in the panel
+      head.textContent = `No watchlist now: ${err.message}`;
+      head.className = "bad";
+      list.replaceChildren();
+      section.dataset.rendered = String(Date.now());
       return failed("watchlist", err);
     }
+    head.className = "muted";
     head.textContent = `${wl.date}: ${wl.contacts} contacts for a capacity of ${wl.capacity} (${wl.held_out} held out at random for measurement, ` +
       `${wl.recently_contacted} contacted recently); ${wl.eligible_customers} customers with ${wl.open_tasks} open tasks.`;
     list.replaceChildren(...wl.rows.map((r) => el("tr", { dataset: { customer: r.customer_id } },
