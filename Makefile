@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 ## The main job on the embedded default: twin history -> features -> models -> service.
+## The demo clock (OPSMATCH_CLOCK=demo, the default here) starts at a past working-day morning in
+## Beijing, never runs ahead of the wall clock; OPSMATCH_CLOCK=wall make run keeps the wall clock.
 run: $(STAMP)
-	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS) --first-champions background
-	OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch demo --port $(PORT)
+	OPSMATCH_CLOCK=$${OPSMATCH_CLOCK:-demo} OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS) --first-champions background
+	OPSMATCH_CLOCK=$${OPSMATCH_CLOCK:-demo} OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch demo --port $(PORT)
 
 ## Servers the integration tests start for real (redis-server, ...), installed when missing.
 system-deps:

@@ -468,13 +468,15 @@ def bootstrap(
 ) -> None:
     """Everything `make run` needs before serving, each step skipped when already done: twin history,
     features (build, apply, materialize), first champions (through `retrain`), demo API keys."""
+    from apps.demo import with_clock
     from opsmatch.clock import clock_from
     from opsmatch.events import has_rows
 
     if first_champions not in ("now", "background"):
         raise typer.BadParameter("must be 'now' or 'background'", param_hint="--first-champions")
     settings = _settings(ctx)
-    now = clock_from(settings)()  # the operation's now (a demo clock when one is set)
+    # The operation's now: the wall clock, or the demo clock's start (a past working-day morning).
+    now = clock_from(_checked_clock(with_clock(settings)))()
     migrate_if_needed(settings)  # an old data dir (Parquet per table) is converted, counts checked
     if has_rows(settings, "tasks"):
         console.print(f"event log present in {settings.events_dir}: not regenerating")
@@ -506,6 +508,19 @@ def bootstrap(
     _demo_keys(settings)
 
 
+def _checked_clock(settings: Settings) -> Settings:
+    """The settings, or a clear stop when the clock they describe cannot run."""
+    from opsmatch.clock import clock_from
+
+    try:
+        clock_from(settings)
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{exc}; OPSMATCH_CLOCK=demo chooses a demo clock for any speed", param_hint="OPSMATCH_CLOCK"
+        ) from exc
+    return settings
+
+
 def _catch_up(settings: Settings, now: dt.datetime) -> None:
     """A history that ends in the past is continued up to now (the missing span appended)."""
     from simulator.catchup import catch_up, last_activity
@@ -534,14 +549,22 @@ def demo(
     missing) and the retrain loop on a schedule in the background. One Ctrl-C stops everything."""
     import os
     import subprocess
+    from zoneinfo import ZoneInfo
 
-    from apps.demo import Job, cli, supervise
+    from apps.demo import Job, cli, clock_env, supervise, with_clock
+    from opsmatch.clock import CENTRE_ZONE, clock_from
     from serving.launch import serve_command, wait_ready
 
-    settings = _settings(ctx)
-    if settings.clock_speed != 1.0 and settings.clock_anchor is None:
-        # A demo clock needs one anchor that the service and the live twin (child processes) share.
-        os.environ["OPSMATCH_CLOCK_ANCHOR"] = dt.datetime.now(dt.UTC).isoformat()
+    settings = _checked_clock(with_clock(_settings(ctx)))
+    # One clock for the service and every job (child processes): chosen once, passed by environment.
+    os.environ.update(clock_env(settings))
+    if settings.clock == "demo":
+        now = clock_from(settings)()
+        console.print(
+            f"demo clock x{settings.clock_speed:g} from {now.isoformat(timespec='minutes')} "
+            f"({now.astimezone(ZoneInfo(CENTRE_ZONE)):%a %H:%M} in Beijing), never ahead of the wall "
+            "clock; OPSMATCH_CLOCK=wall for the wall clock (a deployment)"
+        )
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     url = f"http://{host}:{port}"

@@ -4,6 +4,10 @@ The service starts first and answers ``/readyz`` as soon as its models and profi
 do the background jobs start: the twin A/B report when it is missing (minutes of replays; its path is
 printed when it is written) and the retrain loop on a schedule (its own lock makes overlaps safe). One
 Ctrl-C (or SIGTERM) stops the service and every job, each in its own process group.
+
+The demo clock (``OPSMATCH_CLOCK=demo``, ``make run``'s) is chosen here, once per process, by
+:func:`with_clock`, and handed to the service and every job through the environment
+(:func:`clock_env`), so they all read the same "now".
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from opsmatch.settings import PROJECT_ROOT
+from opsmatch.settings import PROJECT_ROOT, Settings
 
 CLI = (sys.executable, "-m", "apps")
 
@@ -44,6 +49,31 @@ class Job:
         if self.waits_for is not None and (self.waits_for.runs == 0 or self.waits_for.proc is not None):
             return False
         return (self.runs == 0 or self.every_seconds is not None) and now >= self.next_start
+
+
+def with_clock(settings: Settings, wall: datetime | None = None) -> Settings:
+    """``settings`` with the demo clock chosen (``OPSMATCH_CLOCK=demo`` without an anchor): it reads
+    a past working-day morning now (``opsmatch.clock.demo_start``, never before the store's newest
+    event) and never passes the wall clock. Other settings are returned as they are."""
+    if settings.clock != "demo" or settings.clock_anchor is not None:
+        return settings
+    from opsmatch.clock import demo_clock
+    from simulator.catchup import last_activity
+
+    last = last_activity(settings)
+    at = wall or datetime.now(UTC)
+    clock = demo_clock(at, None if last is None else last.to_pydatetime(), settings.clock_speed)
+    return settings.model_copy(update={"clock_anchor": clock.anchor, "clock_start": clock.start})
+
+
+def clock_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process the same clock as ``settings``."""
+    env = {"OPSMATCH_CLOCK": settings.clock, "OPSMATCH_CLOCK_SPEED": f"{settings.clock_speed:g}"}
+    for name in ("clock_anchor", "clock_start"):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"OPSMATCH_{name.upper()}"] = value.isoformat()
+    return env
 
 
 def cli(*args: str) -> list[str]:

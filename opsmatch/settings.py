@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_RATE_LIMITS),
         description='Per-key token bucket by role, JSON: {"dispatcher": {"per_second": 50, "burst": 200}}.',
     )
+    rate_limit_url: str = Field(
+        default="",
+        description="Where the per-key rate buckets live: empty = in each worker's memory (one worker); "
+        "redis://host:port/db = shared by every worker and replica.",
+    )
     service: dict[str, Any] = Field(
         default_factory=dict,
         description="Service limits over serving/defaults.yaml: OPSMATCH_SERVICE__<FIELD>=value "
@@ -81,9 +86,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Period of the model monitor (`opsmatch monitor-models`) that `opsmatch demo` runs.",
     )
+    clock: Literal["wall", "demo"] = Field(
+        default="wall",
+        description="wall: the operation's clock is the wall clock (a deployment); demo: `make run`'s "
+        "clock, a past working-day morning when the demo starts, never later than the wall clock "
+        "(opsmatch/clock.py).",
+    )
     clock_anchor: datetime | None = Field(
         default=None,
-        description="Demo clock: the instant the operation's clock equals the wall clock (ISO, with zone).",
+        description="Demo clock: the wall instant at which the operation's clock reads clock_start "
+        "(default: equals the wall clock there) (ISO, with zone).",
+    )
+    clock_start: datetime | None = Field(
+        default=None,
+        description="Demo clock: what the operation's clock reads at clock_anchor (ISO, with zone).",
     )
     clock_speed: float = Field(
         default=1.0,

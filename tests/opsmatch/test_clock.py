@@ -61,5 +61,55 @@ def test_a_clock_reading_an_instant_reads_it_then_and_runs_at_its_speed() -> Non
         clock_reading(morning, at, 1.0)
 
 
+MONDAY_NIGHT = datetime(2026, 12, 6, 18, 36, tzinfo=UTC)  # Mon 02:36 in Beijing
+TUESDAY_WORK = datetime(2026, 12, 8, 3, 0, tzinfo=UTC)  # Tue 11:00 in Beijing
+
+
+def test_a_demo_clock_starts_at_a_past_working_morning_at_any_hour() -> None:
+    from opsmatch.clock import demo_start
+
+    friday_ten = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+    assert demo_start(MONDAY_NIGHT, None) == friday_ten  # the weekend and the night skipped
+    assert demo_start(TUESDAY_WORK, None) == datetime(2026, 12, 8, 2, 0, tzinfo=UTC)  # this morning
+    # at 10x the clock meets the wall after an hour: 9 operation hours earlier, Monday's morning
+    assert demo_start(TUESDAY_WORK, None, speed=10.0) == datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+    # a store that already ran past that morning continues where it stopped, never in the future
+    later = friday_ten + timedelta(hours=30)
+    assert demo_start(MONDAY_NIGHT, later) == later
+    assert demo_start(MONDAY_NIGHT, MONDAY_NIGHT + timedelta(hours=1)) == MONDAY_NIGHT
+
+
+def test_a_demo_clock_runs_at_its_speed_and_never_passes_the_wall_clock() -> None:
+    from opsmatch.clock import demo_clock
+
+    clock = demo_clock(MONDAY_NIGHT, None, speed=60.0)
+    assert replace_wall(clock, MONDAY_NIGHT)() == clock.start
+    one_minute = replace_wall(clock, MONDAY_NIGHT + timedelta(minutes=1))()
+    assert one_minute == clock.start + timedelta(hours=1)
+    late = MONDAY_NIGHT + timedelta(hours=3)
+    assert replace_wall(clock, late)() == late  # caught up: real time from then on
+    info = clock.describe()
+    assert info["mode"] == "demo" and info["speed"] == 60.0 and info["anchor"] == MONDAY_NIGHT
+
+
+def test_settings_carry_the_demo_clock_to_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.demo import clock_env, with_clock
+
+    chosen = with_clock(Settings(clock="demo", clock_speed=10.0, data_dir="/nonexistent"), MONDAY_NIGHT)
+    for name, value in clock_env(chosen).items():
+        monkeypatch.setenv(name, value)
+    again = clock_from(Settings())
+    assert again.start == chosen.clock_start and again.anchor == MONDAY_NIGHT and again.speed == 10.0
+    assert again.not_after_wall
+    with pytest.raises(ValueError, match="chosen by `opsmatch demo`"):
+        clock_from(Settings(clock="demo", clock_anchor=None))
+
+
 def replace_wall(clock: OpsClock, wall: datetime) -> OpsClock:
-    return OpsClock(anchor=clock.anchor, speed=clock.speed, wall=_wall_at(wall))
+    return OpsClock(
+        anchor=clock.anchor,
+        speed=clock.speed,
+        wall=_wall_at(wall),
+        start=clock.start,
+        not_after_wall=clock.not_after_wall,
+    )

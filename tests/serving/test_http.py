@@ -162,6 +162,7 @@ def test_policy_alerts_info_over_http(client) -> None:
     assert client.get("/alerts", params={"acked": "maybe"}).status_code == 400
     info = client.get("/info").json()
     assert info["ready"] and info["policy_version"] == 1
+    assert info["clock"]["mode"] == "wall" and info["clock"]["speed"] == 1.0  # the operation's clock
     assert client.get("/readyz").status_code == 200 and client.get("/livez").status_code == 200
 
 
