@@ -17,11 +17,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from opsmatch.settings import Settings
-from serving import alert_desk, risk_desk
 from serving import alerts as rules
+from serving import risk_desk
 from serving import risk_schemas as rs
 from serving import schemas as s
-from serving.alert_store import Family
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
 from serving.dispatch import Lifecycle
@@ -35,7 +34,7 @@ from serving.ingestion import RowValidator, ingest_rows
 from serving.prediction_log import Decision, PredictionLog
 from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
 from serving.ranking import rank_task
-from serving.risk import tiers, top_reasons, waits
+from serving.risk import tiers, top_reasons
 from serving.safety import Degradation, tasks_or_fallback
 from serving.served import rank_decision, risk_decision
 from serving.state import ConflictError, StateStore
@@ -248,8 +247,7 @@ class Engine:
         prob = np.asarray(scores.prob, dtype=float)
         self._log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
-        said = waits(tasks, now)
-        reasons = top_reasons(scores.contributions, scores.feature_names, waits=said) or [[] for _ in tasks]
+        reasons = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in tasks]
         items = [
             s.RiskItem(
                 task_id=t.task_id,
@@ -427,21 +425,15 @@ class Engine:
 
     # -- /alerts --------------------------------------------------------------------------------
     def alerts(
-        self,
-        kind: str | None,
-        province_id: str | None,
-        acked: bool | None,
-        limit: int,
-        *,
-        state: str | None = None,
-        role: str | None = None,
-        offset: int = 0,
+        self, kind: str | None, province_id: str | None, acked: bool | None, limit: int
     ) -> s.AlertList:
-        """One page of incidents (:mod:`serving.alert_desk`)."""
-        return alert_desk.list_alerts(
-            self, state=state, kind=kind, province_id=province_id, role=role, acked=acked, limit=limit,
-            offset=offset,
-        )  # fmt: skip
+        if kind is not None and kind not in rules.KINDS:
+            raise ApiError(
+                400, f"unknown alert kind {kind!r}; one of {', '.join(rules.KINDS)}", ["query", "kind"]
+            )
+        self._limit(limit, self.config.max_alerts_limit, "limit", "alerts")
+        rows = self.store.list_alerts(kind=kind, province_id=province_id, acked=acked, limit=limit)
+        return s.AlertList(count=len(rows), alerts=[s.AlertOut(**r) for r in rows])
 
     def ack(self, alert_id: str, req: s.AckRequest, *, actor: str) -> s.AlertOut:
         """Acknowledge as ``actor`` (the API key's name); the body's ``actor`` joins the note."""
@@ -465,8 +457,7 @@ class Engine:
             cap[active],
             policy.alerts,
         )
-        family = Family(frozenset({"overloaded_worker"}))  # the whole pool: what clears resolves
-        return self.store.upsert_alerts(found, self.clock(), family=family, writer="alert-sweep")
+        return self.store.upsert_alerts(found, self.clock())
 
     # -- /info ----------------------------------------------------------------------------------
     def info(self) -> s.InfoResponse:
