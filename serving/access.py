@@ -63,6 +63,8 @@ ROUTES: tuple[Route, ...] = (
     _route("POST /risk", "risk team", RISK),
     _route("GET /alerts", "risk team", RISK, DISPATCHER),
     _route("POST /alerts/{alert_id}/ack", "risk team", RISK),
+    _route("POST /alerts/{alert_id}/silence", "risk team", RISK),
+    _route("POST /alerts/{alert_id}/unsilence", "risk team", RISK),
     _route("GET /watchlist", "risk team", RISK),
     _route("POST /interventions", "risk team", RISK),
     _route("GET /policy", "operations head"),

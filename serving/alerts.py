@@ -19,6 +19,16 @@ import numpy as np
 
 from serving.config import AlertRules
 
+INDICATORS: tuple[str, ...] = (
+    "arrivals",
+    "arrivals_low",
+    "sla_attainment",
+    "qa_pass_rate",
+    "complaint_rate",
+    "surrender_share",
+    "renewal_share",
+)
+
 KINDS: tuple[str, ...] = (
     "high_risk",
     "sla_overdue",
@@ -28,6 +38,7 @@ KINDS: tuple[str, ...] = (
     "redispatch_limit",
     "redispatch",  # one per move of the monitor (serving/dispatch_assign.py)
     "model_health",  # raised by the retraining loop and the gate (apps/model_health.py), not by these rules
+    *INDICATORS,  # operating indicators per province (serving/indicators.py)
 )
 SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
@@ -47,6 +58,8 @@ class Alert:
     message: str
     province_id: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    task_type: str | None = None
+    value: float = 0.0  # how bad (hours overdue, probability, ratio): orders an incident's examples
 
     @property
     def id(self) -> str:
@@ -74,6 +87,7 @@ def high_risk_alerts(
                     province_id=prov,
                     message=f"task {tid}: complaint risk {p:.0%} ({tier})",
                     details={"probability": round(float(p), 4), "tier": tier, "reasons": list(why)},
+                    value=float(p),
                 )
             )
     return out
@@ -87,12 +101,15 @@ def sla_alerts(
     rules: AlertRules,
     *,
     holders: Mapping[str, str | None] | None = None,
+    task_types: Sequence[str | None] | None = None,
 ) -> list[Alert]:
     """Overdue and near-SLA tasks not yet started, each with the suggested worker to re-dispatch to
     (``holders``: the worker a task is assigned to but not started by, or None while it waits)."""
     out = []
     holders = {} if holders is None else holders
-    for tid, prov, hours in zip(task_ids, provinces, np.asarray(hours_to_sla, dtype=float), strict=True):
+    types = [None] * len(task_ids) if task_types is None else task_types
+    hours_ = np.asarray(hours_to_sla, dtype=float)
+    for tid, prov, hours, ttype in zip(task_ids, provinces, hours_, types, strict=True):
         if hours > rules.sla_near_hours:
             continue
         overdue = hours < 0
@@ -114,6 +131,8 @@ def sla_alerts(
                 province_id=prov,
                 message=f"task {tid} {when}: {action}",
                 details={"hours_to_sla": round(float(hours), 3), "suggested_worker": suggestion},
+                task_type=ttype,
+                value=-float(hours),
             )
         )
     return out
@@ -140,6 +159,7 @@ def backlog_alerts(
                         "on_shift": staff,
                         "per_worker": None if not staff else round(per_worker, 3),
                     },
+                    value=float(pending if not staff else per_worker),
                 )
             )
     return out
@@ -169,6 +189,7 @@ def overload_alerts(
                     "capacity": int(capacity[i]),
                     "ratio": round(float(ratio[i]), 3),
                 },
+                value=float(ratio[i]),
             )
         )
     return out

@@ -104,6 +104,48 @@ class RiskTiers(Strict):
         return self
 
 
+class Threshold(Strict):
+    """An operating indicator's alert (``serving/indicators.py``): raised when the value goes past
+    ``raise_at`` (``above`` or ``below`` it), resolved only once it is back past ``clear_at``
+    (hysteresis), judged on at least ``min_count`` events of the last ``window_hours``."""
+
+    enabled: bool = True
+    direction: Literal["above", "below"] = "above"
+    raise_at: Annotated[float, Field(ge=0, le=1e6)] = 1.0
+    clear_at: Annotated[float, Field(ge=0, le=1e6)] = 1.0
+    min_count: Annotated[int, Field(ge=1, le=10**7), WHOLE] = 20
+    window_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 24.0
+
+    @model_validator(mode="after")
+    def _band(self) -> Threshold:
+        if (self.clear_at > self.raise_at) if self.direction == "above" else (self.clear_at < self.raise_at):
+            raise ValueError("clear_at must lie on the normal side of raise_at (hysteresis)")
+        return self
+
+
+Side = Literal["above", "below"]
+
+
+def _t(direction: Side, raise_at: float, clear_at: float, count: int, hours: float) -> Any:
+    return Field(
+        default_factory=lambda: Threshold(
+            direction=direction, raise_at=raise_at, clear_at=clear_at, min_count=count, window_hours=hours
+        )
+    )
+
+
+class Indicators(Strict):
+    """Thresholds of the operating indicators per province (the ops head tunes them: PUT /policy)."""
+
+    arrivals: Threshold = _t("above", 2.0, 1.5, 20, 1.0)  # ratio to the expected level of the hour
+    arrivals_low: Threshold = _t("below", 0.3, 0.5, 20, 1.0)  # ratio: an intake outage looks like this
+    sla_attainment: Threshold = _t("below", 0.6, 0.7, 30, 24.0)  # share of completions within SLA
+    qa_pass_rate: Threshold = _t("below", 0.75, 0.8, 30, 24.0)  # share of QA checks passed
+    complaint_rate: Threshold = _t("above", 0.08, 0.06, 50, 168.0)  # complaints per completion, 7 days
+    surrender_share: Threshold = _t("above", 0.2, 0.15, 50, 24.0)  # share of arrivals
+    renewal_share: Threshold = _t("below", 0.05, 0.08, 50, 24.0)  # share of arrivals
+
+
 class AlertRules(Strict):
     """Thresholds of the early-warning rules (see ``serving/alerts.py``)."""
 
@@ -112,6 +154,10 @@ class AlertRules(Strict):
     backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7), WHOLE] = 20
     backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = 3.0
     overload_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+    risk_step_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
+        default=1.0, description="the monitor re-scores an open task's complaint risk every this many hours"
+    )
+    indicators: Indicators = Indicators()
 
 
 class Dispatch(Strict):
@@ -227,6 +273,7 @@ class ServiceConfig(Strict):
     console_refresh_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
     mlflow_ui_url: str = "http://127.0.0.1:5000"  # where the console links into the MLflow UI
     monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
+    monitor_lease_seconds: Annotated[float, Field(gt=0)] = 90.0  # one monitor among the workers
     min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
     prediction_log: bool = True  # log every served decision (serving.prediction_log)
     prediction_log_queue: Annotated[int, Field(ge=1)] = 10_000  # decisions held before overflow

@@ -253,7 +253,8 @@ class Dispatcher:
                 except TransitionConflict:
                     continue  # another worker's monitor (or the worker) moved it first
             moved.append(r)
-        found = list(decisions.alerts) + [
+        eng.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
+        found = [
             Alert(
                 kind="redispatch",
                 severity="info",
@@ -265,6 +266,7 @@ class Dispatcher:
                     "from_worker": r.worker_id,
                     "waited_minutes": round(r.waited_minutes, 1),
                 },
+                value=float(r.waited_minutes),
             )
             for r in moved
         ]

@@ -17,10 +17,12 @@ import pandas as pd
 from pydantic import ValidationError
 
 from opsmatch.settings import Settings
+from serving import alert_desk, risk_desk
 from serving import alerts as rules
-from serving import risk_desk
 from serving import risk_schemas as rs
 from serving import schemas as s
+from serving.alert_store import Family
+from serving.alert_watch import AlertWatch
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
 from serving.dispatch import Lifecycle
@@ -74,6 +76,7 @@ class Engine:
         self.lifecycle = Lifecycle(self, self.book)
         self.queue = TaskQueue(self, self.book)
         self.dispatcher = Dispatcher(self, self.lifecycle)
+        self.alert_watch = AlertWatch(self)  # the monitor's alerts (serving/alert_watch.py)
 
     # -- shared helpers -------------------------------------------------------------------------
     def policy(self) -> tuple[int, Policy]:
@@ -425,15 +428,21 @@ class Engine:
 
     # -- /alerts --------------------------------------------------------------------------------
     def alerts(
-        self, kind: str | None, province_id: str | None, acked: bool | None, limit: int
+        self,
+        kind: str | None,
+        province_id: str | None,
+        acked: bool | None,
+        limit: int,
+        *,
+        state: str | None = None,
+        role: str | None = None,
+        offset: int = 0,
     ) -> s.AlertList:
-        if kind is not None and kind not in rules.KINDS:
-            raise ApiError(
-                400, f"unknown alert kind {kind!r}; one of {', '.join(rules.KINDS)}", ["query", "kind"]
-            )
-        self._limit(limit, self.config.max_alerts_limit, "limit", "alerts")
-        rows = self.store.list_alerts(kind=kind, province_id=province_id, acked=acked, limit=limit)
-        return s.AlertList(count=len(rows), alerts=[s.AlertOut(**r) for r in rows])
+        """One page of incidents (:mod:`serving.alert_desk`)."""
+        return alert_desk.list_alerts(
+            self, state=state, kind=kind, province_id=province_id, role=role, acked=acked, limit=limit,
+            offset=offset,
+        )  # fmt: skip
 
     def ack(self, alert_id: str, req: s.AckRequest, *, actor: str) -> s.AlertOut:
         """Acknowledge as ``actor`` (the API key's name); the body's ``actor`` joins the note."""
@@ -457,7 +466,8 @@ class Engine:
             cap[active],
             policy.alerts,
         )
-        return self.store.upsert_alerts(found, self.clock())
+        family = Family(frozenset({"overloaded_worker"}))  # the whole pool: what clears resolves
+        return self.store.upsert_alerts(found, self.clock(), family=family, writer="alert-sweep")
 
     # -- /info ----------------------------------------------------------------------------------
     def info(self) -> s.InfoResponse:

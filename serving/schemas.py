@@ -282,24 +282,54 @@ class RiskResponse(BaseModel):
 
 
 # -- /alerts --------------------------------------------------------------------------------------
+class SilenceOut(BaseModel):
+    id: str
+    scope: str
+    alert_id: str
+    reason: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+
+
 class AlertOut(BaseModel):
+    """One incident: a condition in one scope (kind, province[, task type]) with its worst examples."""
+
     id: str
     kind: str
+    scope: str
+    state: Literal["open", "acked", "resolved"]
     severity: str
+    roles: list[str]
     province_id: str | None
+    task_type: str | None
     subject_id: str
     message: str
+    count: int = Field(description="tasks, workers or customers in the condition (1 for an indicator)")
+    value: float = Field(description="the headline value: the count, or the indicator's value")
+    trend: str = Field(description="new, rising, falling or steady against up to 30 min ago")
+    examples: list[dict[str, Any]] = Field(description="the worst examples: subject, value, words")
     details: dict[str, Any]
+    episode: int = Field(description="how many times it opened (a resolved incident re-opens)")
     first_seen: datetime
     last_seen: datetime
     acked: bool
     acked_by: str | None
     acked_at: datetime | None
     ack_note: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    silenced: bool
+    silence: SilenceOut | None
 
 
 class AlertList(BaseModel):
-    count: int
+    count: int = Field(description="incidents on this page")
+    total: int = Field(description="incidents matching the filters")
+    offset: int
+    next_offset: int | None
     alerts: list[AlertOut]
 
 

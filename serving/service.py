@@ -27,11 +27,14 @@ from starlette.responses import JSONResponse
 
 from opsmatch.clock import clock_from
 from opsmatch.settings import Settings
+from serving import alert_desk as ad
 from serving import alerts as rules
 from serving import lifecycle_schemas as ls
 from serving import middleware
 from serving import risk_schemas as rs
 from serving import schemas as s
+from serving.access import ROLES
+from serving.alert_desk import AlertState
 from serving.auth import Gate, caller
 from serving.config import load_service_config
 from serving.console.router import router as console_router
@@ -51,6 +54,7 @@ ops_app.include_router(console_router)  # the operations console at /console (se
 
 
 AlertKind = Literal[rules.KINDS]  # type: ignore[valid-type]
+AlertRole = Literal[ROLES]  # type: ignore[valid-type]
 
 
 @ops_app.exception_handler(RequestValidationError)
@@ -239,9 +243,15 @@ class OpsMatch:
         province_id: str | None = Query(default=None, min_length=1, max_length=64),
         acked: bool | None = None,
         limit: int = Query(default=100, ge=1, le=100_000),
+        state: AlertState | None = Query(
+            default=None, description="open (not silenced), acked, resolved, silenced, active (open or acked)"
+        ),
+        role: AlertRole | None = Query(default=None, description="incidents meant for this role"),
+        offset: int = Query(default=0, ge=0, le=10_000_000),
     ) -> s.AlertList:
-        """Alerts, most recently seen first, filtered by kind, province and acknowledgement."""
-        return self.engine.alerts(kind, province_id, acked, limit)
+        """Incidents (one per condition and scope), worst first; filters by state, kind, province, role;
+        pages with ``limit`` and ``offset`` (``next_offset``)."""
+        return self.engine.alerts(kind, province_id, acked, limit, state=state, role=role, offset=offset)
 
     @ops_app.get("/watchlist", response_model=rs.WatchlistResponse)
     def get_watchlist(
@@ -258,6 +268,16 @@ class OpsMatch:
     def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:
         """Acknowledge an alert (the audit and ``acked_by`` name the API key)."""
         return self.engine.ack(alert_id, body, actor=caller(request.scope).name)
+
+    @ops_app.post("/alerts/{alert_id}/silence", response_model=s.AlertOut)
+    def silence_alert(self, alert_id: str, body: ad.SilenceRequest, request: Request) -> s.AlertOut:
+        """Silence the incident's scope until ``until`` (or for ``minutes``), with a reason (audited)."""
+        return ad.silence(self.engine, alert_id, body, actor=caller(request.scope).name)
+
+    @ops_app.post("/alerts/{alert_id}/unsilence", response_model=s.AlertOut)
+    def unsilence_alert(self, alert_id: str, request: Request) -> s.AlertOut:
+        """End the incident scope's active silences now (audited)."""
+        return ad.unsilence(self.engine, alert_id, actor=caller(request.scope).name)
 
     @ops_app.get("/tasks", response_model=ls.TaskList)
     def get_tasks(

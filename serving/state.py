@@ -1,7 +1,8 @@
 """Durable service state behind one SQLAlchemy URL (``settings.resolved_state_db_url``).
 
 Policy versions (each one an audit record: who, when, note, what changed), a general audit log,
-alerts with their acknowledgement, the API keys (salted hashes; :mod:`serving.keys`), the console's
+alerts as incidents with acks and silences (:mod:`serving.alert_store`), the API keys (salted
+hashes; :mod:`serving.keys`), the console's
 sign-in sessions (:mod:`serving.console.sessions`) and the ingestion ledger that makes outcome
 ingestion idempotent.
 SQLite by default (WAL, busy timeout: several service workers share the file); only portable SQL is
@@ -19,8 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from serving.alert_store import AlertStore, Family
 from serving.alerts import Alert
 from serving.config import Policy, default_policy
+from serving.incidents import group
 
 metadata = sa.MetaData()
 Stamp = sa.DateTime(timezone=True)
@@ -44,23 +47,6 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False, index=True),
     sa.Column("target", sa.String(200)),
     sa.Column("detail", sa.Text),
-)
-alerts_table = sa.Table(
-    "alerts",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False, index=True),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("province_id", sa.String(64), index=True),
-    sa.Column("subject_id", sa.String(200), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("details", sa.Text, nullable=False),
-    sa.Column("first_seen", Stamp, nullable=False),
-    sa.Column("last_seen", Stamp, nullable=False, index=True),
-    sa.Column("acked", sa.Boolean, nullable=False, default=False),
-    sa.Column("acked_by", sa.String(200)),
-    sa.Column("acked_at", Stamp),
-    sa.Column("ack_note", sa.Text),
 )
 api_keys = sa.Table(
     "api_keys",
@@ -125,6 +111,7 @@ class StateStore:
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self.alerts = AlertStore(self.engine, audit_log)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -237,102 +224,23 @@ class StateStore:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "at": _utc(r["at"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
-    # -- alerts ---------------------------------------------------------------------------------
-    def upsert_alerts(self, alerts: Sequence[Alert], at: datetime) -> int:
-        """Insert new alerts, refresh the ones already raised (acknowledgement kept); returns new count."""
-        by_id = {a.id: a for a in alerts}
-        if not by_id:
-            return 0
-        stamp = _utc(at)
-        assert stamp is not None, "an alert sweep has a time"
-        at = stamp
-        new = 0
-        with self.engine.begin() as conn:
-            existing: set[str] = set()
-            for chunk in _chunks(list(by_id)):
-                existing.update(
-                    conn.execute(sa.select(alerts_table.c.id).where(alerts_table.c.id.in_(chunk))).scalars()
-                )
-            rows = [
-                {
-                    "id": a.id,
-                    "kind": a.kind,
-                    "severity": a.severity,
-                    "province_id": a.province_id,
-                    "subject_id": a.subject_id,
-                    "message": a.message,
-                    "details": json.dumps(dict(a.details), sort_keys=True, default=str),
-                    "first_seen": at,
-                    "last_seen": at,
-                    "acked": False,
-                }
-                for i, a in by_id.items()
-                if i not in existing
-            ]
-            if rows:
-                conn.execute(alerts_table.insert(), rows)
-                new = len(rows)
-            for i in existing:
-                a = by_id[i]
-                conn.execute(
-                    alerts_table.update()
-                    .where(alerts_table.c.id == i)
-                    .values(
-                        severity=a.severity,
-                        message=a.message,
-                        last_seen=at,
-                        details=json.dumps(dict(a.details), sort_keys=True, default=str),
-                    )
-                )
-        return new
+    # -- alerts (incidents: serving/alert_store.py) ------------------------------------------------
+    def upsert_alerts(
+        self, alerts: Sequence[Alert], at: datetime, *, family: Family | None = None, writer: str = "service"
+    ) -> int:
+        """Raise the rules' observations as grouped incidents (``family``: reconcile those kinds, so
+        what is no longer seen resolves itself); returns incidents opened or re-opened."""
+        return self.alerts.record(group(alerts), at, family=family, writer=writer)
 
-    def list_alerts(
-        self,
-        *,
-        kind: str | None = None,
-        province_id: str | None = None,
-        acked: bool | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Alerts, most recently seen first."""
-        order = (alerts_table.c.last_seen.desc(), alerts_table.c.id)
-        query = sa.select(alerts_table).order_by(*order).limit(limit)
-        if kind is not None:
-            query = query.where(alerts_table.c.kind == kind)
-        if province_id is not None:
-            query = query.where(alerts_table.c.province_id == province_id)
-        if acked is not None:
-            query = query.where(alerts_table.c.acked == acked)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_alert_row(r) for r in rows]
+    def list_alerts(self, at: datetime | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """One page of incidents (see ``AlertStore.list``), worst first."""
+        return self.alerts.list(at or datetime.now(UTC), **filters)[1]
 
     def ack_alert(
         self, alert_id: str, *, actor: str, note: str | None, at: datetime
     ) -> dict[str, Any] | None:
-        """Acknowledge an alert (idempotent; the first acknowledgement is kept); None if unknown."""
-        one = sa.select(alerts_table).where(alerts_table.c.id == alert_id)
-        with self.engine.begin() as conn:
-            row = conn.execute(one).mappings().first()
-            if row is None:
-                return None
-            if not row["acked"]:
-                conn.execute(
-                    alerts_table.update()
-                    .where(alerts_table.c.id == alert_id)
-                    .values(acked=True, acked_by=actor, acked_at=_utc(at), ack_note=note)
-                )
-                conn.execute(
-                    audit_log.insert().values(
-                        at=_utc(at),
-                        actor=actor,
-                        action="alert_ack",
-                        target=alert_id,
-                        detail=json.dumps({"note": note, "kind": row["kind"]}),
-                    )
-                )
-            row = conn.execute(one).mappings().first()
-        return _alert_row(row)
+        """Acknowledge an open incident (idempotent; the first acknowledgement is kept); None if unknown."""
+        return self.alerts.ack(alert_id, actor=actor, note=note, at=at)
 
     # -- ingestion ledger -----------------------------------------------------------------------
     def ledger_lookup(self, table: str, record_ids: Sequence[str]) -> dict[str, str]:
@@ -371,15 +279,6 @@ class StateStore:
                         conn.execute(ingest_ledger.insert(), [row])
                 except IntegrityError:
                     pass
-
-
-def _alert_row(r: Any) -> dict[str, Any]:
-    out = dict(r)
-    out["details"] = json.loads(out["details"] or "{}")
-    for key in ("first_seen", "last_seen", "acked_at"):
-        out[key] = _utc(out[key])
-    out["acked"] = bool(out["acked"])
-    return out
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -13,16 +13,18 @@ def test_alerts_and_acks_persist_across_reopen(tmp_path) -> None:
     store = StateStore(url)
     alert = Alert("sla_overdue", "critical", "T1", "task T1 overdue", "P01", {"hours_to_sla": -1.0})
     assert store.upsert_alerts([alert, Alert("high_risk", "warning", "T2", "risky", "P02")], NOW) == 2
-    store.ack_alert(alert.id, actor="risk-1", note="on it", at=NOW)
+    (incident,) = store.list_alerts(NOW, kind="sla_overdue")
+    store.ack_alert(incident["id"], actor="risk-1", note="on it", at=NOW)
     store.close()
 
     again = StateStore(url)
     rows = {r["id"]: r for r in again.list_alerts()}
-    assert rows[alert.id]["acked"] and rows[alert.id]["acked_by"] == "risk-1"
-    assert rows[alert.id]["details"] == {"hours_to_sla": -1.0}
+    assert rows[incident["id"]]["acked"] and rows[incident["id"]]["acked_by"] == "risk-1"
+    row = rows[incident["id"]]
+    assert row["state"] == "acked" and row["examples"][0]["subject_id"] == "T1"
     assert again.upsert_alerts([alert], NOW) == 0  # re-raised: refreshed, still acknowledged
-    assert again.list_alerts(acked=True)[0]["id"] == alert.id
-    assert [r["subject_id"] for r in again.list_alerts(kind="high_risk", province_id="P02")] == ["T2"]
+    assert again.list_alerts(acked=True)[0]["id"] == incident["id"]
+    assert [r["subject_id"] for r in again.list_alerts(kind="high_risk", province_id="P02")] == ["P02"]
     assert again.ack_alert("missing", actor="x", note=None, at=NOW) is None
     assert again.audit_entries(action="alert_ack")[0]["actor"] == "risk-1"
 

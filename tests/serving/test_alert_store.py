@@ -1,0 +1,102 @@
+"""Alerts as incidents in the state store: grouping, self-resolve, re-open, merge, silences, races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import numpy as np
+
+from serving import alerts as rules
+from serving.alert_store import Family
+from serving.config import AlertRules
+from serving.state import StateStore
+from tests.factories.fakes import NOW
+
+SLA = Family(frozenset({"sla_overdue", "sla_near"}))
+
+
+def overdue(n: int, province: str = "P05", start: int = 0) -> list[rules.Alert]:
+    ids = [f"T{i:04d}" for i in range(start, start + n)]
+    hours = -np.arange(1, n + 1, dtype=float)  # T0000 is 1 h overdue, the last one n h
+    types = ["renewal" if i % 2 else "surrender" for i in range(n)]
+    return rules.sla_alerts(ids, [province] * n, hours, {}, AlertRules(), task_types=types)
+
+
+def test_300_overdue_tasks_are_one_incident_that_resolves_and_reopens(tmp_path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert store.upsert_alerts(overdue(300), NOW, family=SLA, writer="monitor") == 1
+    (one,) = store.list_alerts(NOW, kind="sla_overdue")
+    assert (one["count"], one["state"], one["province_id"], one["episode"]) == (300, "open", "P05", 1)
+    assert [e["subject_id"] for e in one["examples"]] == ["T0299", "T0298", "T0297", "T0296", "T0295"]
+    assert one["examples"][0]["value"] == 300.0
+    assert one["details"]["by_type"] == {"renewal": 150, "surrender": 150}
+    assert one["roles"] == ["dispatcher", "ops_head"] and one["severity"] == "critical"
+    later = NOW + timedelta(minutes=40)
+    assert store.upsert_alerts(overdue(320), later, family=SLA, writer="monitor") == 0  # refreshed
+    (more,) = store.list_alerts(later, kind="sla_overdue")
+    got = (more["count"], more["first_seen"], more["last_seen"], more["trend"])
+    assert got == (320, NOW, later, "rising")
+    store.ack_alert(one["id"], actor="disp-1", note="moving them", at=later)
+    cleared = later + timedelta(minutes=1)
+    store.upsert_alerts([], cleared, family=SLA, writer="monitor")  # the monitor sees none: resolved
+    (gone,) = store.list_alerts(cleared, kind="sla_overdue")
+    assert (gone["state"], gone["resolved_by"], gone["resolved_at"]) == ("resolved", "monitor", cleared)
+    assert gone["acked_by"] == "disp-1"
+    back = cleared + timedelta(minutes=1)
+    assert store.upsert_alerts(overdue(3), back, family=SLA, writer="monitor") == 1  # re-opened
+    (again,) = store.list_alerts(back, kind="sla_overdue")
+    assert (again["id"], again["state"], again["episode"], again["count"]) == (one["id"], "open", 2, 3)
+    assert again["acked_by"] is None and again["first_seen"] == back
+
+
+def test_a_partial_writer_merges_and_never_resolves(tmp_path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upsert_alerts(overdue(10), NOW, family=SLA)
+    partial = rules.sla_alerts(["X1"], ["P05"], np.array([-500.0]), {"X1": "W9"}, AlertRules())
+    assert store.upsert_alerts(partial, NOW) == 0  # /assign of one task: merged
+    (one,) = store.list_alerts(NOW, kind="sla_overdue")
+    assert one["count"] == 10 and one["examples"][0]["subject_id"] == "X1"
+    assert "W9" in one["examples"][0]["message"]
+    assert store.upsert_alerts(overdue(2, "P06"), NOW) == 1 and len(store.list_alerts(NOW)) == 2
+
+
+def test_a_silence_holds_until_its_end_and_is_audited(tmp_path) -> None:
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    store.upsert_alerts(overdue(5), NOW, family=SLA)
+    (one,) = store.list_alerts(NOW, states=["open"], silenced=False)
+    until = NOW + timedelta(hours=2)
+    got = store.alerts.silence(one["id"], actor="ops-1", reason="storm: known", until=until, at=NOW)
+    assert got is not None and got["ends_at"] == until
+    store.upsert_alerts(overdue(50), NOW + timedelta(minutes=5), family=SLA)  # still raised: still silent
+    assert store.list_alerts(NOW + timedelta(minutes=5), states=["open"], silenced=False) == []
+    (held,) = store.list_alerts(NOW + timedelta(minutes=5), silenced=True)
+    assert held["silence"]["reason"] == "storm: known" and held["count"] == 50
+    assert [r["id"] for r in store.list_alerts(until, states=["open"], silenced=False)] == [one["id"]]
+    audit = store.audit_entries(action="alert_silence")[0]
+    assert audit["actor"] == "ops-1" and audit["detail"]["reason"] == "storm: known"
+
+
+def test_two_threads_raising_the_same_alert_never_fail(tmp_path) -> None:
+    """Issue 21: the monitor and /assign raised the same alert at once -> UNIQUE constraint failed."""
+    stores = [StateStore(f"sqlite:///{tmp_path / 'state.db'}") for _ in range(2)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def raise_many(store: StateStore, k: int) -> None:
+        try:
+            start.wait()
+            for i in range(40):
+                at = NOW + timedelta(seconds=i)
+                store.upsert_alerts(overdue(3, province=f"P{i % 4}"), at, family=None if k else SLA)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=raise_many, args=(s, k)) for k, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = stores[0].list_alerts(NOW + timedelta(minutes=1), limit=100)
+    assert sorted(r["province_id"] for r in rows) == ["P0", "P1", "P2", "P3"]
