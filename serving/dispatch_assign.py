@@ -23,8 +23,8 @@ from serving.alerts import Alert
 from serving.dispatch import AssignOrder, Lifecycle, TransitionConflict
 from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
-from serving.lifecycle import HELD, WAITING, TaskEvent
-from serving.monitor import grace_instant, sweep
+from serving.lifecycle import HELD, WAITING, TaskEvent, TaskState
+from serving.monitor import UNPLACED, Redispatch, grace_instant, sweep
 from serving.protocols import Scorer, TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA
 from serving.served import assign_decision
@@ -37,12 +37,15 @@ log = logging.getLogger("opsmatch.serving")
 
 @dataclass
 class MonitorStats:
-    """What the monitor did since the process started (for /metrics)."""
+    """What the monitor wrote since the process started (for /metrics): ``moves`` by reason are its
+    take-backs (``reassign`` events) and the long-waiting tasks it dispatched; ``dispatched`` its
+    ``assign`` events."""
 
     sweeps: int = 0
     moves: Counter[str] = field(default_factory=Counter)
     dispatched: int = 0
     failures: int = 0
+    unplaced: int = 0  # waiting tasks the monitor found no worker for (each reported once)
 
 
 class Dispatcher:
@@ -53,6 +56,7 @@ class Dispatcher:
         self.life = lifecycle
         self.book = lifecycle.book
         self.stats = MonitorStats()
+        self._told_waiting: set[str] = set()  # unplaced tasks already reported (bounded by the queue)
 
     # -- /assign ----------------------------------------------------------------------------------
     def assign(self, req: s.AssignRequest, *, actor: str) -> s.AssignResponse:
@@ -254,25 +258,9 @@ class Dispatcher:
                     continue  # another worker's monitor (or the worker) moved it first
             moved.append(r)
         eng.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
-        found = [
-            Alert(
-                kind="redispatch",
-                severity="info",
-                subject_id=r.task_id,
-                province_id=r.province_id,
-                message=r.message(),
-                details={
-                    "reason": r.reason,
-                    "from_worker": r.worker_id,
-                    "waited_minutes": round(r.waited_minutes, 1),
-                },
-                value=float(r.waited_minutes),
-            )
-            for r in moved
-        ]
-        eng.store.upsert_alerts(found, now)
         self.book.refresh()
-        self.stats.moves.update(r.reason for r in moved)
+        placed: dict[str, str] = {}
+        unplaced: dict[str, str] = {}
         if moved:
             records = eng._tasks([r.task_id for r in moved], [])
             out = self.run(
@@ -286,4 +274,41 @@ class Dispatcher:
                 exclude={r.task_id: r.exclude_workers for r in moved},
             )
             self.stats.dispatched += out.committed
-        return len(moved)
+            placed = {a.task_id: a.worker_id for a in out.assignments if a.assignment_id}
+            unplaced = {u.task_id: UNPLACED.get(u.reason, u.reason) for u in out.unassigned}
+        said = self._said(moved, placed, states)
+        found = [
+            Alert(
+                kind="redispatch",
+                severity="info",
+                subject_id=r.task_id,
+                province_id=r.province_id,
+                message=r.message(placed.get(r.task_id), unplaced.get(r.task_id)),
+                details={
+                    "reason": r.reason,
+                    "from_worker": r.worker_id,
+                    "to_worker": placed.get(r.task_id),
+                    "waits": r.task_id not in placed,
+                    "waited_minutes": round(r.waited_minutes, 1),
+                },
+                value=float(r.waited_minutes),
+            )
+            for r in said
+        ]
+        eng.store.upsert_alerts(found, now)
+        return sum(1 for r in moved if r.action == "reassign" or r.task_id in placed)
+
+    def _said(
+        self, moved: Sequence[Redispatch], placed: Mapping[str, str], states: Sequence[TaskState]
+    ) -> list[Redispatch]:
+        """The moves to report, counted in ``stats``: only what the store holds -- a take-back (its
+        reassign event), a dispatch (its assign event) -- and a task that still waits, once while it waits
+        (not every sweep)."""
+        done = [r for r in moved if r.action == "reassign" or r.task_id in placed]
+        self._told_waiting &= {st.task_id for st in states if st.status in WAITING}
+        news = [r for r in moved if r.action == "dispatch" and r.task_id not in placed]
+        news = [r for r in news if r.task_id not in self._told_waiting]
+        self._told_waiting.update(r.task_id for r in news)
+        self.stats.unplaced += len(news)
+        self.stats.moves.update(r.reason for r in done)
+        return [*done, *news]

@@ -1,10 +1,11 @@
 """The ASGI middleware in front of every route: access, limits, the OpenAPI document, one error shape.
 
 Order, all before the body is read: a method the path does not have (405) -> the key (401) -> the
-role's rate (429) and its right to the route (403) -> the body size (413, from ``Content-Length``
-or while reading). Open routes (:data:`serving.access.OPEN`) skip the key. The authenticated caller
-goes to the endpoints in the ASGI scope (:data:`serving.auth.PRINCIPAL`). A request without an
-``Authorization`` header may carry the console's session cookie instead (:mod:`serving.console.sessions`).
+role's rate (429) and its right to the route (403) -> a body that is not JSON (415, by its
+Content-Type) -> the body size (413, from ``Content-Length`` or while reading). Open routes
+(:data:`serving.access.OPEN`) skip the key. The authenticated caller goes to the endpoints in the
+ASGI scope (:data:`serving.auth.PRINCIPAL`). A request without an ``Authorization`` header may
+carry the console's session cookie instead (:mod:`serving.console.sessions`).
 Error answers written by BentoML or Starlette (except HTML pages) are rewritten into the service's
 error shape (:func:`serving.errors.normalize`).
 ``GET /docs.json`` answers the service's own document (:mod:`serving.openapi`).
@@ -132,6 +133,38 @@ def _normalizing(send: Send) -> Send:
     return wrapped
 
 
+BODY_METHODS = ("POST", "PUT", "PATCH")
+CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
+def check_media_type(method: str, headers: dict[str, str]) -> None:
+    """A body the API can read: JSON (``application/json`` or ``+json``, UTF-8), or no Content-Type;
+    anything else (a form, ``multipart/form-data`` with or without its boundary, text) is a 415."""
+    raw = headers.get("content-type")
+    if method not in BODY_METHODS or raw is None:
+        return
+    media, _, params = raw.partition(";")
+    media = media.strip().lower()
+    charset = next(
+        (
+            p.split("=", 1)[1].strip().strip('"').lower()
+            for p in params.split(";")
+            if "=" in p and p.split("=", 1)[0].strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    if (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))) and (
+        charset in CHARSETS
+    ):
+        return
+    raise ApiError(
+        415,
+        f"Content-Type {raw[:100]!r} is not supported: send JSON (application/json, UTF-8) or no body",
+        ["header", "content-type"],
+        "unsupported_media_type",
+    )
+
+
 async def _read_body(receive: Receive, limit: int) -> Message | None:
     """The whole request body as one message; None if the client left; 413 past ``limit`` bytes."""
     chunks, size = [], 0
@@ -182,6 +215,7 @@ class AccessMiddleware:
             principal = await _principal(gate, method, headers)
             role = principal.role
             gate.authorize(principal, method, path)
+            check_media_type(method, headers)
             limit = gate.settings.max_body_bytes
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > limit:

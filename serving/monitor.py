@@ -42,6 +42,11 @@ REDISPATCH_WORDS: dict[str, str] = {
     "dispatcher": "moved by a dispatcher",
 }
 
+UNPLACED: dict[str, str] = {  # why a task the monitor tried to dispatch still waits (the plan's reasons)
+    "no_eligible_worker": "no eligible worker on shift: waits",
+    "capacity_exhausted": "every eligible worker is at capacity: waits",
+}
+
 
 @dataclass(frozen=True)
 class Redispatch:
@@ -57,14 +62,21 @@ class Redispatch:
     exclude_workers: tuple[str, ...] = ()
     waited_minutes: float = 0.0
 
-    def message(self) -> str:
-        """The move in words, for the alert list (the reason's code stays in the details)."""
+    def message(self, to_worker: str | None = None, unplaced: str | None = None) -> str:
+        """The move in words, for the alert list (the reason's code stays in the details): what the
+        store holds, i.e. the worker the task went to, or why it still waits (``unplaced``)."""
         why = REDISPATCH_WORDS.get(self.reason, self.reason.replace("_", " "))
         m = self.waited_minutes
         waited = f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
+        then = (
+            f"re-dispatched to {to_worker}" if to_worker else f"{unplaced or UNPLACED['no_eligible_worker']}"
+        )
         if self.action == "reassign" and self.worker_id:
-            return f"task {self.task_id} taken back from {self.worker_id} ({why}, {waited}) and re-dispatched"
-        return f"task {self.task_id} {why} ({waited}): dispatched by the monitor"
+            joint = " and " if to_worker else ": "
+            return f"task {self.task_id} taken back from {self.worker_id} ({why}, {waited}){joint}{then}"
+        if to_worker:
+            return f"task {self.task_id} {why} ({waited}): dispatched by the monitor to {to_worker}"
+        return f"task {self.task_id} {why} ({waited}): {then}"
 
 
 @dataclass

@@ -34,6 +34,7 @@ STATUS_TEXT = {
     "lifecycle transition the task's current state does not allow (the state is named), or an id "
     "already stored with other content.",
     413: "The request body is over the configured size; it was not read.",
+    415: "The Content-Type is not JSON (application/json, UTF-8); the body was not read.",
     422: "The request matches its schema but breaks a rule a schema cannot state "
     "(time order, duplicate ids, unknown province or worker, totals over the configured ceilings).",
     429: "The key is over its role's rate; retry after Retry-After seconds.",
@@ -222,7 +223,8 @@ def _decorate(method: str, path: str, op: dict[str, Any]) -> None:
     op["security"] = [{"bearer": []}]
     roles = sorted(route.roles) if route is not None else [access.ADMIN]
     op["description"] = (op.get("description") or "").strip() + f"\n\nRoles: {', '.join(roles)}."
-    for status in sorted({401, 403, 429, *STATUSES.get(key, (400, 413, 422))}):
+    media = (415,) if method.upper() in ("POST", "PUT", "PATCH") else ()
+    for status in sorted({401, 403, 429, *media, *STATUSES.get(key, (400, 413, 422))}):
         op.setdefault("responses", {})[str(status)] = _error_response(status)
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
 import bentoml
-from fastapi import FastAPI, Query, Request
+from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
@@ -265,9 +265,11 @@ class OpsMatch:
         return self.engine.watchlist(date, province_id, actor=caller(request.scope).name)
 
     @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
-    def ack_alert(self, alert_id: str, body: s.AckRequest, request: Request) -> s.AlertOut:
-        """Acknowledge an alert (the audit and ``acked_by`` name the API key)."""
-        return self.engine.ack(alert_id, body, actor=caller(request.scope).name)
+    def ack_alert(
+        self, alert_id: str, request: Request, body: s.AckRequest | None = Body(default=None)
+    ) -> s.AlertOut:
+        """Acknowledge an alert (the audit and ``acked_by`` name the API key; no body needed)."""
+        return self.engine.ack(alert_id, body or s.AckRequest(), actor=caller(request.scope).name)
 
     @ops_app.post("/alerts/{alert_id}/silence", response_model=s.AlertOut)
     def silence_alert(self, alert_id: str, body: ad.SilenceRequest, request: Request) -> s.AlertOut:
@@ -298,24 +300,34 @@ class OpsMatch:
         return self.engine.queue.get_task(task_id)
 
     @ops_app.post("/assignments/{assignment_id}/accept", response_model=ls.AssignmentStep)
-    def accept(self, assignment_id: str, body: ls.NoteIn, request: Request) -> ls.AssignmentStep:
-        """The worker accepts the assignment."""
+    def accept(
+        self, assignment_id: str, request: Request, body: ls.NoteIn | None = Body(default=None)
+    ) -> ls.AssignmentStep:
+        """The worker accepts the assignment (no body needed; an optional note)."""
         who = caller(request.scope).name
-        return self.engine.lifecycle.step(assignment_id, "accept", actor=who, note=body.note)
+        return self.engine.lifecycle.step(
+            assignment_id, "accept", actor=who, note=body.note if body else None
+        )
 
     @ops_app.post("/assignments/{assignment_id}/reject", response_model=ls.AssignmentStep)
-    def reject(self, assignment_id: str, body: ls.RejectIn, request: Request) -> ls.AssignmentStep:
+    def reject(
+        self, assignment_id: str, request: Request, body: ls.RejectIn | None = Body(default=None)
+    ) -> ls.AssignmentStep:
         """The worker declines (with a reason code): the task waits again, never for that worker."""
         who = caller(request.scope).name
+        if body is None:  # an empty body reads as {}: the reason is still needed
+            raise ApiError(400, "Field required: a rejection needs its reason_code", ["reason_code"])
         return self.engine.lifecycle.step(
             assignment_id, "reject", actor=who, note=body.note, reason_code=body.reason_code
         )
 
     @ops_app.post("/assignments/{assignment_id}/start", response_model=ls.AssignmentStep)
-    def start(self, assignment_id: str, body: ls.NoteIn, request: Request) -> ls.AssignmentStep:
-        """The worker starts the accepted task."""
+    def start(
+        self, assignment_id: str, request: Request, body: ls.NoteIn | None = Body(default=None)
+    ) -> ls.AssignmentStep:
+        """The worker starts the accepted task (no body needed; an optional note)."""
         who = caller(request.scope).name
-        return self.engine.lifecycle.step(assignment_id, "start", actor=who, note=body.note)
+        return self.engine.lifecycle.step(assignment_id, "start", actor=who, note=body.note if body else None)
 
     @ops_app.get("/policy", response_model=s.PolicyOut)
     def get_policy(self, history: int = Query(default=0, ge=0, le=1000)) -> s.PolicyOut:
@@ -355,7 +367,10 @@ class OpsMatch:
         lines.append("# TYPE opsmatch_policy_version gauge")
         lines.append(f"opsmatch_policy_version {self.engine.policy()[0]}")
         stats = self.engine.dispatcher.stats
-        lines.append("# HELP opsmatch_monitor_moves Tasks the monitor took back or re-dispatched, by reason.")
+        lines.append(
+            "# HELP opsmatch_monitor_moves Tasks the monitor took back (reassign events) or dispatched "
+            "after a long wait (assign events), by reason."
+        )
         lines.append("# TYPE opsmatch_monitor_moves counter")
         lines += [f'opsmatch_monitor_moves{{reason="{r}"}} {n}' for r, n in sorted(stats.moves.items())]
         lines.append("# HELP opsmatch_monitor_sweeps Monitor passes run by this worker.")
@@ -364,6 +379,9 @@ class OpsMatch:
         lines.append("# HELP opsmatch_monitor_dispatched Tasks the monitor committed to a new worker.")
         lines.append("# TYPE opsmatch_monitor_dispatched counter")
         lines.append(f"opsmatch_monitor_dispatched {stats.dispatched}")
+        lines.append("# HELP opsmatch_monitor_unplaced Waiting tasks with no worker found (reported once).")
+        lines.append("# TYPE opsmatch_monitor_unplaced counter")
+        lines.append(f"opsmatch_monitor_unplaced {stats.unplaced}")
         lines += metric_lines(self.engine)
         return "\n".join(lines) + "\n"
 

@@ -72,3 +72,39 @@ def test_monitor_takes_back_a_timed_out_task_and_gives_it_to_another(engines) ->
     ]
     assert history[-1].worker_id != held.worker_id and a.dispatcher.stats.moves == {"accept_timeout": 1}
     assert a.book.state("SLOW").previous_workers == (held.worker_id,)
+
+
+def test_the_monitor_says_and_counts_only_what_the_store_holds(engines, monkeypatch) -> None:  # noqa: ANN001
+    """A long wait with nobody on shift is reported once as waiting (not as dispatched, not counted as a
+    move); the counters equal the monitor's events in the store."""
+    (a, _), clock = engines
+    said: list[str] = []
+    upsert = a.store.upsert_alerts
+
+    def record(alerts, at, **kw):  # noqa: ANN001, ANN003, ANN202
+        said.extend(x.message for x in alerts if x.kind == "redispatch")
+        return upsert(alerts, at, **kw)
+
+    monkeypatch.setattr(a.store, "upsert_alerts", record)
+    a.queue.intake(TasksIn(tasks=[task_row("WAIT")]), actor="core")
+    pool = a.runtime.profiles.snapshot()
+    pool.on_shift[:] = False  # the night: nobody on shift
+    clock.advance(31)  # past pending_max_minutes (30)
+    assert a.dispatcher.monitor() == 0 and a.dispatcher.monitor() == 0
+    assert said == ["task WAIT waited too long for a worker (31 min): no eligible worker on shift: waits"]
+    assert a.book.state("WAIT").status.value == "pending" and a.dispatcher.stats.moves == {}
+    assert a.dispatcher.stats.dispatched == 0 and a.dispatcher.stats.unplaced == 1
+    pool.on_shift[:] = True  # the morning
+    a.queue.intake(TasksIn(tasks=[task_row("SLOW")]), actor="core")
+    a.assign(AssignRequest(task_ids=["SLOW"], commit=True), actor="d")
+    clock.advance(16)  # SLOW not accepted in time; WAIT finally dispatched
+    assert a.dispatcher.monitor() == 2
+    worker = a.book.state("WAIT").worker_id
+    assert worker and said[-1].startswith("task WAIT waited too long") and said[-1].endswith(f"to {worker}")
+    events = [e for t in ("WAIT", "SLOW") for e in a.book.history(t) if e.source == "monitor"]
+    taken = [e.reason_code for e in events if e.kind == "reassign"]
+    placed = [e.reason_code for e in events if e.kind == "assign"]
+    stats = a.dispatcher.stats
+    assert stats.dispatched == len(placed) == 2
+    moves = {**{r: taken.count(r) for r in taken}, "pending_too_long": placed.count("pending_too_long")}
+    assert dict(stats.moves) == moves == {"accept_timeout": 1, "pending_too_long": 1}

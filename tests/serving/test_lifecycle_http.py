@@ -344,3 +344,27 @@ def test_experiment_records_its_arm_on_every_committed_assignment(api: httpx.Cli
         assert person["arm"] == "fifo"
     finally:
         ok(api.put("/policy", json={"experiment": {"enabled": False}}))
+
+
+def test_the_workers_answers_need_no_body_and_a_non_json_body_is_a_415(api: httpx.Client, live: Live) -> None:
+    tid = fresh_task(api, live, "P01", "renewal")
+    aid = commit(api, tid, skilled(live, "renewal", "P01")[0])["assignment_id"]
+    url = str(api.base_url).rstrip("/")
+    bare = httpx.post(f"{url}/assignments/{aid}/accept", headers=dict(api.headers))  # curl -X POST, no -d
+    assert bare.status_code == 200 and bare.json()["status"] == "accepted", bare.text
+    assert ok(api.post(f"/assignments/{aid}/start", content=b""))["status"] == "started"
+    other = commit(api, fresh_task(api, live, "P01", "renewal"), skilled(live, "renewal", "P01")[0])
+    r = api.post(f"/assignments/{other['assignment_id']}/reject", content=b"")
+    assert r.status_code == 400 and r.json()["loc"] == ["reason_code"], r.text  # a reason is still needed
+    for path in ("/tasks", "/outcomes", "/rank", f"/assignments/{other['assignment_id']}/accept"):
+        for media in ("multipart/form-data", "multipart/form-data; boundary=x", "text/plain"):
+            r = api.post(path, content=b"--x--", headers={"Content-Type": media})
+            body = r.json()
+            assert r.status_code == 415 and body["kind"] == "unsupported_media_type", (path, media, r.text)
+            assert body["loc"] == ["header", "content-type"] and set(body) >= {
+                "error",
+                "kind",
+                "loc",
+                "detail",
+            }
+    assert api.get(f"/tasks/{other['task_id']}").json()["status"] == "assigned"  # nothing was read

@@ -48,7 +48,13 @@ def test_an_assignment_not_accepted_in_time_is_taken_back() -> None:
     assert [(m.task_id, m.action, m.reason) for m in moves] == [("T1", "reassign", "accept_timeout")]
     assert moves[0].exclude_workers == ("W1",) and moves[0].waited_minutes == pytest.approx(16)
     # the alert's message says it in words: whom it was taken from, why, after how long
-    assert moves[0].message() == "task T1 taken back from W1 (not accepted in time, 16 min) and re-dispatched"
+    assert (
+        moves[0].message("W2")
+        == "task T1 taken back from W1 (not accepted in time, 16 min) and re-dispatched to W2"
+    )
+    assert moves[0].message() == (  # nobody took it: it waits, and the words say so
+        "task T1 taken back from W1 (not accepted in time, 16 min): no eligible worker on shift: waits"
+    )
 
 
 def test_an_accepted_task_not_started_in_time_is_taken_back() -> None:
@@ -82,9 +88,15 @@ def test_tasks_waiting_too_long_are_dispatched_without_the_workers_who_let_them_
         ("T2", "dispatch", "pending_too_long"),
     ]
     assert moves[1].exclude_workers == ("W7",)
-    assert moves[0].message() == "task T1 waited too long for a worker (31 min): dispatched by the monitor"
+    assert (
+        moves[0].message("W3")
+        == "task T1 waited too long for a worker (31 min): dispatched by the monitor to W3"
+    )
     long_wait = replace(moves[0], waited_minutes=2110.0)  # a night's backlog: said in hours
-    assert long_wait.message() == "task T1 waited too long for a worker (35.2 h): dispatched by the monitor"
+    assert (
+        long_wait.message()
+        == "task T1 waited too long for a worker (35.2 h): no eligible worker on shift: waits"
+    )
 
 
 def test_moves_come_in_sla_order_and_finished_tasks_are_ignored() -> None:
