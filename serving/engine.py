@@ -364,7 +364,9 @@ class Engine:
             pool.worker_ids[idx], pool.province_ids[idx], pool.open_tasks[idx], cap[idx], policy.alerts
         )
         raised = self.store.upsert_alerts(found, self.clock())
-        return s.WorkerStatusResponse(received=len(rows), stored=got.new, alerts_raised=raised)
+        return s.WorkerStatusResponse(
+            received=len(rows), stored=got.new, new=got.new, duplicates=got.duplicates, alerts_raised=raised
+        )
 
     # -- /policy --------------------------------------------------------------------------------
     def get_policy(self, history: int = 0) -> s.PolicyOut:

@@ -404,7 +404,9 @@ class WorkerStatusRequest(Strict):
 
 class WorkerStatusResponse(BaseModel):
     received: int
-    stored: int
+    stored: int = Field(description="rows new to the event store (the same as `new`)")
+    new: int = Field(description="rows the store did not hold, decided in its write transaction")
+    duplicates: int = Field(description="rows the store already held, whoever wrote them")
     alerts_raised: int
 
 
