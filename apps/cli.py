@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from apps.events_cli import events_app, migrate_if_needed
+from apps.plain import show
 from opsmatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def _print_counts(title: str, counts: dict[str, int]) -> None:
     table.add_column("rows", justify="right")
     for name, n in counts.items():
         table.add_row(name, f"{n:,}")
-    console.print(table)
+    show(console, table)
 
 
 @app.command()
@@ -165,7 +166,7 @@ def ingest(
         table.add_column(col.replace("_", " "))
     for row in report.rows():
         table.add_row(*[str(v) for v in row])
-    console.print(table)
+    show(console, table)
     if report.quarantined:
         console.print(
             f"[yellow]{report.quarantined} row(s) quarantined[/yellow] under {settings.quarantine_dir}"
@@ -283,7 +284,7 @@ def train(
         shown = {k: v for k, v in r.metrics.items() if not k.startswith("n_")}
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in list(shown.items())[:6])
         table.add_row(name, str(r.version), counts, metrics, f"{r.seconds.get('total', 0):.1f}")
-    console.print(table)
+    show(console, table)
 
 
 def _features_at_version(settings: Settings, version: int) -> Settings:
@@ -421,7 +422,7 @@ def keys_list(ctx: typer.Context) -> None:
         table.add_row(k["name"], k["role"], stamps[0], k["created_by"], stamps[1], stamps[2])
     if settings.api_token is not None:
         table.add_row("env-token", "admin", "(OPSMATCH_API_TOKEN)", "-", "-", "-")
-    console.print(table)
+    show(console, table)
 
 
 @keys_app.command("revoke")
