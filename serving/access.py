@@ -69,6 +69,8 @@ ROUTES: tuple[Route, ...] = (
     _route("POST /interventions", "risk team", RISK),
     _route("GET /policy", "operations head"),
     _route("PUT /policy", "operations head"),
+    _route("GET /settlement", "operations head"),
+    _route("POST /settlement/close", "operations head"),
     _route("GET /info", "operators", *ROLES),
     # The console (serving/console): its page and sign-in are open (below); its data, by view.
     _route("GET /console/api/me", "operators", *ROLES),

@@ -33,6 +33,7 @@ from serving import lifecycle_schemas as ls
 from serving import middleware
 from serving import risk_schemas as rs
 from serving import schemas as s
+from serving import settlement_schemas as ss
 from serving.access import ROLES
 from serving.alert_desk import AlertState
 from serving.auth import Gate, caller
@@ -42,6 +43,7 @@ from serving.engine import Engine
 from serving.errors import ApiError, validation_body, validation_from, validation_status
 from serving.openapi import build_openapi
 from serving.safety_metrics import count_fallback, metric_lines
+from serving.settlement import settlement_of
 from serving.state import StateStore
 
 log = logging.getLogger("opsmatch.serving")
@@ -263,6 +265,33 @@ class OpsMatch:
     ) -> rs.WatchlistResponse:
         """The customers the risk team should contact today, by complaints a contact prevents."""
         return self.engine.watchlist(date, province_id, actor=caller(request.scope).name)
+
+    @ops_app.get("/settlement", response_model=ss.SettlementOut)
+    def get_settlement(
+        self,
+        start: s.QueryStamp | None = Query(default=None, alias="from", description="from (inclusive)"),
+        end: s.QueryStamp | None = Query(default=None, alias="to", description="to (exclusive)"),
+        month: str | None = Query(default=None, min_length=1, max_length=7, description="YYYY-MM"),
+        province_id: str | None = Query(default=None, min_length=1, max_length=64),
+        counterparty: str | None = Query(default=None, min_length=1, max_length=64),
+        provisional: bool = False,
+        offset: int = Query(default=0, ge=0, le=10_000_000),
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> ss.SettlementOut:
+        """Statement between provinces for a month or a range (by completed_at): credits to the
+        province that did the work, debits to the owner, lines to the task (paged)."""
+        settle = settlement_of(self.engine)
+        period = settle.period(start, end, month)
+        got = settle.statement(period, province_id, provisional=provisional, counterparty=counterparty,
+                               offset=offset, limit=limit)  # fmt: skip
+        return ss.SettlementOut.model_validate(got)
+
+    @ops_app.post("/settlement/close", response_model=ss.SettlementOut)
+    def close_settlement(self, body: ss.CloseRequest, request: Request) -> ss.SettlementOut:
+        """Close (freeze) an ended month: its statement no longer changes; late events adjust the
+        next open month (audited under the API key)."""
+        got = settlement_of(self.engine).close(body.month, actor=caller(request.scope).name, note=body.note)
+        return ss.SettlementOut.model_validate(got)
 
     @ops_app.post("/alerts/{alert_id}/ack", response_model=s.AlertOut)
     def ack_alert(

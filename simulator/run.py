@@ -17,7 +17,7 @@ from simulator.arrivals import generate_arrivals
 from simulator.clock import anchored, end_of
 from simulator.engine import simulate
 from simulator.outcomes import summarize, task_outcomes
-from simulator.policies import LegacyPolicy
+from simulator.policies import LegacyPolicy, Policy
 from simulator.scenario import load_scenario
 from simulator.tables import CONTRACT_TABLES, event_tables, task_truth_frame
 from simulator.truth import TASK_TRUTH_FILE
@@ -60,6 +60,7 @@ def generate_history(
     progress: Callable[[float, float], None] | None = None,
     *,
     end: dt.datetime | None = None,
+    policy: Policy | None = None,
 ) -> HistorySummary:
     """Generate ``days`` of history for ``scenario`` under the legacy policy (with exploration), write
     the nine contract tables to ``settings.events_dir`` and the hidden truth to ``settings.truth_dir``.
@@ -67,7 +68,8 @@ def generate_history(
     ``end`` (e.g. now) anchors the clock: the history then runs from a Monday at least ``days`` before
     ``end`` up to ``end`` itself, so its open tasks are open at ``end``; without it the history starts
     at the scenario's ``start``. ``progress(done, total)`` is called with simulated days done (then
-    ``(total, total)`` once everything is written). ``seed`` defaults to ``settings.seed``.
+    ``(total, total)`` once everything is written). ``seed`` defaults to ``settings.seed``. ``policy``
+    replaces the legacy one (e.g. national routing: work done across provinces, the settlement bench).
     """
     seed = settings.seed if seed is None else seed
     config = load_scenario(scenario)
@@ -89,7 +91,7 @@ def generate_history(
         arrivals = arrivals.until(end_minute)
     lap("arrivals")
     result = simulate(
-        config, arrivals, LegacyPolicy(explore=True), seed, workforce=workforce, progress=progress
+        config, arrivals, policy or LegacyPolicy(explore=True), seed, workforce=workforce, progress=progress
     )
     lap("simulate")
     outcomes = task_outcomes(result)
