@@ -21,6 +21,7 @@ from serving import alerts as rules
 from serving import schemas as s
 from serving.alerts import Alert
 from serving.dispatch import AssignOrder, Lifecycle, TransitionConflict
+from serving.dispatch_idle import available, idle_answer, paged
 from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
 from serving.lifecycle import HELD, WAITING, TaskEvent, TaskState
@@ -77,7 +78,6 @@ class Dispatcher:
             eng._limit(len(req.worker_ids), eng.config.max_batch_workers, "worker_ids", "workers")
         eng._require_ready()
         pool = eng.runtime.profiles.snapshot()
-        tasks, scorer = eng._guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
         requested = None
         if req.worker_ids is not None:
             unknown = [(i, w) for i, w in enumerate(req.worker_ids) if w not in pool.index]
@@ -91,7 +91,16 @@ class Dispatcher:
             requested = np.zeros(len(pool), dtype=bool)
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or eng.clock()
-        return self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
+        avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
+        states = [self.book.state(t) for t in ids]
+        waiting_only = not req.tasks and all(st is not None and st.status in WAITING for st in states)
+        if waiting_only and not available(pool, avail, requested).any():  # nobody to take anything
+            records = [self.book.light_record(t) for t in ids]
+            versions = eng.runtime.scorer.versions()
+            return paged(idle_answer(records, pool, avail, requested, now, eng.policy(), versions), req.limit)
+        tasks, scorer = eng._guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
+        out = self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
+        return paged(out, req.limit)
 
     def run(
         self,

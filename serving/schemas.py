@@ -182,6 +182,12 @@ class AssignRequest(_TaskBatch):
     all_waiting: bool = Field(
         default=False, description="Dispatch every waiting task (oldest SLA first, up to max_batch_tasks)."
     )
+    limit: int = Field(
+        default=100,
+        ge=1,
+        le=HARD_MAX_BATCH,
+        description="At most this many unassigned tasks listed (n_unassigned, unassigned_counts: all).",
+    )
 
     @model_validator(mode="after")
     def _some_unique_tasks(self) -> AssignRequest:  # overrides the batch's: all_waiting needs no ids
@@ -236,6 +242,8 @@ class AssignResponse(BaseModel):
     model_versions: dict[str, str]
     committed: int = 0
     arms: dict[str, int] = Field(default_factory=dict, description="Tasks decided by each experiment arm.")
+    n_unassigned: int = Field(default=0, description="Tasks left unassigned (the list shows a page: limit)")
+    unassigned_counts: dict[str, int] = Field(default_factory=dict, description="Unassigned tasks by reason")
     fallback: str | None = Field(
         default=None,
         description="Why rule ranking served instead of the models (model_unavailable, model_error, "

@@ -108,3 +108,17 @@ def test_the_monitor_says_and_counts_only_what_the_store_holds(engines, monkeypa
     assert stats.dispatched == len(placed) == 2
     moves = {**{r: taken.count(r) for r in taken}, "pending_too_long": placed.count("pending_too_long")}
     assert dict(stats.moves) == moves == {"accept_timeout": 1, "pending_too_long": 1}
+
+
+def test_assign_with_nobody_on_shift_counts_by_reason_and_lists_a_page(engines) -> None:  # noqa: ANN001
+    (a, _), _ = engines
+    a.queue.intake(TasksIn(tasks=[task_row(f"N{i}") for i in range(5)]), actor="core")
+    pool = a.runtime.profiles.snapshot()
+    pool.on_shift[:] = False  # the night
+    out = a.assign(AssignRequest(all_waiting=True, commit=True, limit=2), actor="d")
+    assert (out.n_tasks, out.n_assigned, out.committed, out.n_unassigned) == (5, 0, 0, 5)
+    assert out.unassigned_counts == {"no_eligible_worker": 5} and len(out.unassigned) == 2
+    assert out.unassigned[0].excluded == {"off_shift": len(pool)} and out.scored_pairs == 0  # not scored
+    pool.on_shift[:] = True  # the morning: the same request assigns, and still lists at most a page
+    out = a.assign(AssignRequest(all_waiting=True, limit=1), actor="d")
+    assert out.n_assigned == 5 and out.n_unassigned == 0 and out.unassigned == []
