@@ -15,8 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from apps.events_cli import events_app, migrate_if_needed
-from apps.settlement_cli import settlement_app
 from apps.plain import show
+from apps.settlement_cli import settlement_app
 from opsmatch.settings import Settings
 
 if TYPE_CHECKING:
