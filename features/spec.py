@@ -276,7 +276,8 @@ SERVICES: dict[str, tuple[str, ...]] = {
         "sla_urgency",
         "worker_load",
     ),
-    "complaint_pre": ("task_profile", "customer_profile", "province_status"),
+    # Scored while the task waits: hours waited and to the SLA at ``now`` (trained on open-task snapshots).
+    "complaint_pre": ("task_profile", "customer_profile", "province_status", "sla_urgency"),
 }
 
 # Service columns that are identifiers or raw timestamps, not model inputs.

@@ -9,6 +9,11 @@ last assignment before its completion, to the completing worker); other rows get
 - ``qa_passed``: 1.0/0.0 from the task's first QA result; NaN if never checked;
 - ``complaint_30d``: 1.0 if a complaint on the task was filed by completed_at + 30 days, 0.0 if none was
   and those 30 days lie within the event log, NaN while the window is still open (censored).
+
+``SNAPSHOT_MODELS`` (``complaint_pre``) train on open-task snapshots instead (``features.snapshots``):
+one row per completed task and age while it was open, ``event_timestamp`` = ``now`` = the snapshot time,
+``assignment_id`` = ``"<task_id>@<age>h"``, ``worker_id`` = who completed it (for oracle figures only),
+and the task's ``complaint_30d`` as label.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import pandas as pd
 from feast import FeatureStore
 
 from features.pipeline import event_time_range, read_manifest
+from features.snapshots import snapshot_entities
 from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, SERVICES, feature_columns, view_features
 from features.windows import DAY, to_us
 from opsmatch.events import read_table
@@ -71,22 +77,72 @@ def label_frame(ent: pd.DataFrame, events: dict[str, pd.DataFrame]) -> pd.DataFr
     passed = rows["task_id"].map(qa.set_index("task_id")["passed"].astype(float))
     out["qa_passed"] = np.where(owner, passed.astype(float), np.nan)
 
+    out["complaint_30d"] = np.where(
+        owner, complaint_label(rows["task_id"], rows["completed_at"], events), np.nan
+    )
+    return out
+
+
+def complaint_label(
+    task_id: pd.Series, completed_at: pd.Series, events: dict[str, pd.DataFrame]
+) -> np.ndarray:
+    """``complaint_30d`` of each task: 1.0 if a complaint on it was filed by its completion + 30 days,
+    0.0 if none was and those days lie within the event log, NaN while the window is open (censored)."""
     done_us = np.where(
-        rows["completed_at"].notna(),
-        to_us(rows["completed_at"].fillna(pd.Timestamp(0, tz="UTC"))),
+        completed_at.notna(),
+        to_us(completed_at.fillna(pd.Timestamp(0, tz="UTC"))),
         np.iinfo(np.int64).max // 2,
     )
     deadline = done_us + COMPLAINT_LABEL_DAYS * DAY
     cp = events["complaints"].assign(
         task_id=lambda d: d["task_id"].astype(str), _t=lambda d: to_us(d["filed_at"])
     )
-    first_cp = rows["task_id"].map(cp.groupby("task_id")["_t"].min()).to_numpy(dtype=float)
+    first_cp = task_id.astype(str).map(cp.groupby("task_id")["_t"].min()).to_numpy(dtype=float)
     rng = event_time_range(events)
     horizon = rng[1] if rng else 0
     complained = ~np.isnan(first_cp) & (first_cp <= deadline)
-    label = np.where(complained, 1.0, np.where(deadline <= horizon, 0.0, np.nan))
-    out["complaint_30d"] = np.where(owner, label, np.nan)
-    return out
+    return np.where(complained, 1.0, np.where(deadline <= horizon, 0.0, np.nan))
+
+
+def snapshot_frame(
+    events: dict[str, pd.DataFrame], at: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entity rows (``now`` = the snapshot time) and labels of the open-task snapshots of the completed
+    tasks (``features.snapshots``), or of the given ``(task_id, worker_id, assigned_at)`` rows (a task
+    seen at that time, in that order).
+
+    ``complaint_30d`` of a snapshot: 1.0 if a complaint on the task is filed within 30 days after it,
+    0.0 if none is and those days lie within the event log, NaN while they do not (censored) and NaN
+    once a complaint on the task was filed before the snapshot (that customer has already complained).
+    """
+    if at is None:
+        snap = snapshot_entities(events["tasks"], events["completions"])
+    else:
+        t = events["tasks"][["task_id", "task_type", "customer_id", "province_id"]].astype(str)
+        snap = at[["task_id", "worker_id", "assigned_at"]].astype({"task_id": str, "worker_id": str})
+        snap = snap.rename(columns={"assigned_at": "at"}).merge(t, on="task_id", how="left")
+        snap["age_hours"] = np.nan
+    when = to_us(pd.to_datetime(snap["at"], utc=True))
+    cp = events["complaints"].assign(
+        task_id=lambda d: d["task_id"].astype(str), _t=lambda d: to_us(d["filed_at"])
+    )
+    first = snap["task_id"].map(cp.groupby("task_id")["_t"].min()).to_numpy(dtype=float)
+    rng = event_time_range(events)
+    end = when + COMPLAINT_LABEL_DAYS * DAY
+    label = np.where(first <= end, 1.0, np.where(end <= (rng[1] if rng else 0), 0.0, np.nan))
+    label[first <= when] = np.nan  # complained already: not an open risk any more
+    ts = pd.to_datetime(snap["at"], utc=True).astype("datetime64[us, UTC]")
+    if at is None:
+        ids = snap["task_id"] + "@" + snap["age_hours"].map("{:g}h".format)
+    else:
+        ids = at["assignment_id"].astype(str).to_numpy()
+    ent = snap.assign(assignment_id=ids, **{EVENT_TS: ts, "now": ts})
+    for c in ("worker_id", "task_type", "customer_id", "province_id"):
+        ent[c] = ent[c].astype(str)
+    ent = ent[[*ENTITY_COLUMNS, EVENT_TS, "now"]].reset_index(drop=True)
+    labels = pd.DataFrame({c: np.nan for c in LABELS}, index=ent.index)
+    labels["complaint_30d"] = label
+    return ent, labels
 
 
 def _fetch(store: FeatureStore, ent: pd.DataFrame, features) -> pd.DataFrame:
@@ -101,9 +157,21 @@ def _assemble(ent: pd.DataFrame, labels: pd.DataFrame, feats: pd.DataFrame, mode
     return pd.concat([ent[[*ENTITY_COLUMNS, EVENT_TS]], labels, feats[cols].reset_index(drop=True)], axis=1)
 
 
-def _inputs(settings: Settings, assignments: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+SNAPSHOT_MODELS: frozenset[str] = frozenset({"complaint_pre"})
+"""Models trained on open-task snapshots (``features.snapshots``) rather than on assignment events."""
+
+
+def _events(settings: Settings) -> dict[str, pd.DataFrame]:
     version = read_manifest(settings.feature_data_dir).get("events_version")  # the features' own version
-    events = {name: read_table(settings, name, version=version) for name in _TABLES}
+    return {name: read_table(settings, name, version=version) for name in _TABLES}
+
+
+def _inputs(
+    events: dict[str, pd.DataFrame], assignments: pd.DataFrame | None, snapshots: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entity rows and labels: assignment events, or open-task snapshots (at the given rows' times)."""
+    if snapshots:
+        return snapshot_frame(events, assignments)
     ent = entity_frame(events["assignments"] if assignments is None else assignments, events["tasks"])
     return ent, label_frame(ent, events)
 
@@ -117,7 +185,7 @@ def build_training_frame(
     """
     if model not in SERVICES:
         raise KeyError(f"unknown model {model!r}; known: {', '.join(SERVICES)}")
-    ent, labels = _inputs(settings, assignments)
+    ent, labels = _inputs(_events(settings), assignments, model in SNAPSHOT_MODELS)
     return _assemble(ent, labels, _fetch(store, ent, store.get_feature_service(model)), model)
 
 
@@ -127,16 +195,24 @@ def build_training_frames(
     models: tuple[str, ...] = tuple(SERVICES),
     assignments: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Training frames for several models with one historical retrieval over the union of their views.
+    """Training frames for several models with one historical retrieval per kind of entity row
+    (assignment events; open-task snapshots) over the union of their models' views.
 
     Same values as ``build_training_frame`` per model (the services share their views), at the cost of
-    one point-in-time join instead of one per model.
+    one point-in-time join per kind instead of one per model.
     """
     unknown = [m for m in models if m not in SERVICES]
     if unknown:
         raise KeyError(f"unknown models {unknown}; known: {', '.join(SERVICES)}")
-    views = list(dict.fromkeys(v for m in models for v in SERVICES[m]))
-    refs = [f"{v}:{n}" for v in views for n in view_features(v)]
-    ent, labels = _inputs(settings, assignments)
-    feats = _fetch(store, ent, refs)
-    return {m: _assemble(ent, labels, feats, m) for m in models}
+    events = _events(settings)
+    out: dict[str, pd.DataFrame] = {}
+    for snapshots in (False, True):
+        group = [m for m in models if (m in SNAPSHOT_MODELS) == snapshots]
+        if not group:
+            continue
+        views = list(dict.fromkeys(v for m in group for v in SERVICES[m]))
+        refs = [f"{v}:{n}" for v in views for n in view_features(v)]
+        ent, labels = _inputs(events, assignments, snapshots)
+        feats = _fetch(store, ent, refs)
+        out.update({m: _assemble(ent, labels, feats, m) for m in group})
+    return {m: out[m] for m in models}

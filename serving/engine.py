@@ -36,7 +36,7 @@ from serving.ingestion import RowValidator, ingest_rows
 from serving.prediction_log import Decision, PredictionLog
 from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
 from serving.ranking import rank_task
-from serving.risk import tiers, top_reasons
+from serving.risk import tiers, top_reasons, waits
 from serving.safety import Degradation, tasks_or_fallback
 from serving.served import rank_decision, risk_decision
 from serving.state import ConflictError, StateStore
@@ -250,7 +250,8 @@ class Engine:
         prob = np.asarray(scores.prob, dtype=float)
         self._log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
-        reasons = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in tasks]
+        said = waits(tasks, now)
+        reasons = top_reasons(scores.contributions, scores.feature_names, waits=said) or [[] for _ in tasks]
         items = [
             s.RiskItem(
                 task_id=t.task_id,

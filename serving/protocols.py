@@ -160,7 +160,9 @@ class Scorer(Protocol):
 
     def prior(self, task_types: Sequence[str], pool: WorkerPool) -> dict[str, PairScores]: ...
 
-    def complaint_risk(self, tasks: Sequence[TaskRecord], *, now: datetime | None = None) -> RiskScores: ...
+    def complaint_risk(
+        self, tasks: Sequence[TaskRecord], *, now: datetime | None = None, contributions: bool = True
+    ) -> RiskScores: ...
 
 
 @dataclass

@@ -13,10 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
+from features.request_time import sla_urgency
 from serving.config import RiskTiers
+from serving.protocols import TaskRecord
 
 TIERS: tuple[str, ...] = ("low", "medium", "high")
 
@@ -87,11 +90,34 @@ def reason_code(feature_name: str) -> str:
     return classify(feature_name)[0]
 
 
+WAIT_FEATURES: frozenset[str] = frozenset({"hours_to_sla", "task_age_hours"})  # said as the wait itself
+
+
+def wait_words(age_hours: float, hours_to_sla: float) -> str:
+    """The wait in words: ``"waiting 62 h, 38 h past its SLA"`` or ``"waiting 3 h, SLA in 21 h"``."""
+    left = f"{-hours_to_sla:.0f} h past its SLA" if hours_to_sla < 0 else f"SLA in {hours_to_sla:.0f} h"
+    return f"waiting {max(age_hours, 0.0):.0f} h, {left}"
+
+
+def waits(tasks: Sequence[TaskRecord], now: datetime) -> list[str]:
+    """Each task's wait at ``now`` in words (the request-time formulas the model's inputs use)."""
+    out = []
+    for t in tasks:
+        u = sla_urgency(t.sla_due_at, t.created_at, now)
+        out.append(wait_words(float(u["task_age_hours"]), float(u["hours_to_sla"])))
+    return out
+
+
 def top_reasons(
-    contributions: np.ndarray | None, feature_names: Sequence[str], k: int = 3, phrases: int = 2
+    contributions: np.ndarray | None,
+    feature_names: Sequence[str],
+    k: int = 3,
+    phrases: int = 2,
+    waits: Sequence[str | None] | None = None,
 ) -> list[list[Reason]]:
     """Up to ``k`` reason families per row, those with the largest positive summed contribution; each
-    text names up to ``phrases`` of the family's features that push the risk up."""
+    text names up to ``phrases`` of the family's features that push the risk up. ``waits``: each row's
+    wait in words (``wait_words``), said instead of the phrases of the wait features when they count."""
     if contributions is None:
         return []
     contributions = np.atleast_2d(np.asarray(contributions, dtype=float))
@@ -114,7 +140,12 @@ def top_reasons(
                 break
             mine = [i for i, (fam, _) in enumerate(kinds) if fam == families[j] and contrib[i] > 0]
             mine.sort(key=lambda i: -contrib[i])
-            said = list(dict.fromkeys(kinds[i][1] for i in mine))[:phrases]
+            wait = waits[len(out)] if waits is not None else None
+            if wait and any(str(feature_names[i]) in WAIT_FEATURES for i in mine):
+                others = [kinds[i][1] for i in mine if str(feature_names[i]) not in WAIT_FEATURES]
+                said = list(dict.fromkeys([wait, *others]))[:phrases]
+            else:
+                said = list(dict.fromkeys(kinds[i][1] for i in mine))[:phrases]
             text = FAMILIES[families[j]] + (": " + "; ".join(said) if said else "")
             reasons.append(
                 Reason(families[j], text, float(row[j]), tuple(str(feature_names[i]) for i in mine))

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from features.request_time import hours_to_sla
@@ -22,8 +21,9 @@ from serving import risk_schemas as rs
 from serving import watchlist as wl
 from serving.errors import ApiError, rules_beyond_schema
 from serving.ingestion import ingest_rows
+from serving.open_risk import book_open_tasks, book_records, current_risk
 from serving.protocols import TaskRecord
-from serving.risk import Reason, tiers, top_reasons
+from serving.risk import Reason, tiers, top_reasons, waits
 from serving.schemas import ReasonOut
 
 if TYPE_CHECKING:
@@ -52,9 +52,12 @@ def open_tasks(where: Settings | str | Path, as_of: datetime) -> pd.DataFrame:
 
 
 def _records(engine: Engine, tasks: pd.DataFrame) -> list[TaskRecord]:
-    """Feature-store records of the tasks (built from the event row when the store does not know one)."""
+    """Records of the tasks: the task book's (enriched once, held while the task is unchanged), else
+    the feature store's, else built from the event row."""
     ids = tasks["task_id"].astype(str).tolist()
-    found = engine.runtime.tasks.get_tasks(ids) if ids else {}
+    found = book_records(engine.book, ids)
+    rest = [i for i in ids if i not in found]
+    found = {**found, **(engine.runtime.tasks.get_tasks(rest) if rest else {})}
     missing = [
         TaskRecord(
             task_id=str(r.task_id),
@@ -114,7 +117,9 @@ def watchlist(
         local = float((recent["province_id"] == province_id).sum()) / team.arrival_days
     capacity = wl.daily_capacity(team, province_id, national, local)
 
-    live = open_tasks(where, as_of)
+    today = day == engine.clock().astimezone(UTC).date()
+    # Today's list reads the open tasks the task book holds now; a past day's reads the history.
+    live = book_open_tasks(engine.book) if today else open_tasks(where, as_of)
     if province_id is not None:
         live = live[live["province_id"] == province_id]
     live = live[live["customer_id"].notna()].reset_index(drop=True)
@@ -126,18 +131,15 @@ def watchlist(
     live = live[~live["customer_id"].isin(recent_contact)].reset_index(drop=True)
 
     records = _records(engine, live)
-    risk = engine.runtime.scorer.complaint_risk(records, now=as_of) if records else None
-    prob = np.asarray(risk.prob, dtype=float) if risk is not None else np.zeros(0)
-    live["p_complaint"] = prob
+    live["p_complaint"] = current_risk(engine.runtime.scorer, records, as_of)
     ranked = wl.rank_customers(live, team.contact_effect)
     holdout = wl.held_out(ranked["customer_id"].astype(str).tolist(), day, team.holdout_share)
     listed = wl.walk(ranked, capacity, holdout)
 
-    reasons = top_reasons(risk.contributions, risk.feature_names) if risk is not None else []
     pos = {t: i for i, t in enumerate(live["task_id"])}
-    rows = _rows(engine, listed, live, contacts, as_of, reasons, pos)
+    rows = _rows(engine, listed, live, contacts, as_of, _explain(engine, listed, records, pos, as_of), pos)
     held = [r.customer_id for r in rows if r.held_out]
-    if held and day == engine.clock().astimezone(UTC).date():
+    if held and today:
         detail = {"date": day.isoformat(), "at": as_of.isoformat(), "customers": held}
         target = f"province:{province_id}" if province_id else None
         engine.store.audit(HOLDOUT_ACTION, actor, target, detail, engine.clock())
@@ -160,13 +162,25 @@ def watchlist(
     )
 
 
+def _explain(
+    engine: Engine, listed: pd.DataFrame, records: list[TaskRecord], pos: dict[str, int], as_of: datetime
+) -> dict[str, list[Reason]]:
+    """The reasons of the listed rows' tasks only (contributions cost far more than a prediction)."""
+    page = [records[pos[str(t)]] for t in listed["task_id"]] if len(listed) else []
+    if not page:
+        return {}
+    risk = engine.runtime.scorer.complaint_risk(page, now=as_of)
+    said = top_reasons(risk.contributions, risk.feature_names, waits=waits(page, as_of))
+    return {t.task_id: r for t, r in zip(page, said, strict=True)} if said else {}
+
+
 def _rows(
     engine: Engine,
     listed: pd.DataFrame,
     live: pd.DataFrame,
     contacts: pd.DataFrame,
     as_of: datetime,
-    reasons: list[list[Reason]],
+    reasons: dict[str, list[Reason]],
     pos: dict[str, int],
 ) -> list[rs.WatchlistRow]:
     """The response rows of the listed customers, with their context."""
@@ -208,7 +222,7 @@ def _rows(
                     last_contact_at=None if last is None else last.to_pydatetime(),
                 ),
                 task=_summary(task, float(r.p_complaint), as_of),
-                reasons=[_reason(x) for x in (reasons[pos[str(r.task_id)]] if reasons else [])],
+                reasons=[_reason(x) for x in reasons.get(str(r.task_id), [])],
             )
         )
     return out

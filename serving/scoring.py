@@ -26,14 +26,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from features.request_time import LAST_QA, LAST_QA_COLUMNS, LIVE, LIVE_COLUMNS, NEVER, expired, sla_urgency
-from features.spec import VIEWS
+from features.spec import ODFV_FEATURES, VIEWS
 from serving.protocols import PairScores, RiskScores, TaskRecord, WorkerPool
 
 log = logging.getLogger("opsmatch.serving")
 PAIR_MODELS: tuple[str, ...] = ("handling_time", "qa_pass", "complaint")
 MODELS: tuple[str, ...] = (*PAIR_MODELS, "complaint_pre")
+SLA_URGENCY: frozenset[str] = frozenset(n for n, _ in ODFV_FEATURES["sla_urgency"])
 CHUNK_ROWS = 4096  # rows per thread above which one model's batch is split across the threads
 
 
@@ -194,6 +196,42 @@ class FeatureAssembler:
         values[expired(at, now_us, ttl_us)] = np.nan
 
 
+class TaskRows:
+    """Encoded task-level rows of a task model, the request-time columns computed at each call.
+
+    A row's other columns are kept while the same record object is scored again by the same model
+    version (the task book holds one record per open task, so a watchlist or a monitor sweep re-encodes
+    only the new tasks); at most ``limit`` rows are kept beyond those of the current call.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._held: dict[str, tuple[TaskRecord, str, np.ndarray]] = {}
+
+    def rows(self, model: Any, tasks: Sequence[TaskRecord], now: datetime) -> np.ndarray:
+        names = list(model.feature_names)
+        version = str(model.version)
+        X = np.empty((len(tasks), len(names)))
+        held = self._held
+        for i, t in enumerate(tasks):
+            got = held.get(t.task_id)
+            if got is None or got[0] is not t or got[1] != version:
+                got = (t, version, task_row(model, t, now))
+                held[t.task_id] = got
+            X[i] = got[2]
+        wait = [j for j, n in enumerate(names) if n in SLA_URGENCY]
+        if wait:
+            due = pd.DatetimeIndex([t.sla_due_at for t in tasks])
+            created = pd.DatetimeIndex([t.created_at for t in tasks])
+            values = sla_urgency(due, created, pd.Timestamp(now))
+            for j in wait:
+                X[:, j] = np.asarray(values[names[j]], dtype=float)
+        if len(held) > self.limit + len(tasks):
+            keep = {t.task_id for t in tasks}
+            self._held = {k: v for k, v in held.items() if k in keep}
+        return X
+
+
 class ChampionScorer:
     """Scorer over the four champions; see the module docstring."""
 
@@ -226,6 +264,7 @@ class ChampionScorer:
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.attempted = threading.Event()  # set once the first load of every champion was tried
+        self._pre = TaskRows()
 
     # -- loading and hot swap --------------------------------------------------------------------
     def refresh(self) -> list[str]:
@@ -360,10 +399,17 @@ class ChampionScorer:
             )
         return out
 
-    def complaint_risk(self, tasks: Sequence[TaskRecord], *, now: datetime | None = None) -> RiskScores:
+    def complaint_risk(
+        self, tasks: Sequence[TaskRecord], *, now: datetime | None = None, contributions: bool = True
+    ) -> RiskScores:
+        """P(complaint) of each task at ``now`` (its wait then: hours waited and to the SLA), with the
+        per-feature contributions unless ``contributions`` is False (e.g. all open tasks of a watchlist
+        whose page alone is explained)."""
         model, _ = self._take()["complaint_pre"]
         now = now or datetime.now(UTC)
-        X = np.vstack([task_row(model, t, now) for t in tasks]) if tasks else np.empty((0, 0))
-        prob = model.predict(X, num_threads=1)
-        contrib = model.contributions(X, num_threads=1)
+        X = self._pre.rows(model, tasks, now) if tasks else np.empty((0, len(model.feature_names)))
+        prob = model.predict(X, num_threads=1) if len(X) else np.empty(0)
+        contrib = model.contributions(X, num_threads=1) if contributions and len(X) else None
+        if contributions and contrib is None:
+            contrib = np.empty((0, len(model.feature_names) + 1))
         return RiskScores(prob, contrib, list(model.feature_names))

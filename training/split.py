@@ -67,7 +67,8 @@ def labelled_rows(
 def time_split(frame: pd.DataFrame, fractions: dict[str, float]) -> TimeSplit:
     """Cut a time-sorted frame at the ``train`` and ``train + valid`` quantiles of its timestamps.
 
-    Rows sharing a timestamp never straddle a cut, so no slice sees another slice's instant.
+    Rows sharing a timestamp never straddle a cut, so no slice sees another slice's instant; nor does a
+    later slice see a task of an earlier one (its later rows are dropped: one label, one slice).
     """
     ts = frame[TIMESTAMP_COL]
     if not ts.is_monotonic_increasing:
@@ -82,6 +83,9 @@ def time_split(frame: pd.DataFrame, fractions: dict[str, float]) -> TimeSplit:
     train = frame[ts < valid_from]
     valid = frame[(ts >= valid_from) & (ts < test_from)]
     test = frame[ts >= test_from]
+    if "task_id" in frame:  # several rows of a task (open-task snapshots): it stays in its first slice
+        valid = valid[~valid["task_id"].isin(train["task_id"])]
+        test = test[~test["task_id"].isin(train["task_id"]) & ~test["task_id"].isin(valid["task_id"])]
     if min(len(train), len(valid), len(test)) == 0:
         raise ValueError("a time slice is empty: timestamps are too coarse for this split")
     return TimeSplit(

@@ -132,7 +132,9 @@ class FakeScorer:
         speed, qa = self._worker_traits(pool, np.arange(len(pool)))
         return {t: PairScores(MEDIANS[t] * speed, qa, 0.02 + 0.3 * (1 - qa)) for t in task_types}
 
-    def complaint_risk(self, tasks: Sequence[TaskRecord], *, now: datetime | None = None) -> RiskScores:
+    def complaint_risk(
+        self, tasks: Sequence[TaskRecord], *, now: datetime | None = None, contributions: bool = True
+    ) -> RiskScores:
         rows = []
         for t in tasks:
             cust = dict(t.features.get("customer", {}))

@@ -79,6 +79,8 @@ def test_feature_columns_exclude_ids_and_raw_timestamps() -> None:
         *VIEWS["task_profile"].feature_names,
         *VIEWS["customer_profile"].feature_names,
         *VIEWS["province_status"].feature_names,
+        "hours_to_sla",
+        "task_age_hours",
     }
     assert "hours_to_sla" in feature_columns("handling_time") and "load_ratio" in feature_columns("complaint")
     with pytest.raises(KeyError):
