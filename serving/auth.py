@@ -15,7 +15,7 @@ from serving import access
 from serving.console.sessions import SessionStore
 from serving.errors import ApiError
 from serving.keys import KeyRing, KeyStore, Principal
-from serving.limits import TokenBuckets, retry_after_header
+from serving.limits import buckets_for, retry_after_header
 from serving.state import StateStore
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="opsmatch"'}
@@ -48,7 +48,7 @@ class Gate:
         self.settings = settings
         self.keyring = keyring
         self.sessions = sessions
-        self.buckets = TokenBuckets()
+        self.buckets = buckets_for(settings.rate_limit_url)
 
     @classmethod
     def for_store(cls, settings: Settings, store: StateStore) -> Gate:

@@ -21,11 +21,13 @@ from pathlib import Path
 from opsmatch.settings import PROJECT_ROOT, Settings
 
 SERVICE = "serving.service:OpsMatch"
+SCALE_SETTINGS = ("events_url", "state_db_url", "feast_profile", "redis_url", "rate_limit_url")
 
 
-def serve_command(host: str = "127.0.0.1", port: int = 3000) -> list[str]:
-    """The ``bentoml serve`` command line of the service (run it from ``PROJECT_ROOT``)."""
-    return [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port)]
+def serve_command(host: str = "127.0.0.1", port: int = 3000, target: str = SERVICE) -> list[str]:
+    """The ``bentoml serve`` command line of the service (run it from ``PROJECT_ROOT``); ``target``: the
+    service's import path, or a built Bento's tag (``opsmatch:latest``)."""
+    return [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,7 +39,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def service_env(settings: Settings, bentoml_home: Path, **extra: str) -> dict[str, str]:
     """This process's environment plus the ``OPSMATCH_*`` settings of a service on ``settings``
-    (data dir, MLflow store, token), its own ``BENTOML_HOME`` and ``extra`` variables."""
+    (data dir, MLflow store, token, the stores at scale when set), its own ``BENTOML_HOME`` and
+    ``extra`` variables."""
     env = {
         **os.environ,
         "OPSMATCH_DATA_DIR": str(settings.data_dir),
@@ -47,6 +50,9 @@ def service_env(settings: Settings, bentoml_home: Path, **extra: str) -> dict[st
         "BENTOML_HOME": str(bentoml_home),
         **extra,
     }
+    for name in SCALE_SETTINGS:  # the engines at scale, when set (PostgreSQL, Redis)
+        if getattr(settings, name) != type(settings).model_fields[name].default:
+            env[f"OPSMATCH_{name.upper()}"] = str(getattr(settings, name))
     if settings.service:
         env["OPSMATCH_SERVICE"] = json.dumps(settings.service)
     if settings.api_token is not None:
@@ -54,11 +60,13 @@ def service_env(settings: Settings, bentoml_home: Path, **extra: str) -> dict[st
     return env
 
 
-def start(env: dict[str, str], port: int, log_path: Path, host: str = "127.0.0.1") -> subprocess.Popen:
-    """Start the service in its own process group, output to ``log_path``."""
+def start(
+    env: dict[str, str], port: int, log_path: Path, host: str = "127.0.0.1", target: str = SERVICE
+) -> subprocess.Popen:
+    """Start the service (or the Bento ``target``) in its own process group, output to ``log_path``."""
     with open(log_path, "w") as log:  # the child keeps its own handle
         return subprocess.Popen(
-            serve_command(host, port),
+            serve_command(host, port, target),
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,
@@ -114,11 +122,17 @@ def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 @contextmanager
 def running(
-    env: dict[str, str], log_path: Path, timeout: float = 180.0, *, path: str = "/readyz"
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float = 180.0,
+    *,
+    path: str = "/readyz",
+    target: str = SERVICE,
 ) -> Iterator[str]:
-    """The service on a free loopback port for the ``with`` block; yields its URL once ``path`` answers."""
+    """The service (or the Bento ``target``) on a free loopback port for the ``with`` block; yields its
+    URL once ``path`` answers."""
     port = free_port()
-    proc = start(env, port, log_path)
+    proc = start(env, port, log_path, target=target)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(proc, url, timeout, path=path, log_path=log_path)

@@ -1,11 +1,14 @@
 """Request limits: a token bucket per key (rate and burst by role) and the body-size ceiling.
 
-The buckets live in each worker's memory (a cache: a restart refills them); with ``n`` workers a key
-gets at most ``n`` times its rate. At scale the same buckets move to Redis behind this interface.
+By default the buckets live in each worker's memory (a cache: a restart refills them), right for the
+embedded one-worker service. With several workers or replicas, ``settings.rate_limit_url``
+(``redis://host:port/db``) moves them to Redis (:class:`RedisBuckets`): one bucket per key for the
+whole service, taken atomically by a Lua script on Redis's own clock.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -43,6 +46,56 @@ class TokenBuckets:
                 bucket.tokens -= 1.0
                 return 0.0
             return (1.0 - bucket.tokens) / rate if rate > 0 else math.inf
+
+
+_TAKE = """
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local held = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(held[1]) or burst, tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 60)
+return tostring(wait)
+"""
+
+
+class RedisBuckets:
+    """The same buckets as :class:`TokenBuckets`, held in Redis and shared by every worker and replica.
+
+    A key's bucket expires once it would be full again, so Redis holds only the recently active keys.
+    When Redis cannot be reached the request is allowed (logged): rate limiting never takes the service
+    down with it.
+    """
+
+    def __init__(self, url: str, prefix: str = "opsmatch:bucket:") -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self._take = self.client.register_script(_TAKE)
+
+    def take(self, who: str, rate: float, burst: int) -> float:
+        """Take one token from ``who``'s shared bucket: 0.0 when allowed, else seconds until one is back."""
+        import redis
+
+        try:
+            return float(self._take(keys=[self.prefix + who], args=[repr(rate), burst]))
+        except redis.RedisError:
+            logging.getLogger("opsmatch.serving").warning("rate limits: Redis unreachable; allowed")
+            return 0.0
+
+
+def buckets_for(url: str) -> TokenBuckets | RedisBuckets:
+    """In-process buckets (``url`` empty) or the Redis ones shared by every worker (``redis://...``)."""
+    if not url:
+        return TokenBuckets()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"rate_limit_url {url!r}: expected redis://host:port/db (or empty: in process)")
+    return RedisBuckets(url)
 
 
 def retry_after_header(seconds: float) -> str:

@@ -112,8 +112,8 @@ class CachedProfiles:
         """Shift patterns and province calendars of the event store (None when it has no workers)."""
         from opsmatch import events
 
-        workers = events.read_table(self.settings.events_dir, "workers")
-        provinces = events.read_table(self.settings.events_dir, "provinces")
+        workers = events.read_table(self.settings, "workers")  # the store of the settings (PostgreSQL too)
+        provinces = events.read_table(self.settings, "provinces")
         if not len(workers) or not len(provinces):
             return None
         return Roster.from_frames(worker_ids, workers, provinces)

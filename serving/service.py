@@ -42,6 +42,7 @@ from serving.console.router import router as console_router
 from serving.engine import Engine
 from serving.errors import ApiError, validation_body, validation_from, validation_status
 from serving.openapi import build_openapi
+from serving.replica import Lease, WorkerHeader, lease_lines
 from serving.safety_metrics import count_fallback, metric_lines
 from serving.settlement import settlement_of
 from serving.state import StateStore
@@ -134,6 +135,8 @@ class OpsMatch:
         self._stop = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="alert-sweep", daemon=True)
         self._sweeper.start()
+        self._lease = Lease(self.engine.store, "monitor", self.engine.config.monitor_lease_seconds)
+        threading.Thread(target=self._lease.keep, args=(self._stop,), name="lease", daemon=True).start()
         self._monitor = threading.Thread(target=self._watch, name="monitor", daemon=True)
         self._monitor.start()
 
@@ -141,6 +144,7 @@ class OpsMatch:
     def shutdown(self) -> None:
         """Stop background threads and release the stores."""
         self._stop.set()
+        self._lease.release()  # another worker's monitor takes over now, not after the lease expires
         self.engine.runtime.close()
         self.engine.store.close()
 
@@ -152,8 +156,11 @@ class OpsMatch:
                 log.exception("alert sweep failed")
 
     def _watch(self) -> None:
-        """The monitor (``serving.dispatch_assign``): every ``monitor_seconds`` of wall time."""
+        """The monitor (``serving.dispatch_assign``): every ``monitor_seconds`` of wall time, in the one
+        worker holding the monitor lease (``serving.replica``)."""
         while not self._stop.wait(self.engine.config.monitor_seconds):
+            if not self._lease.holding:
+                continue
             try:
                 self.engine.dispatcher.monitor()
             except Exception:  # noqa: BLE001 - a failed pass must not stop the next one
@@ -411,8 +418,10 @@ class OpsMatch:
         lines.append("# HELP opsmatch_monitor_unplaced Waiting tasks with no worker found (reported once).")
         lines.append("# TYPE opsmatch_monitor_unplaced counter")
         lines.append(f"opsmatch_monitor_unplaced {stats.unplaced}")
+        lines += lease_lines(self._lease)
         lines += metric_lines(self.engine)
         return "\n".join(lines) + "\n"
 
 
+OpsMatch.add_asgi_middleware(WorkerHeader)  # type: ignore[attr-defined]  # outside access: on 401s too
 OpsMatch.add_asgi_middleware(middleware.AccessMiddleware)  # type: ignore[attr-defined]  # set by @bentoml.service

@@ -18,6 +18,7 @@ import pandas as pd
 from opsmatch import events
 from opsmatch.event_store import StoreConflict
 from serving import lifecycle_schemas as ls
+from serving.arrival_risk import ArrivalRisk
 from serving.dispatch import not_found
 from serving.errors import ApiError, rules_beyond_schema
 from serving.ingestion import ingest_rows
@@ -44,6 +45,7 @@ class TaskQueue:
 
     def __init__(self, engine: Engine, book: TaskBook) -> None:
         self.engine, self.book = engine, book
+        self.arrival = ArrivalRisk(engine.store)  # the first score of a task, shared by every worker
 
     # -- POST /tasks ------------------------------------------------------------------------------
     def intake(self, req: ls.TasksIn, *, actor: str) -> ls.TasksReceipt:
@@ -82,6 +84,9 @@ class TaskQueue:
     def _score(self, ids: list[str], now: datetime) -> None:
         """P(complaint) before assignment of the tasks not yet scored (nothing when models are not ready)."""
         todo = [t for t in ids if t not in self.book.risk]
+        if todo:  # scored by another worker (or before a restart): its number, not a new one
+            self.book.risk.update(self.arrival.lookup(todo))
+            todo = [t for t in todo if t not in self.book.risk]
         scorer = self.engine.runtime.scorer
         if not todo or not scorer.ready():
             return
@@ -89,7 +94,8 @@ class TaskQueue:
         got = [records[t] for t in todo if t in records]
         if got:
             prob = np.asarray(scorer.complaint_risk(got, now=now).prob, dtype=float)
-            self.book.risk.update({r.task_id: float(p) for r, p in zip(got, prob, strict=True)})
+            scored = {r.task_id: float(p) for r, p in zip(got, prob, strict=True)}
+            self.book.risk.update(self.arrival.record(scored, now))
 
     def _score_quietly(self, ids: list[str], now: datetime) -> None:
         """Score what was not scored on arrival (history tasks, a restart, models loaded late); a

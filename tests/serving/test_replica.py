@@ -1,0 +1,46 @@
+"""Two workers on one state store (SQLite here; PostgreSQL in test_scaled_http.py): the monitor lease
+goes to one holder, is taken over only once it expires, and is handed over at once when released;
+the arrival score stored first is the one every worker reports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from serving.arrival_risk import ArrivalRisk
+from serving.replica import Lease
+from serving.state import StateStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_holder_until_it_stops_renewing_then_another_takes_over(tmp_path) -> None:  # noqa: ANN001
+    store, clock = StateStore(f"sqlite:///{tmp_path / 'state.db'}"), Clock()
+    a = Lease(store, "monitor", 10.0, holder="a", clock=clock)
+    b = Lease(store, "monitor", 10.0, holder="b", clock=clock)
+    assert a.acquire() and not b.acquire()
+    clock.now += 9.0
+    assert a.acquire() and not b.acquire()  # renewed: another 10 s from now
+    clock.now += 9.0
+    assert not b.acquire() and a.held()
+    clock.now += 1.5  # a stopped renewing 10.5 s ago: expired
+    assert b.acquire() and not a.acquire()
+    assert b.current()["term"] == 2 and not a.held() and not a.holding
+    b.release()
+    assert b.current() is None and a.acquire() and a.current()["term"] == 1
+    store.close()
+
+
+def test_the_first_stored_arrival_score_is_the_one_reported(tmp_path) -> None:  # noqa: ANN001
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    first, second = ArrivalRisk(store), ArrivalRisk(store)
+    at = datetime(2026, 12, 6, 9, tzinfo=UTC)
+    assert first.record({"T1": 0.2}, at) == {"T1": 0.2}
+    assert second.record({"T1": 0.7, "T2": 0.4}, at) == {"T1": 0.2, "T2": 0.4}
+    assert second.lookup(["T1", "T2", "T3"]) == {"T1": 0.2, "T2": 0.4}
+    store.close()
