@@ -32,7 +32,6 @@ def export(settings: Settings, month: str, out: Path, provisional: bool = False)
     """Write the files of ``month`` under ``out``; returns them by name."""
     from opsmatch.clock import clock_from
     from serving.settlement import Settlement, month_period
-    from serving.settlement_lines import LINE_FIELDS
     from serving.state import StateStore
 
     state = StateStore(settings.resolved_state_db_url)
@@ -43,7 +42,7 @@ def export(settings: Settings, month: str, out: Path, provisional: bool = False)
         state.close()
     out.mkdir(parents=True, exist_ok=True)
     frames = {
-        "lines": pd.DataFrame(lines, columns=list(LINE_FIELDS)).astype({"late": bool}),
+        "lines": lines.astype({"late": bool, "complexity": "int64", "amount_cents": "int64"}),
         "provinces": pd.DataFrame(head["provinces"]),
         "flows": pd.DataFrame(head["flows"], columns=list(FLOW_FIELDS)),
     }

@@ -17,11 +17,22 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from opsmatch.settings import Settings
 from serving.config import STAMP_RANGE
 from serving.errors import ApiError
 from serving.settlement_book import SettlementBook
-from serving.settlement_lines import adjustments, credited, flows, national, price, summaries
+from serving.settlement_lines import (
+    LINE_FIELDS,
+    adjustments,
+    credited,
+    flows,
+    national,
+    price,
+    records,
+    summaries,
+)
 from serving.settlement_log import SettlementLog
 from serving.settlement_rates import Pricing, SettlementConfig, default_config
 from serving.settlement_standards import standard_minutes, standards_from_rows
@@ -145,23 +156,21 @@ class Settlement:
         frozen = self.book.statement(period.month) if period.month else None
         if frozen is not None:
             assert period.month is not None
-            total, page = self.book.lines(period.month, province_id, offset, None if counterparty else limit)
-            if counterparty:
-                page = _between(page, counterparty)
-                total, page = len(page), page[: limit if limit is not None else None]
+            total, page = self.book.lines(period.month, province_id, counterparty, offset, limit)
             return _view(frozen, province_id, counterparty) | {
                 "lines": page, "lines_total": total, "offset": offset, "limit": limit,
             }  # fmt: skip
         head, lines = self.compute(period, provisional=provisional)
-        chosen = [x for x in lines if province_id in (None, x["credit_province"], x["debit_province"])]
-        if counterparty:
-            chosen = _between(chosen, counterparty)
+        for who in (province_id, counterparty):
+            if who is not None:
+                lines = lines[(lines["credit_province"] == who) | (lines["debit_province"] == who)]
         end = None if limit is None else offset + limit
         return _view(head, province_id, counterparty) | {
-            "lines": chosen[offset:end], "lines_total": len(chosen), "offset": offset, "limit": limit,
+            "lines": records(lines.iloc[offset:end]), "lines_total": len(lines), "offset": offset,
+            "limit": limit,
         }  # fmt: skip
 
-    def compute(self, period: Period, *, provisional: bool = False) -> tuple[dict[str, Any], list[dict]]:
+    def compute(self, period: Period, *, provisional: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
         """(statement head, every line) of ``period`` from the log as it is now (at one version)."""
         cap = self.log.version()
         provinces = self.log.provinces()
@@ -177,7 +186,9 @@ class Settlement:
         rates = self.config.rates(provinces)
         lines, own = price(tasks, standards, rates, self.config.pricing)
         if period.month:
-            lines += self._adjustments(period.month, cap)
+            late = self._adjustments(period.month, cap)
+            if late:
+                lines = pd.concat([lines, pd.DataFrame(late, columns=list(LINE_FIELDS))], ignore_index=True)
         rows = summaries(lines, provinces, own)
         status = "provisional" if period.end > self.clock() else "open"  # provisional: asked for as such
         head = {
@@ -219,7 +230,7 @@ class Settlement:
                     sample = self.log.handling(period.start, period.end, closed[prior])
                     standards |= standard_minutes(sample, missing, self.config.standards.min_completions)
                 current, _ = price(credited(facts, qa), standards, rates, pricing)
-                out += adjustments(current, self.book.settled(touched), prior)
+                out += adjustments(records(current), self.book.settled(touched), prior)
             prior = _month_before(prior, self.config.timezone)
         return sorted(out, key=lambda x: (x["ref_month"], x["task_id"], x["credit_province"], x["worker_id"]))
 
@@ -234,17 +245,17 @@ class Settlement:
         now = self.clock()
         head = head | {"status": "closed", "closed_at": now.isoformat(), "closed_by": actor}
         try:
-            self.book.close(month, head, lines, actor=actor, note=note, at=now)
+            self.book.close(month, head, records(lines), actor=actor, note=note, at=now)
         except ConflictError as exc:
             raise ApiError(409, str(exc), ["month"], "conflict") from None
         return head | {"lines": [], "lines_total": len(lines), "offset": 0, "limit": 0}
 
-    def all_lines(self, period: Period, provisional: bool = False) -> tuple[dict[str, Any], list[dict]]:
+    def all_lines(self, period: Period, provisional: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
         """(head, every line) for an export: the frozen statement when the month is closed."""
         self._check(period, None, provisional, ["month"])
         frozen = self.book.statement(period.month) if period.month else None
         if frozen is not None and period.month:
-            return frozen, self.book.lines(period.month)[1]
+            return frozen, pd.DataFrame(self.book.lines(period.month)[1], columns=list(LINE_FIELDS))
         return self.compute(period, provisional=provisional)
 
 
@@ -261,10 +272,6 @@ def _costing(config: SettlementConfig, window: str) -> dict[str, Any]:
         "rework": "credited once, to the worker of the last passing QA check after a failed one",
         "own_work": "work for the own province nets to zero: counted as own_tasks, no line",
     }
-
-
-def _between(lines: list[dict[str, Any]], counterparty: str) -> list[dict[str, Any]]:
-    return [x for x in lines if counterparty in (x["credit_province"], x["debit_province"])]
 
 
 def _view(head: dict[str, Any], province_id: str | None, counterparty: str | None) -> dict[str, Any]:

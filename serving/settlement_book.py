@@ -127,13 +127,20 @@ class SettlementBook:
         return None if text is None else json.loads(text)
 
     def lines(
-        self, month: str, province_id: str | None = None, offset: int = 0, limit: int | None = None
+        self,
+        month: str,
+        province_id: str | None = None,
+        counterparty: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(count, lines in order) of a closed month, optionally those of one province, paged."""
+        """(count, lines in order) of a closed month, optionally those of a province (and between it and
+        ``counterparty``), paged."""
         t = lines_table
         where = [t.c.month == month]
-        if province_id is not None:
-            where.append(sa.or_(t.c.credit_province == province_id, t.c.debit_province == province_id))
+        for who in (province_id, counterparty):
+            if who is not None:
+                where.append(sa.or_(t.c.credit_province == who, t.c.debit_province == who))
         cols = [t.c[f] for f in LINE_FIELDS]
         query = sa.select(*cols).where(*where).order_by(t.c.seq).offset(offset)
         if limit is not None:

@@ -17,13 +17,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from serving.settlement_rates import Pricing, cents, yuan
+from serving.settlement_rates import Pricing, yuan
 from serving.settlement_standards import Standard
 
 FACTOR_STEP = Decimal("0.01")
@@ -71,9 +71,18 @@ def credited(facts: pd.DataFrame, qa: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _iso(us: pd.Series) -> list[str]:
-    stamps = pd.to_datetime(us.astype("int64"), unit="us", utc=True)
-    return list(stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+def _iso(us: pd.Series) -> np.ndarray:
+    stamps = us.to_numpy(dtype="int64").astype("datetime64[us]")
+    return np.char.add(np.datetime_as_string(stamps, unit="us"), "Z")
+
+
+def _minutes(tenths: int) -> str:
+    return str((Decimal(tenths) / 10).quantize(Decimal("0.1")))
+
+
+def _tenths(text: pd.Series) -> pd.Series:
+    """'18.7' -> 187 (standard minutes always carry one decimal)."""
+    return text.astype(str).str.replace(".", "", regex=False).astype("int64")
 
 
 def price(
@@ -81,43 +90,59 @@ def price(
     standards: dict[tuple[str, int], Standard],
     rates: dict[str, Decimal],
     pricing: Pricing,
-) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """Work lines of the cross-province tasks of ``credited(...)`` and the own tasks per province."""
+) -> tuple[pd.DataFrame, Counter[str]]:
+    """Work lines (a frame of ``LINE_FIELDS``) of the cross-province tasks of ``credited(...)``, in
+    completion order, and the own tasks per province. Exact integer arithmetic: tenths of a minute x
+    1/10,000 yuan a minute x hundredths of factor, rounded half to even to whole cents."""
     cross = tasks[tasks["credit_province"] != tasks["owner"]]
     own = Counter(tasks.loc[tasks["credit_province"] == tasks["owner"], "owner"].astype(str))
     if not len(cross):
-        return [], own
+        return pd.DataFrame({f: pd.Series(dtype="object") for f in LINE_FIELDS}), own
     cross = cross.sort_values(["completed_at", "task_id"])
-    late = (cross["completed_at"].to_numpy() > cross["sla_due_at"].to_numpy()).tolist()
-    lines = []
-    for row, when, is_late in zip(
-        cross.itertuples(index=False), _iso(cross["completed_at"]), late, strict=True
-    ):
-        std = standards[(row.task_type, int(row.complexity))].minutes
-        rate = rates[row.credit_province]
-        factor = (pricing.late_factor if is_late else Decimal(1)) * (
-            pricing.failed_qa_factor if row.qa == "failed" else Decimal(1)
-        )
-        lines.append(
-            {
-                "kind": "work",
-                "task_id": row.task_id,
-                "ref_month": None,
-                "credit_province": row.credit_province,
-                "debit_province": row.owner,
-                "worker_id": row.credit_worker,
-                "completed_at": when,
-                "task_type": row.task_type,
-                "complexity": int(row.complexity),
-                "qa": row.qa,
-                "late": bool(is_late),
-                "standard_minutes": str(std),
-                "rate": str(rate),
-                "factor": str(factor.quantize(FACTOR_STEP)),
-                "amount_cents": cents(std * rate * factor),
-            }
-        )
+    late = cross["completed_at"].to_numpy(dtype="int64") > cross["sla_due_at"].to_numpy(dtype="int64")
+    failed = (cross["qa"] == "failed").to_numpy()
+    keys = list(zip(cross["task_type"], cross["complexity"].astype(int), strict=True))
+    std = np.array([int(standards[k].minutes * 10) for k in keys], dtype="int64")
+    rate_units = {p: int(r * 10_000) for p, r in rates.items()}
+    rate = cross["credit_province"].map(rate_units).to_numpy(dtype="int64")
+    late_f = int(pricing.late_factor.quantize(FACTOR_STEP) * 100)
+    qa_f = int(pricing.failed_qa_factor.quantize(FACTOR_STEP) * 100)
+    factor = np.where(late, late_f, 100) * np.where(failed, qa_f, 100) // 100  # hundredths
+    numerator = std * rate * factor  # cents x 100,000
+    q, r = np.divmod(numerator, 100_000)
+    amount = q + ((r > 50_000) | ((r == 50_000) & (q % 2 == 1)))
+    lines = pd.DataFrame(
+        {
+            "kind": "work",
+            "task_id": cross["task_id"].to_numpy(),
+            "ref_month": None,
+            "credit_province": cross["credit_province"].to_numpy(),
+            "debit_province": cross["owner"].to_numpy(),
+            "worker_id": cross["credit_worker"].to_numpy(),
+            "completed_at": _iso(cross["completed_at"]),
+            "task_type": cross["task_type"].to_numpy(),
+            "complexity": cross["complexity"].to_numpy(dtype="int64"),
+            "qa": cross["qa"].to_numpy(),
+            "late": late,
+            "standard_minutes": [f"{m // 10}.{m % 10}" for m in std.tolist()],
+            "rate": cross["credit_province"].map({p: str(v) for p, v in rates.items()}).to_numpy(),
+            "factor": [f"{f // 100}.{f % 100:02d}" for f in factor.tolist()],
+            "amount_cents": amount.astype("int64"),
+        }
+    )
     return lines, own
+
+
+def records(lines: pd.DataFrame) -> list[dict[str, Any]]:
+    """Lines as plain dicts (JSON-ready: Python ints and bools, None for no ref_month)."""
+    out = lines.astype(object).where(lines.notna(), None).to_dict("records")
+    for x in out:
+        x["complexity"], x["amount_cents"], x["late"] = (
+            int(x["complexity"]),
+            int(x["amount_cents"]),
+            bool(x["late"]),
+        )
+    return out
 
 
 def adjustments(current: list[dict[str, Any]], settled: list[dict[str, Any]], ref_month: str) -> list[dict]:
@@ -142,60 +167,63 @@ def adjustments(current: list[dict[str, Any]], settled: list[dict[str, Any]], re
     return out
 
 
-def summaries(lines: Iterable[dict[str, Any]], provinces: list[str], own: Counter[str]) -> list[dict]:
+def summaries(lines: pd.DataFrame, provinces: list[str], own: Counter[str]) -> list[dict]:
     """Per province: credit, debit, net, tasks and standard minutes for and by others, own tasks."""
-    acc: dict[str, dict[str, Any]] = {
-        p: {"credit": 0, "debit": 0, "for": 0, "by": 0, "mfor": Decimal(0), "mby": Decimal(0), "adj": 0}
-        for p in provinces
-    }
-    for line in lines:
-        c, d = acc.get(line["credit_province"]), acc.get(line["debit_province"])
-        work = 1 if line["kind"] == "work" else 0
-        minutes = Decimal(line["standard_minutes"])
-        for side, key, count, mins in ((c, "credit", "for", "mfor"), (d, "debit", "by", "mby")):
-            if side is not None:
-                side[key] += int(line["amount_cents"])
-                side[count] += work
-                side[mins] += minutes
-                side["adj"] += 1 - work
+    work = (lines["kind"] == "work").astype("int64")
+    frame = pd.DataFrame({"cents": lines["amount_cents"].astype("int64"), "work": work, "adj": 1 - work,
+                          "tenths": _tenths(lines["standard_minutes"]) if len(lines) else work})  # fmt: skip
+    credit = frame.groupby(lines["credit_province"]).sum()
+    debit = frame.groupby(lines["debit_province"]).sum()
+    zero = pd.Series({"cents": 0, "work": 0, "adj": 0, "tenths": 0})
+    out = []
+    for p in provinces:
+        c = credit.loc[p] if p in credit.index else zero
+        d = debit.loc[p] if p in debit.index else zero
+        cc, dc = int(c["cents"]), int(d["cents"])
+        out.append(
+            {
+                "province_id": p,
+                "credit": yuan(cc),
+                "debit": yuan(dc),
+                "net": yuan(cc - dc),
+                "credit_cents": cc,
+                "debit_cents": dc,
+                "net_cents": cc - dc,
+                "tasks_for_others": int(c["work"]),
+                "tasks_by_others": int(d["work"]),
+                "minutes_for_others": _minutes(int(c["tenths"])),
+                "minutes_by_others": _minutes(int(d["tenths"])),
+                "own_tasks": int(own.get(p, 0)),
+                "adjustment_lines": int(c["adj"]) + int(d["adj"]),
+            }
+        )
+    return out
+
+
+def flows(lines: pd.DataFrame) -> list[dict[str, Any]]:
+    """The matrix of who worked for whom: per (worker's province, owner) the tasks and the amount."""
+    if not len(lines):
+        return []
+    frame = pd.DataFrame({"tasks": (lines["kind"] == "work").astype("int64"),
+                          "cents": lines["amount_cents"].astype("int64")})  # fmt: skip
+    cells = frame.groupby([lines["credit_province"], lines["debit_province"]]).sum()
     return [
         {
-            "province_id": p,
-            "credit": yuan(a["credit"]),
-            "debit": yuan(a["debit"]),
-            "net": yuan(a["credit"] - a["debit"]),
-            "credit_cents": a["credit"],
-            "debit_cents": a["debit"],
-            "net_cents": a["credit"] - a["debit"],
-            "tasks_for_others": a["for"],
-            "tasks_by_others": a["by"],
-            "minutes_for_others": str(a["mfor"]),
-            "minutes_by_others": str(a["mby"]),
-            "own_tasks": int(own.get(p, 0)),
-            "adjustment_lines": a["adj"],
+            "worker_province": c,
+            "owner_province": d,
+            "tasks": int(n),
+            "amount": yuan(int(a)),
+            "amount_cents": int(a),
         }
-        for p, a in acc.items()
+        for (c, d), n, a in zip(cells.index, cells["tasks"], cells["cents"], strict=True)
     ]
 
 
-def flows(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The matrix of who worked for whom: per (worker's province, owner) the tasks and the amount."""
-    acc: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for line in lines:
-        cell = acc[(line["credit_province"], line["debit_province"])]
-        cell[0] += 1 if line["kind"] == "work" else 0
-        cell[1] += int(line["amount_cents"])
-    return [
-        {"worker_province": c, "owner_province": d, "tasks": n, "amount": yuan(a), "amount_cents": a}
-        for (c, d), (n, a) in sorted(acc.items())
-    ]
-
-
-def national(rows: list[dict[str, Any]], lines: list[dict[str, Any]]) -> dict[str, Any]:
+def national(rows: list[dict[str, Any]], lines: pd.DataFrame) -> dict[str, Any]:
     """National totals from the province summaries ``rows`` (credits equal debits: the tests check it)."""
     credit = sum(int(r["credit_cents"]) for r in rows)
     debit = sum(int(r["debit_cents"]) for r in rows)
-    work = sum(1 for x in lines if x["kind"] == "work")
+    work = int((lines["kind"] == "work").sum())
     return {
         "credit": yuan(credit),
         "debit": yuan(debit),

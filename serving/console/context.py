@@ -26,6 +26,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("risk", "Risk team", "GET /watchlist"),
     ("alerts", "Alerts", "GET /alerts"),
     ("models", "Models and proof", "GET /console/api/models"),
+    ("settlement", "Settlement", "GET /settlement"),
 )
 
 

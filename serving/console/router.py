@@ -31,7 +31,16 @@ from serving.console.words import vocabulary
 from serving.errors import ApiError
 
 STATIC = Path(__file__).parent / "static"
-SCRIPTS = ("console.js", "board.js", "dispatch.js", "risk.js", "alerts.js", "models.js", "charts.js")
+SCRIPTS = (
+    "console.js",
+    "board.js",
+    "dispatch.js",
+    "risk.js",
+    "alerts.js",
+    "models.js",
+    "charts.js",
+    "settlement.js",
+)
 FILES = {
     **dict.fromkeys(SCRIPTS, "text/javascript"),
     "console.css": "text/css",

@@ -5,8 +5,9 @@ import { mountDispatch } from "./dispatch.js";
 import { mountRisk } from "./risk.js";
 import { mountAlerts } from "./alerts.js";
 import { mountModels } from "./models.js";
+import { mountSettlement } from "./settlement.js";
 
-const MOUNTS = { board: mountBoard, dispatch: mountDispatch, risk: mountRisk, alerts: mountAlerts, models: mountModels };
+const MOUNTS = { board: mountBoard, dispatch: mountDispatch, risk: mountRisk, alerts: mountAlerts, models: mountModels, settlement: mountSettlement };
 
 /** An element with attributes (on* = listeners, dataset.*) and children (strings become text). */
 export function el(tag, attrs = {}, ...children) {

@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from opsmatch import events
 from opsmatch.clock import clock_reading, next_weekday_at
 from opsmatch.settings import PROJECT_ROOT
 from serving import launch
@@ -174,7 +175,8 @@ def test_each_role_signs_in_and_sees_only_its_views(stack: Stack, open_as) -> No
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         first = views_of(role)[0]["id"]
         signed.page.wait_for_selector(f"#view-{first}[data-rendered]", state="attached")
-    assert [v["id"] for v in views_of("ops_head")] == ["board", "dispatch", "risk", "alerts", "models"]
+    ops_views = ["board", "dispatch", "risk", "alerts", "models", "settlement"]
+    assert [v["id"] for v in views_of("ops_head")] == ops_views
     assert [v["id"] for v in views_of("dispatcher")] == ["dispatch", "alerts", "models"]
     assert [v["id"] for v in views_of("risk")] == ["risk", "alerts", "models"]
     assert [v["id"] for v in views_of("qa_system")] == ["models"]
@@ -424,3 +426,74 @@ def test_models_view_shows_the_served_champions(stack: Stack, open_as) -> None: 
     expect(view.locator("#models-registry a").first).to_have_attribute(
         "href", re.compile("/#/models/opsmatch-")
     )
+
+
+# -- settlement between provinces -------------------------------------------------------------------------
+def _march_of_shared_work(stack: Stack) -> list[tuple[str, str, str]]:
+    """Tasks of March 2026 (long before the history) each done by a worker of the next province, and one
+    own task, stored in the copy's event store: (task id, owner, worker)."""
+    workers = stack.live.workers.sort_values("worker_id").groupby("province_id")["worker_id"].first()
+    provinces = sorted(workers.index)
+    done = [
+        (f"ST-{i}", p, str(workers[provinces[(i + 1) % len(provinces)]])) for i, p in enumerate(provinces)
+    ]
+    done.append(("ST-own", provinces[0], str(workers[provinces[0]])))
+    at = [pd.Timestamp("2026-03-10T02:00:00Z") + pd.Timedelta(hours=i) for i in range(len(done))]
+    customer = str(stack.live.customers["customer_id"].iloc[0])
+    tasks = pd.DataFrame(
+        {"task_id": [t for t, _, _ in done], "task_type": "renewal", "province_id": [p for _, p, _ in done],
+         "customer_id": customer, "created_at": [a - pd.Timedelta(hours=1) for a in at],
+         "sla_due_at": [a + pd.Timedelta(days=1) for a in at], "complexity": 2, "channel": "online",
+         "amount": 10.0}
+    )  # fmt: skip
+    completions = pd.DataFrame(
+        {"task_id": tasks["task_id"], "worker_id": [w for _, _, w in done], "completed_at": at,
+         "started_at": [a - pd.Timedelta(minutes=15) for a in at], "handling_minutes": 15.0}
+    )  # fmt: skip
+    events.append_many(stack.live.settings, {"tasks": tasks, "completions": completions})
+    return done
+
+
+def test_settlement_route_and_view_with_close(stack: Stack, open_as) -> None:  # noqa: ANN001
+    done = _march_of_shared_work(stack)
+    head = {"Authorization": f"Bearer {stack.keys['ops_head']}"}
+    with httpx.Client(base_url=stack.url, headers=head, timeout=60) as ops:
+        r = ops.get("/settlement", params={"from": "2026-03-01", "to": "2026-04-01", "limit": 2})
+        assert r.status_code == 200, r.text
+        st = r.json()
+        assert st["month"] == "2026-03" and st["status"] == "open" and st["lines_total"] == len(done) - 1
+        assert len(st["lines"]) == 2 and st["national"]["credit_cents"] == st["national"]["debit_cents"] > 0
+        assert {p["province_id"]: p["own_tasks"] for p in st["provinces"]}[done[-1][1]] == 1
+        for params, status, loc in (
+            ({"month": "2026-03", "province_id": "P99"}, 422, ["query", "province_id"]),
+            ({"from": "2026-03-05", "to": "2026-03-01"}, 422, ["query", "to"]),
+            ({"month": stack.now().strftime("%Y-%m")}, 422, ["query", "to"]),  # not ended: provisional only
+            ({"from": "March", "to": "2026-04-01"}, 400, ["query", "from"]),
+        ):
+            bad = ops.get("/settlement", params=params)
+            assert bad.status_code == status and bad.json()["loc"] == loc, bad.text
+        now = ops.get("/settlement", params={"month": stack.now().strftime("%Y-%m"), "provisional": "true"})
+        assert now.status_code == 200 and now.json()["status"] == "provisional"
+    with httpx.Client(
+        base_url=stack.url, headers={"Authorization": f"Bearer {stack.keys['dispatcher']}"}
+    ) as desk:
+        assert desk.get("/settlement", params={"month": "2026-03"}).status_code == 403
+
+    signed = open_as("ops_head")
+    view = signed.view("settlement")
+    view.locator("#settlement-month").fill("2026-03")
+    view.locator("button", has_text="Show").click()
+    expect(view.locator("#settlement-head")).to_contain_text("2026-03: open")
+    expect(view.locator("#settlement-net tr")).to_have_count(len(stack.live.provinces))
+    task, owner, worker = done[0]
+    home = stack.live.workers.set_index("worker_id").loc[worker, "province_id"]
+    view.locator(f'#settlement-matrix td[data-worker="{home}"][data-owner="{owner}"]').click()
+    expect(view.locator(f'#settlement-lines tr[data-task="{task}"]')).to_contain_text(worker)
+    view.locator("#settlement-close").click()
+    signed.confirm(note="March settled")
+    expect(view.locator("#settlement-head")).to_contain_text("closed by console-ops_head")
+    audit = stack.api.get("/console/api/audit", params={"action": "settlement_close"}).json()["entries"]
+    assert audit[0]["actor"] == "console-ops_head" and audit[0]["target"] == "settlement:2026-03"
+    frozen = stack.api.get("/settlement", params={"month": "2026-03", "limit": 1000})
+    again = stack.api.get("/settlement", params={"month": "2026-03", "limit": 1000})
+    assert frozen.json()["status"] == "closed" and frozen.content == again.content
