@@ -7,7 +7,7 @@ SCENARIO ?= default
 DAYS   ?= 90
 PORT   ?= 3000
 
-.PHONY: run test install lint bench simulate clean system-deps
+.PHONY: run stack test install lint bench simulate clean system-deps
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -23,6 +23,11 @@ install: $(STAMP)
 run: $(STAMP)
 	OPSMATCH_CLOCK=$${OPSMATCH_CLOCK:-demo} OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch bootstrap --days $(DAYS) --first-champions background
 	OPSMATCH_CLOCK=$${OPSMATCH_CLOCK:-demo} OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch demo --port $(PORT)
+
+## The same on PostgreSQL + Redis (Debian's packages, run from data/stack/) with WORKERS service workers.
+WORKERS ?= 2
+stack: $(STAMP) system-deps
+	OPSMATCH_CLOCK=$${OPSMATCH_CLOCK:-demo} OPSMATCH_SCENARIO=$(SCENARIO) $(BIN)/opsmatch stack up --workers $(WORKERS) --days $(DAYS) --port $(PORT)
 
 ## Servers the integration tests start for real (redis-server, ...), installed when missing.
 system-deps:

@@ -17,6 +17,7 @@ from rich.table import Table
 from apps.events_cli import events_app, migrate_if_needed
 from apps.plain import show
 from apps.settlement_cli import settlement_app
+from apps.stack_cli import stack_app
 from opsmatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ keys_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(events_app, name="events")
 app.add_typer(settlement_app, name="settlement")
+app.add_typer(stack_app, name="stack")
 console = Console()
 
 
