@@ -10,6 +10,7 @@ open month after a run of closed months carries their adjustments (late QA resul
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -40,6 +41,7 @@ from serving.state import ConflictError, StateStore
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_DAYS = 366  # the longest range a statement covers
+RECENT_SECONDS = 30.0  # an open statement is recomputed at most this often for its pages
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Settlement:
         self.book = SettlementBook(state)
         self.clock = clock
         self.config = config or default_config()
+        self._recent: dict[tuple, tuple[float, dict[str, Any], pd.DataFrame]] = {}
 
     # -- input -------------------------------------------------------------------------------------
     def _bound(self, value: date | datetime) -> datetime:
@@ -160,7 +163,7 @@ class Settlement:
             return _view(frozen, province_id, counterparty) | {
                 "lines": page, "lines_total": total, "offset": offset, "limit": limit,
             }  # fmt: skip
-        head, lines = self.compute(period, provisional=provisional)
+        head, lines = self._computed(period, provisional)
         for who in (province_id, counterparty):
             if who is not None:
                 lines = lines[(lines["credit_province"] == who) | (lines["debit_province"] == who)]
@@ -169,6 +172,19 @@ class Settlement:
             "lines": records(lines.iloc[offset:end]), "lines_total": len(lines), "offset": offset,
             "limit": limit,
         }  # fmt: skip
+
+    def _computed(self, period: Period, provisional: bool) -> tuple[dict[str, Any], pd.DataFrame]:
+        """``compute`` kept ``RECENT_SECONDS`` for the pages and drill-downs of one statement (a
+        default-sized month takes seconds); a close always computes afresh."""
+        key = (period.start, period.end, provisional)
+        now = time.monotonic()
+        hit = self._recent.get(key)
+        if hit is not None and now - hit[0] < RECENT_SECONDS:
+            return hit[1], hit[2]
+        head, lines = self.compute(period, provisional=provisional)
+        self._recent = {k: v for k, v in self._recent.items() if now - v[0] < RECENT_SECONDS}
+        self._recent[key] = (now, head, lines)
+        return head, lines
 
     def compute(self, period: Period, *, provisional: bool = False) -> tuple[dict[str, Any], pd.DataFrame]:
         """(statement head, every line) of ``period`` from the log as it is now (at one version)."""

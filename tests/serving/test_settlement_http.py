@@ -99,3 +99,11 @@ def test_settlement_route_roles_errors_paging_and_close(client, settings) -> Non
     assert frozen.json()["status"] == "closed" and frozen.json()["lines_total"] == 9
     audit = client.get("/console/api/audit", params={"action": "settlement_close"}).json()["entries"]
     assert audit[0]["actor"] == "st-ops_head" and audit[0]["detail"]["lines"] == 9
+
+
+def test_settlement_is_documented(client) -> None:  # noqa: ANN001
+    paths = client.get("/docs.json").json()["paths"]
+    got = paths["/settlement"]["get"]
+    assert {"200", "400", "401", "403", "422"} <= set(got["responses"])
+    assert {p["name"] for p in got["parameters"]} >= {"from", "to", "month", "province_id", "provisional"}
+    assert {"200", "409", "422"} <= set(paths["/settlement/close"]["post"]["responses"])
