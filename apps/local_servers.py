@@ -4,7 +4,8 @@ so a second start finds the same data.
 
 PostgreSQL: ``initdb`` once (trust authentication on loopback, user ``postgres``), then ``postgres -D``;
 as root both run as the ``postgres`` user, which Debian's package creates. Redis: ``redis-server`` with
-an append-only file in its folder.
+an append-only file in its folder. MLflow: ``mlflow server`` on the PostgreSQL backend store, for its UI
+(the product's own clients write to the backend store directly).
 """
 
 from __future__ import annotations
@@ -143,3 +144,17 @@ def start_redis(folder: Path, port: int) -> Server:
         proc = subprocess.Popen([binary("redis-server"), *args], stdout=out, stderr=subprocess.STDOUT)
     _wait(proc, port, log)
     return Server("redis", proc, f"127.0.0.1:{port}", log)
+
+
+def start_mlflow(backend_uri: str, artifacts: Path, port: int, log: Path) -> Server:
+    """``mlflow server`` (its UI) on ``backend_uri`` with ``artifacts`` as the default artifact root."""
+    import sys
+
+    args = ["--backend-store-uri", backend_uri, "--default-artifact-root", artifacts.resolve().as_uri()]
+    args += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with open(log, "a") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", *args], stdout=out, stderr=subprocess.STDOUT
+        )
+    _wait(proc, port, log, timeout=120)
+    return Server("mlflow", proc, f"http://127.0.0.1:{port}", log)

@@ -4,7 +4,8 @@
 database each) and Redis (online features, shared rate limits) in ``<data dir>/stack/`` on loopback
 ports, bootstraps the product onto them (twin history into PostgreSQL, features materialized into Redis,
 first champions tracked in the PostgreSQL-backed MLflow), then runs ``opsmatch demo`` with the service in
-``--workers`` BentoML workers and the live twin. Ctrl-C stops everything; the data stays for next time.
+``--workers`` BentoML workers and the live twin; ``mlflow server`` on the same backend store shows the
+runs. Ctrl-C stops everything; the data stays for next time.
 ``opsmatch stack env`` prints the settings that point any other command at the running stack.
 """
 
@@ -59,12 +60,13 @@ def up(
     port: int = typer.Option(3000, help="The service's port."),
     pg_port: int = typer.Option(5433, help="PostgreSQL's loopback port."),
     redis_port: int = typer.Option(6380, help="Redis's loopback port."),
+    mlflow_port: int = typer.Option(5000, help="The MLflow UI's loopback port."),
     days: int = typer.Option(90, min=45, help="Days of twin history on the first start."),
     live: bool = typer.Option(True, "--live/--no-live", help="Run the live twin against the service."),
 ) -> None:
     """Start PostgreSQL and Redis, bootstrap onto them, serve with --workers workers and the live twin."""
     from apps.demo import cli
-    from apps.local_servers import ensure_databases, start_postgres, start_redis
+    from apps.local_servers import ensure_databases, start_mlflow, start_postgres, start_redis
 
     root = _settings(ctx).data_dir / "stack"
     servers = []
@@ -75,7 +77,11 @@ def up(
         servers.append(redis)
         databases = ensure_databases(pg.url, *DATABASES)
         env = {**os.environ, **stack_env(root, databases, redis.url, workers)}
+        ui = start_mlflow(databases["mlflow"], root / "artifacts", mlflow_port, root / "mlflow.log")
+        servers.append(ui)
+        env["OPSMATCH_SERVICE__MLFLOW_UI_URL"] = ui.url  # the console's links into MLflow
         console.print(f"PostgreSQL on {pg.url} (log {pg.log}); Redis on {redis.url} (log {redis.log})")
+        console.print(f"MLflow UI on {ui.url} (backend store: PostgreSQL database mlflow)")
         boot = cli("bootstrap", "--days", str(days), "--first-champions", "background")
         if subprocess.call(boot, env=env) != 0:
             raise typer.Exit(1)
