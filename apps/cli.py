@@ -367,15 +367,20 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Bind address."),
     port: int = typer.Option(3000, help="Port."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="BentoML workers: more than one needs the scaled stores (README, 'At scale')."
+    ),
 ) -> None:
     """Serve the BentoML service (rank, assign, risk, alerts, outcomes, policy) in the foreground."""
+    import os
     import subprocess
 
     from opsmatch.settings import PROJECT_ROOT
     from serving.launch import serve_command
 
-    console.print(f"serving on http://{host}:{port} (Swagger UI at /); Ctrl-C to stop")
-    raise typer.Exit(subprocess.call(serve_command(host, port), cwd=PROJECT_ROOT))
+    env = {**os.environ, "BENTOML_CONFIG_OPTIONS": f"services.opsmatch.workers={workers}"}
+    console.print(f"serving on http://{host}:{port}, {workers} worker(s) (Swagger UI at /); Ctrl-C stops")
+    raise typer.Exit(subprocess.call(serve_command(host, port), cwd=PROJECT_ROOT, env=env))
 
 
 def _key_store(settings: Settings):  # noqa: ANN202 - serving imported here, off CLI start-up
