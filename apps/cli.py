@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from apps.events_cli import events_app, migrate_if_needed
+from apps.forecast_cli import forecast_app
 from apps.plain import show
 from apps.settlement_cli import settlement_app
 from apps.stack_cli import stack_app
@@ -35,6 +36,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(events_app, name="events")
+app.add_typer(forecast_app, name="forecast")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
 console = Console()
@@ -590,6 +592,8 @@ def demo(
             done_message="first champions promoted: the service swaps them in within seconds",
         )
         jobs.insert(0, first)
+    # the arrival forecast: checked hourly, made again once a whole new day of arrivals has come
+    jobs.append(Job("forecast", cli("forecast", "refresh"), logs / "forecast.log", every_seconds=3600))
     watch = settings.monitor_every_minutes * 60  # served predictions vs outcomes, on its own period
     jobs.append(
         Job(

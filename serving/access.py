@@ -69,6 +69,8 @@ ROUTES: tuple[Route, ...] = (
     _route("POST /interventions", "risk team", RISK),
     _route("GET /policy", "operations head"),
     _route("PUT /policy", "operations head"),
+    _route("GET /forecast", "operations head", DISPATCHER),
+    _route("GET /staffing", "operations head", DISPATCHER),
     _route("GET /settlement", "operations head"),
     _route("POST /settlement/close", "operations head"),
     _route("GET /info", "operators", *ROLES),

@@ -42,6 +42,7 @@ from serving.console.router import router as console_router
 from serving.engine import Engine
 from serving.errors import ApiError, validation_body, validation_from, validation_status
 from serving.openapi import build_openapi
+from serving.planning_routes import router as planning_router
 from serving.replica import Lease, WorkerHeader, lease_lines
 from serving.safety_metrics import count_fallback, metric_lines
 from serving.settlement import settlement_of
@@ -54,6 +55,7 @@ ops_app = FastAPI(
     title="opsmatch operations API", docs_url=None, redoc_url=None, openapi_url="/ops/openapi.json"
 )
 ops_app.include_router(console_router)  # the operations console at /console (serving/console)
+ops_app.include_router(planning_router)  # GET /forecast, GET /staffing (serving/planning_routes)
 
 
 AlertKind = Literal[rules.KINDS]  # type: ignore[valid-type]
