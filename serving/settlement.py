@@ -51,6 +51,7 @@ class Period:
     start: datetime
     end: datetime
     month: str | None
+    field: str = "month"  # the query field that set its end (named when the period has not ended)
 
 
 def month_period(month: str, tz: str, loc: list[str | int] | None = None) -> Period:
@@ -120,7 +121,7 @@ class Settlement:
         local = a.astimezone(ZoneInfo(self.config.timezone))
         label = f"{local.year:04d}-{local.month:02d}"
         whole = month_period(label, self.config.timezone)
-        return Period(a, b, label if (whole.start, whole.end) == (a, b) else None)
+        return Period(a, b, label if (whole.start, whole.end) == (a, b) else None, "to")
 
     def _check(
         self, period: Period, province_id: str | None, provisional: bool, loc: list[str | int]
@@ -151,7 +152,7 @@ class Settlement:
         limit: int | None = 100,
     ) -> dict[str, Any]:
         """The statement of ``period`` (frozen when it is a closed month), filtered and paged."""
-        self._check(period, province_id, provisional, ["query", "to"])
+        self._check(period, province_id, provisional, ["query", period.field])
         if counterparty is not None and counterparty not in self.log.provinces():
             raise ApiError(
                 422, f"unknown province {counterparty!r}", ["query", "counterparty"], "rule_violation"

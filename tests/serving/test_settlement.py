@@ -273,7 +273,7 @@ def test_bad_input_names_the_field(toy) -> None:  # noqa: ANN001
         (lambda: settle.period(None, None, "2026-13"), ["query", "month"]),
         (lambda: settle.period(datetime(2026, 11, 5), None, None), ["query", "to"]),
         (lambda: settle.statement(nov, "P99"), ["query", "province_id"]),
-        (lambda: settle.statement(month_period("2026-12", "Asia/Shanghai")), ["query", "to"]),  # not ended
+        (lambda: settle.statement(month_period("2026-12", "Asia/Shanghai")), ["query", "month"]),  # not ended
         (lambda: settle.close("2026-12", actor="x"), ["month"]),
     ]
     for call, loc in cases:

@@ -69,7 +69,8 @@ def test_settlement_route_roles_errors_paging_and_close(client, settings) -> Non
     for params, status, loc in (
         ({"month": "2026-11", "province_id": "P99"}, 422, ["query", "province_id"]),
         ({"from": "2026-11-05", "to": "2026-11-01"}, 422, ["query", "to"]),
-        ({"month": "2026-12"}, 422, ["query", "to"]),  # December has not ended on Dec 2
+        ({"month": "2026-12"}, 422, ["query", "month"]),  # December has not ended on Dec 2
+        ({"from": "2026-11-20", "to": "2026-12-20"}, 422, ["query", "to"]),
         ({"month": "2026-13"}, 422, ["query", "month"]),
         ({"from": "2026-11-01"}, 422, ["query", "to"]),
         ({"from": "0001-01-01", "to": "2026-01-01"}, 422, ["query", "from"]),

@@ -467,7 +467,7 @@ def test_settlement_route_and_view_with_close(stack: Stack, open_as) -> None:  #
         for params, status, loc in (
             ({"month": "2026-03", "province_id": "P99"}, 422, ["query", "province_id"]),
             ({"from": "2026-03-05", "to": "2026-03-01"}, 422, ["query", "to"]),
-            ({"month": stack.now().strftime("%Y-%m")}, 422, ["query", "to"]),  # not ended: provisional only
+            ({"month": stack.now().strftime("%Y-%m")}, 422, ["query", "month"]),  # not ended
             ({"from": "March", "to": "2026-04-01"}, 400, ["query", "from"]),
         ):
             bad = ops.get("/settlement", params=params)
