@@ -25,7 +25,7 @@ from serving.dispatch_idle import available, idle_answer, paged
 from serving.dispatch_plan import Batch, items, plan_by_arm, rounded
 from serving.eligibility import pool_availability
 from serving.lifecycle import HELD, WAITING, TaskEvent, TaskState
-from serving.monitor import UNPLACED, Redispatch, grace_instant, sweep
+from serving.monitor import UNPLACED, Redispatch, grace_instant, sweep, told_clock
 from serving.protocols import Scorer, TaskRecord, WorkerPool
 from serving.ranking import NEAR_SLA
 from serving.served import assign_decision
@@ -246,6 +246,7 @@ class Dispatcher:
             on_shift=dict(zip(ids, avail.on_shift.tolist(), strict=True)),
             on_shift_earlier=dict(zip(ids, earlier.on_shift.tolist(), strict=True)),
             staff_on_shift=Counter(pool.province_ids[avail.on_shift & pool.active].astype(str).tolist()),
+            told=told_clock(pool.status_at, now, ttl),  # timeouts: only once the workers' system caught up
         )
         moved = []
         for r in decisions.redispatch[: eng.config.max_batch_tasks]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -97,20 +97,40 @@ def _minutes(a: datetime, b: datetime) -> float:
 
 
 def held_reason(
-    state: TaskState, now: datetime, rules: MonitorRules, on_shift: bool, on_shift_earlier: bool
+    state: TaskState,
+    now: datetime,
+    rules: MonitorRules,
+    on_shift: bool,
+    on_shift_earlier: bool,
+    told: datetime | None = None,
 ) -> tuple[str, float] | None:
-    """Why a task with a worker must be taken back (reason, minutes waited), or None."""
+    """Why a task with a worker must be taken back (reason, minutes waited), or None. The accept and
+    start timeouts count up to ``told`` (:func:`told_clock`; default ``now``): a worker whose system has
+    not yet caught up with the assignment has not been told, so it cannot have been slow to answer."""
     if not on_shift and not on_shift_earlier:
         return "worker_off_shift", _minutes(now, state.since)
+    heard = now if told is None else min(now, told)
     if state.status is Status.ASSIGNED and state.assigned_at is not None:
-        waited = _minutes(now, state.assigned_at)
+        waited = _minutes(heard, state.assigned_at)
         if waited > rules.accept_timeout_minutes:
             return "accept_timeout", waited
     if state.status is Status.ACCEPTED and state.accepted_at is not None:
-        waited = _minutes(now, state.accepted_at)
+        waited = _minutes(heard, state.accepted_at)
         if waited > rules.start_timeout_minutes:
             return "start_timeout", waited
     return None
+
+
+def told_clock(status_at: np.ndarray | None, now: datetime, ttl_seconds: float) -> datetime:
+    """How far the systems that tell the workers (the dispatch system's status feed) have got: the
+    newest live status they reported, never after ``now``; a feed silent for ``ttl_seconds`` no longer
+    holds the timeouts back (``now - ttl``). Without a feed: ``now``."""
+    at = np.asarray(status_at if status_at is not None else [], dtype=float)
+    at = at[np.isfinite(at)]
+    if not len(at):
+        return now
+    newest = datetime.fromtimestamp(float(at.max()), tz=UTC)
+    return min(now, max(newest, now - timedelta(seconds=ttl_seconds)))
 
 
 def redispatch_decisions(
@@ -120,6 +140,7 @@ def redispatch_decisions(
     rules: MonitorRules,
     on_shift: Mapping[str, bool],
     on_shift_earlier: Mapping[str, bool] | None = None,
+    told: datetime | None = None,
 ) -> tuple[list[Redispatch], list[Redispatch]]:
     """(moves, escalations), each in SLA order; see the module docstring. A worker missing from
     ``on_shift`` counts as on shift (unknown: not a reason to move work)."""
@@ -130,7 +151,7 @@ def redispatch_decisions(
         task = tasks[st.task_id]
         if st.status in HELD:
             worker = st.worker_id or ""
-            why = held_reason(st, now, rules, on_shift.get(worker, True), earlier.get(worker, True))
+            why = held_reason(st, now, rules, on_shift.get(worker, True), earlier.get(worker, True), told)
             if why is None:
                 continue
             move = Redispatch(
@@ -204,6 +225,7 @@ def sweep(
     on_shift: Mapping[str, bool],
     on_shift_earlier: Mapping[str, bool] | None = None,
     staff_on_shift: Mapping[str, int] | None = None,
+    told: datetime | None = None,
 ) -> MonitorDecisions:
     """One monitor pass over the open tasks (final ones are ignored); see the module docstring."""
     open_ = [st for st in states if st.status in WAITING | HELD]
@@ -213,7 +235,7 @@ def sweep(
     moves: list[Redispatch] = []
     escalated: list[Redispatch] = []
     if rules.redispatch:
-        moves, escalated = redispatch_decisions(open_, tasks, now, rules, on_shift, on_shift_earlier)
+        moves, escalated = redispatch_decisions(open_, tasks, now, rules, on_shift, on_shift_earlier, told)
     staff = staff_on_shift if staff_on_shift is not None else {}
     alerts = monitor_alerts(open_, tasks, now, alert_rules, staff, escalated)
     return MonitorDecisions(moves, escalated, alerts)

@@ -166,3 +166,23 @@ def test_a_monitor_move_applies_as_a_legal_reassign_event_with_its_reason() -> N
 def test_a_task_without_its_record_is_a_caller_error() -> None:
     with pytest.raises(KeyError, match="T1"):
         sweep([state("T1", Status.PENDING, T0)], {}, T0, RULES, ALERTS, on_shift={})
+
+
+def test_timeouts_wait_for_the_workers_system_to_catch_up() -> None:
+    """A twin (or dispatch system) behind the service's clock has not told its worker yet: the accept
+    and start timeouts count on how far its status feed has got, not on the service's clock alone."""
+    import numpy as np
+
+    from serving.monitor import told_clock
+
+    states = [state("T1", Status.ASSIGNED, T0), state("T2", Status.ACCEPTED, T0)]
+    now = T0 + timedelta(minutes=90)
+    behind = T0 + timedelta(minutes=10)  # the feed's newest status: ten minutes after the assignment
+    assert run(states, now, told=behind).redispatch == []
+    caught_up = run(states, now, told=T0 + timedelta(minutes=61)).redispatch
+    assert [(m.task_id, m.reason) for m in caught_up] == [("T1", "accept_timeout"), ("T2", "start_timeout")]
+    # the feed's clock: its newest status, never after now, and a silent feed stops holding back at the TTL
+    at = np.array([np.nan, behind.timestamp(), (T0 - timedelta(hours=1)).timestamp()])
+    assert told_clock(at, now, ttl_seconds=7200) == behind
+    assert told_clock(at, now + timedelta(hours=3), ttl_seconds=7200) == now + timedelta(hours=1)
+    assert told_clock(at, T0, ttl_seconds=7200) == T0 and told_clock(None, now, 7200) == now

@@ -77,11 +77,24 @@ def moved(api: httpx.Client, tid: str, reason: str) -> list[dict[str, Any]] | No
     return None
 
 
+def feed(api: httpx.Client, live: Live) -> bool:
+    """The dispatch system's status feed keeps up with the clock (one bystander's status, now): the
+    accept and start timeouts count on how far the feed has got (``serving.monitor.told_clock``)."""
+    bystander = str(live.workers["worker_id"].iloc[-1])
+    row = {"worker_id": bystander, "at": live.clock().isoformat(), "on_shift": True, "open_tasks": 0}
+    return ok(api.post("/workers/status", json={"statuses": [row]}))["received"] == 1
+
+
 def test_accept_timeout_is_taken_back_and_redispatched(api: httpx.Client, live: Live) -> None:
     monitor_rules(api, accept_timeout_minutes=2)  # 2 s of wall time
     post_task(api, live, "MT-ACC")
     first = ok(api.post("/assign", json={"task_ids": ["MT-ACC"], "commit": True}))["assignments"][0]
-    got = wait_until(lambda: moved(api, "MT-ACC", "accept_timeout"), 60, what="accept_timeout re-dispatch")
+    assert moved(api, "MT-ACC", "accept_timeout") is None  # the feed has not caught up: nobody was told
+    got = wait_until(
+        lambda: feed(api, live) and moved(api, "MT-ACC", "accept_timeout"),
+        60,
+        what="accept_timeout re-dispatch",
+    )
     monitor_rules(api)  # no further timeouts while we look
     back = next(e for e in got if e["kind"] == "reassign")
     assert (back["source"], back["actor"], back["assignment_id"]) == (
