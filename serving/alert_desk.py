@@ -69,6 +69,8 @@ def list_alerts(
         states, silenced = ["open", "acked"], True
     elif state == "active":
         states = ["open", "acked"]
+    elif acked is False:  # the old filter: not acknowledged yet, and not resolved either
+        states = ["open"]
     total, rows = engine.store.alerts.list(
         engine.clock(),
         states=states,

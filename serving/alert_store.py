@@ -13,73 +13,19 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from serving.alert_silences import Silences
+from serving.alert_tables import _dumps, _utc, incidents, metadata
 from serving.incidents import Incident, spec, trend, worst
 
-metadata = sa.MetaData()
-Stamp = sa.DateTime(timezone=True)
 TREND_MINUTES = 30.0  # the trend compares with a value up to this old (rolled to the last one seen)
-
-incidents = sa.Table(
-    "alert_incidents",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("scope", sa.String(300), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False, index=True),
-    sa.Column("state", sa.String(16), nullable=False, index=True),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("roles", sa.String(200), nullable=False),  # ",risk,ops_head," (a LIKE filter)
-    sa.Column("province_id", sa.String(64), index=True),
-    sa.Column("task_type", sa.String(64)),
-    sa.Column("subject_id", sa.String(200), nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("details", sa.Text, nullable=False),
-    sa.Column("examples", sa.Text, nullable=False),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("trend", sa.String(16), nullable=False),
-    sa.Column("trend_ref", sa.Float),
-    sa.Column("trend_ref_at", Stamp),
-    sa.Column("episode", sa.Integer, nullable=False),
-    sa.Column("first_seen", Stamp, nullable=False),
-    sa.Column("last_seen", Stamp, nullable=False, index=True),
-    sa.Column("acked_by", sa.String(200)),
-    sa.Column("acked_at", Stamp),
-    sa.Column("ack_note", sa.Text),
-    sa.Column("resolved_at", Stamp),
-    sa.Column("resolved_by", sa.String(200)),
-)
-silences = sa.Table(
-    "alert_silences",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("scope", sa.String(300), nullable=False, index=True),
-    sa.Column("alert_id", sa.String(64), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("starts_at", Stamp, nullable=False),
-    sa.Column("ends_at", Stamp, nullable=False, index=True),
-    sa.Column("created_by", sa.String(200), nullable=False),
-    sa.Column("ended_at", Stamp),
-    sa.Column("ended_by", sa.String(200)),
-)
-
-
-def _utc(ts: datetime | None) -> datetime | None:
-    if ts is None:
-        return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -90,7 +36,7 @@ class Family:
     provinces: frozenset[str] | None = None
 
 
-class AlertStore:
+class AlertStore(Silences):
     """Incidents and silences; ``audit(conn, action, actor, target, detail, at)`` writes an audit row."""
 
     def __init__(self, engine: sa.Engine, audit_table: sa.Table, retries: int = 8) -> None:
@@ -131,7 +77,7 @@ class AlertStore:
         by_id = {i.id: i for i in found}
 
         def work(conn: sa.Connection) -> int:
-            ids = list(by_id)
+            ids = sorted(by_id)  # one lock order for every writer (no deadlock on PostgreSQL)
             rows = {}
             for k in range(0, len(ids), 500):
                 query = sa.select(incidents).where(incidents.c.id.in_(ids[k : k + 500])).with_for_update()
@@ -207,58 +153,7 @@ class AlertStore:
 
         return self.get(alert_id, at) if self._retry(work) else None
 
-    def silence(
-        self, alert_id: str, *, actor: str, reason: str, until: datetime, at: datetime
-    ) -> dict[str, Any] | None:
-        """Silence the incident's scope until ``until`` (audited); the silence, or None if unknown."""
-
-        def work(conn: sa.Connection) -> dict[str, Any] | None:
-            row = conn.execute(sa.select(incidents.c.scope).where(incidents.c.id == alert_id)).first()
-            if row is None:
-                return None
-            sid = f"silence-{uuid.uuid4().hex[:16]}"
-            values = {"id": sid, "scope": row.scope, "alert_id": alert_id, "reason": reason,
-                      "starts_at": _utc(at), "ends_at": _utc(until), "created_by": actor}  # fmt: skip
-            conn.execute(silences.insert().values(**values))
-            self._audit(
-                conn, "alert_silence", actor, alert_id, {"reason": reason, "until": until, "id": sid}, at
-            )
-            return _silence_row(values)
-
-        return self._retry(work)  # type: ignore[no-any-return]
-
-    def end_silences(self, alert_id: str, *, actor: str, at: datetime) -> int | None:
-        """End the active silences of the incident's scope now (audited); how many, None if unknown."""
-        stamp = _utc(at)
-
-        def work(conn: sa.Connection) -> int | None:
-            row = conn.execute(sa.select(incidents.c.scope).where(incidents.c.id == alert_id)).first()
-            if row is None:
-                return None
-            live = (silences.c.scope == row.scope, silences.c.ended_at.is_(None), silences.c.ends_at > stamp)
-            ids = list(conn.execute(sa.select(silences.c.id).where(*live)).scalars())
-            if ids:
-                conn.execute(
-                    silences.update().where(silences.c.id.in_(ids)).values(ended_at=stamp, ended_by=actor)
-                )
-                self._audit(conn, "alert_unsilence", actor, alert_id, {"silences": ids}, at)
-            return len(ids)
-
-        return self._retry(work)  # type: ignore[no-any-return]
-
     # -- reading ----------------------------------------------------------------------------------
-    def active_silences(self, at: datetime) -> dict[str, dict[str, Any]]:
-        """scope -> the active silence that ends last."""
-        stamp = _utc(at)
-        query = sa.select(silences).where(
-            silences.c.ended_at.is_(None), silences.c.ends_at > stamp, silences.c.starts_at <= stamp
-        )
-        out: dict[str, dict[str, Any]] = {}
-        with self.engine.connect() as conn:
-            for r in conn.execute(query.order_by(silences.c.ends_at)).mappings():
-                out[r["scope"]] = _silence_row(dict(r))
-        return out
-
     def get(self, alert_id: str, at: datetime) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(incidents).where(incidents.c.id == alert_id)).mappings().first()
@@ -388,13 +283,6 @@ def _resolve_missing(conn: sa.Connection, family: Family, seen: set[str], at: da
             .where(incidents.c.id.in_(gone[k : k + 500]))
             .values(state="resolved", resolved_at=at, resolved_by=writer)
         )
-
-
-def _silence_row(r: dict[str, Any]) -> dict[str, Any]:
-    out = dict(r)
-    for key in ("starts_at", "ends_at", "ended_at"):
-        out[key] = _utc(out.get(key))
-    return out
 
 
 def _row(r: dict[str, Any], active: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 (reconciled: what cleared resolves), high-risk incidents from the *current* complaint risk of the open
 tasks (re-scored incrementally: a task whose age crossed a step of ``alerts.risk_step_hours`` or whose
 state changed; the scoring itself is the service's, wait-aware through ``now``), the operating
-indicators (every ``INDICATOR_MINUTES`` of operation time) and the expiry of incidents no writer
-raises any more.
+indicators (every ``indicator_minutes`` of operation time, a service setting) and the expiry of
+incidents no writer raises any more.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MONITOR_KINDS = frozenset({"sla_overdue", "sla_near", "province_backlog", "redispatch_limit"})
-INDICATOR_MINUTES = 5.0
 RISK_BATCH = 5000  # tasks re-scored per sweep at most (the rest wait for the next one)
 
 
@@ -115,8 +114,8 @@ class AlertWatch:
 
     # -- operating indicators ---------------------------------------------------------------------
     def _indicators(self, now: datetime, policy: Policy) -> None:
-        last = self._indicators_at
-        if last is not None and now - last < timedelta(minutes=INDICATOR_MINUTES) and now >= last:
+        last, every = self._indicators_at, timedelta(minutes=self.engine.config.indicator_minutes)
+        if last is not None and last <= now < last + every:
             return
         self._indicators_at = now
         rules_ = policy.alerts.indicators

@@ -273,6 +273,7 @@ class ServiceConfig(Strict):
     console_refresh_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
     mlflow_ui_url: str = "http://127.0.0.1:5000"  # where the console links into the MLflow UI
     monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
+    indicator_minutes: Annotated[float, Field(ge=0)] = 5.0  # operating indicators: every this often
     monitor_lease_seconds: Annotated[float, Field(gt=0)] = 90.0  # one monitor among the workers
     min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
     prediction_log: bool = True  # log every served decision (serving.prediction_log)

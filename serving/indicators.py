@@ -74,7 +74,8 @@ def evaluate(readings: Readings, rules: Indicators, active: Collection[tuple[str
             if kind.startswith("arrivals"):
                 got, exp = readings.arrivals.get(prov, 0), readings.expected.get(prov, 0.0)
                 extra = f" ({got} arrived, {exp:.0f} expected)"
-            far = abs(value - rule.raise_at) >= 0.5 * max(abs(rule.raise_at - rule.clear_at), 1e-9) * 4
+            band = max(abs(rule.raise_at - rule.clear_at), 1e-9)
+            far = _beyond(value, rule.raise_at, rule.direction) and abs(value - rule.raise_at) > 2 * band
             out.append(
                 Alert(
                     kind=kind,

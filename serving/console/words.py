@@ -60,5 +60,6 @@ def vocabulary() -> dict[str, Any]:
         "intervention_kinds": list(INTERVENTION_KINDS),
         "intervention_outcomes": list(INTERVENTION_OUTCOMES),
         "alert_kinds": list(alerts.KINDS),
+        "indicators": list(alerts.INDICATORS),
         "task_types": list(TASK_TYPES),
     }

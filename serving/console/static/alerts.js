@@ -1,32 +1,47 @@
-// Alerts for everyone: filter by kind, province and state; ack with a note; the history of acks.
+// Alerts as incidents: one row per condition and scope (kind, province), with its count, worst examples
+// and trend; a summary by kind on top so that the night fits a screen; ack and silence (with a reason
+// and an end); the recently resolved ones beside.
 import { api, ask, el, every, failed, fmt, toast } from "./console.js";
 
-/** An alerts table; ``ackable`` adds the ack button (roles that may POST /alerts/{id}/ack). */
-export function alertTable(alerts, { onAck, showAck = true } = {}) {
+const PAGE = 25;
+const words = (k) => k.replaceAll("_", " ");
+const TREND = { rising: "↑ rising", falling: "↓ falling", steady: "→ steady", new: "new" };
+
+function examples(a) {
+  if (!a.examples || !a.examples.length || a.count <= 1) return "";
+  return a.examples.slice(0, 3).map((e) => `${e.subject_id} (${fmt.num(e.value, e.value < 1 ? 2 : 1)})`).join(", ");
+}
+
+/** An incidents table; ``onAck`` / ``onSilence`` add the buttons (roles that may use them). */
+export function alertTable(alerts, { onAck, onSilence, showAck = true } = {}) {
   return el("table", { class: "alerts" },
-    el("thead", {}, el("tr", {}, ["Seen", "Kind", "Severity", "Province", "Subject", "Message", showAck ? "" : "Acked by"].map((c) => el("th", {}, c)))),
-    el("tbody", {}, alerts.map((a) => el("tr", { dataset: { alert: a.id } },
-      el("td", {}, fmt.time(a.last_seen)),
-      el("td", {}, a.kind.replaceAll("_", " ")),
-      el("td", {}, el("span", { class: `tag ${a.severity}` }, a.severity)),
+    el("thead", {}, el("tr", {}, ["", "Kind", "Prov.", "Count", "Trend", "What", "Since", showAck ? "" : "Resolved"].map((c) => el("th", {}, c)))),
+    el("tbody", {}, alerts.map((a) => el("tr", { dataset: { alert: a.id, state: a.state } },
+      el("td", {}, el("span", { class: `tag ${a.severity}`, title: a.severity }, a.severity.slice(0, 4))),
+      el("td", {}, words(a.kind)),
       el("td", {}, a.province_id || "–"),
-      el("td", {}, a.subject_id),
-      el("td", { class: "wrap" }, a.message),
-      showAck
-        ? el("td", {}, a.acked ? el("span", { class: "muted" }, `acked by ${a.acked_by}`)
-          : el("button", { type: "button", class: "small", dataset: { action: "ack" }, onclick: () => onAck(a) }, "ack"))
-        : el("td", { class: "wrap" }, `${a.acked_by || ""} ${fmt.time(a.acked_at)}`, a.ack_note ? el("div", { class: "muted" }, a.ack_note) : ""),
+      el("td", { class: "num" }, String(a.count)),
+      el("td", { title: `first ${fmt.num(a.details.value_first, 2)}, peak ${fmt.num(a.details.value_peak, 2)}` }, TREND[a.trend] || a.trend),
+      el("td", { class: "wrap" }, a.message, examples(a) ? el("div", { class: "muted" }, `worst: ${examples(a)}`) : ""),
+      el("td", { title: `last seen ${fmt.time(a.last_seen)}` }, fmt.time(a.first_seen)),
+      showAck ? el("td", {},
+        a.silenced ? el("span", { class: "muted", title: a.silence.reason }, `silenced to ${fmt.time(a.silence.ends_at)}`) : "",
+        a.state === "acked" ? el("span", { class: "muted" }, ` acked by ${a.acked_by}`) : "",
+        a.state === "open" && onAck ? el("button", { type: "button", class: "small", dataset: { action: "ack" }, onclick: () => onAck(a) }, "ack") : "",
+        !a.silenced && onSilence ? el("button", { type: "button", class: "small secondary", dataset: { action: "silence" }, onclick: () => onSilence(a) }, "silence") : "")
+        : el("td", { class: "wrap" }, a.state === "resolved" ? `${a.resolved_by || ""} ${fmt.time(a.resolved_at)}` : "open",
+          a.acked_by ? el("div", { class: "muted" }, `acked by ${a.acked_by}${a.ack_note ? `: ${a.ack_note}` : ""}`) : ""),
     ))));
 }
 
 /** Ask for a note and acknowledge; true when done. */
 export async function ackAlert(a) {
-  const answer = await ask({ title: `Acknowledge ${a.kind.replaceAll("_", " ")}`, text: a.message, ok: "Acknowledge",
+  const answer = await ask({ title: `Acknowledge ${words(a.kind)}`, text: a.message, ok: "Acknowledge",
     fields: [{ name: "note", label: "Note (what you did)", required: true, multiline: true }] });
   if (answer === null) return false;
   try {
     await api("POST", `/alerts/${encodeURIComponent(a.id)}/ack`, { note: answer.note });
-    toast(`alert acknowledged: ${a.subject_id}`);
+    toast(`acknowledged: ${words(a.kind)} ${a.province_id || ""}`);
     return true;
   } catch (err) {
     failed("ack", err);
@@ -34,38 +49,69 @@ export async function ackAlert(a) {
   }
 }
 
+/** Ask for a reason and a duration and silence the incident's scope; true when done. */
+export async function silenceAlert(a) {
+  const answer = await ask({ title: `Silence ${words(a.kind)} ${a.province_id || ""}`, text: a.message, ok: "Silence",
+    fields: [{ name: "reason", label: "Reason", required: true, multiline: true },
+      { name: "hours", label: "For", required: true, options: { 1: "1 hour", 4: "4 hours", 12: "12 hours", 24: "1 day", 72: "3 days" } }] });
+  if (answer === null) return false;
+  try {
+    await api("POST", `/alerts/${encodeURIComponent(a.id)}/silence`, { reason: answer.reason, minutes: 60 * Number(answer.hours) });
+    toast(`silenced for ${answer.hours} h: ${words(a.kind)} ${a.province_id || ""}`);
+    return true;
+  } catch (err) {
+    failed("silence", err);
+    return false;
+  }
+}
+
 export function mountAlerts(section, ctx) {
-  const canAck = ["risk", "ops_head", "admin"].includes(ctx.me.role);
+  const canAct = ["risk", "ops_head", "admin"].includes(ctx.me.role);
   const kind = el("select", { id: "alerts-kind" }, el("option", { value: "" }, "all kinds"),
-    ctx.words.alert_kinds.map((k) => el("option", { value: k }, k.replaceAll("_", " "))));
-  const province = el("input", { id: "alerts-province", placeholder: "province, e.g. P01", size: 12 });
-  const state = el("select", { id: "alerts-state" }, el("option", { value: "false" }, "open"),
-    el("option", { value: "" }, "open and acked"));
+    ctx.words.alert_kinds.map((k) => el("option", { value: k }, words(k))));
+  const province = el("input", { id: "alerts-province", placeholder: "province, e.g. P01", size: 10 });
+  const state = el("select", { id: "alerts-state" }, ["open", "acked", "silenced", "active"].map((s) => el("option", { value: s }, s)));
+  const mine = el("select", { id: "alerts-role" }, el("option", { value: ctx.me.role }, "for my role"), el("option", { value: "" }, "for everyone"));
+  const summary = el("div", { id: "alerts-summary", class: "toolbar" });
   const open = el("div", { id: "alerts-open" });
+  const pager = el("div", { class: "toolbar" });
   const history = el("div", { id: "alerts-history" });
+  let offset = 0;
   section.classList.add("grid-two");
   section.append(
-    el("div", { class: "panel" }, el("h2", {}, "Alerts"),
-      el("div", { class: "toolbar" }, kind, province, state, el("button", { type: "button", class: "secondary", onclick: () => refresh() }, "Filter")),
-      el("div", { class: "scroll" }, open)),
-    el("div", { class: "panel" }, el("h2", {}, "History of acknowledgements"), el("div", { class: "scroll" }, history)),
+    el("div", { class: "panel" }, el("h2", {}, "Alerts"), summary,
+      el("div", { class: "toolbar" }, state, kind, province, mine,
+        el("button", { type: "button", class: "secondary", onclick: () => { offset = 0; refresh(); } }, "Filter")),
+      el("div", { class: "scroll" }, open), pager),
+    el("div", { class: "panel" }, el("h2", {}, "Acknowledged and resolved"), el("div", { class: "scroll" }, history)),
   );
 
-  function query(acked) {
-    const q = new URLSearchParams({ limit: "200" });
+  function query(extra) {
+    const q = new URLSearchParams({ limit: String(PAGE), ...extra });
     if (kind.value) q.set("kind", kind.value);
     if (province.value.trim()) q.set("province_id", province.value.trim());
-    if (acked !== "") q.set("acked", acked);
+    if (mine.value && !["ops_head", "admin"].includes(mine.value)) q.set("role", mine.value);
     return `/alerts?${q}`;
   }
 
   async function refresh() {
     try {
-      const [now, acked] = await Promise.all([api("GET", query(state.value)), api("GET", query("true"))]);
-      open.replaceChildren(now.alerts.length ? alertTable(now.alerts, { showAck: canAck, onAck: async (a) => { if (await ackAlert(a)) refresh(); } })
-        : el("p", { class: "muted" }, "No alert matches."));
-      const done = [...acked.alerts].sort((a, b) => (b.acked_at || "").localeCompare(a.acked_at || ""));
-      history.replaceChildren(done.length ? alertTable(done, { showAck: false }) : el("p", { class: "muted" }, "Nothing acknowledged yet."));
+      const [now, all, acked, resolved] = await Promise.all([api("GET", query({ state: state.value, offset: String(offset) })),
+        api("GET", query({ state: "active", limit: "1000" })), api("GET", query({ state: "acked" })), api("GET", query({ state: "resolved" }))]);
+      const done = { alerts: [...acked.alerts, ...resolved.alerts] };
+      const byKind = new Map();
+      for (const a of all.alerts) {
+        const k = byKind.get(a.kind) || { incidents: 0, count: 0 };
+        byKind.set(a.kind, { incidents: k.incidents + 1, count: k.count + a.count });
+      }
+      summary.replaceChildren(...[...byKind.entries()].map(([k, v]) => el("button", { type: "button", class: "small secondary", dataset: { kind: k },
+        onclick: () => { kind.value = k; offset = 0; refresh(); } }, `${words(k)}: ${v.incidents} × ${v.count}`)));
+      const act = canAct ? { onAck: async (a) => { if (await ackAlert(a)) refresh(); }, onSilence: async (a) => { if (await silenceAlert(a)) refresh(); } } : {};
+      open.replaceChildren(now.alerts.length ? alertTable(now.alerts, act) : el("p", { class: "muted" }, "No alert matches."));
+      pager.replaceChildren(el("span", { class: "muted" }, `${now.offset + 1}–${now.offset + now.count} of ${now.total}`),
+        now.offset > 0 ? el("button", { type: "button", class: "small secondary", onclick: () => { offset = Math.max(0, offset - PAGE); refresh(); } }, "previous") : "",
+        now.next_offset !== null ? el("button", { type: "button", class: "small secondary", onclick: () => { offset = now.next_offset; refresh(); } }, "next") : "");
+      history.replaceChildren(done.alerts.length ? alertTable(done.alerts, { showAck: false }) : el("p", { class: "muted" }, "Nothing acknowledged or resolved yet."));
       section.dataset.rendered = String(Date.now());
     } catch (err) {
       failed("alerts", err);

@@ -86,7 +86,9 @@ export function mountBoard(section, ctx) {
     const bar = el("span", { class: `bar ${util !== null && util >= 0.9 ? "hot" : ""}` }, el("i"));
     bar.firstChild.style.width = `${Math.min(100, Math.round(100 * (util || 0)))}%`;
     return el("tr", { class: p.closed ? "closed" : "", dataset: { province: p.province_id } },
-      el("td", { title: p.name }, `${p.province_id} `, el("span", { class: "muted" }, p.name !== p.province_id ? p.name : "")),
+      el("td", { title: p.name }, `${p.province_id} `, el("span", { class: "muted" }, p.name !== p.province_id ? p.name : ""),
+        ...(marks.get(p.province_id) || []).map((a) => el("span", { class: `tag ${a.severity}`, dataset: { indicator: a.kind }, title: a.message },
+          a.kind.replaceAll("_", " ")))),
       el("td", { class: "num" }, p.backlog),
       el("td", { class: "num" }, p.in_progress),
       el("td", { class: "num" }, `${p.on_shift} / ${p.staff}`),
@@ -118,9 +120,19 @@ export function mountBoard(section, ctx) {
         e.target && e.target !== "console" ? e.target : "", e.detail && e.detail.note ? el("span", { class: "muted" }, ` “${e.detail.note}”`) : "")));
   }
 
+  // the operating indicators past their thresholds mark their province (alerts.js has the list)
+  let marks = new Map();
+  async function loadMarks() {
+    const got = await api("GET", `/alerts?state=active&limit=1000&role=ops_head`);
+    marks = new Map();
+    for (const a of got.alerts.filter((x) => ctx.words.indicators.includes(x.kind) && x.province_id)) {
+      marks.set(a.province_id, [...(marks.get(a.province_id) || []), a]);
+    }
+  }
+
   async function refresh() {
     try {
-      board = await api("GET", "/console/api/board");
+      [board] = await Promise.all([api("GET", "/console/api/board"), loadMarks().catch(() => null)]);
     } catch (err) {
       return failed("board", err);
     }

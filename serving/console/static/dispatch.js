@@ -133,11 +133,13 @@ export function mountDispatch(section, ctx) {
     }
     try {
       const got = await api("GET", "/alerts?kind=redispatch&limit=50");
-      moves.replaceChildren(got.alerts.length ? el("ul", { class: "plain" }, got.alerts.map((a) => {
-        const reason = (a.details && a.details.reason) || "";
-        // the service's message says it in words: the task, whom it was taken from, why, how long it waited
-        return el("li", { dataset: { alert: a.id, reason } }, el("span", { class: "muted" }, `${fmt.time(a.last_seen)} `),
-          a.message);
+      // one incident per province; its examples are the moves, each in words: the task, whom it was
+      // taken from, why, how long it waited
+      const items = got.alerts.flatMap((a) => a.examples.map((e) => [a, e]));
+      moves.replaceChildren(items.length ? el("ul", { class: "plain" }, items.map(([a, e]) => {
+        const reason = (e.details && e.details.reason) || "";
+        return el("li", { dataset: { alert: a.id, task: e.subject_id, reason } }, el("span", { class: "muted" }, `${fmt.time(a.last_seen)} `),
+          e.message);
       })) : el("p", { class: "muted" }, "No re-dispatch yet."));
     } catch (err) {
       failed("re-dispatches", err);

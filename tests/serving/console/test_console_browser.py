@@ -224,10 +224,11 @@ def test_the_twin_feeds_the_board_and_the_monitor_dispatches_what_waits(stack: S
         what="the monitor's first re-dispatches",
     )
     view = signed.view("dispatch")
-    item = view.locator(f'#redispatches li[data-alert="{moves[-1]["id"]}"]')
-    expect(item).to_contain_text(moves[-1]["subject_id"], timeout=20_000)
-    expect(item).to_contain_text(REDISPATCH_WORDS[moves[-1]["details"]["reason"]])  # in words,
-    expect(item).not_to_contain_text(moves[-1]["details"]["reason"])  # not its code
+    move = moves[-1]["examples"][0]  # one incident per province, its moves as examples
+    item = view.locator(f'#redispatches li[data-task="{move["subject_id"]}"]')
+    expect(item).to_contain_text(move["subject_id"], timeout=20_000)
+    expect(item).to_contain_text(REDISPATCH_WORDS[move["details"]["reason"]])  # in words,
+    expect(item).not_to_contain_text(move["details"]["reason"])  # not its code
     # and the twin's workers answer what they are given: some of that work is accepted or started
     held = wait_until(
         lambda: [
