@@ -664,7 +664,7 @@ def live(
         update = {"clock_anchor": chosen, "clock_speed": speed or settings.clock_speed}
         settings = settings.model_copy(update=update)
     clock = clock_from(settings)
-    if clock.speed != 1.0 and clock.anchor is not None:
+    if clock.speed != 1.0 and clock.anchor is not None and settings.clock != "demo":
         console.print(
             f"demo clock x{clock.speed:g}: the service must run with OPSMATCH_CLOCK_ANCHOR="
             f"{clock.anchor.isoformat()} OPSMATCH_CLOCK_SPEED={clock.speed:g}"

@@ -35,6 +35,7 @@ from simulator.truth import load_truth
 from simulator.workforce import build_workforce
 
 INTAKE_BATCH = 500
+BEHIND_MINUTES = 5.0  # operation minutes behind the service's clock that the twin reports as falling behind
 MODES = ("assign", "dispatcher", "people")
 ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits every assignment it makes
 
@@ -86,6 +87,8 @@ class LivePlayer:
         self.done: set[str] = set()
         self.stopping = False
         self.unknown_workers: set[str] = set()
+        self.lag = timedelta(0)  # how far the twin's last step ended behind the service's clock
+        self.max_lag = timedelta(0)  # the worst since the last progress line
         self.counts: dict[str, int] = {
             "tasks": 0,
             "assigned": 0,
@@ -295,6 +298,8 @@ class LivePlayer:
             except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause
                 self.say(f"live: {exc}; retrying")
                 time.sleep(5.0)
+            self.lag = self.clock() - now  # the step's own time: everything it did is that late
+            self.max_lag = max(self.max_lag, self.lag)
             if now >= next_hour:
                 self.progress(now)
                 next_hour += timedelta(hours=1)
@@ -308,8 +313,16 @@ class LivePlayer:
         self.say(
             f"live {now.isoformat(timespec='minutes')}: {c['tasks']} tasks in, {c['assigned']} assigned, "
             f"{c['rejected']} rejected, {c['done']} done, {c['qa']} QA, {c['complaints']} complaints, "
-            f"{busy} workers busy, {c['refused']} refused"
+            f"{busy} workers busy, {c['refused']} refused, behind the clock by up to "
+            f"{self.max_lag.total_seconds() / 60:.1f} operation min"
         )
+        if self.max_lag > timedelta(minutes=BEHIND_MINUTES):
+            self.say(
+                f"live: the twin fell up to {self.max_lag.total_seconds() / 60:.0f} operation minutes behind "
+                f"the service's clock (x{self.clock.speed:g} is more than this machine keeps up with): its "
+                "workers answer that late; the service's timeouts wait for its status feed"
+            )
+        self.max_lag = timedelta(0)
 
     def write_log(self, folder: Path) -> None:
         """The twin's log: one JSON-lines file per table."""
