@@ -283,3 +283,20 @@ def test_bad_input_names_the_field(toy) -> None:  # noqa: ANN001
     assert settle.period(datetime(2026, 11, 1), datetime(2026, 12, 1), None).month == "2026-11"
     part = settle.period(datetime(2026, 11, 1), datetime(2026, 11, 5), None)
     assert part.month is None and settle.statement(part, limit=2)["lines_total"] == 4  # T11, T01-T03
+
+
+def test_cli_refuses_a_month_not_ended_unless_provisional(toy, tmp_path) -> None:  # noqa: ANN001
+    from apps.cli import app
+
+    settle, where, _ = toy
+    db = settle.book.engine.url.render_as_string(hide_password=False)
+    env = {
+        "OPSMATCH_EVENTS_URL": where,
+        "OPSMATCH_STATE_DB_URL": db,
+        "OPSMATCH_DATA_DIR": str(tmp_path / "d"),
+    }
+    args = ["settlement", "--month", "2198-12", "--out", str(tmp_path / "out")]
+    refused = CliRunner().invoke(app, args, env=env)
+    assert refused.exit_code == 2 and "provisional" in refused.output
+    assert CliRunner().invoke(app, [*args, "--provisional"], env=env).exit_code == 0
+    assert pd.read_csv(tmp_path / "out" / "settlement-2198-12-provinces.csv")["credit_cents"].sum() == 0
