@@ -1,8 +1,9 @@
 """``opsmatch monitor-models``: the served predictions against the outcomes, at the edges.
 
 Reads the prediction log and the outcome tables from the event store, the champions' reference
-profiles and recorded test figures from MLflow, and a sample of Feast's historical features for the
-logged (task, time) pairs; the figures themselves are :mod:`serving.model_monitor`'s. Writes them to
+profiles and recorded test figures from MLflow, and what the online store holds for a sample of the
+logged tasks (their task, customer and province rows); the figures themselves are
+:mod:`serving.model_monitor`'s. Writes them to
 the MLflow experiment ``opsmatch-monitoring`` (one run per call), to ``model_health`` alerts when past
 the thresholds, and to ``<data dir>/monitoring/latest.json``, which the service's ``/metrics`` reads.
 """
@@ -81,47 +82,55 @@ def _champion_reference(settings: Settings, model: str) -> tuple[dict | None, di
     }
 
 
-def offline_features(settings: Settings, sample: pd.DataFrame) -> pd.DataFrame:
-    """Feast's historical task, customer and province features for each sampled (task, time) row."""
-    from features.spec import CUSTOMER_PROFILE, PROVINCE_STATUS, TASK_PROFILE
+SKEW_VIEWS: tuple[tuple[str, str, str], ...] = (
+    ("task_profile", "task_id", "task_id"),
+    ("customer_profile", "customer_id", "task_customer_id"),
+    ("province_status", "province_id", "task_province_id"),
+)  # (view, join key, the served column holding the key)
+
+
+def online_features(settings: Settings, sample: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """What the online store holds now for each sampled row's task, customer and province, per view
+    (``None`` rows where it holds nothing for the key, e.g. a task given inline)."""
+    from features.spec import VIEWS
     from features.store import build_store
 
-    ent = pd.DataFrame(
-        {
-            "task_id": sample["task_id"].astype(str).to_numpy(),
-            "customer_id": sample.get("task_customer_id", pd.Series("", index=sample.index))
-            .fillna("")
-            .astype(str),
-            "province_id": sample.get("task_province_id", pd.Series("", index=sample.index))
-            .fillna("")
-            .astype(str),
-            "event_timestamp": pd.to_datetime(sample["at"], utc=True).to_numpy(),
-            "_row": range(len(sample)),
-        }
-    )
-    refs = [
-        f"{v.name}:{f}" for v in (TASK_PROFILE, CUSTOMER_PROFILE, PROVINCE_STATUS) for f in v.feature_names
-    ]
-    got = build_store(settings).get_historical_features(entity_df=ent, features=refs).to_df()
-    return got.sort_values("_row").reset_index(drop=True)
+    store = build_store(settings)
+    out = {}
+    for view, key, column in SKEW_VIEWS:
+        names = VIEWS[view].feature_names
+        ids = sample[column].fillna("").astype(str) if column in sample else pd.Series("", index=sample.index)
+        got = store.get_online_features(
+            features=[f"{view}:{f}" for f in names], entity_rows=[{key: i} for i in ids]
+        ).to_dict()
+        out[view] = pd.DataFrame({f: got[f] for f in names})
+    return out
 
 
 def skew_figures(
     settings: Settings, features: pd.DataFrame, n: int, seed: int = 0
 ) -> tuple[dict[str, float], int]:
-    """Online/offline skew on up to ``n`` logged rows (all features both sides know)."""
+    """Online skew on up to ``n`` logged rows: what was served against what the online store holds for
+    the same task, customer and province (the store the service reads), on the rows where it holds one.
+    The offline store's point-in-time values are no reference here: the online store is materialized
+    at its own times, so a row served between two materializations differs from the offline value of
+    its instant by design (that is freshness, reported by ``/info``, not skew)."""
     if not len(features) or n <= 0:
         return {}, 0
     sample = features.sample(min(n, len(features)), random_state=seed).reset_index(drop=True)
-    offline = offline_features(settings, sample)
-    names = [c for c in sample.columns if c in offline.columns and c not in ("task_id", "at", "_row")]
-    names = [
-        c
-        for c in names
-        if c not in ("customer_id", "province_id", "event_timestamp")
-        and not pd.api.types.is_datetime64_any_dtype(offline[c])  # times: served as text, compared as events
-    ]
-    return mon.skew(sample, offline, names), len(sample)
+    out: dict[str, float] = {}
+    for online in online_features(settings, sample).values():
+        held = online.notna().any(axis=1).to_numpy()
+        names = [
+            c
+            for c in online.columns
+            if c in sample.columns
+            and not pd.api.types.is_datetime64_any_dtype(online[c])
+            and not c.endswith("_at")  # times: served as text, compared as events
+        ]
+        if held.any():
+            out.update(mon.skew(sample[held], online[held], names))
+    return out, len(sample)
 
 
 def compute(
@@ -139,12 +148,13 @@ def compute(
         preds, tables["completions"], tables["qa_results"], tables["complaints"], as_of, complaint_days
     )
     features = mon.served_features(preds)
-    stab, offline = {}, {}
+    stab, offline, nulls = {}, {}, {}
     for model in MODELS:
         reference, figures = _champion_reference(settings, model)
         offline[model] = figures
         if reference is not None:
             stab[model] = mon.stability(features, reference)
+            nulls[model] = mon.null_rates(features, reference)
     skew, sampled = skew_figures(settings, features, skew_sample)
     return {
         "as_of": as_of.isoformat(),
@@ -154,6 +164,7 @@ def compute(
         "models": mon.model_figures(rows),
         "offline": offline,
         "stability": stab,
+        "nulls": nulls,
         "skew": skew,
         "skew_sample": sampled,
     }

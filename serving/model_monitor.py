@@ -4,12 +4,16 @@ Inputs are frames of the event store (``predictions``, ``completions``, ``qa_res
 ``complaints``) and the champions' reference profiles (``training.data_checks``); nothing here reads
 the twin's truth. ``labelled`` turns the log into one row per model and served (task, worker) pair
 with its outcome: handling minutes (``handling_time``) and QA pass (``qa_pass``) for the worker who did
-the task, a complaint within ``complaint_days`` of completion for the pair (``complaint``) and for the
-task (``complaint_pre``); rows the rules served (``fallback``) are not the models' and are left out,
+the task, a complaint within ``complaint_days`` of completion for the pair (``complaint``) and within
+``complaint_days`` after the prediction for the open task (``complaint_pre``, as it is trained); rows
+the rules served (``fallback``) are not the models' and are left out,
 and when a pair was served several times the latest prediction counts. ``model_figures`` gives ECE,
 Brier and AUC (classifiers) or MAE (handling time) per model, overall and per day of the decision;
-``stability`` the PSI of the served task-level features against the reference bins; ``skew`` the
-share of sampled values that differ between what was served and Feast's historical retrieval;
+``stability`` the PSI of the served task-level features against the reference bins (not of the features
+``training.data_checks.PSI_EXEMPT`` names: counters of the history so far and the wait at scoring time
+move with the history's length or the request's moment, never a sign of drift); ``nulls`` each served
+feature's null rate against the reference's, so a join that stops finding customers is seen; ``skew`` the
+share of sampled values that differ between what was served and what the online store holds;
 ``issues`` what is past the thresholds.
 """
 
@@ -25,7 +29,7 @@ import pandas as pd
 
 from serving.prediction_log import MODEL_OF
 from training import metrics as m
-from training.data_checks import feature_psi
+from training.data_checks import feature_psi, psi_exempt
 
 CLASSIFIERS: tuple[str, ...] = ("qa_pass", "complaint", "complaint_pre")
 
@@ -37,11 +41,17 @@ class MonitorThresholds:
     psi_alert: float = 0.25  # the data checks' "major shift" line
     ece_max: float = 0.05  # the gate's calibration bar on the holdout
     ece_min_rows: int = 200  # fewer labelled rows: ECE is reported, never alerted on
+    null_rise_max: float = 0.10  # the data checks' line: a feature's null rate above the reference's
     skew_max: float = 0.01  # share of served values differing from Feast's historical retrieval
     psi_min_rows: int = 200  # fewer served tasks: PSI is reported, never alerted on
     # Reported, never alerted on: calendar features (one day of traffic has one weekday, by
     # construction unlike the training history) and province snapshots (the state of the hour).
     psi_ignore: tuple[str, ...] = ("task_created_weekday", "task_created_hour", "prov_")
+
+
+# Served, never compared by PSI: the wait at the moment of scoring (trained on every age of the open
+# tasks, served mostly at intake), on top of the history counters of ``training.data_checks``.
+WAIT_FEATURES: tuple[str, ...] = ("hours_to_sla", "task_age_hours")
 
 
 def labelled(
@@ -90,13 +100,18 @@ def labelled(
         elif model == "qa_pass":
             idx = pd.MultiIndex.from_arrays([out["task_id"], out["worker_id"]])
             y = pd.Series(qa_y.reindex(idx).to_numpy(), index=out.index)
+        elif model == "complaint_pre":  # an open task's risk: a complaint within the days after ``at``
+            filed = pd.to_datetime(out["task_id"].map(first_complaint), utc=True)
+            at = pd.to_datetime(out["at"], utc=True)
+            end = at + pd.Timedelta(days=complaint_days)
+            mature = end <= pd.Timestamp(as_of).tz_convert("UTC")
+            y = pd.Series(np.where(filed <= end, 1.0, np.where(mature, 0.0, np.nan)), index=out.index)
+            y = y.where(~(filed <= at))  # complained before it was scored: not an open risk
         else:
             filed = out["task_id"].map(first_complaint)
             mature = finished <= pd.Timestamp(as_of).tz_convert("UTC") - pd.Timedelta(days=complaint_days)
             y = pd.Series(np.where(filed.notna(), 1.0, np.where(mature, 0.0, np.nan)), index=out.index)
-            y = y.where(finished.notna())
-            if model == "complaint":
-                y = y.where(did == out["worker_id"])
+            y = y.where(finished.notna()).where(did == out["worker_id"])
         out["y"] = y.astype(float)
         frames.append(out[out["y"].notna()])
     if not frames:
@@ -148,12 +163,26 @@ def stability(features: pd.DataFrame, reference: Mapping[str, Any] | None) -> di
     latest = features.sort_values("at").drop_duplicates("task_id", keep="last")
     out = {}
     for name, ref in reference.get("features", {}).items():
-        if name in latest.columns:
+        if name in latest.columns and not psi_exempt(name) and name not in WAIT_FEATURES:
             series = latest[name]
             if ref["kind"] == "numeric":
                 series = pd.to_numeric(series, errors="coerce")
             out[name] = feature_psi(ref, series)
     return out
+
+
+def null_rates(features: pd.DataFrame, reference: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
+    """``{feature: {"served": null rate, "reference": null rate}}`` of each reference feature served (one
+    value per task: its latest)."""
+    if reference is None or not len(features):
+        return {}
+    latest = features.sort_values("at").drop_duplicates("task_id", keep="last")
+    ref = reference.get("null_rate", {})
+    return {
+        name: {"served": float(latest[name].isna().mean()), "reference": float(ref[name])}
+        for name in reference.get("features", {})
+        if name in latest.columns and name in ref
+    }
 
 
 def skew(
@@ -195,6 +224,15 @@ def issues(result: Mapping[str, Any], tol: MonitorThresholds) -> list[tuple[str,
             msg = f"{model}: served features shifted from the training reference (PSI > {tol.psi_alert}): "
             msg += shown
             found.append((model, "stability", msg, {"psi": over, "served_tasks": n}))
+    for model, rates in result.get("nulls", {}).items():
+        n = result.get("served_tasks", 0)
+        risen = {f: r for f, r in rates.items() if r["served"] - r["reference"] > tol.null_rise_max}
+        if risen and n >= tol.psi_min_rows:
+            shown = ", ".join(
+                f"{f} {r['served']:.0%} (training {r['reference']:.0%})" for f, r in sorted(risen.items())
+            )
+            msg = f"{model}: served features missing far more often than in training: {shown}"
+            found.append((model, "nulls", msg, {"nulls": risen, "served_tasks": n}))
     for f, share in result.get("skew", {}).items():
         if share > tol.skew_max:
             msg = f"online/offline skew: {f} differs on {share:.1%} of sampled rows (> {tol.skew_max:.1%})"

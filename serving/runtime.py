@@ -33,6 +33,8 @@ CUSTOMER_FIELDS = {
     "prior_complaints": "cust_prior_complaints",
 }
 
+NEW_CUSTOMER = {"cust_tasks_so_far": 1, "cust_complaints_so_far": 0, "cust_contacts_so_far": 0}
+
 
 class CachedProfiles:
     """``features.profile_cache.ProfileCache`` as :class:`~serving.protocols.WorkerProfiles`."""
@@ -177,6 +179,10 @@ class FeastTaskSource:
         out = []
         for r, c, p in zip(records, cust, prov, strict=True):
             given = {CUSTOMER_FIELDS[k]: v for k, v in dict(r.features.get("customer", {})).items()}
+            if given and all(c.get(f) is None for f in NEW_CUSTOMER):
+                # A customer the store has never seen, given inline: this task is their history so far
+                # (the customer profile counts the events at or before its row, as training saw it).
+                given = {**NEW_CUSTOMER, **given}
             out.append(TaskRecord(**{**r.__dict__, "features": {**r.features, **c, **given, **p}}))
         return out
 

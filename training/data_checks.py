@@ -16,6 +16,10 @@ champion's profile (``check_frame``):
   reference's decile bins (numbers) or categories must stay at or below ``psi_fail`` (0.25, the usual
   "major shift" line); above ``psi_warn`` (0.1) it is reported but does not stop the loop;
 - **schema**: every reference feature must be present.
+
+Features in ``PSI_EXEMPT`` are profiled and null-checked but never compared by PSI, each for its stated
+reason: their distribution moves with the length of the history, not with the population, so a newer
+frame or today's traffic always looks shifted and any PSI of them is a false alarm (``psi_exempt``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,19 @@ MAX_CATEGORIES = 30
 OTHER = "__other__"
 EPS = 1e-4  # floor on bin shares in the PSI (an empty bin would make it infinite)
 MAX_PROFILE_ROWS = 100_000  # feature figures on a fixed-seed sample above this (rows and labels: all)
+
+
+# Feature -> why its PSI means nothing (prefixes end with "_").
+PSI_EXEMPT: dict[str, str] = {
+    "cust_tasks_so_far": "counts a customer's history so far: grows with every day of history",
+    "cust_complaints_so_far": "counts a customer's history so far: grows with every day of history",
+    "cust_contacts_so_far": "counts a customer's history so far: grows with every day of history",
+}
+
+
+def psi_exempt(feature: str) -> str | None:
+    """Why ``feature`` is never compared by PSI (None: it is)."""
+    return PSI_EXEMPT.get(feature)
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,10 @@ def profile_frame(
     frame: pd.DataFrame, feature_cols: Sequence[str], label: str, task: str, model: str = ""
 ) -> dict[str, Any]:
     """The reference profile of the rows a model trains on (JSON-ready)."""
+    if "task_id" in frame and frame["task_id"].duplicated().any():
+        # Several rows of a task (open-task snapshots): the profile describes the tasks, one row each
+        # (its first), as the monitor compares one served value per task.
+        frame = frame.drop_duplicates("task_id", keep="first")
     y = _numeric(frame[label]) if label in frame else np.array([])
     rows = len(frame)
     frame = sample_rows(frame)
@@ -241,6 +262,8 @@ def check_frame(
             fail.append(
                 f"nulls: {col} null rate {null:.1%} vs {ref_null:.1%} (rise > {tol.null_rise_max:.0%})"
             )
+        if psi_exempt(col):
+            continue
         value = feature_psi(ref_feat, sample[col])
         figs["psi"][col] = value
         if value > tol.psi_fail:

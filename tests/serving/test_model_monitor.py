@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.model_monitor import MonitorThresholds, issues, labelled, model_figures, skew, stability
+from serving.model_monitor import (
+    MonitorThresholds,
+    issues,
+    labelled,
+    model_figures,
+    null_rates,
+    skew,
+    stability,
+)
 from serving.model_monitor import served_features as features_of
 from training.data_checks import profile_frame
 
@@ -126,3 +134,37 @@ def test_skew_is_the_share_of_differing_values() -> None:
     assert skew(online, offline, ["a", "b", "missing"]) == {"a": 0.25, "b": 0.0}
     found = issues({"skew": {"a": 0.25, "b": 0.0}}, MonitorThresholds())
     assert [i[1] for i in found] == ["skew:a"]
+
+
+def test_history_counters_are_never_drift_and_missing_customers_are_seen() -> None:
+    rng = np.random.default_rng(2)
+    n = 1000
+    train = pd.DataFrame(
+        {
+            "cust_tasks_so_far": rng.poisson(3, 5000),
+            "cust_vip": rng.random(5000) < 0.1,
+            "y": rng.integers(0, 2, 5000),
+        }
+    )
+    ref = profile_frame(train, ["cust_tasks_so_far", "cust_vip"], "y", "binary", "complaint_pre")
+    # Today's traffic: every customer has a longer history (counters grow), and 93 % of the customer
+    # rows were not found.
+    rows = [
+        {"cust_tasks_so_far": int(c) + 20, "cust_vip": None if i % 100 < 93 else bool(v)}
+        for i, (c, v) in enumerate(zip(rng.poisson(3, n), rng.random(n) < 0.1, strict=True))
+    ]
+    log = pd.DataFrame(
+        {"task_id": [f"T{i}" for i in range(n)], "at": pd.Timestamp("2026-03-01T00:00Z"),
+         "features": [json.dumps(r) for r in rows]}
+    )  # fmt: skip
+    served = features_of(log)
+    assert "cust_tasks_so_far" not in stability(served, ref)
+    nulls = null_rates(served, ref)
+    assert nulls["cust_vip"]["served"] == pytest.approx(0.93) and nulls["cust_vip"]["reference"] == 0.0
+    found = issues(
+        {"stability": {"complaint_pre": stability(served, ref)}, "nulls": {"complaint_pre": nulls},
+         "served_tasks": n},
+        MonitorThresholds(),
+    )  # fmt: skip
+    assert [(i[0], i[1]) for i in found] == [("complaint_pre", "nulls")]
+    assert "cust_vip 93%" in found[0][2] and "cust_tasks_so_far" not in found[0][2]

@@ -184,3 +184,34 @@ def test_todays_held_out_rows_are_recorded_for_the_field_measurement(
     finally:
         store.close()
     assert records[0]["actor"] == "risk-1" and records[0]["detail"]["customers"] == held
+
+
+def test_the_same_inline_task_is_riskier_48_hours_past_its_sla_than_at_intake(
+    server: str, keys, world: World
+) -> None:
+    # The twin's truth adds complaint hazard for every hour past the SLA (capped at 48 h): the risk of an
+    # open task must move with its wait, and the reason must say the wait in words.
+    src = world.pending.iloc[0]
+    created = world.as_of - timedelta(days=6)
+    due = created + (src["sla_due_at"] - src["created_at"])
+    task = {
+        "task_id": "T-WAITING-1",
+        "task_type": str(src["task_type"]),
+        "province_id": str(src["province_id"]),
+        "created_at": created.isoformat(),
+        "sla_due_at": due.isoformat(),
+        "complexity": int(src["complexity"]),
+        "customer_id": str(src["customer_id"]),
+    }
+
+    def risk(at) -> dict:  # noqa: ANN001
+        body = {"tasks": [task], "as_of": at.isoformat()}
+        r = httpx.post(f"{server}/risk", json=body, headers=_auth(keys["risk"]), timeout=60)
+        assert r.status_code == 200, r.text
+        return r.json()["items"][0]
+
+    intake, late = risk(created), risk(due + timedelta(hours=48))
+    assert late["probability"] > intake["probability"], (intake, late)
+    hours = (due + timedelta(hours=48) - created) / timedelta(hours=1)
+    said = [r["text"] for r in late["reasons"] if r["code"] == "waiting_sla"]
+    assert said and f"waiting {hours:.0f} h, 48 h past its SLA" in said[0], late["reasons"]

@@ -10,7 +10,15 @@ import pytest
 
 from features.spec import VIEWS, feature_columns
 from tests.factories.frames import WORKER_FEATURES, make_frame
-from training.data_checks import JOIN_GROUPS, CheckThresholds, check_frame, feature_psi, profile_frame, psi
+from training.data_checks import (
+    JOIN_GROUPS,
+    CheckThresholds,
+    check_frame,
+    feature_psi,
+    profile_frame,
+    psi,
+    psi_exempt,
+)
 
 MODEL = "complaint"
 LABEL = "complaint_30d"
@@ -139,3 +147,13 @@ def test_join_groups_match_the_feature_views() -> None:
         cols = feature_columns(model)
         assert {c for c in cols if c.startswith(JOIN_GROUPS["worker"])} == set(worker) & set(cols)
         assert {c for c in cols if c.startswith(JOIN_GROUPS["worker_x_type"])} == set(pair)
+
+
+def test_a_counter_of_the_history_so_far_is_never_a_stability_failure() -> None:
+    rng = np.random.default_rng(3)
+    old = pd.DataFrame({"cust_tasks_so_far": rng.poisson(3, 4000), "y": rng.integers(0, 2, 4000)})
+    ref = profile_frame(old, ["cust_tasks_so_far"], "y", "binary", "complaint_pre")
+    newer = old.assign(cust_tasks_so_far=old["cust_tasks_so_far"] + 10)  # a longer history counts more
+    report = check_frame(newer, ["cust_tasks_so_far"], ref, model="complaint_pre")
+    assert report.ok and "cust_tasks_so_far" not in report.figures["psi"]
+    assert psi_exempt("cust_tasks_so_far") and not psi_exempt("cust_age_band")
