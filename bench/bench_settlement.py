@@ -72,6 +72,16 @@ def main() -> None:
     settle.statement(period, "P09", offset=100, limit=100)  # another page of the same statement
     page = time.perf_counter() - start
     state.close()
+    closing = StateStore(f"sqlite:///{Path(tempfile.mkdtemp()) / 'close-state.db'}")  # a month closes once
+    settle = Settlement(settings, closing, lambda: NOW)
+    start = time.perf_counter()
+    settle.close(args.month, actor="bench")
+    closed = time.perf_counter() - start
+    start = time.perf_counter()
+    frozen = settle.statement(period, limit=100)
+    reread = time.perf_counter() - start
+    assert frozen["national"] == st["national"] and frozen["status"] == "closed"
+    closing.close()
     out = args.data_dir / "export"
     env = {**os.environ, "OPSMATCH_DATA_DIR": str(args.data_dir),
            "OPSMATCH_STATE_DB_URL": f"sqlite:///{args.data_dir / 'bench-state.db'}"}  # fmt: skip
@@ -110,6 +120,9 @@ def main() -> None:
         f"(min {min(times):.2f} s; target <= 10 s); load average {os.getloadavg()[0]:.1f} at the end. "
         f"Another page of the same statement (a drill-down within {RECENT_SECONDS:.0f} s): "
         f"{page * 1000:.0f} ms.",
+        f"- Closing {args.month} (`POST /settlement/close`: computed afresh, {st['lines_total']:,} lines "
+        "written to the state store with the audit record, one transaction): "
+        f"{closed:.1f} s; the closed month read back (first page): {reread * 1000:.0f} ms.",
         f"- `opsmatch settlement --month {args.month} --out DIR` (CSV + Parquet of lines, provinces, flows; "
         f"process start included): {cli:.1f} s.",
         f"- National credits {nat['credit']} CNY = national debits {nat['debit']} CNY "
