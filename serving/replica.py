@@ -5,9 +5,10 @@ test can tell which worker said what. Work that must run once for the whole serv
 re-dispatch passes) runs only in the worker holding the lease row ``service_leases[name]`` of the
 state store: a worker takes the row when it is free or expired, renews it every ``ttl / 3`` seconds
 from its own thread (:meth:`Lease.keep`), and releases it on shutdown. A holder that dies stops
-renewing, so another worker takes over once the row has expired (``ttl`` seconds). Portable SQL: an
-UPDATE guarded by holder/expiry, else an INSERT that the primary key lets only one writer win; the
-same code on SQLite and PostgreSQL. Expiry is wall-clock time (``time.time``) of the workers'
+renewing, so another worker takes over once the row has expired (``ttl`` seconds), or at once when the
+holder was a process of the same host and PID namespace that no longer exists (a killed worker).
+Portable SQL: an UPDATE guarded by holder/expiry, else an INSERT that the primary key lets only one
+writer win; the same code on SQLite and PostgreSQL. Expiry is wall-clock time (``time.time``) of the workers'
 machines, which must agree to well under ``ttl``.
 """
 
@@ -41,6 +42,14 @@ service_leases = sa.Table(
 )
 
 
+def _pid_space() -> str:
+    """This process's PID namespace (Linux), so that a PID is only judged inside its own namespace."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def worker_id() -> str:
     """This worker process, as ``host:pid`` (the pid is the process a supervisor or a test can signal)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -60,7 +69,7 @@ class Lease:
     ) -> None:
         self.engine = store.engine
         self.name, self.ttl, self.clock = name, ttl, clock
-        self.holder = holder or f"{worker_id()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or f"{worker_id()}:{_pid_space()}:{uuid.uuid4().hex[:8]}"
         self.holding = False  # as of this process's last acquire
         service_leases.create(self.engine, checkfirst=True)
 
@@ -72,21 +81,12 @@ class Lease:
     def _take(self) -> bool:
         now = self.clock()
         t = service_leases.c
-        free = sa.or_(t.holder == self.holder, t.expires_at < now)
-        taken = sa.case((t.holder == self.holder, t.term), else_=t.term + 1)
         try:
-            with self.engine.begin() as conn:
-                done = conn.execute(
-                    service_leases.update()
-                    .where(t.name == self.name, free)
-                    .values(
-                        expires_at=now + self.ttl,
-                        acquired_at=sa.case((t.holder == self.holder, t.acquired_at), else_=now),
-                        term=taken,
-                        holder=self.holder,
-                    )
-                ).rowcount
-            if done:
+            if self._update(sa.or_(t.holder == self.holder, t.expires_at < now), now):
+                return True
+            dead = self._dead_holder()
+            if dead is not None and self._update(t.holder == dead, now):
+                log.info("lease %s: taken over from %s, a process of this host that is gone", self.name, dead)
                 return True
             with self.engine.begin() as conn:
                 conn.execute(
@@ -100,6 +100,41 @@ class Lease:
         except OperationalError:  # the store is unreachable: hold nothing rather than risk two monitors
             log.warning("lease %s: state store unreachable; not holding it", self.name, exc_info=True)
             return False
+
+    def _update(self, free: Any, now: float) -> bool:
+        """Take the row where ``free`` holds (renewal keeps ``acquired_at`` and the term); True if taken."""
+        t = service_leases.c
+        mine = t.holder == self.holder
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    service_leases.update()
+                    .where(t.name == self.name, free)
+                    .values(
+                        expires_at=now + self.ttl,
+                        acquired_at=sa.case((mine, t.acquired_at), else_=now),
+                        term=sa.case((mine, t.term), else_=t.term + 1),
+                        holder=self.holder,
+                    )
+                ).rowcount
+            )
+
+    def _dead_holder(self) -> str | None:
+        """The holder when it is a process of this host and PID namespace that no longer exists (killed:
+        taken over at once rather than after ``ttl``); None otherwise."""
+        row = self.current()
+        if row is None or row["holder"] == self.holder:
+            return None
+        host, pid, space, *_ = (row["holder"].split(":") + ["", "", ""])[:3]
+        if f"{host}:{space}" != f"{socket.gethostname()}:{_pid_space()}" or not pid.isdigit() or not space:
+            return None
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return str(row["holder"])
+        except PermissionError:  # alive, another user's
+            return None
+        return None
 
     def keep(self, stop: threading.Event) -> None:
         """Take or renew the lease every ``ttl / 3`` seconds until ``stop`` is set, then release it: the

@@ -44,3 +44,26 @@ def test_the_first_stored_arrival_score_is_the_one_reported(tmp_path) -> None:  
     assert second.record({"T1": 0.7, "T2": 0.4}, at) == {"T1": 0.2, "T2": 0.4}
     assert second.lookup(["T1", "T2", "T3"]) == {"T1": 0.2, "T2": 0.4}
     store.close()
+
+
+def test_a_killed_holder_of_this_host_is_taken_over_at_once(tmp_path) -> None:  # noqa: ANN001
+    import socket
+    import subprocess
+    import sys
+
+    from serving.replica import _pid_space
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # exited and reaped: its pid names no process now
+    store, clock = StateStore(f"sqlite:///{tmp_path / 'state.db'}"), Clock()
+    here = f"{socket.gethostname()}:{gone.pid}:{_pid_space()}:dead"
+    elsewhere = f"other-host:{gone.pid}:{_pid_space()}:alive"
+    assert Lease(store, "monitor", 60.0, holder=elsewhere, clock=clock).acquire()
+    me = Lease(store, "monitor", 60.0, holder="me", clock=clock)
+    assert not me.acquire()  # another host's holder: only its expiry frees the lease
+    store.close()
+    store = StateStore(f"sqlite:///{tmp_path / 'other.db'}")
+    assert Lease(store, "monitor", 60.0, holder=here, clock=clock).acquire()
+    me = Lease(store, "monitor", 60.0, holder="me", clock=clock)
+    assert me.acquire() and me.current()["term"] == 2  # the dead holder's lease, before its expiry
+    store.close()

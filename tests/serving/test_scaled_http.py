@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,23 +100,27 @@ def together(n: int, ask: Callable[[], Answer]) -> list[Answer]:
     return out
 
 
-def build_bento(env: dict[str, str]) -> str:
-    """``bentoml build`` of this folder (bentofile.yaml) into ``env``'s BentoML home; the Bento's tag."""
-    built = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "--output", "tag"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+def build_bento(bentoml_home: Path) -> subprocess.Popen:
+    """``bentoml build`` of this folder (bentofile.yaml) into ``bentoml_home``, started (it runs while the
+    stores are filled); :func:`built_tag` waits for it."""
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home)}
+    cmd = [sys.executable, "-m", "bentoml", "build", "--output", "tag"]
+    return subprocess.Popen(
+        cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert built.returncode == 0, built.stdout + built.stderr
-    return built.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+
+
+def built_tag(build: subprocess.Popen) -> str:
+    """The tag of the Bento ``build`` made (AssertionError with its output when it failed)."""
+    out, _ = build.communicate(timeout=300)
+    assert build.returncode == 0, out
+    return out.strip().splitlines()[-1].removeprefix("__tag__:")
 
 
 @pytest.fixture(scope="module")
 def stack(world: World, tmp_path_factory) -> Iterator[Stack]:  # noqa: ANN001
     root = tmp_path_factory.mktemp("scaled")
+    build = build_bento(root / "bentoml")  # the env of `live.env` below uses this BentoML home
     redis_proc, redis_url = start_redis(tmp_path_factory.mktemp("redis"))
     try:
         with postgres_server() as server:
@@ -133,7 +138,7 @@ def stack(world: World, tmp_path_factory) -> Iterator[Stack]:  # noqa: ANN001
                 OPSMATCH_RATE_LIMITS=json.dumps({"risk": {"per_second": 0.001, "burst": 4}}),
             )
             store = StateStore(live.settings.resolved_state_db_url)
-            tag = build_bento(env)
+            tag = built_tag(build)
             with launch.running(env, root / "serve.log", 300, target=tag) as url:
                 from_both(lambda: call(url, "GET", "/readyz"), lambda a: a.status == 200, "both ready")
                 put = call(url, "PUT", "/policy", json={"monitor": {"redispatch": False}})
@@ -292,5 +297,5 @@ def test_one_monitor_at_a_time_taken_over_when_its_holder_is_killed(stack: Stack
         what="another worker to take the monitor lease over",
     )
     assert taken["term"] == row["term"] + 1
-    new_holder = taken["holder"].rsplit(":", 1)[0]
+    new_holder = ":".join(taken["holder"].split(":")[:2])  # host:pid, as X-Opsmatch-Worker says
     _lease_gauges(stack, lambda g: g.get(new_holder, (0, 0))[0] == 1 and g[new_holder][1] > 0)
