@@ -9,9 +9,13 @@ can take its place.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from opsmatch.settings import Settings
     from serving.engine import Engine
 
+log = logging.getLogger("opsmatch.serving")
 TASK_COLUMNS = ["task_id", "task_type", "province_id", "customer_id", "created_at", "sla_due_at",
                 "complexity", "channel", "amount"]  # fmt: skip
 
@@ -77,6 +82,31 @@ def _records(engine: Engine, tasks: pd.DataFrame) -> list[TaskRecord]:
     return [found.get(i) or extra[i] for i in ids]
 
 
+_ARRIVALS: dict[tuple[str, str, float], pd.Series] = {}  # the last count only (a rebuildable cache)
+_ARRIVALS_LOCK = threading.Lock()
+
+
+def _arrivals(where: Settings, as_of: datetime, days: float) -> pd.Series:
+    """Tasks created per province (every province of the contract, 0 when none) in the ``days`` before
+    ``as_of``; counted once per hour of ``as_of`` (a 28-day average moves little within an hour, and
+    the count reads the whole tasks table)."""
+    key = (events.store_url(where), pd.Timestamp(as_of).floor("h").isoformat(), float(days))
+    with _ARRIVALS_LOCK:
+        held = _ARRIVALS.get(key)
+    if held is not None:
+        return held
+    provinces = events.read_table(where, "provinces", columns=["province_id"])["province_id"].astype(str)
+    tasks = events.read_table(where, "tasks", columns=["province_id", "created_at"])
+    at = pd.Timestamp(as_of)
+    recent = tasks[(tasks["created_at"] > at - pd.Timedelta(days=days)) & (tasks["created_at"] <= at)]
+    known = sorted({*provinces, *tasks["province_id"].astype(str).unique()})
+    counts = recent["province_id"].astype(str).value_counts().reindex(known, fill_value=0)
+    with _ARRIVALS_LOCK:
+        _ARRIVALS.clear()
+        _ARRIVALS[key] = counts
+    return counts
+
+
 def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
     now = engine.clock()
     today = now.astimezone(UTC).date()
@@ -85,6 +115,22 @@ def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
         raise ApiError(422, f"date {day.isoformat()} is after today ({today.isoformat()})", ["query", "date"])
     end = datetime.combine(day, time.max, tzinfo=UTC)
     return day, min(now, end)
+
+
+def warm(engine: Engine, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+    """Once the complaint_pre champion is served: load the task book and enrich and score every open
+    task once, so the first watchlist (and the risk view) answers from held records (a background
+    thread at service start; best effort)."""
+    while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
+        stop.wait(poll_seconds)
+    if stop.is_set():
+        return
+    try:
+        live = book_open_tasks(engine.book)
+        records = _records(engine, live[live["customer_id"].notna()])
+        current_risk(engine.runtime.scorer, records, engine.clock())
+    except Exception:  # noqa: BLE001 - the first watchlist does the same work and reports
+        log.exception("warming the risk desk failed")
 
 
 HOLDOUT_ACTION = "watchlist_holdout"  # audit records of the held-out rows (the field measurement's control)
@@ -106,15 +152,13 @@ def watchlist(
     team = policy.risk_team
     day, as_of = _as_of(engine, day)
     where = engine.settings
-    tasks = events.read_table(where, "tasks", columns=["province_id", "created_at"])
-    if province_id is not None and province_id not in set(tasks["province_id"]):
+    arrived = _arrivals(where, as_of, team.arrival_days)
+    if province_id is not None and province_id not in arrived.index:
         raise ApiError(404, f"unknown province {province_id!r}", ["query", "province_id"], kind="not_found")
-    start = pd.Timestamp(as_of) - pd.Timedelta(days=team.arrival_days)
-    recent = tasks[(tasks["created_at"] > start) & (tasks["created_at"] <= pd.Timestamp(as_of))]
-    national = len(recent) / team.arrival_days
+    national = float(arrived.sum()) / team.arrival_days
     local = national
     if province_id is not None:
-        local = float((recent["province_id"] == province_id).sum()) / team.arrival_days
+        local = float(arrived.get(province_id, 0)) / team.arrival_days
     capacity = wl.daily_capacity(team, province_id, national, local)
 
     today = day == engine.clock().astimezone(UTC).date()
@@ -188,21 +232,24 @@ def _rows(
         return []
     _, policy = engine.policy()
     who = set(listed["customer_id"])
-    customers = events.read_table(engine.settings, "customers", columns=["customer_id", "prior_complaints"])
-    prior = customers[customers["customer_id"].isin(who)].set_index("customer_id")["prior_complaints"]
+    keys = pd.DataFrame({"customer_id": sorted(who)})
+    customers = events.lookup(engine.settings, "customers", keys)  # the listed customers only
+    # Plain dicts: a pandas lookup per row costs more than the whole list's scoring.
+    prior = customers.set_index("customer_id")["prior_complaints"].to_dict()
     filed = events.read_table(engine.settings, "complaints", columns=["customer_id", "filed_at"])
     filed = filed[(filed["filed_at"] <= pd.Timestamp(as_of)) & filed["customer_id"].isin(who)]
-    n_filed = filed.groupby("customer_id").size()
+    n_filed = filed.groupby("customer_id").size().to_dict()
     month = contacts[contacts["at"] > pd.Timestamp(as_of) - pd.Timedelta(days=30)]
-    n_contacts = month.groupby("customer_id").size()
-    last_contact = contacts.groupby("customer_id")["at"].max()
+    n_contacts = month.groupby("customer_id").size().to_dict()
+    last_contact = contacts.groupby("customer_id")["at"].max().to_dict()
     mine = live[live["customer_id"].isin(who)]
-    oldest = mine.groupby("customer_id")["created_at"].min()
+    oldest = mine.groupby("customer_id")["created_at"].min().to_dict()
     tier = tiers(listed["p_any"].to_numpy(dtype=float), policy.risk_tiers)
+    picked = live.iloc[[pos[str(t)] for t in listed["task_id"]]].to_dict("records")
     out = []
-    for i, r in enumerate(listed.itertuples()):
+    for i, (r, task) in enumerate(zip(listed.to_dict("records"), picked, strict=True)):
+        r = SimpleNamespace(**r)
         c = str(r.customer_id)
-        task = live.iloc[pos[str(r.task_id)]]
         last = last_contact.get(c)
         out.append(
             rs.WatchlistRow(
@@ -233,7 +280,7 @@ def _reason(x: Reason) -> ReasonOut:
     return ReasonOut(code=x.code, text=x.text, contribution=contribution, features=list(x.features))
 
 
-def _summary(task: pd.Series, p: float, as_of: datetime) -> rs.TaskSummary:
+def _summary(task: Mapping[str, Any], p: float, as_of: datetime) -> rs.TaskSummary:
     """The task's status (assigned when an assignment exists, else pending) and a one-line history."""
     n = int(task["assignments"])
     status = "assigned" if n else "pending"
