@@ -26,6 +26,16 @@ function registry(models) {
     ))));
 }
 
+// The loop writes seconds per stage and their "total" (apps/retrain.py); older lines may hold one number.
+function retrainSeconds(seconds) {
+  const total = seconds && typeof seconds === "object" ? seconds.total : seconds;
+  if (typeof total !== "number" || !Number.isFinite(total)) return el("td", { class: "num" }, "–");
+  const stages = seconds && typeof seconds === "object"
+    ? Object.entries(seconds).filter(([k]) => k !== "total").map(([k, v]) => `${k} ${fmt.num(v, 1)} s`).join(", ")
+    : "";
+  return el("td", { class: "num", title: stages }, fmt.num(total, 0));
+}
+
 function retrains(rows) {
   if (!rows.length) return el("p", { class: "muted" }, "No retrain has run yet (opsmatch retrain, or the demo's loop).");
   return el("table", { id: "models-retrains" },
@@ -35,7 +45,7 @@ function retrains(rows) {
       el("td", { class: "wrap" }, (r.changed_tables || []).join(", ") || "–"),
       el("td", { class: "wrap" }, Object.entries(r.models || {}).map(([m, v]) =>
         el("div", {}, `${m}: `, el("span", { class: `tag ${v.promoted ? "on" : "off"}` }, v.promoted ? `promoted v${v.champion_version}` : `kept v${v.champion_version}`)))),
-      el("td", { class: "num" }, r.seconds === undefined ? "–" : fmt.num(r.seconds, 0)),
+      retrainSeconds(r.seconds),
     ))));
 }
 
