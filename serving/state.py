@@ -96,6 +96,11 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
+INTAKE_ACTIONS: tuple[str, ...] = ("tasks", "outcomes", "worker_status", "contacts")
+"""Audit actions written by the core, QA and dispatch systems' intake calls (one per call), apart from
+people's actions (policy, closes, acks, silences, overrides, keys, interventions, sign-ins)."""
+
+
 class StateStore:
     """The service's durable state; safe to share between threads."""
 
@@ -215,11 +220,15 @@ class StateStore:
                 )
             )
 
-    def audit_entries(self, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Latest audit records first."""
+    def audit_entries(
+        self, action: str | None = None, limit: int = 100, *, exclude: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """Latest audit records first (``exclude``: actions left out, e.g. :data:`INTAKE_ACTIONS`)."""
         query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
         if action:
             query = query.where(audit_log.c.action == action)
+        if exclude:
+            query = query.where(audit_log.c.action.not_in(list(exclude)))
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "at": _utc(r["at"]), "detail": json.loads(r["detail"] or "{}")} for r in rows]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,6 +29,7 @@ from serving.console.context import Console, views_of
 from serving.console.sessions import clear_cookie_header, cookie_token, set_cookie_header
 from serving.console.words import vocabulary
 from serving.errors import ApiError
+from serving.state import INTAKE_ACTIONS
 
 STATIC = Path(__file__).parent / "static"
 SCRIPTS = (
@@ -164,9 +165,11 @@ def audit(
     c: Console = Depends(console),
     action: str | None = Query(default=None, min_length=1, max_length=64),
     limit: int = Query(default=50, ge=1, le=500),
+    by: Literal["people", "all"] = Query(default="people", description="people: without the systems' intake"),
 ) -> dict[str, Any]:
-    """The latest audit records (who, when, what), newest first."""
-    rows = c.engine.store.audit_entries(action, limit)
+    """The latest audit records (who, when, what), newest first: people's actions (policy, closes,
+    acks, ...) unless ``by=all`` (with one line per intake call of the core, QA and dispatch systems)."""
+    rows = c.engine.store.audit_entries(action, limit, exclude=INTAKE_ACTIONS if by == "people" else ())
     return {"count": len(rows), "entries": rows}
 
 
