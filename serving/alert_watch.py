@@ -17,17 +17,20 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from serving import alerts as rules
-from serving import indicator_feed, indicators
+from serving import indicator_feed, indicators, planning
 from serving.alert_store import Family
 from serving.alerts import Alert
 from serving.config import Policy
+from serving.errors import ApiError
 from serving.lifecycle import TaskState
 from serving.protocols import TaskRecord
 from serving.risk import tiers, top_reasons
 
 if TYPE_CHECKING:
+    from opsmatch.settings import Settings
     from serving.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ class AlertWatch:
         self.engine = engine
         self.scored: dict[str, Scored] = {}
         self.rescored = 0  # tasks re-scored by the last sweep
-        self.expectation: indicator_feed.Expectation | None = None  # the forecast's hook (issue 25)
+        self.expectation: indicator_feed.Expectation = forecast_expectation(engine.settings)  # issue 25
         self._indicators_at: datetime | None = None
         self._lock = threading.Lock()
 
@@ -133,3 +136,27 @@ class AlertWatch:
         active = {(r["kind"], r["province_id"]) for r in rows if r["kind"] in kinds}
         found = indicators.evaluate(readings, rules_, active)
         self.engine.store.upsert_alerts(found, now, family=Family(kinds), writer="monitor")
+
+
+def forecast_expectation(settings: Settings) -> indicator_feed.Expectation:
+    """The stored arrivals forecast's (expected, low, high) for a province and window, summed over its
+    30-minute rows (``serving.planning``); None before a forecast exists or outside its horizon (then
+    the expected level is the same hour a week earlier)."""
+
+    def expect(province: str, start: datetime, end: datetime) -> tuple[float, float, float] | None:
+        try:
+            fc = planning.stored(settings).forecast
+        except ApiError:
+            return None
+        s, e = pd.Timestamp(start), pd.Timestamp(end)
+        rows = fc[
+            (fc["province_id"] == province)
+            & (fc["task_type"] == "all")
+            & (fc["start"] >= s)
+            & (fc["start"] < e)
+        ]
+        if rows.empty:
+            return None
+        return float(rows["expected"].sum()), float(rows["low"].sum()), float(rows["high"].sum())
+
+    return expect

@@ -73,7 +73,14 @@ def evaluate(readings: Readings, rules: Indicators, active: Collection[tuple[str
             extra = ""
             if kind.startswith("arrivals"):
                 got, exp = readings.arrivals.get(prov, 0), readings.expected.get(prov, 0.0)
-                extra = f" ({got} arrived, {exp:.0f} expected)"
+                interval = readings.expected_band.get(prov)  # the forecast's interval, when there is one
+                if interval is not None and interval[0] <= got <= interval[1]:
+                    continue  # inside the forecast's interval: expected variation, not an alert
+                extra = f" ({got} arrived, {exp:.0f} expected" + (
+                    f", interval {interval[0]:.0f}-{interval[1]:.0f})"
+                    if interval is not None
+                    else ", same hour last week)"
+                )
             band = max(abs(rule.raise_at - rule.clear_at), 1e-9)
             far = _beyond(value, rule.raise_at, rule.direction) and abs(value - rule.raise_at) > 2 * band
             out.append(

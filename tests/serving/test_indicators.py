@@ -47,3 +47,12 @@ def test_the_band_must_lie_on_the_normal_side() -> None:
     rule = Threshold(direction="above", raise_at=2.0, clear_at=1.5)
     got = evaluate(readings(arrivals={"P1": 90}, expected={"P1": 20.0}), Indicators(arrivals=rule), set())
     assert [(a.kind, a.severity, a.details["expected"]) for a in got] == [("arrivals", "critical", 20.0)]
+
+
+def test_with_a_forecast_arrivals_inside_its_interval_raise_nothing() -> None:
+    rules = Indicators(arrivals=Threshold(direction="above", raise_at=1.5, clear_at=1.2))
+    inside = readings(arrivals={"P1": 40}, expected={"P1": 20.0}, expected_band={"P1": (10.0, 45.0)})
+    assert evaluate(inside, rules, set()) == []  # twice the expected level, but inside the interval
+    outside = readings(arrivals={"P1": 50}, expected={"P1": 20.0}, expected_band={"P1": (10.0, 45.0)})
+    (one,) = [a for a in evaluate(outside, rules, set()) if a.kind == "arrivals"]
+    assert "interval 10-45" in one.message
