@@ -71,7 +71,7 @@ export function mountAlerts(section, ctx) {
     ctx.words.alert_kinds.map((k) => el("option", { value: k }, words(k))));
   const province = el("input", { id: "alerts-province", placeholder: "province, e.g. P01", size: 10 });
   const state = el("select", { id: "alerts-state" }, ["open", "acked", "silenced", "active"].map((s) => el("option", { value: s }, s)));
-  const mine = el("select", { id: "alerts-role" }, el("option", { value: ctx.me.role }, "for my role"), el("option", { value: "" }, "for everyone"));
+  const mine = el("select", { id: "alerts-role" }, el("option", { value: "" }, "for everyone"), el("option", { value: ctx.me.role }, "for my role"));
   const summary = el("div", { id: "alerts-summary", class: "toolbar" });
   const open = el("div", { id: "alerts-open" });
   const pager = el("div", { class: "toolbar" });
