@@ -23,7 +23,8 @@ from training.forecast_backtest import Backtest, backtest, level_rows
 META_FILE = "meta.json"
 
 
-def _twin(truth_dir: Path) -> tuple[ScenarioConfig, dict[str, Any]] | None:
+def twin_of(truth_dir: Path) -> tuple[ScenarioConfig, dict[str, Any]] | None:
+    """The scenario (as the history ran it) and the history's meta, or None without a twin."""
     if not (truth_dir / META_FILE).exists() or not (truth_dir / SCENARIO_FILE).exists():
         return None
     meta = json.loads((truth_dir / META_FILE).read_text())
@@ -32,7 +33,7 @@ def _twin(truth_dir: Path) -> tuple[ScenarioConfig, dict[str, Any]] | None:
 
 def true_frame(settings: Settings, zone: str) -> pd.DataFrame | None:
     """True expected counts in the forecast's form (``ds`` naive in ``zone``), or None without a twin."""
-    twin = _twin(Path(settings.truth_dir))
+    twin = twin_of(Path(settings.truth_dir))
     if twin is None:
         return None
     config, meta = twin
@@ -43,7 +44,7 @@ def true_frame(settings: Settings, zone: str) -> pd.DataFrame | None:
 
 def surges(settings: Settings) -> pd.DataFrame:
     """The hidden surge days (``province_id, day, factor``); empty without a twin."""
-    twin = _twin(Path(settings.truth_dir))
+    twin = twin_of(Path(settings.truth_dir))
     if twin is None:
         return pd.DataFrame(columns=["province_id", "day", "factor"])
     config, meta = twin

@@ -23,8 +23,10 @@ from serving.errors import ApiError
 from serving.roster import Roster
 from serving.sharing_plan import recommendations
 from serving.staffing import StaffingPolicy, hourly_needed, needed_and_gap
+from training.arrival_counts import counts_since
 
 FORECAST_FILE, INPUTS_FILE = "forecast.parquet", "inputs.json"
+KEY = ["start", "province_id", "task_type"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,20 @@ def forecast_rows(
         mask &= (fc["start"] >= pd.Timestamp(start)).to_numpy()
     if end is not None:
         mask &= (fc["start"] < pd.Timestamp(end)).to_numpy()
-    return fc[mask].reset_index(drop=True)
+    rows = fc[mask].reset_index(drop=True)
+    return rows.merge(actuals(settings, pd.Timestamp(stored(settings).inputs["origin"])), on=KEY, how="left")
+
+
+def actuals(settings: Settings, origin: pd.Timestamp) -> pd.DataFrame:
+    """Arrivals so far since the forecast's origin at every level (``start, province_id, task_type,
+    actual``): what the forecast is set against."""
+    bottom = counts_since(settings, origin)
+    prov = bottom.groupby(["start", "province_id"], as_index=False)["actual"].sum().assign(task_type="all")
+    nation = (
+        bottom.groupby("start", as_index=False)["actual"].sum().assign(province_id="all", task_type="all")
+    )
+    out = pd.concat([bottom, prov, nation], ignore_index=True)
+    return out.astype({"actual": "float64"})
 
 
 @lru_cache(maxsize=2)
@@ -120,6 +135,7 @@ def staffing(
     end: datetime | None,
     policy: StaffingPolicy = StaffingPolicy(),
     open_tasks: pd.DataFrame | None = None,
+    limit: int = 50,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Hourly ``start, province_id, needed, rostered, gap`` and the sharing recommendations."""
     check_range(start, end)
@@ -145,7 +161,7 @@ def staffing(
         needed, rostered(settings, [pd.Timestamp(h) for h in hours]), s.inputs["zone"], policy
     )
     _, names = _roster(settings.resolved_events_url, events.current_version(settings))
-    recs = recommendations(gaps, names, zone=s.inputs["zone"])
+    recs = recommendations(gaps, names, zone=s.inputs["zone"], limit=limit)
     if province_id is not None:
         gaps = gaps[gaps["province_id"] == province_id]
         recs = [r for r in recs if r["province_id"] == province_id or province_id in r["lenders"]]

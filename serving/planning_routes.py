@@ -27,6 +27,7 @@ class ForecastRow(BaseModel):
     expected: float
     low: float
     high: float
+    actual: float | None = None  # arrivals so far (past intervals of the forecast)
 
 
 class ForecastOut(BaseModel):
@@ -82,7 +83,8 @@ def get_forecast(
     if format == "csv":
         return _csv(rows, "forecast")
     inputs = planning.stored(engine.settings).inputs
-    return {"origin": inputs["origin"], "zone": inputs["zone"], "rows": rows.to_dict("records")}
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    return {"origin": inputs["origin"], "zone": inputs["zone"], "rows": records}
 
 
 @router.get("/staffing", response_model=StaffingOut)

@@ -63,6 +63,24 @@ def read_counts(where: Settings | str | Path, *, days: int = 56, zone: str | Non
     end_day = pd.Timestamp(newest).tz_convert(zone).tz_localize(None).floor("D")
     first_day = end_day - pd.Timedelta(days=days)
     since_us = int(first_day.tz_localize(zone).tz_convert("UTC").value // 1000)
+    raw = _slot_counts(where, since_us)
+    raw["ds"] = pd.to_datetime(raw["slot"].astype("int64"), unit="us", utc=True)
+    raw["ds"] = raw["ds"].dt.tz_convert(zone).dt.tz_localize(None)
+    raw = raw[(raw["ds"] >= first_day) & (raw["ds"] < end_day)]
+    return History(full_grid(raw, first_day, end_day), zone, end_day)
+
+
+def counts_since(where: Settings | str | Path, since: pd.Timestamp) -> pd.DataFrame:
+    """Arrivals per 30 minutes since ``since`` (aware): ``start`` (UTC), ``province_id``, ``task_type``,
+    ``actual``, non-empty cells only, aggregated in the store."""
+    raw = _slot_counts(where, int(since.tz_convert("UTC").value // 1000))
+    start = pd.to_datetime(raw["slot"].astype("int64"), unit="us", utc=True)
+    return pd.DataFrame(
+        {"start": start, "province_id": raw["province_id"], "task_type": raw["task_type"], "actual": raw["y"]}
+    )
+
+
+def _slot_counts(where: Settings | str | Path, since_us: int) -> pd.DataFrame:
     t = es.SQL_TABLES["tasks"]
     slot = (t.c.created_at - t.c.created_at % SLOT_US).label("slot")
     query = (
@@ -70,11 +88,7 @@ def read_counts(where: Settings | str | Path, *, days: int = 56, zone: str | Non
         .where(t.c.created_at >= since_us)
         .group_by(t.c.province_id, t.c.task_type, slot)
     )
-    raw = es.store_for(events.store_url(where)).query_arrow(query).to_pandas()
-    raw["ds"] = pd.to_datetime(raw["slot"].astype("int64"), unit="us", utc=True)
-    raw["ds"] = raw["ds"].dt.tz_convert(zone).dt.tz_localize(None)
-    raw = raw[(raw["ds"] >= first_day) & (raw["ds"] < end_day)]
-    return History(full_grid(raw, first_day, end_day), zone, end_day)
+    return es.store_for(events.store_url(where)).query_arrow(query).to_pandas()
 
 
 def full_grid(raw: pd.DataFrame, first_day: pd.Timestamp, end_day: pd.Timestamp) -> pd.DataFrame:

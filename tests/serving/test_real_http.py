@@ -218,3 +218,53 @@ def test_champion_change_is_served_without_restart(ready: str, client, world: Wo
     )
     assert out["model_versions"]["qa_pass"] == str(result.version)
     assert out["model_versions"]["handling_time"] == before["handling_time"]
+
+
+def test_forecast_and_staffing_by_role_with_ranges_checked(ready: str, world: World) -> None:
+    from dataclasses import replace
+
+    from serving.keys import KeyStore
+    from serving.state import StateStore
+    from training.forecast import ForecastSpec
+    from training.forecast_run import make_and_store
+
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.get(f"{ready}/forecast", headers=admin).json()["kind"] == "forecast_unavailable"
+    made = make_and_store(world.settings, replace(ForecastSpec(), horizon_days=2))
+    store = StateStore(world.settings.resolved_state_db_url)
+    try:
+        keys = {
+            r: KeyStore(store).create(f"plan-{r}", r, by="test") for r in ("ops_head", "dispatcher", "risk")
+        }
+    finally:
+        store.close()
+    auth = {r: {"Authorization": f"Bearer {k}"} for r, k in keys.items()}
+    start = made.forecast["start"].min()
+    window = {"from": start.isoformat(), "to": (start + timedelta(hours=6)).isoformat()}
+    r = httpx.get(f"{ready}/forecast", params={**window, "province_id": "P02"}, headers=auth["dispatcher"])
+    assert r.status_code == 200, r.text
+    rows = r.json()["rows"]
+    assert len(rows) == 12 * (1 + len(made.inputs["sla_hours"]))  # 12 half hours x (total + each type)
+    assert set(rows[0]) == {"start", "province_id", "task_type", "expected", "low", "high", "actual"}
+    csv = httpx.get(f"{ready}/forecast", params={**window, "format": "csv"}, headers=auth["ops_head"])
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0] == "start,province_id,task_type,expected,low,high,actual"
+    s = httpx.get(f"{ready}/staffing", params=window, headers=auth["ops_head"])
+    assert s.status_code == 200, s.text
+    body = s.json()
+    assert {"start", "province_id", "needed", "rostered", "gap"} == set(body["rows"][0])
+    assert all(row["gap"] == row["rostered"] - row["needed"] for row in body["rows"])
+    assert len({row["start"] for row in body["rows"]}) == 6
+    assert httpx.get(f"{ready}/staffing", headers=auth["risk"]).status_code == 403
+    assert httpx.get(f"{ready}/forecast", headers=auth["risk"]).status_code == 403
+    backwards = {"from": window["to"], "to": window["from"]}
+    for path, params, field in (
+        ("/forecast", backwards, "to"),
+        ("/staffing", backwards, "to"),
+        ("/forecast", {"from": "tomorrow"}, "from"),
+        ("/staffing", {"to": "2026-13-01"}, "to"),
+        ("/forecast", {"format": "xls"}, "format"),
+    ):
+        bad = httpx.get(f"{ready}{path}", params=params, headers=auth["ops_head"])
+        assert bad.status_code in (400, 422), (path, bad.text)
+        assert field in bad.json()["loc"], (path, bad.json())
