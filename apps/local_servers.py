@@ -5,7 +5,9 @@ so a second start finds the same data.
 PostgreSQL: ``initdb`` once (trust authentication on loopback, user ``postgres``), then ``postgres -D``;
 as root both run as the ``postgres`` user, which Debian's package creates. Redis: ``redis-server`` with
 an append-only file in its folder. MLflow: ``mlflow server`` on the PostgreSQL backend store, for its UI
-(the product's own clients write to the backend store directly).
+(the product's own clients write to the backend store directly). Each server runs in its own session:
+a terminal's Ctrl-C reaches the service first, and the stack stops the servers after it (the service's
+shutdown still needs its stores).
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ def start_postgres(folder: Path, port: int) -> Server:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     _wait(proc, port, log)
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -141,7 +144,9 @@ def start_redis(folder: Path, port: int) -> Server:
     log = folder / "redis.log"
     args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--appendonly", "yes"]
     with open(log, "a") as out:
-        proc = subprocess.Popen([binary("redis-server"), *args], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [binary("redis-server"), *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     _wait(proc, port, log)
     return Server("redis", proc, f"127.0.0.1:{port}", log)
 
@@ -154,7 +159,10 @@ def start_mlflow(backend_uri: str, artifacts: Path, port: int, log: Path) -> Ser
     args += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with open(log, "a") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", *args], stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "mlflow", "server", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     _wait(proc, port, log, timeout=120)
     return Server("mlflow", proc, f"http://127.0.0.1:{port}", log)

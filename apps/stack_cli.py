@@ -48,6 +48,17 @@ def stack_env(root: Path, pg: dict[str, str], redis: str, workers: int) -> dict[
     }
 
 
+def _run(argv: list[str], env: dict[str, str]) -> int:
+    """Run a child to its end; a Ctrl-C reaches it too, so wait while it stops (its service's shutdown
+    still needs the stores, which are stopped only after it)."""
+    child = subprocess.Popen(argv, env=env)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def _urls(pg_port: int, redis_port: int) -> tuple[dict[str, str], str]:
     base = f"postgresql://postgres@127.0.0.1:{pg_port}"
     return {name: f"{base}/{name}" for name in DATABASES}, f"127.0.0.1:{redis_port}"
@@ -83,13 +94,11 @@ def up(
         console.print(f"PostgreSQL on {pg.url} (log {pg.log}); Redis on {redis.url} (log {redis.log})")
         console.print(f"MLflow UI on {ui.url} (backend store: PostgreSQL database mlflow)")
         boot = cli("bootstrap", "--days", str(days), "--first-champions", "background")
-        if subprocess.call(boot, env=env) != 0:
+        if _run(boot, env) != 0:
             raise typer.Exit(1)
         demo = cli("demo", "--port", str(port), *([] if live else ["--no-live"]))
         console.print(f"the service with {workers} workers on http://127.0.0.1:{port}")
-        raise typer.Exit(subprocess.call(demo, env=env))
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(_run(demo, env))
     finally:
         for server in reversed(servers):
             server.stop()
