@@ -6,22 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.prepare import Prepared, eval_settings, prepare_models
+from evaluation.prepare import Prepared, eval_settings
 from evaluation.replay import EvalPeriod, synthetic_period
 from opsmatch.settings import Settings
 from simulator.run import generate_history
 from simulator.scenario import ScenarioConfig, load_scenario
+from tests.factories.serving_world import DAYS, SEED, World, private_world
 
 MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
-# Small boosters: the tests check behaviour, not accuracy.
-FAST = {
-    m: {
-        "num_boost_round": 60,
-        "early_stopping_rounds": 10,
-        "lightgbm": {"num_leaves": 15, "min_data_in_leaf": 20},
-    }
-    for m in MODELS
-}
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +36,19 @@ def small_history(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Prepared]:
-    """45 days of small history -> features -> four small champions in a temp MLflow store (~1 min)."""
+def trained(world: World, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Prepared]:
+    """45 days of small history -> features -> four small champions: a private copy of the session's
+    world (``tests/conftest.py``: the same recipe as ``prepare_models(settings, "small", 45, seed=3,
+    overrides=tests.factories.fast.FAST)``, built once and cached), private since the tests here log runs
+    into its MLflow store."""
+    from training.registry import client_for, registered_name, version_for_alias
+
     root: Path = tmp_path_factory.mktemp("eval-models")
+    private_world(world, root)
     settings = eval_settings(str(root))
-    prepared = prepare_models(settings, "small", 45, seed=3, overrides=FAST, num_threads=2)
-    assert all(prepared.versions.values()), prepared.versions
-    return settings, prepared
+    client = client_for(settings)
+    versions = {
+        m: getattr(version_for_alias(client, registered_name(m), "champion"), "version", None) for m in MODELS
+    }
+    assert all(versions.values()), versions
+    return settings, Prepared("small", DAYS, SEED, versions={m: str(v) for m, v in versions.items()})

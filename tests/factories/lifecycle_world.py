@@ -2,14 +2,13 @@
 it driven by a test clock.
 
 The lifecycle tests write transitions and change the policy: they work on a copy of the session's
-world (data dir copied; MLflow store shared read-only) so the other modules' world is untouched. The
+world (``private_world``) so the other modules' world is untouched. The
 history's open tasks are closed (a completion each) so that the tests' own tasks, posted at the
 clock's now, are the whole queue. ``Live`` knows the service's clock (same anchor and speed).
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from opsmatch import event_admin, events
+from opsmatch import events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
 from serving import launch
-from tests.factories.serving_world import TOKEN, World
+from tests.factories.serving_world import World, private_world
 
 
 @dataclass(frozen=True)
@@ -68,23 +67,8 @@ def close_backlog(settings: Settings, at: datetime) -> int:
 
 
 def private_copy(world: World, root: Path) -> Settings:
-    """The world's data dir copied to ``root`` (event store by its own backup; MLflow store shared)."""
-    # The event store is copied by its own backup, never file by file: reading or copying a live SQLite
-    # file in this process would drop the POSIX locks the store's connections hold on it.
-    events_dir = world.settings.events_dir
-    shutil.copytree(
-        world.root / "data",
-        root / "data",
-        ignore=lambda d, _: ["events"] if Path(d) == events_dir.parent else [],
-    )
-    settings = Settings(
-        data_dir=root / "data",
-        mlflow_tracking_uri=world.settings.mlflow_tracking_uri,
-        mlflow_artifact_root=world.settings.mlflow_artifact_root,
-        api_token=TOKEN,
-    )
-    event_admin.backup(world.settings, settings.events_dir)
-    return settings
+    """The world copied to ``root`` by the stores' backups (``private_world``); the copy's settings."""
+    return private_world(world, root).settings
 
 
 def live_on(settings: Settings, clock: OpsClock, root: Path) -> Live:

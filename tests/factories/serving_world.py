@@ -1,9 +1,11 @@
 """A real small world for the serving tests, and a real ``bentoml serve`` on it.
 
-``build_world`` runs the product end to end in a temporary folder: the twin's ``small`` scenario
-(45 days: complaint labels need 30 days to mature) -> feature build, ``feast apply``, materialize ->
-all four models trained and promoted through the gate. ``World.env`` is the environment of a
-``bentoml serve`` on that world (started with ``serving.launch.running``).
+``build_world`` runs the product end to end in a folder: the twin's ``small`` scenario (45 days:
+complaint labels need 30 days to mature) -> feature build, ``feast apply``, materialize -> all four
+models trained (``FAST`` parameters: the tests check behaviour, not accuracy) and promoted through the
+gate. ``cached_world`` builds it once into the on-disk cache (``tests.factories.world_cache``) and hands
+out a private copy; ``private_world`` copies a world again for a test that writes into it.
+``World.env`` is the environment of a ``bentoml serve`` on a world (``serving.launch.running``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pandas as pd
 
 from opsmatch.settings import Settings
 from serving import launch
+from tests.factories.fast import FAST
+from tests.factories.world_cache import cached, copy_world
 
 TOKEN = "real-world-token"
 MODELS = ("handling_time", "qa_pass", "complaint", "complaint_pre")
@@ -48,13 +52,15 @@ def world_settings(root: Path, **kwargs: object) -> Settings:
     )
 
 
-def build_world(root: Path, *, end: datetime | None = None, days: int = DAYS) -> World:
+def build_world(
+    root: Path, *, end: datetime | None = None, days: int = DAYS, overrides: dict | None = FAST
+) -> World:
     """Simulate, build features, apply, materialize, train all four models and promote them.
 
-    ``end`` anchors the history to end there (e.g. the operation's now of a live test)."""
-    from features.pipeline import build_features, read_manifest
+    ``end`` anchors the history to end there (e.g. the operation's now of a live test); ``overrides``
+    are the training parameters' overrides (``None``: the shipped parameters)."""
+    from features.pipeline import build_features
     from features.store import apply_repo, materialize
-    from opsmatch import events
     from simulator.run import generate_history
     from training.frames import train_from_store
     from training.gate import promote
@@ -64,16 +70,40 @@ def build_world(root: Path, *, end: datetime | None = None, days: int = DAYS) ->
     build_features(settings)
     apply_repo(settings)
     materialize(settings)
-    train_from_store(settings, MODELS, num_threads=1)
+    train_from_store(settings, MODELS, num_threads=1, overrides=overrides)
     for model in MODELS:
         decision = promote(settings, model)
         assert decision.promoted, (model, decision.reasons)
+    return open_world(root)
+
+
+def open_world(root: Path) -> World:
+    """The ``World`` of a built world's folder."""
+    from features.pipeline import read_manifest
+    from opsmatch import events
+
+    settings = world_settings(root)
     as_of = pd.Timestamp(read_manifest(settings.feature_data_dir)["as_of"]).to_pydatetime()
     tasks = events.read_table(settings.events_dir, "tasks")
     done = events.read_table(settings.events_dir, "completions")
     pending = tasks[~tasks["task_id"].isin(done["task_id"])].reset_index(drop=True)
     workers = events.read_table(settings.events_dir, "workers")
     return World(root, settings, as_of, pending, workers)
+
+
+def cached_world(root: Path, *, days: int = DAYS) -> World:
+    """A private copy, in ``root``, of the small world built once into the on-disk cache."""
+    recipe = {"scenario": "small", "days": days, "seed": SEED, "models": MODELS, "overrides": FAST}
+    src = cached("small-world", recipe, lambda r: build_world(r, days=days))
+    copy_world(src, root)
+    return open_world(root)
+
+
+def private_world(world: World, root: Path, *, own_artifacts: bool = False) -> World:
+    """A copy of ``world`` in ``root`` for a test that writes into it (events, state, MLflow); with
+    ``own_artifacts`` the champions' files are copied too (a test that removes them)."""
+    copy_world(world.root, root, own_artifacts=own_artifacts)
+    return open_world(root)
 
 
 def wait_until(check, timeout: float, interval: float = 0.3, what: str = "condition"):  # noqa: ANN001, ANN201

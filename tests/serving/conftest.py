@@ -1,5 +1,5 @@
-"""Fixtures of the serving tests: an engine on in-memory fakes and a temporary state store, and one
-real small world (twin -> features -> champions) shared by the real-component tests of the session."""
+"""Fixtures of the serving tests: an engine on in-memory fakes and a temporary state store (the real
+small world, ``world``, and its private copies, ``own_world``, are in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from serving.engine import Engine  # noqa: E402
 from serving.protocols import Runtime  # noqa: E402
 from serving.state import StateStore  # noqa: E402
 from tests.factories.fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
-from tests.factories.serving_world import World, build_world  # noqa: E402
 
 
 @pytest.fixture
@@ -37,9 +36,3 @@ def engine(settings, runtime) -> Engine:
     eng = Engine(settings, runtime, store, load_service_config({"policy_ttl_seconds": 0}), clock=lambda: NOW)
     yield eng
     store.close()
-
-
-@pytest.fixture(scope="session")
-def world(tmp_path_factory) -> World:
-    """The real small world (built once per session): see ``tests.factories.serving_world.build_world``."""
-    return build_world(tmp_path_factory.mktemp("real-world"))

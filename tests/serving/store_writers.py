@@ -61,11 +61,11 @@ def ingest_cli(world: World, path: Path) -> tuple[int, int]:
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    total = next(line for line in out.stdout.splitlines() if "TOTAL" in line)
-    cells = [c.strip() for c in total.replace("┃", "│").split("│") if c.strip()]
-    _, _read, new, unchanged, quarantined = cells[:5]
-    assert quarantined == "0", out.stdout
-    return int(new), int(unchanged)
+    # Not a terminal: the report's rows are printed as "column: value, ..." lines (apps.plain.show).
+    total = next(line for line in out.stdout.splitlines() if "file: TOTAL" in line)
+    cells = dict(cell.strip().partition(": ")[::2] for cell in total.split(", "))
+    assert cells["quarantined"] == "0", out.stdout
+    return int(cells["new"]), int(cells["unchanged"])
 
 
 APPEND_LOOP = """

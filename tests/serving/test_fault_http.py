@@ -16,7 +16,7 @@ import pytest
 from features.store import apply_repo, materialize
 from serving import launch
 from tests.factories.events import start_redis
-from tests.factories.serving_world import TOKEN, World, build_world, wait_until
+from tests.factories.serving_world import TOKEN, World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,10 +46,9 @@ def _pings(client) -> bool:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory):  # noqa: ANN201
-    """A world of its own (its champion files are removed here) served from Redis."""
-    root = tmp_path_factory.mktemp("fault-world")
-    world: World = build_world(root)
+def faulty(world: World, tmp_path_factory):  # noqa: ANN001, ANN201
+    """A private copy of the world with its own champion files (removed here), served from Redis."""
+    world = private_world(world, tmp_path_factory.mktemp("fault-world"), own_artifacts=True)
     redis_dir = tmp_path_factory.mktemp("redis")
     proc, url = start_redis(redis_dir)
     settings = world.settings.model_copy(update={"feast_profile": "redis", "redis_url": url})

@@ -26,11 +26,17 @@ from serving.model_monitor import MonitorThresholds
 from serving.prediction_log import TABLE, PredictionLog
 from serving.runtime import build_runtime, row_validator
 from serving.state import StateStore
-from tests.factories.serving_world import DAYS, SEED, World, wait_until
+from tests.factories.serving_world import DAYS, SEED, World, private_world, wait_until
 from training import metrics as m
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OLD_HEAVY = (0.03, 0.07, 0.20, 0.70)  # 18-29, 30-44, 45-59, 60+ (the twin's mix: 0.15, 0.35, 0.32, 0.18)
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module logs its monitoring runs to MLflow: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("model-drift-world"))
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,15 @@ from serving.event_index import EventIndex
 from serving.runtime import build_runtime, row_validator
 from serving.scoring import PAIR_MODELS, task_row
 from serving.state import StateStore
-from tests.factories.serving_world import World, wait_until
+from tests.factories.serving_world import World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module stores outcomes and worker statuses: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("real-engine-world"))
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,16 @@ import pytest
 from opsmatch import events
 from serving import launch
 from serving.cost import PARTS
-from tests.factories.serving_world import MODELS, TOKEN, World, wait_until
+from tests.factories.fast import FAST
+from tests.factories.serving_world import MODELS, TOKEN, World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module promotes a new champion and stores outcomes: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("real-http-world"))
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +212,7 @@ def test_champion_change_is_served_without_restart(ready: str, client, world: Wo
     from training.gate import promote
 
     before = client.request("GET", "/info").json()["model_versions"]
-    result = train_from_store(world.settings, ["qa_pass"], num_threads=1)["qa_pass"]
+    result = train_from_store(world.settings, ["qa_pass"], num_threads=1, overrides=FAST)["qa_pass"]
     decision = promote(world.settings, "qa_pass", force=True)
     assert decision.promoted and str(result.version) != before["qa_pass"]
     wait_until(

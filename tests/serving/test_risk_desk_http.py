@@ -19,10 +19,16 @@ from serving import launch
 from serving.keys import KeyStore
 from serving.risk import FAMILIES
 from serving.state import StateStore
-from tests.factories.serving_world import World, wait_until
+from tests.factories.serving_world import World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CALENDAR = re.compile(r"weekday|created_hour|hour of", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module stores interventions: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("risk-desk-http-world"))
 
 
 @pytest.fixture(scope="module")

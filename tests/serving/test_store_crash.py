@@ -22,11 +22,17 @@ from opsmatch import event_admin, events
 from opsmatch.settings import PROJECT_ROOT, Settings
 from serving import launch
 from tests import factories
-from tests.factories.serving_world import TOKEN, World, wait_until
+from tests.factories.serving_world import TOKEN, World, private_world, wait_until
 from tests.serving.store_writers import OPSMATCH, qa_rows, service_workers, start_append_loop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BATCH = 20  # rows per append of the raw loop
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module appends rows while its writers are killed: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("store-crash-world"))
 
 
 def test_append_loop_killed_at_random_points(tmp_path) -> None:

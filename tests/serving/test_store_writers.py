@@ -15,10 +15,17 @@ import pytest
 
 from opsmatch import event_admin, events
 from serving import launch
-from tests.factories.serving_world import TOKEN, World
+from tests.factories.serving_world import TOKEN, World, private_world
 from tests.serving.store_writers import ingest_cli, qa_rows, status_rows, write_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """This module appends rows from every writer: it works on a private copy."""
+    return private_world(world, tmp_path_factory.mktemp("store-writers-world"))
+
 
 FILES, FILE_ROWS, POSTS, POST_ROWS, STATUS_POSTS = 4, 30, 12, 10, 8
 

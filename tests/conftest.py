@@ -1,0 +1,33 @@
+"""Fixtures every test package may use: the session's real small world and private copies of it.
+
+``world`` is the real small world (twin -> features -> Feast -> four champions) of the session: built
+once into the on-disk cache (``tests.factories.world_cache``: rebuilt only when its recipe or the product
+sources change) and copied here for this session. Modules that only read it share it (and may share one
+server on it). A module that writes into it -- appends events, promotes a model, changes the service's
+state -- takes ``own_world`` (a private copy for the module), or ``private_world(world, folder)`` from
+``tests.factories.serving_world`` for a copy of its own per test; the copies are made by the stores'
+backups and cost about a second.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before LightGBM loads: 2 shared cores
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import pytest  # noqa: E402
+
+from tests.factories.serving_world import World, cached_world, private_world  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """The session's copy of the cached small world; read it, do not write into it (see ``own_world``)."""
+    return cached_world(tmp_path_factory.mktemp("real-world"))
+
+
+@pytest.fixture(scope="module")
+def own_world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """A private copy of ``world`` for one module that writes into it (events, MLflow, service state)."""
+    return private_world(world, tmp_path_factory.mktemp("own-world"))
