@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from evaluation.alert_quality import alert_precision
 from evaluation.kpis import LOWER_IS_BETTER, compute_kpis
 from evaluation.policy_set import (
     BASELINES,
@@ -33,6 +34,7 @@ from evaluation.stats import Interval, paired_difference, paired_ratio
 from evaluation.targets import Target, check_targets
 from evaluation.watchlist import WatchlistPolicy, frontier, team_kpis, team_work
 from opsmatch.settings import Settings
+from simulator.outcomes import task_outcomes
 
 Progress = Callable[[float, float], None]
 COMPARED_KPIS: tuple[str, ...] = (
@@ -217,9 +219,12 @@ def evaluate_policies(
             result = run_policy(period, policy)
             extra: dict[str, float] = {}
             if isinstance(policy, WatchlistPolicy):
+                extra = {}
+                if policy.lists is not None:  # the high-risk lists' precision, before any contact
+                    extra = alert_precision(policy.lists.frame(), task_outcomes(result), period.config)
                 work = team_work(period, result, policy)
                 kpis = compute_kpis(result, work.outcomes)
-                extra = team_kpis(work)
+                extra.update(team_kpis(work))
                 frontier_rows += [
                     {"policy": name, "seed": seed, **r} for r in frontier(period, result, policy)
                 ]

@@ -39,6 +39,8 @@ SUMMARY_COLUMNS = {
     "peak_backlog": ("peak backlog", "{:.0f}"),
     "true_cost_per_task": ("true cost / task", "{:.2f}"),
     "risk_contacts_per_day": ("contacts / day", "{:.0f}"),
+    "alert_precision_now": ("alert precision (risk now)", "{:.1%}"),
+    "alert_precision_intake": ("alert precision (intake risk)", "{:.1%}"),
     "risk_team_minutes_per_day": ("team min / day", "{:.0f}"),
     "seconds": ("replay s", "{:.1f}"),
 }

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from evaluation.alert_quality import RiskLists
 from evaluation.replay import EvalPeriod
 from evaluation.task_features import sim_datetime
 from evaluation.twin_service import ServingModels, TwinService, twin_policy
@@ -43,6 +44,7 @@ class WatchlistPolicy(Policy):
         self.inner, self.models, self.name = inner, models, name
         self.tick_minutes = inner.tick_minutes or (SCORE_EVERY_MINUTES if models is not None else None)
         self._scores: np.ndarray | None = None
+        self.lists: RiskLists | None = None  # the daily high-risk lists (evaluation.alert_quality)
 
     @property
     def ranked(self) -> bool:
@@ -60,6 +62,7 @@ class WatchlistPolicy(Policy):
         )
         self._scores = np.full(len(view.task_state), np.nan)
         self._next = view.now + SCORE_EVERY_MINUTES
+        self.lists = RiskLists()
 
     def on_task(self, view: SimView, task: int) -> None:
         self.inner.on_task(view, task)
@@ -73,6 +76,8 @@ class WatchlistPolicy(Policy):
         if self._scores is not None and view.now >= self._next:
             self._next = view.now + SCORE_EVERY_MINUTES
             self.score_done(view)
+        if self.lists is not None and self.lists.due(view):
+            self.lists.take(view, self.svc)
 
     def score_done(self, view: SimView) -> None:
         """Score the tasks completed since the last call (the served P(complaint) with their worker)."""

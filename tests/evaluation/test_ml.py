@@ -203,6 +203,10 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
     assert len(report.targets) == 4 + 4 + 7 and report.model_versions
     runs = report.runs.set_index(["policy", "seed"])
     assert (runs.loc["ml_watchlist", "risk_contacts_per_day"] > 0).all()
+    # Alert quality: the daily high-risk list by current risk and by intake risk, same capacity.
+    for col in ("alert_precision_now", "alert_precision_intake"):
+        assert runs.loc["ml_watchlist", col].between(0.0, 1.0).all(), runs.loc["ml_watchlist", col]
+    assert (runs.loc["ml_watchlist", "alerted"] > 0).all()
     # the control replays FIFO's dispatch: the same turnaround, only complaints can differ
     assert (
         runs.loc["watchlist_random", "mean_turnaround_h"].tolist()
@@ -216,6 +220,7 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
     assert r is not None and r.n == 2 and r.low <= r.estimate <= r.high
     path = write_report(report, tmp_path / "ab")
     assert "## Targets" in path.read_text() and "## Risk team: the frontier" in path.read_text()
+    assert "alert precision (risk now)" in path.read_text()
     summary = json.loads((path.parent / "summary.json").read_text())
     assert {"policy", "reference", "kpi", "estimate", "low", "high"} == set(summary["ratios"][0])
     assert len(summary["ratios"]) == len(report.comparisons) and len(summary["targets"]) == 15
