@@ -100,3 +100,25 @@ def test_two_threads_raising_the_same_alert_never_fail(tmp_path) -> None:
     assert errors == []
     rows = stores[0].list_alerts(NOW + timedelta(minutes=1), limit=100)
     assert sorted(r["province_id"] for r in rows) == ["P0", "P1", "P2", "P3"]
+
+
+def test_the_monitor_rescores_only_tasks_whose_age_step_or_state_moved(engine) -> None:  # noqa: ANN001
+    from serving.config import merge_policy
+    from serving.lifecycle import Status, TaskState
+
+    _, policy = engine.policy()
+    policy = merge_policy(policy, {"risk_tiers": {"high": 0.0, "medium": 0.0}})  # every task is "high"
+    tasks = {t.task_id: t for t in engine.runtime.tasks.get_tasks([f"T{i}" for i in range(9)]).values()}
+    states = [TaskState(i, Status.PENDING, NOW, t.created_at) for i, t in tasks.items()]
+    watch = engine.alert_watch
+    watch._risk(states, tasks, NOW, policy)
+    assert watch.rescored == 9
+    watch._risk(states, tasks, NOW + timedelta(minutes=10), policy)
+    assert watch.rescored == 0  # nothing moved, no hour crossed: nothing scored again
+    moved = [*states[1:], TaskState("T0", Status.ASSIGNED, NOW + timedelta(minutes=11), states[0].created_at)]
+    watch._risk(moved, tasks, NOW + timedelta(minutes=12), policy)
+    assert watch.rescored == 1  # its state changed
+    watch._risk(moved[:-1], tasks, NOW + timedelta(hours=1, minutes=30), policy)
+    assert watch.rescored == 8 and "T0" not in watch.scored  # an hour crossed; T0 closed: forgotten
+    incidents = engine.store.list_alerts(NOW, kind="high_risk", states=["open"])
+    assert sum(a["count"] for a in incidents) == 8 and {a["roles"][0] for a in incidents} == {"risk"}
