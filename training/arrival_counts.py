@@ -53,11 +53,17 @@ def centre_zone(where: Settings | str | Path) -> str:
     return str(provinces["timezone"].mode().iloc[0])
 
 
-def read_counts(where: Settings | str | Path, *, days: int = 56, zone: str | None = None) -> History:
-    """The last ``days`` whole local days of arrivals before the newest task's day (that day is
-    partial and left out), as a full zero-filled grid."""
+def read_counts(
+    where: Settings | str | Path,
+    *,
+    days: int = 56,
+    zone: str | None = None,
+    until: pd.Timestamp | None = None,
+) -> History:
+    """The last ``days`` whole local days of arrivals before the day of ``until`` (default: the newest
+    task; that day is partial and left out), as a full zero-filled grid."""
     zone = zone or centre_zone(where)
-    newest = events.newest_time(where, "tasks")
+    newest = events.newest_time(where, "tasks") if until is None else pd.Timestamp(until)
     if newest is None:
         raise ValueError("the event store has no tasks to forecast from")
     end_day = pd.Timestamp(newest).tz_convert(zone).tz_localize(None).floor("D")
@@ -67,6 +73,8 @@ def read_counts(where: Settings | str | Path, *, days: int = 56, zone: str | Non
     raw["ds"] = pd.to_datetime(raw["slot"].astype("int64"), unit="us", utc=True)
     raw["ds"] = raw["ds"].dt.tz_convert(zone).dt.tz_localize(None)
     raw = raw[(raw["ds"] >= first_day) & (raw["ds"] < end_day)]
+    if raw.empty:
+        raise ValueError(f"no arrivals in the {days} days before {end_day:%Y-%m-%d} to forecast from")
     return History(full_grid(raw, first_day, end_day), zone, end_day)
 
 

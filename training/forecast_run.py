@@ -66,11 +66,16 @@ class Made:
 
 
 def make_and_store(
-    settings: Settings, spec: ForecastSpec, *, history_days: int = 56, aht_days: int = 28
+    settings: Settings,
+    spec: ForecastSpec,
+    *,
+    history_days: int = 56,
+    aht_days: int = 28,
+    until: pd.Timestamp | None = None,
 ) -> Made:
-    """Forecast ``spec.horizon_days`` from the newest whole day of the event store and store it."""
+    """Forecast ``spec.horizon_days`` from the day of ``until`` (default: the newest task's) and store it."""
     started = time.perf_counter()
-    history = read_counts(settings, days=history_days)
+    history = read_counts(settings, days=history_days, until=until)
     fc = make_forecast(history, spec)
     fc.insert(0, "start", fc.pop("ds").dt.tz_localize(history.zone).dt.tz_convert("UTC"))
     since = history.end_day.tz_localize(history.zone) - pd.Timedelta(days=aht_days)

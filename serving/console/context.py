@@ -27,6 +27,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("alerts", "Alerts", "GET /alerts"),
     ("models", "Models and proof", "GET /console/api/models"),
     ("settlement", "Settlement", "GET /settlement"),
+    ("planning", "Planning", "GET /staffing"),
 )
 
 

@@ -41,6 +41,7 @@ SCRIPTS = (
     "models.js",
     "charts.js",
     "settlement.js",
+    "planning.js",
 )
 FILES = {
     **dict.fromkeys(SCRIPTS, "text/javascript"),

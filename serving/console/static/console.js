@@ -6,8 +6,9 @@ import { mountRisk } from "./risk.js";
 import { mountAlerts } from "./alerts.js";
 import { mountModels } from "./models.js";
 import { mountSettlement } from "./settlement.js";
+import { mountPlanning } from "./planning.js";
 
-const MOUNTS = { board: mountBoard, dispatch: mountDispatch, risk: mountRisk, alerts: mountAlerts, models: mountModels, settlement: mountSettlement };
+const MOUNTS = { board: mountBoard, dispatch: mountDispatch, risk: mountRisk, alerts: mountAlerts, models: mountModels, settlement: mountSettlement, planning: mountPlanning };
 
 /** An element with attributes (on* = listeners, dataset.*) and children (strings become text). */
 export function el(tag, attrs = {}, ...children) {

@@ -175,9 +175,9 @@ def test_each_role_signs_in_and_sees_only_its_views(stack: Stack, open_as) -> No
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         first = views_of(role)[0]["id"]
         signed.page.wait_for_selector(f"#view-{first}[data-rendered]", state="attached")
-    ops_views = ["board", "dispatch", "risk", "alerts", "models", "settlement"]
+    ops_views = ["board", "dispatch", "risk", "alerts", "models", "settlement", "planning"]
     assert [v["id"] for v in views_of("ops_head")] == ops_views
-    assert [v["id"] for v in views_of("dispatcher")] == ["dispatch", "alerts", "models"]
+    assert [v["id"] for v in views_of("dispatcher")] == ["dispatch", "alerts", "models", "planning"]
     assert [v["id"] for v in views_of("risk")] == ["risk", "alerts", "models"]
     assert [v["id"] for v in views_of("qa_system")] == ["models"]
     audit = stack.api.get("/console/api/audit", params={"action": "console_sign_in"}).json()["entries"]
@@ -498,3 +498,36 @@ def test_settlement_route_and_view_with_close(stack: Stack, open_as) -> None:  #
     frozen = stack.api.get("/settlement", params={"month": "2026-03", "limit": 1000})
     again = stack.api.get("/settlement", params={"month": "2026-03", "limit": 1000})
     assert frozen.json()["status"] == "closed" and frozen.content == again.content
+
+
+# -- planning: forecast, staffing gap, sharing recommendations ---------------------------------------------
+def test_planning_view_shows_forecast_gap_and_applies_a_recommendation(
+    stack: Stack,
+    open_as,  # noqa: ANN001
+    world: World,
+) -> None:
+    from dataclasses import replace
+
+    from training.forecast import ForecastSpec
+    from training.forecast_run import make_and_store
+
+    # the copy's history ends at the world's as_of, long before the demo clock: forecast from there
+    made = make_and_store(stack.live.settings, replace(ForecastSpec(), horizon_days=3), until=world.as_of)
+    day = pd.Timestamp(world.as_of).tz_convert(made.inputs["zone"]).floor("D")
+    assert pd.Timestamp(made.inputs["origin"]) == day
+    signed = open_as("ops_head")
+    view = signed.view("planning")
+    expect(view.locator("#planning-head")).to_contain_text("forecast from")
+    expect(view.locator("#planning-chart polygon")).to_have_count(1)  # the 80 % band
+    assert view.locator("#planning-chart circle").count() > 0  # the arrivals so far
+    expect(view.locator("#planning-heat tbody tr")).to_have_count(len(stack.live.provinces))
+    recs = view.locator("#planning-recs li.rec")
+    if recs.count() == 0:  # the next 24 h have no shortage beside an idle province: nothing to apply
+        expect(view.locator("#planning-recs")).to_contain_text("no shortage")
+        return
+    before = stack.api.get("/policy").json()["version"]
+    recs.first.locator("button", has_text="Apply").click()
+    signed.confirm()
+    wait_until(lambda: stack.api.get("/policy").json()["version"] > before, 20, what="the sharing applied")
+    audit = stack.api.get("/console/api/audit", params={"limit": 5}).json()["entries"]
+    assert any(e["actor"] == "console-ops_head" for e in audit)
