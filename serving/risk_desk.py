@@ -183,7 +183,7 @@ def watchlist(
     pos = {t: i for i, t in enumerate(live["task_id"])}
     rows = _rows(engine, listed, live, contacts, as_of, _explain(engine, listed, records, pos, as_of), pos)
     held = [r.customer_id for r in rows if r.held_out]
-    if held and today:
+    if held and today and _newly_held(engine, day, province_id, held):
         detail = {"date": day.isoformat(), "at": as_of.isoformat(), "customers": held}
         target = f"province:{province_id}" if province_id else None
         engine.store.audit(HOLDOUT_ACTION, actor, target, detail, engine.clock())
@@ -204,6 +204,22 @@ def watchlist(
         policy_version=version,
         model_version=engine.runtime.scorer.versions().get("complaint_pre", "unknown"),
     )
+
+
+_HELD: dict[tuple[str, str, str | None], tuple[str, ...]] = {}  # the last holdout recorded per list
+
+
+def _newly_held(engine: Engine, day: date, province_id: str | None, held: list[str]) -> bool:
+    """Whether this list's held-out customers differ from the ones this process last recorded for the
+    same day and scope (an unchanged holdout is recorded once, not at every refresh of the list)."""
+    key = (events.store_url(engine.settings), day.isoformat(), province_id)
+    with _ARRIVALS_LOCK:
+        if _HELD.get(key) == tuple(held):
+            return False
+        if len(_HELD) > 1000:
+            _HELD.clear()
+        _HELD[key] = tuple(held)
+    return True
 
 
 def _explain(
