@@ -92,15 +92,19 @@ class Dispatcher:
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or eng.clock()
         avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
-        states = [self.book.state(t) for t in ids]
-        waiting_only = not req.tasks and all(st is not None and st.status in WAITING for st in states)
-        if waiting_only and not available(pool, avail, requested).any():  # nobody to take anything
-            records = [self.book.light_record(t) for t in ids]
+        if not req.tasks and not available(pool, avail, requested).any() and self._all_waiting(ids):
+            records = [self.book.light_record(t) for t in ids]  # nobody to take anything: no scoring
             versions = eng.runtime.scorer.versions()
             return paged(idle_answer(records, pool, avail, requested, now, eng.policy(), versions), req.limit)
         tasks, scorer = eng._guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
         out = self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
         return paged(out, req.limit)
+
+    def _all_waiting(self, ids: Sequence[str]) -> bool:
+        """Whether every id is a waiting task (one look at the store, then the held states)."""
+        self.book.refresh()
+        states = [self.book.peek(t) for t in ids]
+        return all(st is not None and st.status in WAITING for st in states)
 
     def run(
         self,

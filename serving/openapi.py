@@ -51,6 +51,8 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /workers/status": (400, 413, 422, 503),
     "GET /alerts": (400,),
     "POST /alerts/{alert_id}/ack": (400, 404, 413, 422),
+    "POST /alerts/{alert_id}/silence": (400, 404, 409, 413, 422),
+    "POST /alerts/{alert_id}/unsilence": (400, 404, 409, 413, 422),
     "GET /policy": (400,),
     "PUT /policy": (400, 409, 413, 422),
     "GET /info": (),
@@ -62,6 +64,8 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /assignments/{assignment_id}/reject": (400, 404, 409, 413, 422),
     "POST /assignments/{assignment_id}/start": (400, 404, 409, 413, 422),
     "GET /settlement": (400, 422),
+    "GET /forecast": (400, 422, 503),
+    "GET /staffing": (400, 422, 503),
     "POST /settlement/close": (400, 409, 413, 422),
 }
 EXAMPLES_START, EXAMPLES_END = "<!-- api-examples -->", "<!-- /api-examples -->"

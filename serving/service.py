@@ -348,13 +348,9 @@ class OpsMatch:
         )
 
     @ops_app.post("/assignments/{assignment_id}/reject", response_model=ls.AssignmentStep)
-    def reject(
-        self, assignment_id: str, request: Request, body: ls.RejectIn | None = Body(default=None)
-    ) -> ls.AssignmentStep:
+    def reject(self, assignment_id: str, body: ls.RejectIn, request: Request) -> ls.AssignmentStep:
         """The worker declines (with a reason code): the task waits again, never for that worker."""
         who = caller(request.scope).name
-        if body is None:  # an empty body reads as {}: the reason is still needed
-            raise ApiError(400, "Field required: a rejection needs its reason_code", ["reason_code"])
         return self.engine.lifecycle.step(
             assignment_id, "reject", actor=who, note=body.note, reason_code=body.reason_code
         )
