@@ -220,7 +220,9 @@ def _fresh(inc: Incident, at: datetime, *, episode: int, keep_id: bool = False) 
         "task_type": inc.task_type,
         "subject_id": inc.subject_id,
         "message": inc.message,
-        "details": _dumps({**inc.details, "value_first": inc.value, "value_peak": inc.value}),
+        "details": _dumps(inc.details),
+        "value_first": inc.value,
+        "value_peak": inc.value,
         "examples": _dumps(list(inc.examples)),
         "count": inc.count,
         "value": inc.value,
@@ -241,7 +243,6 @@ def _fresh(inc: Incident, at: datetime, *, episode: int, keep_id: bool = False) 
 
 def _refresh(old: dict[str, Any], inc: Incident, at: datetime, full: bool) -> dict[str, Any]:
     """The update of an open/acked incident: replaced by a full observation, merged with a partial one."""
-    prior = json.loads(old["details"] or "{}")
     examples = list(inc.examples)
     count, value, message = inc.count, inc.value, inc.message
     if not full and not spec(inc.kind).per_subject:
@@ -252,13 +253,8 @@ def _refresh(old: dict[str, Any], inc: Incident, at: datetime, full: bool) -> di
     values: dict[str, Any] = {
         "severity": inc.severity,
         "message": message,
-        "details": _dumps(
-            {
-                **inc.details,
-                "value_first": prior.get("value_first", value),
-                "value_peak": max(float(prior.get("value_peak", value)), value),
-            }
-        ),  # fmt: skip
+        "details": _dumps(inc.details),
+        "value_peak": max(float(old["value_peak"]), value),
         "examples": _dumps(examples),
         "count": count,
         "value": value,

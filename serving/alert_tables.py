@@ -28,6 +28,8 @@ incidents = sa.Table(
     sa.Column("examples", sa.Text, nullable=False),
     sa.Column("count", sa.Integer, nullable=False),
     sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value_first", sa.Float, nullable=False),  # the value when it (re-)opened
+    sa.Column("value_peak", sa.Float, nullable=False),  # the worst value of this episode
     sa.Column("trend", sa.String(16), nullable=False),
     sa.Column("trend_ref", sa.Float),
     sa.Column("trend_ref_at", Stamp),

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from serving.alerts import INDICATORS, Alert
+from serving.alerts import INDICATORS, Alert, alert_id
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 STATES: tuple[str, ...] = ("open", "acked", "resolved")
@@ -82,6 +82,10 @@ class Incident:
 
     @property
     def id(self) -> str:
+        """The scope's id; an incident whose subject is its scope (a province's indicator, a model's
+        health) keeps its observation's id (``serving.alerts.alert_id``)."""
+        if spec(self.kind).per_subject and self.subject_id:
+            return alert_id(self.kind, self.subject_id)
         return incident_id(self.scope)
 
     @property

@@ -317,6 +317,8 @@ class AlertOut(BaseModel):
     message: str
     count: int = Field(description="tasks, workers or customers in the condition (1 for an indicator)")
     value: float = Field(description="the headline value: the count, or the indicator's value")
+    value_first: float = Field(description="the value when this episode opened")
+    value_peak: float = Field(description="the highest value of this episode")
     trend: str = Field(description="new, rising, falling or steady against up to 30 min ago")
     examples: list[dict[str, Any]] = Field(description="the worst examples: subject, value, words")
     details: dict[str, Any]

@@ -21,7 +21,7 @@ export function alertTable(alerts, { onAck, onSilence, showAck = true } = {}) {
       el("td", {}, words(a.kind)),
       el("td", {}, a.province_id || "–"),
       el("td", { class: "num" }, String(a.count)),
-      el("td", { title: `first ${fmt.num(a.details.value_first, 2)}, peak ${fmt.num(a.details.value_peak, 2)}` }, TREND[a.trend] || a.trend),
+      el("td", { title: `first ${fmt.num(a.value_first, 2)}, peak ${fmt.num(a.value_peak, 2)}` }, TREND[a.trend] || a.trend),
       el("td", { class: "wrap" }, a.message, examples(a) ? el("div", { class: "muted" }, `worst: ${examples(a)}`) : ""),
       el("td", { title: `last seen ${fmt.time(a.last_seen)}` }, fmt.time(a.first_seen)),
       showAck ? el("td", {},
