@@ -19,6 +19,7 @@ from apps.forecast_cli import forecast_app
 from apps.plain import show
 from apps.settlement_cli import settlement_app
 from apps.stack_cli import stack_app
+from apps.text_cli import text_app
 from opsmatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
+app.add_typer(text_app, name="text")
 console = Console()
 
 

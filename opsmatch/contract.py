@@ -74,6 +74,10 @@ EVENT_REASON_CODES: tuple[str, ...] = tuple(
 INTERVENTION_KINDS: tuple[str, ...] = ("callback", "proactive")
 INTERVENTION_OUTCOMES: tuple[str, ...] = ("resolved", "no_answer", "escalated")
 PREDICTION_ENDPOINTS: tuple[str, ...] = ("rank", "assign", "risk")
+# What customers say (issue 27): calls and chats, at a branch or through the regulator's hotline (12378).
+CONTACT_CHANNELS: tuple[str, ...] = ("phone", "online_chat", "branch", "regulator_hotline")
+CONTACT_DIRECTIONS: tuple[str, ...] = ("inbound", "outbound")
+CONTACT_TEXT_MAX_CHARS = 4000  # a call or chat summary; a longer text is refused, never truncated
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class Column:
     max: float | None = None
     references: str | None = None  # "table.column" foreign key
     description: str = ""
+    max_chars: int | None = None  # free text: at most this many characters (ids: 200, see contract_models)
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,26 @@ TABLES: dict[str, Table] = {
             description="Every served decision with its model versions, inputs hash and predicted values "
             "(written by the service only; read by the model monitor).",
         ),
+        Table(
+            "contacts",
+            ("contact_id",),
+            (
+                Column("contact_id", "str"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column("task_id", "str", nullable=True, references="tasks.task_id"),
+                Column("at", "timestamp"),
+                Column("channel", "str", choices=CONTACT_CHANNELS),
+                Column("direction", "str", choices=CONTACT_DIRECTIONS),
+                Column(
+                    "text",
+                    "str",
+                    max_chars=CONTACT_TEXT_MAX_CHARS,
+                    description="What the customer said: call or chat summary, UTF-8 (Chinese as is)",
+                ),
+            ),
+            time_column="at",
+            description="What customers say: calls, chats, branch visits and the regulator's hotline.",
+        ),
     )
 }
 
@@ -348,6 +373,7 @@ LOAD_ORDER: tuple[str, ...] = (
     "worker_status",
     "task_events",
     "interventions",
+    "contacts",
 )  # not "predictions": the service's own log, never loaded from files
 # Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
 # (a customer may also bring their own history of them), and the prediction log (the service only).
@@ -357,4 +383,5 @@ LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions", "prediction
 # just called is a different customer (``cust_contacts_so_far`` in the customer profile). The lifecycle's
 # transitions are not: what they mean for the features already arrives as assignments and completions;
 # nor is the prediction log (the model monitor's input, never a model's).
-NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events", "predictions")
+# Nor are the contacts: their text is read by the text model (training/text_model.py), point-in-time.
+NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events", "predictions", "contacts")

@@ -118,4 +118,21 @@ def parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, Errors]:
         return _parse_timestamp(s)
     if col.dtype == "json":
         return _parse_json(s)
-    return _text(s), []
+    return _parse_text(s)
+
+
+def _parse_text(s: pd.Series) -> tuple[pd.Series, Errors]:
+    """Strings; a value that is not valid Unicode text (a lone surrogate from JSON or Parquet) is an error."""
+    try:
+        return _text(s), []
+    except UnicodeEncodeError:
+        bad = np.array([isinstance(v, str) and not _encodes(v) for v in s.to_numpy(dtype=object)], dtype=bool)
+        return _text(s.where(~bad)), [(bad, "not valid UTF-8 text")]
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

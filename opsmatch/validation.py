@@ -138,6 +138,8 @@ def _check_column(col: Column, v: pd.Series, invalid: np.ndarray, c: _Collector,
         hi = np.inf if col.max is None else col.max
         arr = v.to_numpy(dtype="float64", na_value=np.nan)
         c.add(present & ((arr < lo) | (arr > hi)), col.name, f"out of range [{_num(lo)}, {_num(hi)}]")
+    if col.max_chars is not None:
+        _check_text(col, v, present, c)
     if col.references is not None:
         ref_table = col.references.split(".")[0]
         known = ctx.known_keys.get(ref_table, set())
@@ -148,6 +150,12 @@ def _check_column(col: Column, v: pd.Series, invalid: np.ndarray, c: _Collector,
         c.add(missing, col.name, f"unknown {col.references}: not in the event store nor loaded in this run")
     if col.name in ctx.time_columns:
         c.add(present & as_mask(v > ctx.now), col.name, f"in the future (after {ctx.now.isoformat()})")
+
+
+def _check_text(col: Column, v: pd.Series, present: np.ndarray, c: _Collector) -> None:
+    """Free text: at most ``col.max_chars`` characters (never cut; UTF-8 is checked by the parser)."""
+    too_long = present & as_mask(v.str.len() > int(col.max_chars or 0))
+    c.add(too_long, col.name, f"longer than {col.max_chars} characters (a text is never cut)")
 
 
 def _check_order(v: dict[str, pd.Series], c: _Collector, early: str, late: str) -> None:

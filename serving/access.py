@@ -60,6 +60,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST /tasks", "QA / integration", DISPATCHER, QA_SYSTEM),
     _route("POST /outcomes", "QA / integration", QA_SYSTEM),
     _route("POST /workers/status", "QA / integration", QA_SYSTEM),
+    _route("POST /contacts", "QA / integration", QA_SYSTEM),
     _route("POST /risk", "risk team", RISK),
     _route("GET /alerts", "risk team", RISK, DISPATCHER),
     _route("POST /alerts/{alert_id}/ack", "risk team", RISK),

@@ -27,6 +27,8 @@ def column_type(col: Column) -> Any:
     """The request type of a contract column: choices as a Literal, other strings as ids, numbers bounded."""
     if col.choices is not None:
         kind: Any = Literal[col.choices]  # type: ignore[valid-type]
+    elif col.max_chars is not None:  # free text (a contact's words): longer than the ids
+        kind = Annotated[str, StringConstraints(min_length=1, max_length=col.max_chars)]
     elif col.dtype in ("str", "json"):
         kind = Id
     else:

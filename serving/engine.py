@@ -25,6 +25,7 @@ from serving.alert_store import Family
 from serving.alert_watch import AlertWatch
 from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
 from serving.cost import PARTS
+from serving.customer_voice import TextChampion, voice_reasons, with_voice
 from serving.dispatch import Lifecycle
 from serving.dispatch_assign import Dispatcher
 from serving.dispatch_plan import optional as _opt
@@ -77,6 +78,7 @@ class Engine:
         self.queue = TaskQueue(self, self.book)
         self.dispatcher = Dispatcher(self, self.lifecycle)
         self.alert_watch = AlertWatch(self)  # the monitor's alerts (serving/alert_watch.py)
+        self.text_model = TextChampion(settings)  # what customers said, quoted in risk reasons
 
     # -- shared helpers -------------------------------------------------------------------------
     def policy(self) -> tuple[int, Policy]:
@@ -252,6 +254,7 @@ class Engine:
         tier = tiers(prob, policy.risk_tiers)
         said = waits(tasks, now)
         reasons = top_reasons(scores.contributions, scores.feature_names, waits=said) or [[] for _ in tasks]
+        reasons = with_voice(reasons, voice_reasons(self.settings, self.text_model.get(), tasks, now))
         items = [
             s.RiskItem(
                 task_id=t.task_id,

@@ -48,6 +48,7 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /outcomes": (400, 413, 422),
     "GET /watchlist": (400, 404, 422, 503),
     "POST /interventions": (400, 409, 413, 422),
+    "POST /contacts": (400, 409, 413, 422),
     "POST /workers/status": (400, 413, 422, 503),
     "GET /alerts": (400,),
     "POST /alerts/{alert_id}/ack": (400, 404, 413, 422),
@@ -285,6 +286,7 @@ def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: Service
         cap("OutcomesRequest", field, "maxItems", config.max_outcome_rows)
     cap("WorkerStatusRequest", "statuses", "maxItems", config.max_status_rows)
     cap("InterventionsRequest", "interventions", "maxItems", config.max_outcome_rows)
+    cap("ContactsRequest", "contacts", "maxItems", config.max_outcome_rows)
     for param in paths.get("/alerts", {}).get("get", {}).get("parameters", []):
         if param["name"] == "limit":
             param["schema"]["maximum"] = min(param["schema"].get("maximum", 10**9), config.max_alerts_limit)

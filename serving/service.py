@@ -29,6 +29,7 @@ from opsmatch.clock import clock_from
 from opsmatch.settings import Settings
 from serving import alert_desk as ad
 from serving import alerts as rules
+from serving import contacts as cs
 from serving import lifecycle_schemas as ls
 from serving import middleware
 from serving import risk_schemas as rs
@@ -233,6 +234,11 @@ class OpsMatch:
     ) -> rs.InterventionsResponse:
         """Risk-team contacts and their outcome: validated, idempotent by id, audited under the key."""
         return self._call(ctx, "interventions", lambda who: self.engine.interventions(request, actor=who))
+
+    @bentoml.api(route="/contacts")
+    def contacts(self, request: cs.ContactsRequest, /, ctx: bentoml.Context) -> cs.ContactsResponse:
+        """What customers said (calls, chats, branch, 12378): validated, idempotent by id (audited)."""
+        return self._call(ctx, "contacts", lambda who: cs.record_contacts(self.engine, request, actor=who))
 
     @bentoml.api(route="/outcomes")
     def outcomes(self, request: s.OutcomesRequest, /, ctx: bentoml.Context) -> s.OutcomesResponse:

@@ -177,6 +177,23 @@ class DisruptionConfig(_Model):
     duration_hours: float = Field(gt=0)
 
 
+class VoiceConfig(_Model):
+    """What customers say (issue 27): contacts whose text carries a hidden dissatisfaction. The
+    dissatisfaction is correlated ``text_signal`` with the latent of the task's complaint draw, a part of
+    the complaint hazard no task or customer feature holds: only the text does (0 = text says nothing)."""
+
+    text_signal: float = Field(default=0.85, ge=0, le=1, description="Corr(d, complaint latent)")
+    intake_share: float = Field(default=0.8, ge=0, le=1, description="Tasks whose request came by a contact")
+    followups_per_day: float = Field(default=0.35, ge=0, description="Follow-up contacts per day open")
+    followup_dissatisfaction: float = Field(default=0.7, description="Log-rate of follow-ups per SD")
+    signal_base: float = Field(default=-2.6, description="Complaint phrase logit at d = 0")
+    signal_slope: float = Field(default=2.2, ge=0, description="Per SD of dissatisfaction")
+    signal_late_per_hour: float = Field(default=0.03, ge=0, description="Per hour past the SLA")
+    negation_share: float = Field(default=0.3, ge=0, le=1, description="Contacts with a negated phrase")
+    typo_share: float = Field(default=0.25, ge=0, le=1, description="Complaint phrases said with a typo")
+    pii_share: float = Field(default=0.2, ge=0, le=1, description="Texts quoting a phone or ID number")
+
+
 class ScenarioConfig(_Model):
     """A whole twin scenario."""
 
@@ -191,6 +208,7 @@ class ScenarioConfig(_Model):
     behaviour: BehaviourConfig = BehaviourConfig()
     disruptions: tuple[DisruptionConfig, ...] = ()
     risk_team: RiskTeamConfig = RiskTeamConfig()
+    voice: VoiceConfig = VoiceConfig()
 
     @field_validator("start")
     @classmethod

@@ -12,6 +12,7 @@ import pandas as pd
 from opsmatch.contract import LIFECYCLE_TABLES, TABLES
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
+from simulator.voice import contacts_table
 
 # The tables the twin writes: every contract table but the lifecycle events the service writes itself.
 CONTRACT_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t not in LIFECYCLE_TABLES)
@@ -105,6 +106,7 @@ def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.Data
         "qa_results": qa_results,
         "complaints": complaints,
         "worker_status": status,
+        "contacts": contacts_table(result, outcomes),
     }
 
 

@@ -243,6 +243,23 @@ def interventions(task_frame: pd.DataFrame, n: int = 1) -> pd.DataFrame:
     )
 
 
+def contacts(task_frame: pd.DataFrame, texts: Sequence[str] = ("请问续保进度怎么样了？",)) -> pd.DataFrame:
+    """One inbound phone contact per task (texts cycled), an hour after its creation."""
+    t = task_frame
+    return _typed(
+        "contacts",
+        {
+            "contact_id": [f"C{i + 1:03d}" for i in range(len(t))],
+            "customer_id": list(t["customer_id"]),
+            "task_id": list(t["task_id"]),
+            "at": list(t["created_at"] + pd.Timedelta(hours=1)),
+            "channel": ["phone"] * len(t),
+            "direction": ["inbound"] * len(t),
+            "text": [texts[i % len(texts)] for i in range(len(t))],
+        },
+    )
+
+
 def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
     """A complete, mutually consistent set of all contract tables (keys in ``LOAD_ORDER``)."""
     t = tasks(n_tasks)
@@ -260,6 +277,7 @@ def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
         "worker_status": worker_status(),
         "task_events": task_events(a, c),
         "interventions": interventions(t),
+        "contacts": contacts(t),
     }
     return {name: out[name] for name in LOAD_ORDER}
 

@@ -232,6 +232,7 @@ _DEFAULTS: dict[str, dict] = {
     "qa_results": {"score": 80.0, "satisfaction": None},
     "complaints": {"severity": "low", "reason": "timeliness"},
     "worker_status": {},
+    "contacts": {"task_id": None, "channel": "phone", "direction": "inbound"},
 }
 
 

@@ -90,6 +90,24 @@ def test_assign_and_risk(ready: str, client, world: World) -> None:  # noqa: ANN
     assert all(it["tier"] in ("low", "medium", "high") and it["reasons"] for it in risk["items"])
 
 
+def test_contacts_then_risk_quotes_what_the_customer_said_masked(ready: str, client, world: World) -> None:  # noqa: ANN001, E501
+    task = world.pending.iloc[5]
+    said = "请问进度，我要打12378投诉电话13812345678"
+    row = {"contact_id": "CT-REAL-1", "customer_id": str(task["customer_id"]),
+           "task_id": str(task["task_id"]), "at": _iso(world.as_of - timedelta(minutes=1)),
+           "channel": "phone", "direction": "inbound", "text": said}  # fmt: skip
+    got = client.contacts({"contacts": [row]})
+    assert (got["received"], got["new"], got["duplicates"]) == (1, 1, 0)
+    assert client.contacts({"contacts": [row]})["duplicates"] == 1
+    bad = httpx.post(f"{ready}/contacts", json={"contacts": [row | {"channel": "fax"}]},
+                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert bad.status_code in (400, 422) and "channel" in str(bad.json()["loc"])
+    risk = client.risk({"task_ids": [str(task["task_id"])], "as_of": _iso(world.as_of)})
+    texts = [r["text"] for r in risk["items"][0]["reasons"]]
+    assert "said: 我要打12378投诉电话138****5678" in texts
+    assert not any("13812345678" in t for t in texts)
+
+
 def test_outcomes_durable_idempotent_and_reflected(ready: str, client, world: World) -> None:  # noqa: ANN001
     task = world.pending.iloc[3]
     task_id = str(task["task_id"])

@@ -1,0 +1,75 @@
+"""Train, track and gate the text model in MLflow (``opsmatch-complaint_text``).
+
+One run: the holdout table of ``training.text_holdout`` (AUC/Brier/ECE with text, without, with the
+keyword list) as metrics, the fitted pipeline as an ``mlflow.sklearn`` model registered under
+``opsmatch-complaint_text``. The gate moves the ``champion`` alias only when the text adds at least
+``MIN_GAIN`` AUC over no text and beats the keyword list on the same holdout; otherwise the version stays
+a ``challenger``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsmatch.events import read_tables
+from opsmatch.settings import Settings
+from training.registry import client_for, experiment_named, version_for_alias
+from training.text_holdout import text_holdout
+from training.text_model import MIN_DF, NGRAMS, C
+
+NAME = "opsmatch-complaint_text"
+MIN_GAIN = 0.01
+TABLES = (
+    "tasks",
+    "customers",
+    "completions",
+    "complaints",
+    "assignments",
+    "qa_results",
+    "worker_status",
+    "contacts",
+)
+
+
+def gate(table: dict[str, dict[str, float]]) -> tuple[bool, str]:
+    """Promote only text that adds AUC over no text and beats the keyword list."""
+    gain = table["text"]["auc"] - table["no_text"]["auc"]
+    if gain < MIN_GAIN:
+        return False, f"AUC gain over no text {gain:+.4f} < {MIN_GAIN}"
+    if table["text"]["auc"] <= table["keywords"]["auc"]:
+        return False, "not above the keyword list"
+    return True, f"AUC gain over no text {gain:+.4f}, above the keyword list"
+
+
+def train_text(settings: Settings) -> dict[str, Any]:
+    """Measure on the holdout, log the run, register the model, gate the champion alias."""
+    import mlflow
+
+    result = text_holdout(read_tables(settings, TABLES))
+    client = client_for(settings)
+    exp = experiment_named(client, settings, NAME)
+    promote, why = gate(result["table"])
+    with mlflow.start_run(experiment_id=exp, run_name="complaint_text") as run:
+        mlflow.log_params({"analyzer": "char", "ngram_range": str(NGRAMS), "min_df": MIN_DF, "C": C})
+        mlflow.log_metrics(
+            {f"{name}_{k}": v for name, figs in result["table"].items() for k, v in figs.items()}
+            | {"auc_gain": result["auc_gain"], **{f"rows_{k}": v for k, v in result["rows"].items()}}
+        )
+        mlflow.set_tags({"gate": "promoted" if promote else "held", "gate_reason": why})
+        info = mlflow.sklearn.log_model(
+            result["model"], name="model", pip_requirements=[], registered_model_name=NAME
+        )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(NAME, "champion" if promote else "challenger", version)
+    return {"run_id": run.info.run_id, "version": version, "promoted": promote, "why": why,
+            "table": result["table"], "rows": result["rows"]}  # fmt: skip
+
+
+def load_text_champion(settings: Settings, known: str | None = None) -> tuple[str, Any] | None:
+    """``(version, pipeline)`` of the champion, or None when there is none or it is ``known`` already."""
+    import mlflow
+
+    mv = version_for_alias(client_for(settings), NAME, "champion")
+    if mv is None or str(mv.version) == known:
+        return None
+    return str(mv.version), mlflow.sklearn.load_model(f"models:/{NAME}@champion")
