@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from features.contact_text import FLAG_NAMES, documents, flags, keyword_hits
+from features.pipeline import event_time_range
+from features.spec import COMPLAINT_LABEL_DAYS
 from features.training_frame import snapshot_frame
 from training import metrics
 from training.text_model import fit_text_model, out_of_fold_scores, text_scores
@@ -35,7 +37,11 @@ def snapshot_rows(events: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Labelled snapshots with the task and customer inputs and the contacts' documents before ``now``."""
     ent, labels = snapshot_frame(events)
     rows = ent.assign(label=labels["complaint_30d"].to_numpy())
-    rows = rows[rows["label"].notna()].reset_index(drop=True)
+    # Only rows whose whole 30-day window lies in the log: a complaint is known early, its absence only
+    # at the window's end, so younger rows would be enriched in positives (censoring bias).
+    horizon = pd.Timestamp(event_time_range(events)[1], unit="us", tz="UTC")  # type: ignore[index]
+    matured = pd.to_datetime(rows["now"], utc=True) + pd.Timedelta(days=COMPLAINT_LABEL_DAYS) <= horizon
+    rows = rows[rows["label"].notna() & matured.to_numpy()].reset_index(drop=True)
     tk = events["tasks"].astype({"task_id": str}).set_index("task_id")
     cu = events["customers"].astype({"customer_id": str}).set_index("customer_id")
     t = tk.loc[rows["task_id"]]
