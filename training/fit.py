@@ -77,6 +77,39 @@ def to_target(y: np.ndarray, params: TrainParams) -> np.ndarray:
     return np.log(y) if params.target_transform == "log" else y
 
 
+def _first_stage(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    features: Sequence[str],
+    categorical: Sequence[int],
+    params: TrainParams,
+    config: dict[str, Any],
+) -> lgb.Booster | None:
+    """Trees on ``params.first_stage`` features alone (the others hidden as missing), which the full
+    boosting then continues: their effect is learnt first, as the data shows it, before features that
+    merely go with it can take it (``complaint_pre``: the wait, which the truth makes a cause of
+    complaints, before the province's backlog and the weekday that go with long waits). None when the
+    params name no first stage."""
+    if not params.first_stage:
+        return None
+    unknown = sorted(set(params.first_stage) - set(features))
+    if unknown:
+        raise KeyError(f"first_stage names unknown features: {', '.join(unknown)}")
+    hide = [j for j, f in enumerate(features) if f not in params.first_stage]
+    X1, V1 = X_train.copy(), X_valid.copy()
+    X1[:, hide] = np.nan
+    V1[:, hide] = np.nan
+    d1 = lgb.Dataset(
+        X1, to_target(y_train, params), feature_name=list(features), categorical_feature=list(categorical)
+    )
+    v1 = lgb.Dataset(V1, to_target(y_valid, params), reference=d1)
+    stop = lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
+    b = lgb.train(config, d1, num_boost_round=params.num_boost_round, valid_sets=[v1], callbacks=[stop])
+    return lgb.Booster(model_str=b.model_to_string(num_iteration=b.best_iteration or b.current_iteration()))
+
+
 def fit_booster(
     X_train: np.ndarray,
     y_train: np.ndarray,
@@ -100,6 +133,7 @@ def fit_booster(
         free_raw_data=True,
     )
     dvalid = lgb.Dataset(X_valid, to_target(y_valid, params), reference=dtrain)
+    first = _first_stage(X_train, y_train, X_valid, y_valid, features, categorical, params, config)
     # The best iteration's trees only, reloaded from text: exactly the model.txt serving will load.
     booster = lgb.train(
         config,
@@ -107,6 +141,7 @@ def fit_booster(
         num_boost_round=params.num_boost_round,
         valid_sets=[dvalid],
         valid_names=["valid"],
+        init_model=first,
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
     best = booster.best_iteration or booster.current_iteration()

@@ -34,6 +34,7 @@ class TrainParams:
     capacity_per_day: int | None = None
     label_maturity_days: float = 0.0
     monotone: dict[str, int] = field(default_factory=dict)
+    first_stage: list[str] = field(default_factory=list)  # boosted on these features alone first (fit.py)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
