@@ -153,9 +153,11 @@ def _check_column(col: Column, v: pd.Series, invalid: np.ndarray, c: _Collector,
 
 
 def _check_text(col: Column, v: pd.Series, present: np.ndarray, c: _Collector) -> None:
-    """Free text: at most ``col.max_chars`` characters (never cut; UTF-8 is checked by the parser)."""
+    """Free text: at most ``col.max_chars`` characters (never cut), no NUL (UTF-8: see the parser)."""
     too_long = present & as_mask(v.str.len() > int(col.max_chars or 0))
     c.add(too_long, col.name, f"longer than {col.max_chars} characters (a text is never cut)")
+    nul = present & as_mask(v.str.contains("\x00", regex=False))  # PostgreSQL text cannot hold it
+    c.add(nul & ~too_long, col.name, "contains a NUL character (U+0000)")
 
 
 def _check_order(v: dict[str, pd.Series], c: _Collector, early: str, late: str) -> None:

@@ -17,7 +17,9 @@ def test_malformed_contacts_are_refused_naming_the_field() -> None:
     rows.loc[1, "channel"] = "fax"
     rows.loc[2, "text"] = "bad \ud800 surrogate"  # not encodable as UTF-8
     rows.loc[3, "customer_id"] = "NOBODY"
-    rows = pd.concat([rows, rows.iloc[[0]].assign(text="")], ignore_index=True)  # empty text
+    rows = pd.concat(
+        [rows, rows.iloc[[0]].assign(text=""), rows.iloc[[0]].assign(text="a\x00b")], ignore_index=True
+    )
     res = validate_table(TABLES["contacts"], rows, source="contacts.csv", known_keys=known, now=f.NOW)
     got = {(r.row, r.column): r.reason for r in res.rejections}
     assert got[(1, "text")] == f"longer than {CONTACT_TEXT_MAX_CHARS} characters (a text is never cut)"
@@ -25,6 +27,7 @@ def test_malformed_contacts_are_refused_naming_the_field() -> None:
     assert got[(3, "text")] == "not valid UTF-8 text"
     assert got[(4, "customer_id")].startswith("unknown customers.customer_id")
     assert got[(5, "text")] == "missing value (column is required)"
+    assert got[(6, "text")] == "contains a NUL character (U+0000)"
     assert len(res.accepted) == 0  # every row had a problem: none was dropped silently, none kept
 
 
