@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,9 +35,11 @@ from serving.keys import KeyStore  # noqa: E402
 from serving.state import StateStore  # noqa: E402
 from tests.factories.console import launch_chromium, sign_in  # noqa: E402
 from tests.factories.serving_world import build_world, world_settings  # noqa: E402
+from training.forecast import ForecastSpec  # noqa: E402
+from training.forecast_run import make_and_store  # noqa: E402
 
 OUT = ROOT / "docs" / "console"
-VIEWS = ("board", "dispatch", "risk", "alerts", "models")
+VIEWS = ("board", "dispatch", "risk", "alerts", "models", "planning")
 
 
 def _state(api: httpx.Client, settings, workers: list[str]) -> None:  # noqa: ANN001
@@ -85,7 +88,7 @@ def _shrink(path: Path) -> None:
         img.convert("RGB").quantize(colors=256).save(path, optimize=True)
 
 
-def shoot(url: str, key: str) -> None:
+def shoot(url: str, key: str, views: tuple[str, ...] = VIEWS) -> None:
     """Sign in with ``key`` and write one PNG per view."""
     from playwright.sync_api import sync_playwright
 
@@ -93,7 +96,7 @@ def shoot(url: str, key: str) -> None:
     with sync_playwright() as p:
         browser = launch_chromium(p)
         signed = sign_in(browser, url, key)
-        for view in VIEWS:
+        for view in views:
             signed.view(view)
             if view == "dispatch":
                 signed.page.locator("#queue-sort").select_option("-created_at")
@@ -116,11 +119,13 @@ def main() -> None:
     ap.add_argument("--ab-summary", type=Path, default=None)
     ap.add_argument("--url", default=None, help="A running service to shoot (no world is built).")
     ap.add_argument("--key-file", type=Path, default=None, help="The ops head's key file (with --url).")
+    ap.add_argument("--views", default=",".join(VIEWS), help="Comma-separated views to shoot.")
     args = ap.parse_args()
+    views = tuple(v for v in args.views.split(",") if v)
     if args.url is not None:
         if args.key_file is None:
             raise SystemExit("--url needs --key-file (e.g. data/keys/ops_head.key)")
-        shoot(args.url, args.key_file.read_text().strip())
+        shoot(args.url, args.key_file.read_text().strip(), views)
         return
     world_root = args.work / f"world-{datetime.now(UTC):%Y%m%d}"  # a history that ends today
     if not (world_root / "data" / "events" / "events.db").exists():
@@ -137,6 +142,7 @@ def main() -> None:
         target = settings.data_dir / "reports" / f"evaluation-{settings.scenario}" / "summary.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(args.ab_summary, target)
+    make_and_store(settings, replace(ForecastSpec(), horizon_days=3))  # the planning view's forecast
     env = launch.service_env(
         settings,
         world_root / "bentoml",
@@ -147,7 +153,7 @@ def main() -> None:
     with launch.running(env, run / "serve.log") as url:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as api:
             _state(api, settings, events.read_table(settings, "workers")["worker_id"].astype(str).tolist())
-        shoot(url, key)
+        shoot(url, key, views)
 
 
 if __name__ == "__main__":

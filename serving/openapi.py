@@ -65,8 +65,8 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /assignments/{assignment_id}/reject": (400, 404, 409, 413, 422),
     "POST /assignments/{assignment_id}/start": (400, 404, 409, 413, 422),
     "GET /settlement": (400, 422),
-    "GET /forecast": (400, 422, 503),
-    "GET /staffing": (400, 422, 503),
+    "GET /forecast": (400, 404, 422),
+    "GET /staffing": (400, 404, 422),
     "POST /settlement/close": (400, 409, 413, 422),
 }
 EXAMPLES_START, EXAMPLES_END = "<!-- api-examples -->", "<!-- /api-examples -->"

@@ -46,13 +46,13 @@ def _read(path: str, stamp: float) -> Stored:
 
 
 def stored(settings: Settings) -> Stored:
-    """The newest stored forecast; 503 ``forecast_unavailable`` before the first one is made."""
+    """The newest stored forecast; 404 ``forecast_unavailable`` before the first one is made."""
     folder = _dir(settings)
     try:
         stamp = (folder / FORECAST_FILE).stat().st_mtime + (folder / INPUTS_FILE).stat().st_mtime
     except FileNotFoundError:
         raise ApiError(
-            503,
+            404,
             "no forecast yet: run `opsmatch forecast make` (the retrain loop makes one daily)",
             kind="forecast_unavailable",
         ) from None
@@ -148,6 +148,8 @@ def staffing(
         hourly = hourly[hourly["start"] >= pd.Timestamp(start) - timedelta(minutes=59)]
     if end is not None:
         hourly = hourly[hourly["start"] < pd.Timestamp(end)]
+    if hourly.empty:  # a window outside the forecast
+        return pd.DataFrame(columns=["start", "province_id", "needed", "rostered", "gap"]), []
     aht = pd.DataFrame(s.inputs["aht"], columns=["province_id", "task_type", "aht_minutes"])
     needed = hourly_needed(
         hourly,

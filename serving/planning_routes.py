@@ -1,7 +1,7 @@
 """``GET /forecast`` and ``GET /staffing`` (ops head and dispatchers): JSON, or CSV with ``format=csv``.
 
 Filters: ``province_id``, ``task_type`` (forecast), ``from`` and ``to`` (ISO timestamps; ``to`` after
-``from``). Before the first forecast is made both answer 503 ``forecast_unavailable``.
+``from``). Before the first forecast is made both answer 404 ``forecast_unavailable``.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def _csv(frame: pd.DataFrame, name: str) -> Response:
 
 
 Province = Query(default=None, min_length=1, max_length=64)
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 Format = Literal["json", "csv"]
 
 
-@router.get("/forecast", response_model=ForecastOut)
+@router.get("/forecast", response_model=ForecastOut, responses=CSV)
 def get_forecast(
     province_id: str | None = Province,
     task_type: str | None = Query(default=None, min_length=1, max_length=64),
@@ -87,7 +88,7 @@ def get_forecast(
     return {"origin": inputs["origin"], "zone": inputs["zone"], "rows": records}
 
 
-@router.get("/staffing", response_model=StaffingOut)
+@router.get("/staffing", response_model=StaffingOut, responses=CSV)
 def get_staffing(
     province_id: str | None = Province,
     start: s.QueryStamp | None = Query(default=None, alias="from"),

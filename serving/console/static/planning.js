@@ -82,7 +82,7 @@ export function mountPlanning(section, ctx) {
           el("button", { type: "button", class: "small", onclick: () => apply(r) }, "Apply"))) :
         [el("li", { class: "muted" }, "no shortage with an idle province beside it")]));
     } catch (err) {
-      if (err.status === 503) head.textContent = "No forecast yet: `opsmatch forecast make` (the demo makes one daily).";
+      if (err.status === 404) head.textContent = "No forecast yet: `opsmatch forecast make` (the demo makes one daily).";
       else failed("loading the plan", err);
     }
     section.dataset.rendered = String(Date.now());
