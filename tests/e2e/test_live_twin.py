@@ -71,7 +71,7 @@ def live_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
     # A weekday noon in Beijing: the day shifts on, the morning's backlog worked off.
     op_start = next_weekday_at(dt.datetime.now(dt.UTC), 12)
-    world = build_world(root, end=op_start)
+    world = build_world(root, end=op_start, overrides=None)  # the shipped parameters: the gate must pass
     settings = world.settings
     # The history's standing backlog is closed, so the queue is the twin's own arrivals: every one of
     # them can be worked before the shifts end, and nothing is dispatched before the twin starts.

@@ -22,6 +22,7 @@ from apps.retrain import (
 from opsmatch import events
 from opsmatch.locking import FileLock, LockHeld
 from tests.factories.loop_world import ROOT, make_world
+from tests.factories.serving_world import wait_until
 from training.specs import MODEL_NAMES
 
 RUNNER = (
@@ -91,8 +92,9 @@ def test_nothing_new_is_nothing_to_do(world) -> None:
 def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world) -> None:
     before = read_state(world.settings)
     history = (retrain_dir(world.settings) / "history.jsonl").read_text().splitlines()
-    procs = [
-        subprocess.Popen(
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
             [sys.executable, "-c", RUNNER],
             cwd=ROOT,
             env=world.env(),
@@ -100,8 +102,14 @@ def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world) -> N
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for _ in range(2)
-    ]
+
+    # The second run starts once the first holds the lock (its holder record is in the lock file), so
+    # they overlap however fast this machine trains.
+    first = start()
+    held = lambda: first.poll() is not None or lock_path(world.settings).read_text(errors="replace")  # noqa: E731
+    wait_until(lambda: lock_path(world.settings).exists() and held(), 300, 0.02, what="the first run's lock")
+    assert first.poll() is None, "the first run ended before it was seen holding the lock"
+    procs = [first, start()]
     outs = [p.communicate(timeout=300) for p in procs]
     reports = []
     for p, (out, err) in zip(procs, outs, strict=True):
