@@ -52,9 +52,10 @@ def backtest_cmd(
     windows: int = typer.Option(3, min=1, max=12, help="Rolling origins."),
     horizon: int = typer.Option(7, min=1, max=14, help="Days per window."),
     as_json: bool = typer.Option(False, "--json", help="Print {levels: {level: {method: WAPE}}}."),
+    catch_up: bool = typer.Option(True, help="Also the day-ahead forecasts through each surge (twin only)."),
 ) -> None:
     """Rolling-origin backtest: WAPE and MASE per level vs seasonal naive and the twin's true rates."""
-    from evaluation.arrival_truth import backtest_with_truth
+    from evaluation.arrival_truth import backtest_with_truth, surges_of
     from training.arrival_counts import read_counts
     from training.forecast import ForecastSpec
     from training.forecast_backtest import wape_table
@@ -65,6 +66,12 @@ def backtest_cmd(
         settings, history, ForecastSpec(), windows=windows, horizon_days=horizon
     )
     metrics = result.metrics()
+    if surges is not None and catch_up:
+        from evaluation.arrival_truth import catch_up as caught
+
+        surges["catch_up"] = caught(
+            history, surges_of(settings), ForecastSpec(), lookback_days=windows * horizon
+        )
     if as_json:
         print(json.dumps({"levels": wape_table(metrics), "surges": surges}))
         return

@@ -42,7 +42,7 @@ def true_frame(settings: Settings, zone: str) -> pd.DataFrame | None:
     return rates.drop(columns="start").assign(ds=ds)
 
 
-def surges(settings: Settings) -> pd.DataFrame:
+def surges_of(settings: Settings) -> pd.DataFrame:
     """The hidden surge days (``province_id, day, factor``); empty without a twin."""
     twin = twin_of(Path(settings.truth_dir))
     if twin is None:
@@ -51,7 +51,7 @@ def surges(settings: Settings) -> pd.DataFrame:
     return surge_days(config, int(meta["days"]), int(meta["seed"]))
 
 
-def surge_report(result: Backtest, surge: pd.DataFrame) -> dict[str, dict[str, float]]:
+def surge_report(result: Backtest, surge: pd.DataFrame) -> dict[str, Any]:
     """Day x province WAPE on surge days and on the other days, per method, and the days caught."""
     act = level_rows(result.actual, "day_province", "expected")
     act["province_id"] = act["series"].str.split("/").str[0]
@@ -77,10 +77,42 @@ def surge_report(result: Backtest, surge: pd.DataFrame) -> dict[str, dict[str, f
 
 def backtest_with_truth(
     settings: Settings, history: History, spec: ForecastSpec, *, windows: int, horizon_days: int
-) -> tuple[Backtest, dict[str, dict[str, float]] | None]:
+) -> tuple[Backtest, dict[str, Any] | None]:
     """The backtest with the twin's rates as a third method, and the surge report, where a twin exists."""
     truth = true_frame(settings, history.zone)
     if truth is not None:
         truth = truth[truth["province_id"].isin(history.provinces) & (truth["task_type"] != ALL)]
     result = backtest(history, spec, windows=windows, horizon_days=horizon_days, truth=truth)
-    return result, (surge_report(result, surges(settings)) if truth is not None else None)
+    return result, (surge_report(result, surges_of(settings)) if truth is not None else None)
+
+
+def catch_up(
+    history: History, surge: pd.DataFrame, spec: ForecastSpec, *, lookback_days: int = 21
+) -> dict[str, float]:
+    """How fast a daily refresh catches up with a surge: the day-ahead forecast of a surging province,
+    made at the surge's start and on each of its next days, as a ratio to what arrived (1 = caught up).
+    Surges that started in the last ``lookback_days`` of the history; averaged by day of the surge."""
+    from dataclasses import replace
+
+    from training.forecast import make_forecast
+
+    first = history.end_day - pd.Timedelta(days=lookback_days)
+    runs = surge.sort_values(["province_id", "day"]).reset_index(drop=True)
+    gap = runs.groupby("province_id")["day"].diff() != pd.Timedelta(days=1)  # a new run of surge days
+    runs["offset"] = (runs["day"] - runs["day"].where(gap).ffill()).dt.days
+    runs = runs[(runs["day"] >= first) & (runs["day"] - pd.to_timedelta(runs["offset"], "D") >= first)]
+    ratios: dict[int, list[float]] = {}
+    spec = replace(spec, horizon_days=1)
+    counts = history.counts
+    for day, rows in runs.groupby("day"):
+        if day >= history.end_day:
+            continue
+        fc = make_forecast(history.before(day), spec)
+        for r in rows.itertuples():
+            got = counts[(counts["province_id"] == r.province_id) & (counts["ds"].dt.floor("D") == day)][
+                "y"
+            ].sum()
+            want = fc[(fc["province_id"] == r.province_id) & (fc["task_type"] == ALL)]["expected"].sum()
+            if got > 0:
+                ratios.setdefault(int(r.offset), []).append(float(want / got))
+    return {f"day_{k + 1}": round(sum(v) / len(v), 3) for k, v in sorted(ratios.items())}

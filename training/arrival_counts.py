@@ -75,6 +75,7 @@ def read_counts(
     raw = raw[(raw["ds"] >= first_day) & (raw["ds"] < end_day)]
     if raw.empty:
         raise ValueError(f"no arrivals in the {days} days before {end_day:%Y-%m-%d} to forecast from")
+    first_day = max(first_day, raw["ds"].min().floor("D"))  # a shorter history: from its first day
     return History(full_grid(raw, first_day, end_day), zone, end_day)
 
 
