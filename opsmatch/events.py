@@ -130,9 +130,6 @@ def append_rows(where: Settings | str | Path, name: str, rows: pd.DataFrame) -> 
     return append(where, name, rows).new
 
 
-write_table = append_rows  # the store is append-only: "writing" a table stores its rows once
-
-
 # -- reads -------------------------------------------------------------------------------------------
 def read_table(
     where: Settings | str | Path,

@@ -77,12 +77,12 @@ def test_cli_uplift_watchlist_reads_the_event_store(tmp_path: Path) -> None:
     _, (inter, held, comp) = field_estimate(0.5, seed=3)
     events_dir = tmp_path / "events"
     events_dir.mkdir()
-    events.write_table(events_dir, "interventions", inter)
+    events.append_rows(events_dir, "interventions", inter)
     held.to_parquet(events_dir / HOLDOUT_FILE, index=False)
     complaints = comp.assign(
         complaint_id=[f"K{i}" for i in range(len(comp))], task_id="T1", severity="low", reason="fees"
     )
-    events.write_table(events_dir, "complaints", complaints)
+    events.append_rows(events_dir, "complaints", complaints)
     out = CliRunner().invoke(app, ["uplift", str(events_dir), "--watchlist"])
     assert out.exit_code == 0, out.output
     assert "contact effect on the complaint hazard" in out.output and "held out" in out.output
@@ -100,11 +100,11 @@ def test_cli_uplift_watchlist_reads_the_services_holdout_records(tmp_path: Path)
     est, (inter, held, comp) = field_estimate(0.5, seed=3)
     events_dir = tmp_path / "events"
     events_dir.mkdir()
-    events.write_table(events_dir, "interventions", inter)
+    events.append_rows(events_dir, "interventions", inter)
     complaints = comp.assign(
         complaint_id=[f"K{i}" for i in range(len(comp))], task_id="T1", severity="low", reason="fees"
     )
-    events.write_table(events_dir, "complaints", complaints)
+    events.append_rows(events_dir, "complaints", complaints)
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = StateStore(url)
     for at, group in held.groupby("at"):  # one record per served list, as serving.risk_desk writes them

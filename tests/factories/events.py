@@ -14,7 +14,7 @@ import pandas as pd
 
 from opsmatch import event_admin
 from opsmatch.contract import AGE_BANDS, CHANNELS, COMPLAINT_REASONS, SEVERITIES, TASK_TYPES, VALUE_BANDS
-from opsmatch.events import write_table
+from opsmatch.events import append_rows
 from opsmatch.settings import Settings
 
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
@@ -187,7 +187,7 @@ def write_events(settings: Settings, events: dict[str, pd.DataFrame]) -> None:
     """Replace the settings' event store by these tables."""
     event_admin.reset(settings)
     for name, df in events.items():
-        write_table(settings, name, df)
+        append_rows(settings, name, df)
 
 
 # -- hand-built event logs ------------------------------------------------------------------------------

@@ -83,10 +83,10 @@ def make_world(
     for name in LOAD_ORDER:
         df = events.read_table(staging.events_dir, name)
         if name in MASTER_TABLES:
-            events.write_table(settings.events_dir, name, df)
+            events.append_rows(settings.events_dir, name, df)
             continue
         ts = df[TABLES[name].time_column]
-        events.write_table(settings.events_dir, name, df[ts <= cutoff])
+        events.append_rows(settings.events_dir, name, df[ts <= cutoff])
         later = df[(ts > cutoff) & (ts <= sim_now)]
         if len(later):
             events.coerce(TABLES[name], later).to_parquet(incoming / f"{name}.parquet", index=False)

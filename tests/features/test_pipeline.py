@@ -11,7 +11,7 @@ import pytest
 
 from features.pipeline import arrow_schema, build_features, read_manifest
 from features.spec import MANIFEST, VIEWS, table_path, tables_dir
-from opsmatch.events import write_table
+from opsmatch.events import append_rows
 from opsmatch.settings import Settings
 from tests import factories
 from tests.factories.events import make_events, write_events
@@ -65,7 +65,7 @@ def test_new_events_rewrite_tables_and_move_as_of(settings_with_events: Settings
         created_at=tasks["created_at"].max() + pd.Timedelta(hours=2),
         sla_due_at=tasks["created_at"].max() + pd.Timedelta(hours=9),
     )
-    write_table(settings_with_events.events_dir, "tasks", pd.concat([tasks, late], ignore_index=True))
+    append_rows(settings_with_events.events_dir, "tasks", pd.concat([tasks, late], ignore_index=True))
     second = build_features(settings_with_events)
     assert not second["skipped"] and "task_profile" in second["written"]
     assert second["as_of"] > first["as_of"]
@@ -88,7 +88,7 @@ def test_empty_event_log_gives_empty_typed_tables(tmp_settings: Settings) -> Non
 
 def test_shared_factory_tables_build(tmp_settings: Settings) -> None:
     for name, df in factories.event_tables().items():
-        write_table(tmp_settings.events_dir, name, df)
+        append_rows(tmp_settings.events_dir, name, df)
     summary = build_features(tmp_settings)
     assert summary["rows"]["task_profile"] == len(factories.event_tables()["tasks"])
     assert summary["rows"]["worker_profile"] > 0

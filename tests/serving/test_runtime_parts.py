@@ -36,7 +36,7 @@ def _tasks(ids: list[str]) -> pd.DataFrame:
 
 
 def test_event_index_reads_once_then_only_rows_stored_after_its_version(tmp_path) -> None:
-    events.write_table(tmp_path, "tasks", _tasks(["T1", "T2"]))
+    events.append_rows(tmp_path, "tasks", _tasks(["T1", "T2"]))
     index = EventIndex(tmp_path)
     assert set(index.keys("tasks")) == {"T1", "T2"} and index.loads == 1
     assert index.lookup("tasks", ["T2", "nope"]).tolist() == ["renewal", None]
