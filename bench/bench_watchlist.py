@@ -100,11 +100,13 @@ def main() -> None:
     started = time.perf_counter()
     first = engine.watchlist(None, None, actor="bench")
     cold = time.perf_counter() - started
-    warm = []
+    warm, cpu = [], []
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         engine.watchlist(None, None, actor="bench")
         warm.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)  # CPU of this process: less sensitive to other load
+    load = os.getloadavg()[0]
     runtime.close()
     store.close()
     lines = [
@@ -125,6 +127,9 @@ def main() -> None:
         f"| first call (task book load, every open task enriched once) | {cold:.3f} |",
         f"| warm p50 over {args.repeat} | {statistics.median(warm):.3f} |",
         f"| warm max | {max(warm):.3f} |",
+        f"| warm p50, CPU seconds of the process | {statistics.median(cpu):.3f} |",
+        "",
+        f"Load average at the end of the run: {load:.1f} (other sessions' tests on the same 2 cores).",
         "",
         "One inline task (a world task's type, province, customer) scored by `POST /risk` with `as_of`:",
         "",
