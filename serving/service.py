@@ -31,7 +31,7 @@ from serving import alert_desk as ad
 from serving import alerts as rules
 from serving import contacts as cs
 from serving import lifecycle_schemas as ls
-from serving import middleware
+from serving import middleware, risk_desk
 from serving import risk_schemas as rs
 from serving import schemas as s
 from serving import settlement_schemas as ss
@@ -142,6 +142,10 @@ class OpsMatch:
         threading.Thread(target=self._lease.keep, args=(self._stop,), name="lease", daemon=True).start()
         self._monitor = threading.Thread(target=self._watch, name="monitor", daemon=True)
         self._monitor.start()
+        # the first watchlist answers from held records: score the open tasks once the champion is served
+        warm = threading.Thread(target=risk_desk.warm, args=(self.engine, self._stop), name="risk-warm")
+        warm.daemon = True
+        warm.start()
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
