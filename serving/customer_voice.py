@@ -4,8 +4,8 @@ For each scored task, the customer's contacts before ``now`` (``features.contact
 same point-in-time rule the text model trained with) are read from the event store, and the clause that
 raises the text model's score most is quoted (``training.text_model.quote``). The text model is the
 ``opsmatch-complaint_text`` champion in MLflow (``training.text_run``), re-checked every
-``CHECK_SECONDS``; without one, the latest clause carrying an interpretable flag (投诉, 12378, 不满意,
-退保, 媒体, a long wait; negations excluded) is quoted.
+``CHECK_SECONDS`` off the request path; without one, the latest clause carrying an interpretable flag
+(投诉, 12378, 不满意, 退保, 媒体, a long wait; negations excluded) is quoted.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,7 +56,8 @@ def recent_contacts(settings: Settings, customer_ids: Sequence[str], now: dateti
 
 
 class TextChampion:
-    """The text model's champion, loaded lazily and re-checked at most every ``CHECK_SECONDS``."""
+    """The text model's champion, re-checked at most every ``CHECK_SECONDS`` in a background thread, so
+    a request never waits on MLflow (it quotes with the model it has, or the flags)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,18 +68,27 @@ class TextChampion:
 
     def get(self) -> Any:
         with self._lock:
-            if time.monotonic() - self._checked < CHECK_SECONDS:
-                return self._model
-            self._checked = time.monotonic()
-            try:
-                from training.text_run import load_text_champion
-
-                got = load_text_champion(self.settings, known=self._version)
-                if got is not None:
-                    self._version, self._model = got
-            except Exception:  # noqa: BLE001 - no text model: the flags speak instead
-                log.warning("text model champion unavailable; quoting flagged phrases", exc_info=True)
+            if time.monotonic() - self._checked >= CHECK_SECONDS and self._registry_exists():
+                self._checked = time.monotonic()
+                threading.Thread(target=self._refresh, name="text-champion", daemon=True).start()
             return self._model
+
+    def _registry_exists(self) -> bool:
+        """A SQLite tracking store that does not exist has no text model (and is not created here)."""
+        uri = str(self.settings.mlflow_tracking_uri)
+        return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
+    def _refresh(self) -> None:
+        try:
+            from training.text_run import load_text_champion
+
+            got = load_text_champion(self.settings, known=self._version)
+        except Exception:  # noqa: BLE001 - no text model: the flags speak instead
+            log.warning("text model champion unavailable; quoting flagged phrases", exc_info=True)
+            return
+        if got is not None:
+            with self._lock:
+                self._version, self._model = got
 
 
 def voice_reasons(
