@@ -79,6 +79,7 @@ def test_services_and_odfvs_are_registered(sqlite_env: Settings) -> None:
         "task_profile",
         "customer_profile",
         "province_status",
+        "sla_urgency",
     ]
     for fv in store.list_feature_views():
         assert fv.ttl and fv.ttl.total_seconds() > 0 and fv.description and fv.tags
