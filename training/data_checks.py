@@ -17,6 +17,11 @@ champion's profile (``check_frame``):
   "major shift" line); above ``psi_warn`` (0.1) it is reported but does not stop the loop;
 - **schema**: every reference feature must be present.
 
+A frame of open-task snapshots (several rows of a task, ``complaint_pre``) is profiled and checked one
+row per task, its earliest (``task_rows``): the wait its later rows carry follows how long the newest
+tasks have been open, so all rows of a new frame against the tasks of the reference would drift on every
+ordinary retrain.
+
 Features in ``PSI_EXEMPT`` are profiled and null-checked but never compared by PSI, each for its stated
 reason: their distribution moves with the length of the history, not with the population, so a newer
 frame or today's traffic always looks shifted and any PSI of them is a false alarm (``psi_exempt``).
@@ -138,14 +143,26 @@ def sample_rows(frame: pd.DataFrame, limit: int = MAX_PROFILE_ROWS) -> pd.DataFr
     return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
 
 
+def task_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per task: its earliest (by ``event_timestamp``; frames of one row per task unchanged).
+
+    Open-task snapshots hold a task at intake and then every few hours while it waits: how many rows a
+    task has and the wait they carry depend on how long the newest tasks have been open and on the
+    window of the extract, not on the population. Profile and check both describe the tasks by the
+    same row (the intake's), so like is compared with like and a shifted mix still shows.
+    """
+    if "task_id" not in frame or not frame["task_id"].duplicated().any():
+        return frame
+    if "event_timestamp" in frame:
+        frame = frame.sort_values("event_timestamp", kind="stable")
+    return frame.drop_duplicates("task_id", keep="first")
+
+
 def profile_frame(
     frame: pd.DataFrame, feature_cols: Sequence[str], label: str, task: str, model: str = ""
 ) -> dict[str, Any]:
-    """The reference profile of the rows a model trains on (JSON-ready)."""
-    if "task_id" in frame and frame["task_id"].duplicated().any():
-        # Several rows of a task (open-task snapshots): the profile describes the tasks, one row each
-        # (its first), as the monitor compares one served value per task.
-        frame = frame.drop_duplicates("task_id", keep="first")
+    """The reference profile of the rows a model trains on (JSON-ready), one row per task (``task_rows``)."""
+    frame = task_rows(frame)
     y = _numeric(frame[label]) if label in frame else np.array([])
     rows = len(frame)
     frame = sample_rows(frame)
@@ -213,6 +230,7 @@ def check_frame(
         return report
     task, label = reference["task"], reference["label"]
     present = [c for c in feature_cols if c in frame.columns]
+    frame = task_rows(frame)  # as the reference: one row per task (snapshot frames hold several)
     new = profile_frame(frame, present, label, task, model)
     sample = sample_rows(frame)
     fail, warn, figs = report.failures, report.warnings, report.figures

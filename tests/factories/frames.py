@@ -65,7 +65,9 @@ class SynthFrame:
 
     def features(self, model: str) -> list[str]:
         noise = [f"noise_{i}" for i in range(self.n_noise)]
-        return PRE_FEATURES + noise if model == "complaint_pre" else PRE_FEATURES + WORKER_FEATURES + noise
+        if model == "complaint_pre":  # an open task's snapshot: its wait so far too (params name it)
+            return PRE_FEATURES + ["task_age_hours"] + noise
+        return PRE_FEATURES + WORKER_FEATURES + noise
 
     def truth(self, model: str) -> np.ndarray:
         return self.frame[TRUTH[model]].to_numpy()
@@ -152,6 +154,9 @@ def make_frame(
     )
     for i in range(n_noise):
         frame[f"noise_{i}"] = rng.standard_normal(n)
+    # Hours the task has waited when scored (complaint_pre's snapshots): its own stream, so every other
+    # column is the draw it was before the column existed; no effect on the truth.
+    frame["task_age_hours"] = np.random.default_rng([seed, 1]).uniform(0, 72, n)
     frame["handling_minutes"] = minutes
     frame["qa_passed"] = passed
     frame["complaint_30d"] = complaint

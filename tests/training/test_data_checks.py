@@ -157,3 +157,31 @@ def test_a_counter_of_the_history_so_far_is_never_a_stability_failure() -> None:
     report = check_frame(newer, ["cust_tasks_so_far"], ref, model="complaint_pre")
     assert report.ok and "cust_tasks_so_far" not in report.figures["psi"]
     assert psi_exempt("cust_tasks_so_far") and not psi_exempt("cust_age_band")
+
+
+def _snapshots(frame: pd.DataFrame, seed: int, most: int = 8) -> pd.DataFrame:
+    """Open-task snapshots of ``frame``'s tasks: intake, then every 6 h while open (1 to ``most`` rows)."""
+    n = np.random.default_rng(seed).integers(1, most + 1, len(frame))
+    rows = frame.loc[frame.index.repeat(n)].copy()
+    age = 6.0 * (np.arange(len(rows)) - np.repeat(np.cumsum(n) - n, n))
+    rows["task_age_hours"] = age
+    rows["hours_to_sla"] = rows["hours_to_sla"] - age
+    rows["event_timestamp"] = rows["event_timestamp"] + pd.to_timedelta(age, unit="h")
+    return rows.sample(frac=1.0, random_state=seed)  # an extract's order is not the tasks' order
+
+
+def test_snapshot_frames_compare_tasks_by_their_intake_row() -> None:
+    cols = make_frame(seed=0).features("complaint_pre")
+    old = _snapshots(make_frame(n_rows=8000, days=90, seed=0).frame, seed=1)
+    ref = profile_frame(old, cols, LABEL, "binary", "complaint_pre")
+    assert ref["rows"] == 8000 and ref["features"]["task_age_hours"]["edges"] == [0.0]  # intake
+    # Another sample whose tasks waited longer: more rows a task, more hours waited, same tasks' mix.
+    newer = _snapshots(make_frame(n_rows=9000, days=100, seed=7).frame, seed=2, most=16)
+    report = check_frame(newer, cols, ref, model="complaint_pre")
+    assert report.ok, report.failures
+    assert report.figures["rows"]["new"] == 9000 and max(report.figures["psi"].values()) < 0.02
+    # A shifted mix of tasks still fails, snapshots or not.
+    shifted = newer.assign(amount=newer["amount"] * 3, channel="phone")
+    report = check_frame(shifted, cols, ref, model="complaint_pre")
+    stability = {f.split(" PSI")[0] for f in report.failures if f.startswith("stability")}
+    assert stability == {"stability: amount", "stability: channel"}
