@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from serving import alerts as rules
 from serving import schemas as s
@@ -21,13 +23,28 @@ if TYPE_CHECKING:
 
 AlertState = Literal["open", "acked", "resolved", "silenced", "active"]
 MAX_SILENCE_MINUTES = 30 * 24 * 60
+_AWARE = TypeAdapter(AwareDatetime)
+
+
+def _json_text(value: Any) -> Any:
+    """FastAPI validates a parsed body (Python mode), where a strict timestamp refuses its ISO text:
+    read the text as the JSON-body routes do (strict JSON mode; a number stays refused)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _AWARE.validate_json(json.dumps(value), strict=True)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise PydanticCustomError(first["type"], first["msg"]) from None
 
 
 class SilenceRequest(Strict):
     """Silence the incident's scope (kind, province[, type]) until ``until`` or for ``minutes``."""
 
     reason: Annotated[str, Field(min_length=1, max_length=500)] = Field(description="why it may wait")
-    until: Stamp | None = Field(default=None, description="when the silence ends")
+    until: Annotated[Stamp, BeforeValidator(_json_text)] | None = Field(
+        default=None, description="when the silence ends"
+    )
     minutes: Annotated[float, Field(gt=0, le=MAX_SILENCE_MINUTES)] | None = Field(
         default=None, description="or: how long it lasts from now"
     )

@@ -58,7 +58,7 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "PUT /policy": (400, 409, 413, 422),
     "GET /info": (),
     "POST /tasks": (400, 409, 413, 422),
-    "GET /tasks": (400,),
+    "GET /tasks": (400, 422),
     "GET /tasks/{task_id}": (400, 404),
     "POST /assignments": (400, 404, 409, 413, 422, 503),
     "POST /assignments/{assignment_id}/accept": (400, 404, 409, 413, 422),
@@ -295,7 +295,10 @@ def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: Service
 def build_openapi(service: Any, app: Any, config: ServiceConfig, version: str = "1") -> dict[str, Any]:
     """The whole document of ``service`` (a ``bentoml.service`` class) with ``app`` mounted on it."""
     components: dict[str, Any] = {}
-    paths = {**_infra_paths(), **_bentoml_paths(service, components), **_fastapi_paths(app, components)}
+    paths: dict[str, Any] = {}
+    for part in (_infra_paths(), _bentoml_paths(service, components), _fastapi_paths(app, components)):
+        for path, item in part.items():  # one path may have a BentoML POST and a FastAPI GET (/tasks)
+            paths.setdefault(path, {}).update(item)
     for path, item in paths.items():
         for method, op in item.items():
             _decorate(method, path, op)

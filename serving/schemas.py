@@ -11,11 +11,11 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
 from opsmatch.contract import AGE_BANDS, CHANNELS, VALUE_BANDS
-from serving.config import WHOLE, Policy, ProvinceId, RiskTiers, Stamp, Strict, TaskType
+from serving.config import STAMP_RANGE, WHOLE, Policy, ProvinceId, RiskTiers, Stamp, Strict, TaskType
 from serving.contract_models import Id, bounds, row_model
 from serving.patch_models import patch_model
 from serving.risk import TIERS
@@ -36,10 +36,21 @@ def _iso_text(pattern: str, form: str):  # noqa: ANN202 - a pydantic before-vali
     return BeforeValidator(check)
 
 
-QueryDate = Annotated[dt.date, _iso_text(r"\d{4}-\d{2}-\d{2}", "a date as YYYY-MM-DD")]
+def _in_years(value: dt.date) -> dt.date:
+    """The years the event store holds, as for :data:`serving.config.Stamp` (pandas cannot reckon
+    with year 292): a rule beyond the schema, so 422 naming the parameter, never a 500."""
+    if not STAMP_RANGE[0].year <= value.year < STAMP_RANGE[1].year:
+        raise ValueError(f"must be from {STAMP_RANGE[0].year} to {STAMP_RANGE[1].year - 1}")
+    return value
+
+
+QueryDate = Annotated[
+    dt.date, _iso_text(r"\d{4}-\d{2}-\d{2}", "a date as YYYY-MM-DD"), AfterValidator(_in_years)
+]
 QueryStamp = Annotated[
     datetime,
     _iso_text(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?", "an ISO timestamp (YYYY-MM-DD[THH:MM[:SS]][+HH:MM])"),
+    AfterValidator(_in_years),
 ]
 Actor = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Note = Annotated[str, StringConstraints(max_length=2000)]
@@ -182,10 +193,8 @@ class AssignRequest(_TaskBatch):
     all_waiting: bool = Field(
         default=False, description="Dispatch every waiting task (oldest SLA first, up to max_batch_tasks)."
     )
-    limit: int = Field(
+    limit: Annotated[int, Field(ge=1, le=HARD_MAX_BATCH), WHOLE] = Field(
         default=100,
-        ge=1,
-        le=HARD_MAX_BATCH,
         description="At most this many unassigned tasks listed (n_unassigned, unassigned_counts: all).",
     )
 
