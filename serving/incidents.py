@@ -38,7 +38,7 @@ SPECS: dict[str, KindSpec] = {
     "province_backlog": KindSpec((DISPATCH, OPS), per_subject=True, expire_minutes=60),
     "overloaded_worker": KindSpec((DISPATCH, OPS), "workers overloaded", expire_minutes=60),
     "redispatch_limit": KindSpec((DISPATCH, OPS), "tasks moved too often (by hand now)", expire_minutes=120),
-    "redispatch": KindSpec((DISPATCH,), "tasks moved by the monitor", expire_minutes=60),
+    "redispatch": KindSpec((DISPATCH,), "tasks the monitor moved or found no worker for", expire_minutes=60),
     "model_health": KindSpec(("admin", OPS), per_subject=True),
     **{k: KindSpec((OPS, RISK) if k == "complaint_rate" else (OPS,), per_subject=True) for k in INDICATORS},
 }
