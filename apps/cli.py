@@ -380,7 +380,7 @@ def serve(
     import subprocess
 
     from opsmatch.settings import PROJECT_ROOT
-    from serving.launch import serve_command
+    from serving.runtime.launch import serve_command
 
     env = {**os.environ, "BENTOML_CONFIG_OPTIONS": f"services.opsmatch.workers={workers}"}
     console.print(f"serving on http://{host}:{port}, {workers} worker(s) (Swagger UI at /); Ctrl-C stops")
@@ -388,8 +388,8 @@ def serve(
 
 
 def _key_store(settings: Settings):  # noqa: ANN202 - serving imported here, off CLI start-up
-    from serving.keys import KeyStore
-    from serving.state import StateStore
+    from serving.access.keys import KeyStore
+    from serving.state.store import StateStore
 
     return KeyStore(StateStore(settings.resolved_state_db_url))
 
@@ -407,8 +407,8 @@ def keys_create(
     role: str = typer.Option(..., help="dispatcher, risk, qa_system, ops_head or admin."),
 ) -> None:
     """Make a key; it is printed once, as the last line, and only its salted hash is stored."""
-    from serving.access import routes_of
-    from serving.keys import KeyCommandError
+    from serving.access.keys import KeyCommandError
+    from serving.access.routes import routes_of
 
     try:
         key = _key_store(_settings(ctx)).create(name, role, by=_cli_actor())
@@ -441,7 +441,7 @@ def keys_list(ctx: typer.Context) -> None:
 @keys_app.command("revoke")
 def keys_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The key's name.")) -> None:
     """Revoke a key: every service worker refuses it within seconds (settings.key_cache_seconds)."""
-    from serving.keys import KeyCommandError
+    from serving.access.keys import KeyCommandError
 
     settings = _settings(ctx)
     try:
@@ -453,7 +453,7 @@ def keys_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The ke
 
 
 def _demo_keys(settings: Settings) -> None:
-    from serving.keys import demo_keys
+    from serving.access.keys import demo_keys
 
     folder = settings.data_dir / "keys"
     files = demo_keys(_key_store(settings), folder, by=_cli_actor())
@@ -567,7 +567,7 @@ def demo(
 
     from apps.demo import Job, cli, clock_env, supervise, with_clock
     from opsmatch.clock import CENTRE_ZONE, clock_from
-    from serving.launch import serve_command, wait_ready
+    from serving.runtime.launch import serve_command, wait_ready
 
     settings = _checked_clock(with_clock(_settings(ctx)))
     # One clock for the service and every job (child processes): chosen once, passed by environment.
@@ -769,8 +769,8 @@ def _evaluate(settings: Settings, scenario: str, days: int, seeds: int, out: Pat
 def _holdout_records(settings: Settings) -> list[dict[str, Any]]:
     """The service's records of the watchlist's held-out rows (its state store)."""
     # Imported here to keep the serving stack (Feast, BentoML models) off the CLI's start-up.
-    from serving.risk_desk import HOLDOUT_ACTION
-    from serving.state import StateStore
+    from serving.risk.desk import HOLDOUT_ACTION
+    from serving.state.store import StateStore
 
     store = StateStore(settings.resolved_state_db_url)
     try:

@@ -41,8 +41,8 @@ def raise_alerts(settings: Settings, issues: Sequence[HealthIssue]) -> list[str]
     if not issues:
         return []
     # serving (SQLAlchemy) is imported here only, to keep it off the CLI's start-up
-    from serving.alerts import Alert
-    from serving.state import StateStore
+    from serving.alerts.rules import Alert
+    from serving.state.store import StateStore
 
     alerts = [
         Alert(

@@ -3,7 +3,7 @@
 Reads the prediction log and the outcome tables from the event store, the champions' reference
 profiles and recorded test figures from MLflow, and what the online store holds for a sample of the
 logged tasks (their task, customer and province rows); the figures themselves are
-:mod:`serving.model_monitor`'s. Writes them to
+:mod:`serving.predictions.model_monitor`'s. Writes them to
 the MLflow experiment ``opsmatch-monitoring`` (one run per call), to ``model_health`` alerts when past
 the thresholds, and to ``<data dir>/monitoring/latest.json``, which the service's ``/metrics`` reads.
 """
@@ -22,9 +22,9 @@ import pandas as pd
 from apps.model_health import HealthIssue, raise_alerts
 from opsmatch import events
 from opsmatch.clock import clock_from
-from serving import model_monitor as mon
-from serving.prediction_log import TABLE
-from serving.safety_metrics import monitoring_path
+from serving.predictions import model_monitor as mon
+from serving.predictions.log import TABLE
+from serving.runtime.safety_metrics import monitoring_path
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings

@@ -31,8 +31,8 @@ def _settings(ctx: typer.Context) -> Settings:
 def export(settings: Settings, month: str, out: Path, provisional: bool = False) -> dict[str, Path]:
     """Write the files of ``month`` under ``out``; returns them by name."""
     from opsmatch.clock import clock_from
-    from serving.settlement import Settlement, month_period
-    from serving.state import StateStore
+    from serving.settlement.statements import Settlement, month_period
+    from serving.state.store import StateStore
 
     state = StateStore(settings.resolved_state_db_url)
     try:

@@ -33,7 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from opsmatch.settings import Settings  # noqa: E402
-from serving import launch  # noqa: E402
+from serving.runtime import launch  # noqa: E402
 
 TOKEN = "bench-alerts-night"
 

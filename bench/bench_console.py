@@ -48,15 +48,16 @@ from _docs import write_section  # noqa: E402
 from opsmatch import events  # noqa: E402
 from opsmatch.contract import TASK_TYPES  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from serving import launch, middleware  # noqa: E402
-from serving.auth import Gate  # noqa: E402
+from serving.access.auth import Gate  # noqa: E402
+from serving.access.keys import KeyStore  # noqa: E402
 from serving.config import load_service_config  # noqa: E402
 from serving.console import router as console_router  # noqa: E402
 from serving.console.context import Console  # noqa: E402
-from serving.engine import Engine  # noqa: E402
-from serving.keys import KeyStore  # noqa: E402
+from serving.http import middleware  # noqa: E402
 from serving.protocols import Runtime, WorkerPool  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.runtime import launch  # noqa: E402
+from serving.runtime.engine import Engine  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 from tests.factories.console import launch_chromium  # noqa: E402
 from tests.factories.fakes import FakeProfiles, FakeScorer, FakeTasks  # noqa: E402
 

@@ -3,7 +3,7 @@ replaced (one Parquet file per table, every append rewrites it), measured in the
 
 1. A 1-row idempotent append of a QA result with 10k / 1M / 10M rows stored (median of 20 appends for
    the store; of 3 for the rewrite design, which needs seconds each at 10M).
-2. ``serving.ingestion.ingest_rows`` of a 10-row QA batch on the default's event store (validation
+2. ``serving.state.ingestion.ingest_rows`` of a 10-row QA batch on the default's event store (validation
    against the key index + the durable append: what ``POST /outcomes`` does besides HTTP and the profile
    push), p50 and p99 of 200.
 3. The feature build's read (``features.pipeline.load_events``: all nine tables, typed) on the default's
@@ -152,9 +152,9 @@ def read_costs(settings: Settings, work: Path) -> dict[str, float]:
 def outcomes_costs(settings: Settings, work: Path, n: int = 200) -> dict[str, float]:
     """``ingest_rows`` of 10 QA rows on a copy of the default's store: p50 / p99 in ms."""
     from opsmatch import event_admin
-    from serving.event_index import EventIndex
-    from serving.ingestion import ingest_rows
-    from serving.runtime import row_validator
+    from serving.runtime.components import row_validator
+    from serving.state.event_index import EventIndex
+    from serving.state.ingestion import ingest_rows
 
     copy_dir = work / f"outcomes-{int(time.time())}" / "data"
     url = event_admin.backup(settings, copy_dir / "events")
@@ -222,7 +222,7 @@ def render(appends: list[dict], reads: dict, outcomes: dict, command: str) -> st
         "",
         f"Ratio {ratio:.2f}× (target ≤ 1.5×).",
         "",
-        "### `/outcomes` ingestion on the default's store (`serving.ingestion.ingest_rows`, 10 QA rows)",
+        "### `/outcomes` ingestion on the default's store (`ingestion.ingest_rows`, 10 QA rows)",
         "",
         f"Validation against the key index plus the durable append, {outcomes['n']} requests: "
         f"p50 {outcomes['p50_ms']:.1f} ms, p99 {outcomes['p99_ms']:.1f} ms (HTTP and the profile push "

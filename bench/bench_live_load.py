@@ -43,9 +43,9 @@ from features.store import apply_repo, materialize  # noqa: E402
 from opsmatch import event_admin, events  # noqa: E402
 from opsmatch.clock import clock_reading, next_weekday_at  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from serving import launch  # noqa: E402
-from serving.keys import KeyStore, demo_keys  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.access.keys import KeyStore, demo_keys  # noqa: E402
+from serving.runtime import launch  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 
 ENDPOINTS = ("POST tasks", "POST assign", "POST outcomes")
 CHECKED = {"tasks": "task_id", "completions": "task_id", "qa_results": "qa_id"}

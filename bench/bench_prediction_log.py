@@ -4,7 +4,7 @@ What runs: a source world (``--source``: a data dir built by ``tests.factories.s
 the twin's ``small`` scenario with its four champions; built under ``--work`` when missing), replicated
 to 2,000 eligible workers by ``bench_serving.build_bench_world``; one in-process engine on the real
 runtime (profile cache, Feast task rows, champions). Requests alternate in rounds of ``--round``
-between logging off (no log) and on (the service's :class:`~serving.prediction_log.PredictionLog`
+between logging off (no log) and on (the service's :class:`~serving.predictions.log.PredictionLog`
 writing the top-k rows to the bench's own event store), so drift in machine load hits both sides.
 The request time includes only what /rank does on the request thread; the writer's own work runs on
 its background thread in the same process (the CPU it takes is part of what is measured).
@@ -48,7 +48,7 @@ def source_world(path: Path):  # noqa: ANN201
 
 def measure(engine, task_ids: list[str], as_of, n: int, rounds: int, log) -> dict:  # noqa: ANN001
     """Alternate blocks of ``rounds`` requests with logging off and on; the two samples."""
-    from serving import schemas as s
+    from serving.api import schemas as s
 
     samples: dict[str, list[float]] = {"off": [], "on": []}
     for t in task_ids[:10]:
@@ -79,7 +79,7 @@ def main() -> None:
         write_docs(json.loads(args.docs_from.read_text()))
         return
     from opsmatch import events
-    from serving.prediction_log import TABLE, PredictionLog
+    from serving.predictions.log import TABLE, PredictionLog
 
     n = 200 if args.quick else 1500
     args.work.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ of eligible workers (the twin has 600 workers; replicas of the workers skilled i
 type, ids ``<worker>x<copy>``, all on shift with their open tasks kept below capacity); every other
 feature table, the event store and the champions are the default's, read in place (the MLflow sqlite
 file is copied, the artifacts are read where they are). Then ``feast apply`` + materialize, and a real
-``bentoml serve serving.service:OpsMatch`` on a loopback port.
+``bentoml serve serving.http.service:OpsMatch`` on a loopback port.
 
 - /rank over HTTP (``bentoml.SyncHTTPClient``, sequential requests) at 500 / 2,000 / 5,000 eligible
   workers, against the naive path measured in the same run: Feast ``get_online_features`` for the task
@@ -50,7 +50,7 @@ from features.pipeline import read_manifest  # noqa: E402
 from features.spec import EVENT_TS, PAIR_STATS, SERVICES, VIEWS, WORKER_STATS, table_path  # noqa: E402
 from opsmatch import event_admin  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from serving import launch  # noqa: E402
+from serving.runtime import launch  # noqa: E402
 
 TOKEN = "bench-token"
 UNLIMITED = '{"admin": {"per_second": 1000000, "burst": 1000000}}'  # measure the service, not the rate limit
@@ -202,7 +202,7 @@ class NaiveRanker:
 
     def rank(self, task: dict, worker_ids: list[str], as_of: datetime, top_k: int = 10) -> list[str]:
         from serving.config import Policy
-        from serving.cost import pair_costs
+        from serving.matching.cost import pair_costs
 
         rows = [
             {
@@ -257,9 +257,9 @@ def naive_rank(settings: Settings, tasks: pd.DataFrame, as_of: datetime, n: int)
 # -- in process -----------------------------------------------------------------------------------
 def engine_for(settings: Settings, **config: object):  # noqa: ANN201
     from serving.config import load_service_config
-    from serving.engine import Engine
-    from serving.runtime import build_runtime
-    from serving.state import StateStore
+    from serving.runtime.components import build_runtime
+    from serving.runtime.engine import Engine
+    from serving.state.store import StateStore
 
     cfg = load_service_config({"champion_poll_seconds": 3600, **config})
     runtime = build_runtime(settings.model_copy(update={"state_db_url": "sqlite://"}), cfg)
@@ -273,7 +273,7 @@ def engine_for(settings: Settings, **config: object):  # noqa: ANN201
 
 
 def engine_rank(engine, task_ids: list[str], as_of: datetime, n: int, **config: object) -> dict:  # noqa: ANN001
-    from serving import schemas as s
+    from serving.api import schemas as s
 
     engine.config = engine.config.model_copy(update=config)
     engine.runtime.scorer.num_threads = engine.config.predict_threads
@@ -294,7 +294,7 @@ def prescreen_quality(src: Settings, as_of: datetime, n_tasks: int) -> list[dict
     from dataclasses import replace
 
     from serving.config import Policy
-    from serving.ranking import rank_task
+    from serving.matching.ranking import rank_task
 
     engine = engine_for(src)
     snap = engine.runtime.profiles.cache.snapshot
@@ -342,7 +342,7 @@ def prescreen_quality(src: Settings, as_of: datetime, n_tasks: int) -> list[dict
 def assign_bench(url: str, settings: Settings, task_ids: list[str], as_of: datetime, runs: int) -> dict:
     import bentoml
 
-    from serving.ranking import assign_tasks
+    from serving.matching.ranking import assign_tasks
 
     with bentoml.SyncHTTPClient(url, server_ready_timeout=0, token=TOKEN) as client:
         times, out = [], None
@@ -399,7 +399,7 @@ def ingest_costs(src: Settings, work: Path, repeats: int = 5) -> dict[str, float
     """Per-request costs of /outcomes on the default's event store (a copy): the append, and the
     reference lookups read per request before (full tables) vs the in-memory key index now."""
     from opsmatch import events
-    from serving.event_index import EventIndex
+    from serving.state.event_index import EventIndex
 
     folder = work / "events-copy"
     if folder.exists():

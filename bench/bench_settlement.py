@@ -5,7 +5,8 @@ Usage: ``.venv/bin/python bench/bench_settlement.py [--data-dir DIR] [--month 20
 The legacy history is province-local (no money moves), so the bench generates 45 days of the
 ``default`` scenario ending 2026-12-01 00:00 Beijing under national skills-based routing (work done
 across provinces, as the living centre dispatches) into ``--data-dir`` unless it is there already,
-then times the month's statement (``serving.settlement``, in process; target <= 10 s) and the CSV and
+then times the month's statement (``serving.settlement.statements``, in process; target <= 10 s) and
+the CSV and
 Parquet export (``opsmatch settlement``), prints the top lines, and replaces the "## Settlement"
 section of docs/benchmarks.md.
 """
@@ -30,8 +31,8 @@ from _docs import write_section  # noqa: E402
 
 from opsmatch import events  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from serving.settlement import RECENT_SECONDS, Settlement, month_period  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.settlement.statements import RECENT_SECONDS, Settlement, month_period  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 
 END = dt.datetime.fromisoformat("2026-12-01T00:00:00+08:00")
 NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)

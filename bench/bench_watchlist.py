@@ -35,12 +35,12 @@ from _docs import write_section  # noqa: E402
 from features.pipeline import read_manifest  # noqa: E402
 from opsmatch import events  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
-from serving import schemas as s  # noqa: E402
+from serving.api import schemas as s  # noqa: E402
 from serving.config import load_service_config  # noqa: E402
-from serving.engine import Engine  # noqa: E402
-from serving.event_index import EventIndex  # noqa: E402
-from serving.runtime import build_runtime, row_validator  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.runtime.components import build_runtime, row_validator  # noqa: E402
+from serving.runtime.engine import Engine  # noqa: E402
+from serving.state.event_index import EventIndex  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 
 SECTION = "## Watchlist and wait-aware risk"
 SHOWN = ("auc", "ece", "brier", "precision_at_capacity")

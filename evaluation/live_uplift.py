@@ -2,7 +2,7 @@
 event log.
 
 The service records the deciding arm as ``assignments.policy`` (``ml`` or the baseline's name) of every
-committed assignment (``serving.dispatch_assign``); the rows of the history and of other writers
+committed assignment (``serving.tasks.assign``); the rows of the history and of other writers
 (``legacy``, ...) are left out, so a slice's policy is the arm that decided it. The slice length and the
 settling window are the experiment's in force (``PUT /policy``, read from the service's state store)
 unless given. A province-scoped experiment switches each province on its own grid, which the national
@@ -19,7 +19,7 @@ import pandas as pd
 
 from evaluation.field import UpliftReport, estimate_uplift, load_log
 from serving.config import Experiment
-from serving.switchback import ML_ARM
+from serving.matching.switchback import ML_ARM
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def experiment_in_force(settings: Settings) -> Experiment:
     """The experiment of the service's policy in force (its defaults when none was ever set)."""
-    from serving.state import StateStore
+    from serving.state.store import StateStore
 
     store = StateStore(settings.resolved_state_db_url)
     try:

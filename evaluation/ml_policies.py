@@ -1,6 +1,7 @@
 """ML dispatch policies on the twin, deciding with the service's own code (see ``twin_service``).
 
-- ``MLRankingPolicy`` (POST /rank per task): a new task goes to the top of ``serving.ranking.rank_task``
+- ``MLRankingPolicy`` (POST /rank per task): a new task goes to the top of
+  ``serving.matching.ranking.rank_task``
   over the idle workers (``prescreen``: the service's ``rank_prescreen``, scoring only the cheapest by
   profile prior); a freed worker takes, among the ``lookahead`` oldest pending tasks of each of its
   types that the service allows it, the most urgent one if any is within ``urgent_hours`` of its SLA,
@@ -11,7 +12,7 @@
   free workers' types (the oldest ``max_tasks`` per type, as ``/assign`` with ``all_waiting`` sends the
   oldest ``max_batch_tasks``; ``tasks_per_worker`` caps them further at that many per free worker, among
   those each may take: a speed-up that costs choice) x the free workers
-  through ``serving.ranking.assign_tasks`` with at most one open task per worker (the policy's
+  through ``serving.matching.ranking.assign_tasks`` with at most one open task per worker (the policy's
   ``max_open_tasks``), so tasks go to free workers only, overdue tasks first; ``full_scoring_pairs`` and
   ``candidates`` are the service's /assign settings (above that many pairs, each task keeps its cheapest
   candidates by profile prior).

@@ -3,7 +3,7 @@ recommended for that week, at equal staff hours (the roster is the same; only wh
 changes inside the recommended windows).
 
 1. A twin history (``opsmatch simulate``) -> the 7-day forecast -> staffing gaps against the
-   roster -> sharing recommendations (the service's own planning code, ``serving.planning``).
+   roster -> sharing recommendations (the service's own planning code, ``serving.planning.reads``).
 2. The following week's arrivals replayed under province-local FIFO (the base), and under the same
    FIFO where, inside each recommended window, the lenders' free workers take the short province's
    oldest tasks and its new tasks go to a lender's idle worker when none of its own is idle.
@@ -21,7 +21,7 @@ import pandas as pd
 
 from evaluation.arrival_truth import twin_of
 from opsmatch.settings import Settings
-from serving import planning
+from serving.planning import reads as planning
 from simulator.arrivals import generate_arrivals
 from simulator.clock import MINUTES_PER_DAY
 from simulator.engine import SimResult, simulate

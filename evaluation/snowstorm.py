@@ -21,7 +21,7 @@ import pandas as pd
 from evaluation.ml_policies import PolicyChange
 from evaluation.replay import EvalPeriod, with_disruption
 from evaluation.twin_service import ACTOR
-from serving.schemas import PolicyUpdate
+from serving.api.schemas import PolicyUpdate
 from simulator.engine import SimResult
 from simulator.scenario import ScenarioConfig, load_scenario
 

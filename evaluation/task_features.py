@@ -1,7 +1,7 @@
 """Task records for simulated tasks, built the way the service builds an inline task.
 
 Task profile: ``features.entity_features.build_task_profile`` (what ``FeastTaskSource.enrich`` calls).
-Customer: the contract's customer row given inline (``serving.runtime.CUSTOMER_FIELDS``), with
+Customer: the contract's customer row given inline (``serving.runtime.components.CUSTOMER_FIELDS``), with
 ``cust_tasks_so_far`` counted in the period at the task's creation and ``cust_complaints_so_far`` = 0
 (complaints of the period are drawn after the replay, so none is known while it runs), and
 ``cust_contacts_so_far`` = 0 (the twin's risk team works after the replay, ``simulator.risk_team``).
@@ -23,7 +23,7 @@ from features.province_features import backlog_per_staff, business_open, schedul
 from features.spec import ARRIVAL_WINDOW_HOURS
 from opsmatch.contract import TABLES
 from serving.protocols import TaskRecord
-from serving.runtime import CUSTOMER_FIELDS
+from serving.runtime.components import CUSTOMER_FIELDS
 from simulator.state import DONE, PENDING, SimView
 
 CONTRACT_TASK_COLUMNS: tuple[str, ...] = tuple(TABLES["tasks"].column_names)

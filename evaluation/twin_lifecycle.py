@@ -1,4 +1,4 @@
-"""The twin's tasks through the service's own state machine (``serving.lifecycle``).
+"""The twin's tasks through the service's own state machine (``serving.tasks.lifecycle``).
 
 An ML policy on the twin observes every task transition of the replay (``Policy.on_transition``) and
 applies, for each, the events the service stores for the same step, with the same ids, sources and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from serving.lifecycle import (
+from serving.tasks.lifecycle import (
     FINAL,
     IllegalTransition,
     InvalidEvent,
@@ -42,7 +42,7 @@ class TwinLifecycleError(RuntimeError):
 
 
 class TwinLifecycle:
-    """Every open task's ``TaskState`` in one replay, moved only by ``serving.lifecycle.apply``."""
+    """Every open task's ``TaskState`` in one replay, moved only by ``serving.tasks.lifecycle.apply``."""
 
     def __init__(self, view: SimView, source: str) -> None:
         self.view, self.source = view, source

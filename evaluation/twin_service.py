@@ -6,8 +6,9 @@ replay: a private copy of the pool whose on-shift flags, open tasks and load rat
 simulator's view (what ``POST /workers/status`` would push), task records built like an inline task,
 and the serving ``Policy`` (default weights, the scenario's skill minimums; emergency close through the
 same merge as ``PUT /policy``). Costs come from serving's own assembly
-(``serving.ranking.score_candidates`` / ``scored_pair_costs``, what ``rank_task`` ranks on); batches go
-through ``serving.dispatch_plan.plan_by_arm`` (``POST /assign``'s path: the experiment's arm, if one
+(``serving.matching.ranking.score_candidates`` / ``scored_pair_costs``, what ``rank_task`` ranks on);
+batches go
+through ``serving.tasks.plan.plan_by_arm`` (``POST /assign``'s path: the experiment's arm, if one
 runs in the policy, decides each task, ML through ``assign_tasks`` or a baseline). The pool carries one
 extra, inactive row: the "average worker" of each type (column means over the workers skilled for it),
 the reference of a freed worker's comparative advantage (the oracle's rule, on learned costs); it is
@@ -27,11 +28,11 @@ from evaluation.task_features import TaskRecords, sim_datetime
 from features.request_time import LIVE, NEVER, live_rows
 from opsmatch.settings import Settings
 from serving.config import Policy, ServiceConfig, default_policy, merge_policy
-from serving.dispatch_plan import Batch, plan_by_arm
-from serving.eligibility import ProvinceRules, effective_capacity, eligible_workers, province_rules
+from serving.matching.eligibility import ProvinceRules, effective_capacity, eligible_workers, province_rules
+from serving.matching.ranking import rank_task, score_candidates, scored_pair_costs
+from serving.matching.roster import live_only
 from serving.protocols import Scorer, WorkerPool
-from serving.ranking import rank_task, score_candidates, scored_pair_costs
-from serving.roster import live_only
+from serving.tasks.plan import Batch, plan_by_arm
 from simulator.scenario import ScenarioConfig
 from simulator.state import SimView
 
@@ -57,8 +58,8 @@ class ServingModels:
     def from_settings(cls, settings: Settings) -> ServingModels:
         """Load the champions and the profiles of ``settings`` (raises if either is missing)."""
         from features.profile_cache import PAIR_COLUMNS, WORKER_COLUMNS
-        from serving.runtime import CachedProfiles
-        from serving.scoring import ChampionScorer
+        from serving.runtime.components import CachedProfiles
+        from serving.runtime.scoring import ChampionScorer
         from training.registry import client_for, registered_name, version_for_alias
         from training.serving_form import load_champion
 

@@ -1,7 +1,7 @@
 """Request-time features: the one home of every formula computed at the request's ``now``.
 
 Feast's on-demand views (``features.definitions``), the profile cache's live rows, the service's
-feature assembly (``serving.scoring``) and the twin's replay (``evaluation.twin_service``) all call
+feature assembly (``serving.runtime.scoring``) and the twin's replay (``evaluation.twin_service``) all call
 these functions, so training (Feast's point-in-time join) and serving compute the same values.
 Pure numpy/pandas: no Feast, no I/O. Times of rows held in memory are int64 µs since the epoch, with
 ``NEVER`` for "no row".

@@ -32,7 +32,7 @@ COMPLAINT_REASONS: tuple[str, ...] = (
     "operational_error",
     "promise_not_kept",
 )
-# The task lifecycle (serving/lifecycle.py): what can happen to a task, who made it happen, and why.
+# The task lifecycle (serving/tasks/lifecycle.py): what can happen to a task, who made it happen, and why.
 TASK_EVENT_KINDS: tuple[str, ...] = (
     "create",
     "assign",

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from opsmatch import event_admin, events  # noqa: E402
-from serving import launch  # noqa: E402
-from serving.keys import KeyStore  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.access.keys import KeyStore  # noqa: E402
+from serving.runtime import launch  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 from tests.factories.console import launch_chromium, sign_in  # noqa: E402
 from tests.factories.serving_world import build_world, world_settings  # noqa: E402
 from training.forecast import ForecastSpec  # noqa: E402

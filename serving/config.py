@@ -105,7 +105,7 @@ class RiskTiers(Strict):
 
 
 class Threshold(Strict):
-    """An operating indicator's alert (``serving/indicators.py``): raised when the value goes past
+    """An operating indicator's alert (``serving/alerts/indicators.py``): raised when the value goes past
     ``raise_at`` (``above`` or ``below`` it), resolved only once it is back past ``clear_at``
     (hysteresis), judged on at least ``min_count`` events of the last ``window_hours``."""
 
@@ -147,7 +147,7 @@ class Indicators(Strict):
 
 
 class AlertRules(Strict):
-    """Thresholds of the early-warning rules (see ``serving/alerts.py``)."""
+    """Thresholds of the early-warning rules (see ``serving/alerts/rules.py``)."""
 
     high_risk_tier: Literal["high", "medium"] = "high"
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
@@ -161,7 +161,7 @@ class AlertRules(Strict):
 
 
 class Dispatch(Strict):
-    """Urgency levels of ``/assign`` and shift-end awareness (see ``serving/ranking.py``)."""
+    """Urgency levels of ``/assign`` and shift-end awareness (see ``serving/matching/ranking.py``)."""
 
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 6.0
     shift_end: Literal["exclude", "penalise", "off"] = "exclude"
@@ -169,7 +169,7 @@ class Dispatch(Strict):
 
 
 class MonitorRules(Strict):
-    """The monitor's re-dispatch switch and timeouts (see ``serving/monitor.py``)."""
+    """The monitor's re-dispatch switch and timeouts (see ``serving/tasks/monitor.py``)."""
 
     redispatch: bool = True
     accept_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
@@ -180,7 +180,7 @@ class MonitorRules(Strict):
 
 
 class Experiment(Strict):
-    """A switchback of ML dispatch against a baseline arm (see ``serving/switchback.py``)."""
+    """A switchback of ML dispatch against a baseline arm (see ``serving/matching/switchback.py``)."""
 
     enabled: bool = False
     baseline: Literal["least_busy", "fifo"] = "least_busy"
@@ -198,7 +198,7 @@ class Experiment(Strict):
 
 
 class RiskTeam(Strict):
-    """The risk team's watchlist (see ``serving/watchlist.py``): capacity, holdout and the contact effect."""
+    """The risk team's watchlist (``serving/risk/watchlist.py``): capacity, holdout, the contact effect."""
 
     calls_per_day: Annotated[int, Field(ge=0, le=10**6), WHOLE] | None = Field(
         default=None, description="national contacts per day; null: capacity_share x expected daily arrivals"
@@ -276,7 +276,7 @@ class ServiceConfig(Strict):
     indicator_minutes: Annotated[float, Field(ge=0)] = 5.0  # operating indicators: every this often
     monitor_lease_seconds: Annotated[float, Field(gt=0)] = 90.0  # one monitor among the workers
     min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
-    prediction_log: bool = True  # log every served decision (serving.prediction_log)
+    prediction_log: bool = True  # log every served decision (serving.predictions.log)
     prediction_log_queue: Annotated[int, Field(ge=1)] = 10_000  # decisions held before overflow
 
 

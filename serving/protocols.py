@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from serving.roster import Roster
+from serving.matching.roster import Roster
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class WorkerPool:
     ``skills[i, j]`` is worker i's declared level (0 = none) for ``task_types[j]``; ``capacity`` is
     the concurrent open-task limit; ``handle`` is opaque data the scorer may use to build features.
     ``on_shift`` is each worker's last live status, ``status_at`` its time (epoch seconds, NaN: none;
-    ``None``: always fresh) and ``roster`` the shift patterns (see ``serving.roster``) that decide once
+    ``None``: always fresh) and ``roster`` the shift patterns (``serving.matching.roster``) that decide once
     a status is stale.
     """
 
@@ -173,7 +173,7 @@ class Runtime:
     tasks: TaskFeatureSource
     scorer: Scorer
     closers: list[Any] = field(default_factory=list)
-    events: Any = None  # serving.event_index.EventIndex of the event store, when the runtime keeps one
+    events: Any = None  # serving.state.event_index.EventIndex of the event store, when the runtime keeps one
 
     def close(self) -> None:
         """Stop background threads of the components."""

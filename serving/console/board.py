@@ -23,9 +23,9 @@ import numpy as np
 
 from serving.config import Policy
 from serving.console.board_index import HOUR_US
-from serving.lifecycle import WAITING
 from serving.protocols import WorkerPool
-from serving.task_book import OpenTask
+from serving.tasks.book import OpenTask
+from serving.tasks.lifecycle import WAITING
 
 WAITING_NAMES = frozenset(s.value for s in WAITING)
 

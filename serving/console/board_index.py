@@ -4,7 +4,7 @@ Hourly totals of the KPIs (arrivals, completions, turnaround, SLA met, QA checks
 complaints). The first read folds the whole history; afterwards only the rows stored after the held
 version are read, and only from the tables the store's version log says were written (one query per
 refresh when nothing was). Every writer counts: the service's endpoints, ``opsmatch ingest``, the live
-twin. The open tasks and their status are the task book's (``serving.task_book``): one rule, the
+twin. The open tasks and their status are the task book's (``serving.tasks.book``): one rule, the
 lifecycle's, decides a task's status for the queue and the board alike.
 """
 
@@ -39,7 +39,7 @@ class BoardIndex:
     """See the module docstring. Thread-safe; :meth:`refresh` is cheap when nothing was stored.
 
     ``times_of`` gives a task's (created, SLA due) when its completion comes in a later read than the
-    task (the task book's :meth:`~serving.task_book.TaskBook.times`)."""
+    task (the task book's :meth:`~serving.tasks.book.TaskBook.times`)."""
 
     def __init__(self, where: Settings | str | Path, times_of: TaskTimes) -> None:
         self.where = where

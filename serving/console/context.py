@@ -2,7 +2,7 @@
 which views a role sees.
 
 A view is shown to a role when the role may call the route the view reads (one rule, from the route
-table of :mod:`serving.access`): the board reads ``GET /console/api/board`` (ops head), the dispatcher
+table of :mod:`serving.access.routes`): the board reads ``GET /console/api/board`` (ops head), the dispatcher
 view ``GET /tasks``, the risk view ``GET /watchlist``, alerts ``GET /alerts`` and models and proof
 ``GET /console/api/models``.
 """
@@ -13,12 +13,12 @@ import threading
 import time
 from typing import Any
 
-from serving import access
+from serving.access import routes as access
 from serving.console.board import build_board, hours_window
 from serving.console.board_index import BoardIndex
 from serving.console.proof import ProofView
-from serving.eligibility import effective_capacity, pool_availability
-from serving.engine import Engine
+from serving.matching.eligibility import effective_capacity, pool_availability
+from serving.runtime.engine import Engine
 
 VIEWS: tuple[tuple[str, str, str], ...] = (
     ("board", "National board", "GET /console/api/board"),

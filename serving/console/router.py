@@ -23,13 +23,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from serving import middleware
-from serving.auth import caller
+from serving.access.auth import caller
 from serving.console.context import Console, views_of
 from serving.console.sessions import clear_cookie_header, cookie_token, set_cookie_header
 from serving.console.words import vocabulary
 from serving.errors import ApiError
-from serving.state import INTAKE_ACTIONS
+from serving.http import middleware
+from serving.state.store import INTAKE_ACTIONS
 
 STATIC = Path(__file__).parent / "static"
 SCRIPTS = (

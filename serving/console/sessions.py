@@ -20,8 +20,8 @@ from http.cookies import SimpleCookie
 
 import sqlalchemy as sa
 
-from serving.keys import ENV_TOKEN_NAME, Principal
-from serving.state import StateStore, api_keys, console_sessions
+from serving.access.keys import ENV_TOKEN_NAME, Principal
+from serving.state.store import StateStore, api_keys, console_sessions
 
 COOKIE = "om_console"
 CSRF_HEADER = "x-opsmatch-console"

@@ -12,9 +12,9 @@ from opsmatch.contract import (
     REDISPATCH_REASONS,
     TASK_TYPES,
 )
-from serving import alerts
-from serving.cost import PARTS
-from serving.monitor import REDISPATCH_WORDS
+from serving.alerts import rules as alerts
+from serving.matching.cost import PARTS
+from serving.tasks.monitor import REDISPATCH_WORDS
 
 RANK_REASONS: dict[str, str] = {
     "fast_on_task_type": "usually quick on this type of task",

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from apps.demo import Job, supervise
-from serving.launch import free_port
+from serving.runtime.launch import free_port
 
 SERVER = (
     "import http.server as h, sys; "

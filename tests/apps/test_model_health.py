@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from apps.cli import app
 from apps.model_health import HealthIssue, raise_alerts
 from opsmatch.settings import Settings
-from serving.state import StateStore
+from serving.state.store import StateStore
 from tests.factories.frames import broken_recent_labels, make_frame
 from training.gate import promote
 from training.train import train_model

@@ -25,9 +25,9 @@ from opsmatch import events
 from opsmatch.clock import clock_reading, next_weekday_at
 from opsmatch.contract import TABLES as CONTRACT_TABLES
 from opsmatch.settings import PROJECT_ROOT
-from serving import launch
-from serving.keys import KeyStore, demo_keys
-from serving.state import StateStore
+from serving.access.keys import KeyStore, demo_keys
+from serving.runtime import launch
+from serving.state.store import StateStore
 from tests.factories.lifecycle_world import close_backlog
 from tests.factories.serving_world import build_world
 

@@ -14,7 +14,7 @@ import features.pipeline
 from apps.retrain import read_state, retrain
 from features.spec import table_path
 from opsmatch.ingest import ingest_path
-from serving.state import StateStore
+from serving.state.store import StateStore
 from tests.factories.loop_world import make_world
 from training.registry import client_for
 from training.specs import MODEL_NAMES

@@ -19,8 +19,8 @@ from evaluation.contact_effect import (
 from evaluation.replay import run_policy, synthetic_period
 from evaluation.watchlist import WatchlistPolicy, field_log
 from opsmatch import events
-from serving.risk_desk import HOLDOUT_ACTION
-from serving.state import StateStore
+from serving.risk.desk import HOLDOUT_ACTION
+from serving.state.store import StateStore
 from simulator.outcomes import task_outcomes
 from simulator.policies import LegacyPolicy
 from simulator.risk_team import work_watchlist
@@ -107,7 +107,7 @@ def test_cli_uplift_watchlist_reads_the_services_holdout_records(tmp_path: Path)
     events.append_rows(events_dir, "complaints", complaints)
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = StateStore(url)
-    for at, group in held.groupby("at"):  # one record per served list, as serving.risk_desk writes them
+    for at, group in held.groupby("at"):  # one record per served list, as serving.risk.desk writes them
         detail = {"at": pd.Timestamp(at).isoformat(), "customers": group["customer_id"].tolist()}
         store.audit(HOLDOUT_ACTION, "risk-1", None, detail, pd.Timestamp(at).to_pydatetime())
     records = store.audit_entries(action=HOLDOUT_ACTION, limit=10**6)

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-import serving.dispatch_plan as dispatch_plan
+import serving.tasks.plan as dispatch_plan
 from evaluation.ab import evaluate_policies
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy
 from evaluation.replay import evaluation_period, run_policy
 from evaluation.report import EXPERIMENT, log_report_to_mlflow, write_report
 from evaluation.twin_lifecycle import TwinLifecycle, TwinLifecycleError
 from evaluation.twin_service import ACTOR, ServingModels
+from serving.api.schemas import PolicyUpdate
 from serving.config import default_policy, merge_policy
-from serving.schemas import PolicyUpdate
 from simulator.policies import NationalLeastBusyPolicy
 
 pytestmark = pytest.mark.slow

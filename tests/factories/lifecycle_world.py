@@ -19,7 +19,7 @@ import pandas as pd
 from opsmatch import events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
-from serving import launch
+from serving.runtime import launch
 from tests.factories.serving_world import World, private_world
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from opsmatch import events
 from opsmatch.contract import LOAD_ORDER, TABLES
 from opsmatch.settings import Settings
-from serving import launch
+from serving.runtime import launch
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "e2e-token"
@@ -99,7 +99,7 @@ def make_world(
 
 
 class Server:
-    """``bentoml serve serving.service:OpsMatch`` on a free loopback port (``serving.launch``)."""
+    """``bentoml serve serving.http.service:OpsMatch`` on a free loopback port (``runtime.launch``)."""
 
     def __init__(self, world: World) -> None:
         self.world = world

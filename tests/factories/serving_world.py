@@ -5,7 +5,7 @@ complaint labels need 30 days to mature) -> feature build, ``feast apply``, mate
 models trained (``FAST`` parameters: the tests check behaviour, not accuracy) and promoted through the
 gate. ``cached_world`` builds it once into the on-disk cache (``tests.factories.world_cache``) and hands
 out a private copy; ``private_world`` copies a world again for a test that writes into it.
-``World.env`` is the environment of a ``bentoml serve`` on a world (``serving.launch.running``).
+``World.env`` is the environment of a ``bentoml serve`` on a world (``serving.runtime.launch.running``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from opsmatch.settings import Settings
-from serving import launch
+from serving.runtime import launch
 from tests.factories.fast import FAST
 from tests.factories.world_cache import cached, copy_world
 

@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 
 from opsmatch.settings import Settings  # noqa: E402
 from serving.config import load_service_config  # noqa: E402
-from serving.engine import Engine  # noqa: E402
 from serving.protocols import Runtime  # noqa: E402
-from serving.state import StateStore  # noqa: E402
+from serving.runtime.engine import Engine  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402
 from tests.factories.fakes import NOW, TOKEN, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task  # noqa: E402
 
 

@@ -92,6 +92,6 @@ def start_append_loop(where: str, prefix: str, start: int, stop: int) -> subproc
 
 
 def service_workers(proc: subprocess.Popen) -> list[psutil.Process]:
-    """The worker processes of a ``bentoml serve`` started by ``serving.launch.start``."""
+    """The worker processes of a ``bentoml serve`` started by ``serving.runtime.launch.start``."""
     kids = psutil.Process(proc.pid).children(recursive=True)
     return [k for k in kids if "_bentoml_impl.worker" in " ".join(k.cmdline()) or "worker" in k.name()]

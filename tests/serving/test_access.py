@@ -10,13 +10,13 @@ import json
 import pytest
 
 from opsmatch.settings import RateLimit, Settings
-from serving import access
-from serving.auth import PRINCIPAL, Gate
+from serving.access import routes as access
+from serving.access.auth import PRINCIPAL, Gate
+from serving.access.keys import ENV_TOKEN_NAME, KeyCommandError, KeyRing, KeyStore, Principal, demo_keys
+from serving.access.limits import TokenBuckets, retry_after_header
 from serving.errors import normalize
-from serving.keys import ENV_TOKEN_NAME, KeyCommandError, KeyRing, KeyStore, Principal, demo_keys
-from serving.limits import TokenBuckets, retry_after_header
-from serving.middleware import AccessMiddleware, install
-from serving.state import StateStore
+from serving.http.middleware import AccessMiddleware, install
+from serving.state.store import StateStore
 
 # The list, written out by hand (not derived from the table): role -> routes it may call.
 DISPATCHER = {"POST /rank", "POST /assign", "GET /tasks", "POST /tasks", "POST /assignments", "GET /alerts"}

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving import launch
-from serving.keys import KeyStore
-from serving.state import StateStore
+from serving.access.keys import KeyStore
+from serving.runtime import launch
+from serving.state.store import StateStore
 from tests.factories.serving_world import World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

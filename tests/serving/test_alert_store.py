@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import numpy as np
 
-from serving import alerts as rules
-from serving.alert_store import Family
+from serving.alerts import rules
+from serving.alerts.store import Family
 from serving.config import AlertRules
-from serving.state import StateStore
+from serving.state.store import StateStore
 from tests.factories.fakes import NOW
 
 SLA = Family(frozenset({"sla_overdue", "sla_near"}))
@@ -104,7 +104,7 @@ def test_two_threads_raising_the_same_alert_never_fail(tmp_path) -> None:
 
 def test_the_monitor_rescores_only_tasks_whose_age_step_or_state_moved(engine) -> None:  # noqa: ANN001
     from serving.config import merge_policy
-    from serving.lifecycle import Status, TaskState
+    from serving.tasks.lifecycle import Status, TaskState
 
     _, policy = engine.policy()
     policy = merge_policy(policy, {"risk_tiers": {"high": 0.0, "medium": 0.0}})  # every task is "high"

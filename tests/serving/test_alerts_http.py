@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serving import launch
+from serving.runtime import launch
 from tests.factories.lifecycle_world import Live, lifecycle_world, new_task
 from tests.factories.serving_world import TOKEN, World, wait_until
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from serving.assignment import CAPACITY, NO_ELIGIBLE, solve_assignment
+from serving.matching.assignment import CAPACITY, NO_ELIGIBLE, solve_assignment
 
 
 def _capacity_one_instance(rng: np.random.Generator, n: int, m: int, density: float) -> np.ndarray:

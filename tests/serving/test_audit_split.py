@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from serving.state import INTAKE_ACTIONS, StateStore
+from serving.state.store import INTAKE_ACTIONS, StateStore
 
 T0 = datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from serving.config import load_service_config
-from serving.contacts import ContactsRequest, record_contacts
-from serving.engine import Engine
 from serving.errors import ApiError
-from serving.runtime import row_validator
-from serving.state import StateStore
+from serving.risk.contacts import ContactsRequest, record_contacts
+from serving.runtime.components import row_validator
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.events import hand_events, write_events
 from tests.factories.fakes import NOW
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from opsmatch.contract import TABLES
-from serving import schemas as s
+from serving.api import schemas as s
 from training.gate_rules import MAX_MINUTES
 
 ROW_MODELS: dict[str, type[BaseModel]] = {

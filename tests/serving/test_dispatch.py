@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from serving.api.schemas import AssignRequest
+from serving.api.task_schemas import AssignmentIn, TasksIn
 from serving.config import load_service_config
-from serving.dispatch import TransitionConflict
-from serving.engine import Engine
-from serving.lifecycle_schemas import AssignmentIn, TasksIn
-from serving.schemas import AssignRequest
-from serving.state import StateStore
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
+from serving.tasks.dispatch import TransitionConflict
 from tests.factories.fakes import NOW, ManualClock
 
 

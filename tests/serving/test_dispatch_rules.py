@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving import schemas as s
+from serving.api import schemas as s
 from serving.config import load_service_config
-from serving.engine import Engine
 from serving.errors import ApiError
+from serving.matching.roster import Roster
 from serving.protocols import Runtime
-from serving.roster import Roster
-from serving.state import StateStore
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.fakes import (
     NOW,
     FakeProfiles,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from opsmatch import events
-from serving import schemas as s
+from serving.api import schemas as s
 from serving.errors import ApiError
 from tests.factories.fakes import NOW
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from serving.config import Policy
-from serving.fallback import FEW_ELIGIBLE, MODEL_ERROR, NON_FINITE, rule_scores
-from serving.ranking import assign_tasks, rank_task
+from serving.matching.fallback import FEW_ELIGIBLE, MODEL_ERROR, NON_FINITE, rule_scores
+from serving.matching.ranking import assign_tasks, rank_task
 from tests.factories.fakes import NOW, FakeScorer, make_pool, make_task
 
 

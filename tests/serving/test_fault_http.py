@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from features.store import apply_repo, materialize
-from serving import launch
+from serving.runtime import launch
 from tests.factories.events import start_redis
 from tests.factories.serving_world import TOKEN, World, private_world, wait_until
 

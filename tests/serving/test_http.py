@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from serving import service as service_module
 from serving.config import load_service_config
-from serving.engine import Engine
-from serving.state import StateStore
+from serving.http import service as service_module
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.fakes import NOW, TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -167,7 +167,7 @@ def test_policy_alerts_info_over_http(client) -> None:
 
 
 def test_without_env_token_only_stored_keys_work(monkeypatch, settings, runtime) -> None:
-    from serving.keys import KeyStore
+    from serving.access.keys import KeyStore
 
     store = StateStore(settings.resolved_state_db_url)
     key = KeyStore(store).create("qa-1", "qa_system", by="test")

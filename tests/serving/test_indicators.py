@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from serving.alerts.indicator_feed import Readings
+from serving.alerts.indicators import evaluate, values
 from serving.config import Indicators, Threshold
-from serving.indicator_feed import Readings
-from serving.indicators import evaluate, values
 
 
 def readings(**kw: dict) -> Readings:  # type: ignore[type-arg]

@@ -1,4 +1,4 @@
-"""A real ``bentoml serve serving.service:OpsMatch`` on a loopback port, called with SyncHTTPClient.
+"""A real ``bentoml serve serving.http.service:OpsMatch`` on a loopback port, called with SyncHTTPClient.
 
 The data dir is empty, so the real runtime starts without feature tables or champions: the service
 must be alive, not ready, answer 503 (never 500) where models are needed, and serve policy, alerts,
@@ -12,7 +12,7 @@ import pytest
 from bentoml.exceptions import BentoMLException
 
 from opsmatch.settings import Settings
-from serving import launch
+from serving.runtime import launch
 
 pytestmark = pytest.mark.integration
 TOKEN = "integration-token"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from opsmatch.contract import TABLES, TASK_EVENT_KINDS
-from serving.lifecycle import (
+from serving.tasks.lifecycle import (
     TRANSITIONS,
     IllegalTransition,
     InvalidEvent,

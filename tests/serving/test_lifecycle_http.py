@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from opsmatch import events
-from serving import launch
 from serving.config import Experiment
-from serving.switchback import arm_at
+from serving.matching.switchback import arm_at
+from serving.runtime import launch
 from tests.factories.lifecycle_world import Live, lifecycle_world, new_task
 from tests.factories.serving_world import TOKEN, World, wait_until
 

@@ -18,14 +18,14 @@ import pytest
 
 from apps.monitor_models import EXPERIMENT, monitor_models
 from opsmatch import events
-from serving import schemas as s
+from serving.api import schemas as s
 from serving.config import load_service_config
-from serving.engine import Engine
-from serving.event_index import EventIndex
-from serving.model_monitor import MonitorThresholds
-from serving.prediction_log import TABLE, PredictionLog
-from serving.runtime import build_runtime, row_validator
-from serving.state import StateStore
+from serving.predictions.log import TABLE, PredictionLog
+from serving.predictions.model_monitor import MonitorThresholds
+from serving.runtime.components import build_runtime, row_validator
+from serving.runtime.engine import Engine
+from serving.state.event_index import EventIndex
+from serving.state.store import StateStore
 from tests.factories.serving_world import DAYS, SEED, World, private_world, wait_until
 from training import metrics as m
 

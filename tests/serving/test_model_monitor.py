@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from serving.model_monitor import (
+from serving.predictions.model_monitor import (
     MonitorThresholds,
     issues,
     labelled,
@@ -17,7 +17,7 @@ from serving.model_monitor import (
     skew,
     stability,
 )
-from serving.model_monitor import served_features as features_of
+from serving.predictions.model_monitor import served_features as features_of
 from training.data_checks import profile_frame
 
 AS_OF = pd.Timestamp("2026-03-30T00:00Z")

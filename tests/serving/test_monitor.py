@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from serving.config import AlertRules, MonitorRules
-from serving.lifecycle import Status, TaskEvent, TaskState, apply
-from serving.monitor import grace_instant, sweep
+from serving.tasks.lifecycle import Status, TaskEvent, TaskState, apply
+from serving.tasks.monitor import grace_instant, sweep
 from tests.factories.fakes import ManualClock, make_task
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -173,7 +173,7 @@ def test_timeouts_wait_for_the_workers_system_to_catch_up() -> None:
     and start timeouts count on how far its status feed has got, not on the service's clock alone."""
     import numpy as np
 
-    from serving.monitor import told_clock
+    from serving.tasks.monitor import told_clock
 
     states = [state("T1", Status.ASSIGNED, T0), state("T2", Status.ACCEPTED, T0)]
     now = T0 + timedelta(minutes=90)

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serving import launch
+from serving.runtime import launch
 from tests.factories.lifecycle_world import Live, lifecycle_world, new_task
 from tests.factories.serving_world import TOKEN, World, wait_until
 
@@ -79,7 +79,7 @@ def moved(api: httpx.Client, tid: str, reason: str) -> list[dict[str, Any]] | No
 
 def feed(api: httpx.Client, live: Live) -> bool:
     """The dispatch system's status feed keeps up with the clock (one bystander's status, now): the
-    accept and start timeouts count on how far the feed has got (``serving.monitor.told_clock``)."""
+    accept and start timeouts count on how far the feed has got (``serving.tasks.monitor.told_clock``)."""
     bystander = str(live.workers["worker_id"].iloc[-1])
     row = {"worker_id": bystander, "at": live.clock().isoformat(), "on_shift": True, "open_tasks": 0}
     return ok(api.post("/workers/status", json={"statuses": [row]}))["received"] == 1

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from serving import schemas as s
+from serving.api import schemas as s
+from serving.api.patch_models import patch_model
 from serving.config import Policy, default_policy, merge_policy
-from serving.patch_models import patch_model
 
 META = {"default", "title", "description"}
 

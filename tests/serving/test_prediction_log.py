@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from opsmatch import events
-from serving.prediction_log import TABLE, Decision, PredictionLog, decision_rows, inputs_hash
+from serving.predictions.log import TABLE, Decision, PredictionLog, decision_rows, inputs_hash
 from tests.factories.fakes import NOW
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from serving import alerts as rules
+from serving.alerts import rules
 from serving.config import AlertRules, Policy, RiskTiers, Weights, default_policy, merge_policy, policy_diff
-from serving.cost import pair_costs, reason_codes
-from serving.eligibility import REASONS, eligible_workers
-from serving.risk import FAMILIES, reason_code, tiers, top_reasons
+from serving.matching.cost import pair_costs, reason_codes
+from serving.matching.eligibility import REASONS, eligible_workers
+from serving.risk.reasons import FAMILIES, reason_code, tiers, top_reasons
 from tests.factories.fakes import make_pool
 
 

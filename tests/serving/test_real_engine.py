@@ -14,15 +14,15 @@ import pytest
 
 from features.request_time import REQUEST_TIME
 from opsmatch import events
-from serving import engine as engine_module
-from serving import schemas as s
+from serving.api import schemas as s
 from serving.config import load_service_config
-from serving.engine import Engine
 from serving.errors import ApiError
-from serving.event_index import EventIndex
-from serving.runtime import build_runtime, row_validator
-from serving.scoring import PAIR_MODELS, task_row
-from serving.state import StateStore
+from serving.runtime import engine as engine_module
+from serving.runtime.components import build_runtime, row_validator
+from serving.runtime.engine import Engine
+from serving.runtime.scoring import PAIR_MODELS, task_row
+from serving.state.event_index import EventIndex
+from serving.state.store import StateStore
 from tests.factories.serving_world import World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,7 +67,7 @@ def test_model_inputs_equal_the_training_frame_for_the_same_pairs(world: World, 
     from features.spec import feature_columns
     from features.store import build_store
     from features.training_frame import build_training_frames
-    from serving.runtime import CachedProfiles
+    from serving.runtime.components import CachedProfiles
 
     # A fresh snapshot of the offline tables (the module's runtime may have taken pushes already).
     profiles = CachedProfiles(world.settings)
@@ -246,7 +246,7 @@ def test_risk_on_real_components(world: World, real: Engine) -> None:
 
 
 def test_a_stale_status_falls_back_to_the_roster_on_real_profiles(world: World, real: Engine) -> None:
-    from serving.roster import Roster
+    from serving.matching.roster import Roster
 
     task_id = str(world.pending["task_id"].iloc[3])
     ids = world.workers["worker_id"].astype(str).tolist()

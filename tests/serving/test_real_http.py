@@ -1,4 +1,4 @@
-"""A real ``bentoml serve serving.service:OpsMatch`` on the small world, called with SyncHTTPClient.
+"""A real ``bentoml serve serving.http.service:OpsMatch`` on the small world, called with SyncHTTPClient.
 
 The server loads the world's profile cache, Feast online store and champions (settings through the
 ``OPSMATCH_*`` environment). The champion hot-swap test trains and promotes a new version in the
@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from opsmatch import events
-from serving import launch
-from serving.cost import PARTS
+from serving.matching.cost import PARTS
+from serving.runtime import launch
 from tests.factories.fast import FAST
 from tests.factories.serving_world import MODELS, TOKEN, World, private_world, wait_until
 
@@ -248,8 +248,8 @@ def test_champion_change_is_served_without_restart(ready: str, client, world: Wo
 def test_forecast_and_staffing_by_role_with_ranges_checked(ready: str, world: World) -> None:
     from dataclasses import replace
 
-    from serving.keys import KeyStore
-    from serving.state import StateStore
+    from serving.access.keys import KeyStore
+    from serving.state.store import StateStore
     from training.forecast import ForecastSpec
     from training.forecast_run import make_and_store
 

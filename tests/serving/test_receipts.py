@@ -9,11 +9,11 @@ from datetime import timedelta
 import pandas as pd
 
 from opsmatch.ingest import ingest_path
+from serving.api.schemas import OutcomesRequest, WorkerStatusRequest
 from serving.config import load_service_config
-from serving.engine import Engine
-from serving.runtime import row_validator
-from serving.schemas import OutcomesRequest, WorkerStatusRequest
-from serving.state import StateStore
+from serving.runtime.components import row_validator
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.events import hand_events, write_events
 from tests.factories.fakes import NOW
 

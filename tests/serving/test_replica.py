@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from serving.arrival_risk import ArrivalRisk
-from serving.replica import Lease
-from serving.state import StateStore
+from serving.risk.arrival import ArrivalRisk
+from serving.runtime.replica import Lease
+from serving.state.store import StateStore
 
 
 class Clock:
@@ -51,7 +51,7 @@ def test_a_killed_holder_of_this_host_is_taken_over_at_once(tmp_path) -> None:  
     import subprocess
     import sys
 
-    from serving.replica import _pid_space
+    from serving.runtime.replica import _pid_space
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # exited and reaped: its pid names no process now

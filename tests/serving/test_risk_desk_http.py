@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from opsmatch import events
-from serving import launch
-from serving.keys import KeyStore
-from serving.risk import FAMILIES
-from serving.state import StateStore
+from serving.access.keys import KeyStore
+from serving.risk.reasons import FAMILIES
+from serving.runtime import launch
+from serving.state.store import StateStore
 from tests.factories.serving_world import World, private_world, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

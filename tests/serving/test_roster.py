@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from features.province_features import scheduled_on_shift
-from serving.roster import SOURCES, Calendar, Roster, resolve
+from serving.matching.roster import SOURCES, Calendar, Roster, resolve
 
 SH = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 6, 1)  # a Monday

@@ -12,9 +12,9 @@ import pytest
 from opsmatch import events
 from opsmatch.settings import Settings
 from serving.config import Policy, load_service_config
-from serving.event_index import EventIndex
-from serving.ranking import rank_task
-from serving.scoring import FeatureAssembler
+from serving.matching.ranking import rank_task
+from serving.runtime.scoring import FeatureAssembler
+from serving.state.event_index import EventIndex
 from tests.factories.fakes import NOW, FakeScorer, make_pool, make_task
 from training.encoder import FeatureEncoder
 

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 
 from opsmatch import events
-from serving import schemas as s
+from serving.api import schemas as s
 from serving.config import Policy, load_service_config
-from serving.engine import Engine
 from serving.errors import ApiError
-from serving.fallback import FEATURE_STORE, FEW_ELIGIBLE, MODEL_UNAVAILABLE, rule_scores
-from serving.prediction_log import TABLE, PredictionLog
+from serving.matching.fallback import FEATURE_STORE, FEW_ELIGIBLE, MODEL_UNAVAILABLE, rule_scores
+from serving.matching.ranking import rank_task
+from serving.predictions.log import TABLE, PredictionLog
 from serving.protocols import Runtime
-from serving.ranking import rank_task
-from serving.state import StateStore
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.fakes import NOW, FakeProfiles, FakeScorer, FakeTasks, make_pool, make_task
 
 
@@ -169,7 +169,7 @@ def test_every_served_decision_is_logged_with_versions_hash_and_values(world: En
 
 
 def test_metrics_carry_degraded_state_log_counters_and_the_latest_monitoring(world: Engine) -> None:
-    from serving.safety_metrics import metric_lines, monitoring_path
+    from serving.runtime.safety_metrics import metric_lines, monitoring_path
 
     world.runtime.scorer.is_ready = False
     world.rank(s.RankRequest(task_id="T1", top_k=2))

@@ -29,10 +29,10 @@ import pytest
 
 from opsmatch import events
 from opsmatch.settings import PROJECT_ROOT
-from serving import launch
-from serving.keys import KeyStore
-from serving.replica import HEADER, Lease
-from serving.state import StateStore
+from serving.access.keys import KeyStore
+from serving.runtime import launch
+from serving.runtime.replica import HEADER, Lease
+from serving.state.store import StateStore
 from tests.factories.events import start_redis
 from tests.factories.lifecycle_world import Live, new_task
 from tests.factories.scaled_world import create_databases, scaled_world

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from opsmatch.contract import TASK_TYPES
-from serving.scoring import MODELS, ChampionScorer
+from serving.runtime.scoring import MODELS, ChampionScorer
 from tests.factories.fakes import NOW, make_pool, make_task
 from training.encoder import FeatureEncoder
 

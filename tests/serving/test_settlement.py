@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from opsmatch import events
 from serving.errors import ApiError
-from serving.settlement import Settlement, month_period
-from serving.settlement_rates import load_config
-from serving.state import StateStore
+from serving.settlement.rates import load_config
+from serving.settlement.statements import Settlement, month_period
+from serving.state.store import StateStore
 
 CONFIG = load_config(
     {

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from starlette.testclient import TestClient
 
-from serving import service as service_module
+from serving.access.keys import KeyStore
 from serving.config import load_service_config
-from serving.engine import Engine
-from serving.keys import KeyStore
-from serving.state import StateStore
+from serving.http import service as service_module
+from serving.runtime.engine import Engine
+from serving.state.store import StateStore
 from tests.factories.fakes import TOKEN
 from tests.serving.test_http import _asgi
 from tests.serving.test_settlement import write_toy

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from opsmatch import events
-from serving.settlement import Settlement
-from serving.state import StateStore
+from serving.settlement.statements import Settlement
+from serving.state.store import StateStore
 from tests.factories.serving_world import World
 
 FROM, TO = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 22, tzinfo=UTC)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from serving.sharing_plan import recommendations
-from serving.staffing import (
+from serving.planning.needs import (
     StaffingPolicy,
     erlang_c_positions,
     flow_staff,
@@ -15,6 +14,7 @@ from serving.staffing import (
     into_shifts,
     needed_and_gap,
 )
+from serving.planning.sharing import recommendations
 
 
 def test_erlang_c_textbook_case() -> None:

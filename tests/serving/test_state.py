@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from serving.alerts import Alert
+from serving.alerts.rules import Alert
 from serving.config import default_policy, merge_policy, policy_diff
-from serving.state import ConflictError, StateStore
+from serving.state.store import ConflictError, StateStore
 from tests.factories.fakes import NOW
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from opsmatch import event_admin, events
 from opsmatch.settings import PROJECT_ROOT, Settings
-from serving import launch
+from serving.runtime import launch
 from tests import factories
 from tests.factories.serving_world import TOKEN, World, private_world, wait_until
 from tests.serving.store_writers import OPSMATCH, qa_rows, service_workers, start_append_loop

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from opsmatch import event_admin, events
-from serving import launch
+from serving.runtime import launch
 from tests.factories.serving_world import TOKEN, World, private_world
 from tests.serving.store_writers import ingest_cli, qa_rows, status_rows, write_csv
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from serving.config import Experiment, default_policy, merge_policy
-from serving.switchback import ML_ARM, arm_at
+from serving.matching.switchback import ML_ARM, arm_at
 
 DAY0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -107,7 +107,7 @@ def _batch() -> tuple:
 def test_least_busy_takes_tasks_oldest_first_to_the_least_loaded_eligible_worker() -> None:
     import numpy as np
 
-    from serving.baselines import baseline_assign
+    from serving.matching.baselines import baseline_assign
 
     pool, tasks = _batch()
     eligible = np.ones((3, 6), dtype=bool)
@@ -122,7 +122,7 @@ def test_least_busy_takes_tasks_oldest_first_to_the_least_loaded_eligible_worker
 def test_fifo_stays_in_the_tasks_province_and_leaves_what_it_cannot_place() -> None:
     import numpy as np
 
-    from serving.baselines import baseline_assign
+    from serving.matching.baselines import baseline_assign
 
     pool, tasks = _batch()
     eligible = np.ones((3, 6), dtype=bool)

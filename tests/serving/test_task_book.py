@@ -10,8 +10,8 @@ import pytest
 
 from opsmatch import events
 from opsmatch.event_store import StoreConflict
-from serving.lifecycle import Status, TaskEvent
-from serving.task_book import TaskBook, event_row
+from serving.tasks.book import TaskBook, event_row
+from serving.tasks.lifecycle import Status, TaskEvent
 from tests import factories as f
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from serving.risk import top_reasons, wait_words, waits
-from serving.scoring import TaskRows, task_row
+from serving.risk.reasons import top_reasons, wait_words, waits
+from serving.runtime.scoring import TaskRows, task_row
 from tests.factories.fakes import NOW, make_task
 from training.encoder import FeatureEncoder
 

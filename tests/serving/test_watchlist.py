@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from serving.config import RiskTeam
-from serving.watchlist import daily_capacity, held_out, holdout_draw, rank_customers, walk
+from serving.risk.watchlist import daily_capacity, held_out, holdout_draw, rank_customers, walk
 
 DAY = date(2026, 3, 2)
 

@@ -13,8 +13,8 @@ from opsmatch.settings import Settings
 from serving.config import default_policy, merge_policy
 from serving.console.board import build_board, hours_window
 from serving.console.board_index import BoardIndex
-from serving.eligibility import effective_capacity
-from serving.task_book import TaskBook
+from serving.matching.eligibility import effective_capacity
+from serving.tasks.book import TaskBook
 from tests.factories.events import at, hand_events, table, write_events
 from tests.factories.fakes import make_pool
 

@@ -28,12 +28,12 @@ from playwright.sync_api import expect, sync_playwright
 from opsmatch import events
 from opsmatch.clock import clock_reading, next_weekday_at
 from opsmatch.settings import PROJECT_ROOT
-from serving import launch
-from serving.access import ROLES
+from serving.access.keys import KeyStore, demo_keys
+from serving.access.routes import ROLES
 from serving.console.context import views_of
-from serving.keys import KeyStore, demo_keys
-from serving.monitor import REDISPATCH_WORDS
-from serving.state import StateStore
+from serving.runtime import launch
+from serving.state.store import StateStore
+from serving.tasks.monitor import REDISPATCH_WORDS
 from tests.factories.console import launch_chromium, sign_in
 from tests.factories.lifecycle_world import Live, live_on, private_copy
 from tests.factories.serving_world import World, wait_until

@@ -10,11 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from opsmatch.settings import Settings
-from serving.auth import Gate
+from serving.access.auth import Gate
+from serving.access.keys import ENV_TOKEN_NAME, KeyRing, KeyStore, Principal
 from serving.console.sessions import COOKIE, SessionStore, cookie_token, set_cookie_header, token_id
-from serving.keys import ENV_TOKEN_NAME, KeyRing, KeyStore, Principal
-from serving.middleware import install
-from serving.state import StateStore, console_sessions
+from serving.http.middleware import install
+from serving.state.store import StateStore, console_sessions
 from tests.serving.test_access import _call
 
 

@@ -1,0 +1,1 @@
+"""Who may call what: the route table, keys, authentication, rate limits."""

@@ -1,0 +1,1 @@
+"""Early warning: the rules, incidents and silences, indicators, the alert endpoints."""

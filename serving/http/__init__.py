@@ -1,0 +1,1 @@
+"""The HTTP edge: the BentoML service, the ASGI middleware, the OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Pure matching: eligibility, availability, cost, ranking, the assignment solver, baselines."""

@@ -1,0 +1,1 @@
+"""Forecast and staffing reads, staffing gaps, sharing recommendations."""

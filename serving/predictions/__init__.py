@@ -1,0 +1,1 @@
+"""The prediction log, the decisions it records, the model monitor's figures."""

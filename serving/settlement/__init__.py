@@ -1,0 +1,1 @@
+"""Settlement between provinces: standards, rates, statement lines, closed months."""

@@ -1,0 +1,1 @@
+"""Durable service state and the event store's ingestion edge."""
