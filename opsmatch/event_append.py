@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from opsmatch.contract import Table
 from opsmatch.event_store import ARROW_TYPES, INCOMING, VERSIONS, Appended, Store, StoreConflict, sql_name
+from opsmatch.same_content import same
 
 ORD = "ev_ord"  # position of a row in the batch: keeps append order in ``seq``
 
@@ -52,27 +53,11 @@ def distinct_by_key(spec: Table, batch: pa.Table) -> pa.Table:
     return pa.Table.from_pandas(df[~dup], preserve_index=False).cast(batch.schema)
 
 
-def _differs(dtype: str, a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Element-wise: do two aligned SQL-form columns differ? (null equals null; floats within 1e-9)."""
-    if dtype == "float":
-        x, y = a.to_numpy(float, na_value=np.nan), b.to_numpy(float, na_value=np.nan)
-        return ~np.isclose(x, y, rtol=1e-9, atol=0.0, equal_nan=True)
-    if dtype == "json":
-        from opsmatch.validation import canonical_json_text
-
-        a, b = a.map(canonical_json_text), b.map(canonical_json_text)
-    if dtype == "bool":
-        a, b = a.astype("boolean"), b.astype("boolean")
-    both_null = (a.isna() & b.isna()).to_numpy()
-    same = (a.to_numpy(dtype=object) == b.to_numpy(dtype=object)) | both_null
-    return ~same.astype(bool)
-
-
 def _raise_on_difference(spec: Table, stored: pd.DataFrame, given: pd.DataFrame, where: str = "") -> None:
     for col in spec.columns:
         if col.name in spec.key:
             continue
-        bad = np.flatnonzero(_differs(col.dtype, stored[col.name], given[col.name]))
+        bad = np.flatnonzero(~same(col.dtype, stored[col.name], given[col.name]))
         if len(bad):
             i = int(bad[0])
             dtypes = {c.name: c.dtype for c in spec.columns}

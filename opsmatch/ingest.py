@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 from opsmatch import events
 from opsmatch.contract import LOAD_ORDER, TABLES, Table
 from opsmatch.event_store import StoreConflict
+from opsmatch.same_content import same
 from opsmatch.settings import Settings
 from opsmatch.validation import (
     PROBLEM_COLUMNS,
     ContractError,
     ValidationResult,
-    canonical_json_text,
     check_columns,
     key_index,
     validate_table,
@@ -36,7 +36,6 @@ from opsmatch.validation import (
 DATA_SUFFIXES: tuple[str, ...] = (".csv", ".csv.gz", ".parquet")
 QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "row", "column", "value", "reason")
 SOURCE_PREFIX = "src_"  # original row values appear in the quarantine file as src_<column>
-FLOAT_RTOL = 1e-9  # floats closer than this count as the same value when comparing with the store
 
 
 @dataclass
@@ -285,7 +284,7 @@ def _compare_with_store(
     a, b = acc.iloc[matched].reset_index(drop=True), cur.iloc[pos[matched]].reset_index(drop=True)
     parts = []
     for col in (c for c in table.columns if c.name not in key):
-        diff = np.flatnonzero(~_same(col.dtype, a[col.name], b[col.name]))
+        diff = np.flatnonzero(~same(col.dtype, a[col.name], b[col.name]))
         if not len(diff):
             continue
         rows = res.accepted_rows[matched[diff]]
@@ -299,23 +298,6 @@ def _compare_with_store(
 
 def _no_problems() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=object) for c in PROBLEM_COLUMNS})
-
-
-def _same(dtype: str, a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Element-wise equality of two aligned columns (null equals null)."""
-    if dtype == "float":
-        return np.isclose(a.to_numpy(float), b.to_numpy(float), rtol=FLOAT_RTOL, atol=0.0, equal_nan=True)
-    if dtype == "json":
-        b = b.map(_safe_canonical_json)
-    both_null = (a.isna() & b.isna()).to_numpy()
-    return (a == b).fillna(False).to_numpy(dtype=bool) | both_null
-
-
-def _safe_canonical_json(text: object) -> object:
-    try:
-        return canonical_json_text(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return text
 
 
 def _write_quarantine(run_dir: Path, path: Path, raw: pd.DataFrame, problems: pd.DataFrame) -> Path:

@@ -6,7 +6,6 @@ seconds. Row numbers are 1-based data rows as in the file, header excluded (the 
 
 from __future__ import annotations
 
-import json
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pandas as pd
 from opsmatch.contract import TASK_TYPES, Column, Table
 from opsmatch.events import coerce
 from opsmatch.parsing import as_mask, parse_column
+from opsmatch.same_content import canonical_json
 
 PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "column", "value", "reason")
 _MAX_VALUE_CHARS = 200
@@ -275,17 +275,7 @@ def validate_table(
     typed = pd.DataFrame({name: s[keep] for name, s in values.items()})
     for col in table.columns:
         if col.dtype == "json":
-            typed[col.name] = typed[col.name].map(_canonical_json, na_action="ignore")
+            typed[col.name] = typed[col.name].map(canonical_json, na_action="ignore")
     accepted = coerce(table, typed)
     rows = np.flatnonzero(keep) + 1
     return ValidationResult(table.name, source, len(df), accepted, rows, c.frame(), warnings)
-
-
-def _canonical_json(obj: object) -> str:
-    """JSON text in one canonical spelling (sorted keys, no spaces), so equal content compares equal."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def canonical_json_text(text: str | None) -> str | None:
-    """Canonical spelling of a JSON string (``None`` stays ``None``); used to compare stored values."""
-    return None if text is None or pd.isna(text) else _canonical_json(json.loads(text))
