@@ -11,16 +11,26 @@ A target is *met* on the point estimate; *robust* when the whole 95 % interval o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
+import pandas as pd
 
 from evaluation.kpis import COST_PARTS
 from evaluation.policy_set import CONTROL, ORACLE, is_ml
-from evaluation.stats import paired_difference
+from evaluation.stats import Interval, paired_difference
 
-if TYPE_CHECKING:
-    from evaluation.ab import ABReport
+
+class ABReport(Protocol):
+    """What the targets read of a twin A/B report (:class:`evaluation.ab.ABReport` is one)."""
+
+    policies: list[str]
+    runs: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame: ...
+
+    def ratio(self, policy: str, reference: str, kpi: str) -> Interval: ...
+
 
 LEGACY = "legacy_fifo"
 TURNAROUND_CUT = 0.20
