@@ -351,7 +351,7 @@ def assign_bench(url: str, settings: Settings, task_ids: list[str], as_of: datet
             out = client.assign({"task_ids": task_ids, "as_of": as_of.isoformat()})
             times.append(time.perf_counter() - t0)
     engine = engine_for(settings)
-    tasks_ = engine._tasks(task_ids, [])
+    tasks_ = engine.task_records(task_ids, [])
     pool = engine.runtime.profiles.snapshot()
     _, policy = engine.policy()
     sweep = []
@@ -373,7 +373,7 @@ def assign_bench(url: str, settings: Settings, task_ids: list[str], as_of: datet
     full = assign_tasks(tasks_, pool, engine.runtime.scorer, policy, as_of, full_scoring_pairs=10**12)
     t_full = time.perf_counter() - t0
     t0 = time.perf_counter()
-    engine._tasks(task_ids, [])
+    engine.task_records(task_ids, [])
     t_fetch = time.perf_counter() - t0
     engine.runtime.close()
     assert out is not None

@@ -19,7 +19,7 @@ from serving.config import Stamp, Strict
 from serving.errors import ApiError
 
 if TYPE_CHECKING:
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
 AlertState = Literal["open", "acked", "resolved", "silenced", "active"]
 MAX_SILENCE_MINUTES = 30 * 24 * 60
@@ -57,7 +57,7 @@ class SilenceRequest(Strict):
 
 
 def list_alerts(
-    engine: Engine,
+    engine: Context,
     *,
     state: str | None,
     kind: str | None,
@@ -75,7 +75,7 @@ def list_alerts(
         )
     if role is not None and role not in ROLES:
         raise ApiError(400, f"unknown role {role!r}; one of {', '.join(ROLES)}", ["query", "role"])
-    engine._limit(limit, engine.config.max_alerts_limit, "limit", "alerts")
+    engine.limit(limit, engine.config.max_alerts_limit, "limit", "alerts")
     states: list[str] | None = None
     silenced: bool | None = None
     if state == "open":
@@ -113,7 +113,7 @@ def _not_found(alert_id: str) -> ApiError:
     return ApiError(404, f"no alert with id {alert_id!r}", ["path", "alert_id"], kind="not_found")
 
 
-def silence(engine: Engine, alert_id: str, req: SilenceRequest, *, actor: str) -> s.AlertOut:
+def silence(engine: Context, alert_id: str, req: SilenceRequest, *, actor: str) -> s.AlertOut:
     """Silence the incident's scope (this and later episodes) until the end asked for (audited)."""
     now = engine.clock()
     until = req.until if req.until is not None else now + timedelta(minutes=float(req.minutes or 0))
@@ -127,7 +127,7 @@ def silence(engine: Engine, alert_id: str, req: SilenceRequest, *, actor: str) -
     return _one(engine, alert_id, now)
 
 
-def unsilence(engine: Engine, alert_id: str, *, actor: str) -> s.AlertOut:
+def unsilence(engine: Context, alert_id: str, *, actor: str) -> s.AlertOut:
     """End the active silences of the incident's scope now (audited)."""
     now = engine.clock()
     if engine.store.alerts.end_silences(alert_id, actor=actor, at=now) is None:
@@ -135,7 +135,7 @@ def unsilence(engine: Engine, alert_id: str, *, actor: str) -> s.AlertOut:
     return _one(engine, alert_id, now)
 
 
-def _one(engine: Engine, alert_id: str, at: datetime) -> s.AlertOut:
+def _one(engine: Context, alert_id: str, at: datetime) -> s.AlertOut:
     row = engine.store.alerts.get(alert_id, at)
     if row is None:
         raise _not_found(alert_id)

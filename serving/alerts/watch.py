@@ -31,7 +31,7 @@ from serving.tasks.lifecycle import TaskState
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
 log = logging.getLogger(__name__)
 MONITOR_KINDS = frozenset({"sla_overdue", "sla_near", "province_backlog", "redispatch_limit"})
@@ -48,7 +48,7 @@ class Scored:
 class AlertWatch:
     """The monitor's alert raising (one per engine; its caches are bounded by the open tasks)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Context) -> None:
         self.engine = engine
         self.scored: dict[str, Scored] = {}
         self.rescored = 0  # tasks re-scored by the last sweep
@@ -95,7 +95,7 @@ class AlertWatch:
         self.rescored = len(todo)
         if todo:
             try:
-                records = eng._tasks(todo, [])
+                records = eng.task_records(todo, [])
                 scores = eng.runtime.scorer.complaint_risk(records, now=now)
             except Exception:  # noqa: BLE001 - the feature store or model failed: try again next sweep
                 log.exception("monitor risk scoring failed")

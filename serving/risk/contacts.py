@@ -18,7 +18,7 @@ from serving.errors import rules_beyond_schema
 from serving.state.ingestion import ingest_rows
 
 if TYPE_CHECKING:  # built at import time (see serving.api.schemas): fields from the contract
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
     class ContactIn(Strict):
         def __init__(self, **data: Any) -> None: ...
@@ -40,9 +40,9 @@ class ContactsResponse(BaseModel):
     duplicates: int = Field(description="rows already stored with the same content (ignored)")
 
 
-def record_contacts(engine: Engine, req: ContactsRequest, *, actor: str) -> ContactsResponse:
+def record_contacts(engine: Context, req: ContactsRequest, *, actor: str) -> ContactsResponse:
     """Validate and store the contacts once each; the event store's write transaction counts new ones."""
-    engine._limit(len(req.contacts), engine.config.max_outcome_rows, "contacts", "contacts")  # noqa: SLF001
+    engine.limit(len(req.contacts), engine.config.max_outcome_rows, "contacts", "contacts")
     now = engine.clock()
     with rules_beyond_schema():
         got = ingest_rows(

@@ -32,7 +32,7 @@ from serving.state.ingestion import ingest_rows
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
 log = logging.getLogger("opsmatch.serving")
 TASK_COLUMNS = ["task_id", "task_type", "province_id", "customer_id", "created_at", "sla_due_at",
@@ -56,7 +56,7 @@ def open_tasks(where: Settings | str | Path, as_of: datetime) -> pd.DataFrame:
     return live.reset_index(drop=True)
 
 
-def _records(engine: Engine, tasks: pd.DataFrame) -> list[TaskRecord]:
+def _records(engine: Context, tasks: pd.DataFrame) -> list[TaskRecord]:
     """Records of the tasks: the task book's (enriched once, held while the task is unchanged), else
     the feature store's, else built from the event row."""
     ids = tasks["task_id"].astype(str).tolist()
@@ -107,7 +107,7 @@ def _arrivals(where: Settings, as_of: datetime, days: float) -> pd.Series:
     return counts
 
 
-def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
+def _as_of(engine: Context, day: date | None) -> tuple[date, datetime]:
     now = engine.clock()
     today = now.astimezone(UTC).date()
     day = day or today
@@ -117,7 +117,7 @@ def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
     return day, min(now, end)
 
 
-def warm(engine: Engine, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> None:
     """Once the complaint_pre champion is served: load the task book and enrich and score every open
     task once, so the first watchlist (and the risk view) answers from held records (a background
     thread at service start; best effort)."""
@@ -137,11 +137,11 @@ HOLDOUT_ACTION = "watchlist_holdout"  # audit records of the held-out rows (the 
 
 
 def watchlist(
-    engine: Engine, day: date | None, province_id: str | None, *, actor: str = "service"
+    engine: Context, day: date | None, province_id: str | None, *, actor: str = "service"
 ) -> rs.WatchlistResponse:
     """Today's (or ``day``'s) watchlist of the country or one province. The held-out rows of today's list
     are recorded (audit ``watchlist_holdout``: customers and the time) for ``opsmatch uplift --watchlist``."""
-    engine._require_ready()  # noqa: SLF001 - the engine's own readiness rule
+    engine.require_ready()
     if "complaint_pre" not in engine.runtime.scorer.versions():  # e.g. the first champions still training
         raise ApiError(
             503,
@@ -209,7 +209,7 @@ def watchlist(
 _HELD: dict[tuple[str, str, str | None], tuple[str, ...]] = {}  # the last holdout recorded per list
 
 
-def _newly_held(engine: Engine, day: date, province_id: str | None, held: list[str]) -> bool:
+def _newly_held(engine: Context, day: date, province_id: str | None, held: list[str]) -> bool:
     """Whether this list's held-out customers differ from the ones this process last recorded for the
     same day and scope (an unchanged holdout is recorded once, not at every refresh of the list)."""
     key = (events.store_url(engine.settings), day.isoformat(), province_id)
@@ -223,7 +223,7 @@ def _newly_held(engine: Engine, day: date, province_id: str | None, held: list[s
 
 
 def _explain(
-    engine: Engine, listed: pd.DataFrame, records: list[TaskRecord], pos: dict[str, int], as_of: datetime
+    engine: Context, listed: pd.DataFrame, records: list[TaskRecord], pos: dict[str, int], as_of: datetime
 ) -> dict[str, list[Reason]]:
     """The reasons of the listed rows' tasks only (contributions cost far more than a prediction)."""
     page = [records[pos[str(t)]] for t in listed["task_id"]] if len(listed) else []
@@ -235,7 +235,7 @@ def _explain(
 
 
 def _rows(
-    engine: Engine,
+    engine: Context,
     listed: pd.DataFrame,
     live: pd.DataFrame,
     contacts: pd.DataFrame,
@@ -318,11 +318,11 @@ def _summary(task: Mapping[str, Any], p: float, as_of: datetime) -> rs.TaskSumma
 
 
 def record_interventions(
-    engine: Engine, req: rs.InterventionsRequest, *, actor: str
+    engine: Context, req: rs.InterventionsRequest, *, actor: str
 ) -> rs.InterventionsResponse:
     """Validate and store the contacts once each (idempotent by id), under the caller's key name."""
     n = len(req.interventions)
-    engine._limit(n, engine.config.max_outcome_rows, "interventions", "interventions")  # noqa: SLF001
+    engine.limit(n, engine.config.max_outcome_rows, "interventions", "interventions")
     now = engine.clock()
     rows = [{**r.model_dump(), "actor": actor} for r in req.interventions]
     with rules_beyond_schema():

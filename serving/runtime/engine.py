@@ -6,10 +6,8 @@ It runs on a :class:`~serving.protocols.Runtime` (profiles, task features, model
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -23,35 +21,30 @@ from serving.alerts.store import Family
 from serving.alerts.watch import AlertWatch
 from serving.api import risk_schemas as rs
 from serving.api import schemas as s
-from serving.config import Policy, ServiceConfig, merge_policy, policy_diff
+from serving.config import ServiceConfig, merge_policy, policy_diff
 from serving.errors import ApiError, rules_beyond_schema
 from serving.matching.cost import PARTS
-from serving.matching.eligibility import effective_capacity, pool_availability, with_load
-from serving.matching.fallback import FEATURE_STORE, RulesOnly
+from serving.matching.eligibility import effective_capacity, pool_availability
+from serving.matching.fallback import FEATURE_STORE
 from serving.matching.ranking import rank_task
 from serving.predictions.decisions import rank_decision, risk_decision
-from serving.predictions.log import Decision, PredictionLog
-from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
+from serving.predictions.log import PredictionLog
+from serving.protocols import Runtime
 from serving.risk import desk as risk_desk
 from serving.risk.reasons import tiers, top_reasons, waits
 from serving.risk.voice import TextChampion, voice_reasons, with_voice
-from serving.runtime.safety import Degradation, tasks_or_fallback
+from serving.runtime.context import Context, utcnow
 from serving.state.ingestion import RowValidator, ingest_rows
 from serving.state.store import ConflictError, StateStore
 from serving.tasks.assign import Dispatcher
-from serving.tasks.book import TaskBook
 from serving.tasks.dispatch import Lifecycle
 from serving.tasks.plan import optional as _opt
 from serving.tasks.plan import rounded as _r
 from serving.tasks.queue import TaskQueue
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Engine:
-    """Everything the endpoints do."""
+class Engine(Context):
+    """Everything the endpoints do: the shared :class:`~serving.runtime.context.Context` and its rooms."""
 
     def __init__(
         self,
@@ -61,119 +54,41 @@ class Engine:
         config: ServiceConfig,
         *,
         validate_rows: RowValidator | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         predictions: PredictionLog | None = None,
     ) -> None:
-        self.settings = settings
-        self.runtime = runtime
-        self.store = store
-        self.config = config
-        self.validate_rows = validate_rows
-        self.clock = clock
-        self._policy_lock = threading.Lock()
-        self._policy_cache: tuple[float, int, Policy] | None = None
-        self.predictions = predictions  # the prediction log (None: not logged)
-        self.degradation = Degradation()
-        self.book = TaskBook(settings, enrich=runtime.tasks.enrich)
+        super().__init__(
+            settings,
+            runtime,
+            store,
+            config,
+            validate_rows=validate_rows,
+            clock=clock,
+            predictions=predictions,
+        )
         self.lifecycle = Lifecycle(self, self.book)
         self.queue = TaskQueue(self, self.book)
-        self.dispatcher = Dispatcher(self, self.lifecycle)
         self.alert_watch = AlertWatch(self)  # the monitor's alerts (serving/alerts/watch.py)
+        self.dispatcher = Dispatcher(self, self.lifecycle, self.alert_watch)
         self.text_model = TextChampion(settings)  # what customers said, quoted in risk reasons
-
-    # -- shared helpers -------------------------------------------------------------------------
-    def policy(self) -> tuple[int, Policy]:
-        """(version, policy) in force; re-read from the store at most every ``policy_ttl_seconds``."""
-        with self._policy_lock:
-            now = time.monotonic()
-            cached = self._policy_cache
-            if cached and now - cached[0] < self.config.policy_ttl_seconds:
-                return cached[1], cached[2]
-            if cached and self.store.policy_version() == cached[1]:
-                self._policy_cache = (now, cached[1], cached[2])
-                return cached[1], cached[2]
-            version, policy = self.store.current_policy()
-            self._policy_cache = (now, version, policy)
-            return version, policy
-
-    def ready(self) -> bool:
-        """Worker profiles are loaded and the champions' first load was tried (a champion that is missing
-        or fails later degrades ranking to rules (``serving.runtime.safety``) and the service stays ready)."""
-        tried = getattr(self.runtime.scorer, "attempted", None)
-        return bool(self.runtime.profiles.ready()) and (tried is None or tried.is_set())
-
-    def _log(self, decision: Decision) -> None:
-        if self.predictions is not None:
-            self.predictions.submit(decision)
-
-    def _guarded_tasks(
-        self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]
-    ) -> tuple[list[TaskRecord], Scorer]:
-        """The tasks and the scorer to use: rules only when the feature store cannot be read."""
-        records, reason = tasks_or_fallback(
-            lambda: self._tasks(task_ids, inline),
-            self.settings,
-            task_ids,
-            [_inline_record(t) for t in inline],
-            self.degradation,
-        )
-        return records, self.runtime.scorer if reason is None else RulesOnly(self.runtime.scorer, reason)
-
-    def _require_ready(self) -> None:
-        if not self.ready():
-            raise ApiError(
-                503, "models or worker profiles are not loaded yet; retry shortly", kind="not_ready"
-            )
-
-    def _limit(self, count: int, maximum: int, loc: str, what: str, largest: int | None = None) -> None:
-        """400 when one list is over the ceiling the schema states; 422 when only the total of several
-        lists (``largest`` = the longest one) is, a rule the schema cannot state."""
-        if count > maximum:
-            status = 400 if largest is None or largest > maximum else 422
-            raise ApiError(
-                status, f"at most {maximum} {what} per request (got {count})", [loc], kind="too_many"
-            )
-
-    def _tasks(self, task_ids: Sequence[str], inline: Sequence[s.InlineTask]) -> list[TaskRecord]:
-        """Records of the tasks of a request, in request order (ids first); 404 for unknown ids."""
-        found = self.runtime.tasks.get_tasks(list(task_ids)) if task_ids else {}
-        unknown = [t for t in task_ids if t not in found]
-        if unknown:  # posted through POST /tasks, not yet in the feature store
-            found = {**found, **self.book.records(unknown)}
-        missing = [(i, t) for i, t in enumerate(task_ids) if t not in found]
-        if missing:
-            shown = ", ".join(t for _, t in missing[:10])
-            raise ApiError(404, f"unknown task id(s): {shown}", ["task_ids", missing[0][0]], kind="not_found")
-        records = [found[t] for t in task_ids]
-        if inline:
-            records += self.runtime.tasks.enrich([_inline_record(t) for t in inline])
-        return records
-
-    def _known_provinces(self, pool: WorkerPool, policy: Policy) -> set[str]:
-        return set(pool.provinces) | set(policy.provinces)
-
-    def loaded_pool(self) -> WorkerPool:
-        """The profiles' pool, each worker's open tasks at least the assignments in force it holds:
-        the load /rank, /assign, the board and the overload alerts count alike."""
-        return with_load(self.runtime.profiles.snapshot(), self.book.held_by_worker())
 
     # -- /rank ----------------------------------------------------------------------------------
     def rank(self, req: s.RankRequest) -> s.RankResponse:
-        self._limit(req.top_k, self.config.max_rank_top_k, "top_k", "workers")
-        self._require_ready()
+        self.limit(req.top_k, self.config.max_rank_top_k, "top_k", "workers")
+        self.require_ready()
         version, policy = self.policy()
         pool = self.loaded_pool()
         if req.task is not None:
-            tasks, scorer = self._guarded_tasks([], [req.task])
+            tasks, scorer = self.guarded_tasks([], [req.task])
         else:
             try:
-                tasks, scorer = self._guarded_tasks([req.task_id or ""], [])
+                tasks, scorer = self.guarded_tasks([req.task_id or ""], [])
             except ApiError as exc:
                 raise ApiError(404, exc.message, ["task_id"], kind="not_found") from None
         task = tasks[0]
         requested = None
         if req.provinces:
-            unknown = [p for p in req.provinces if p not in self._known_provinces(pool, policy)]
+            unknown = [p for p in req.provinces if p not in self.known_provinces(pool, policy)]
             if unknown:
                 raise ApiError(
                     422, f"unknown province(s): {', '.join(unknown)}", ["provinces"], "unknown_province"
@@ -196,7 +111,7 @@ class Engine:
         )
         versions = self.runtime.scorer.versions()
         self.degradation.record(res.fallback)
-        self._log(rank_decision(task, res, pool, now, versions))
+        self.log(rank_decision(task, res, pool, now, versions))
         cap = effective_capacity(pool, policy)
         workers = [
             s.RankedWorker(
@@ -238,12 +153,12 @@ class Engine:
     # -- /risk ----------------------------------------------------------------------------------
     def risk(self, req: s.RiskRequest) -> s.RiskResponse:
         n_req = len(req.task_ids) + len(req.tasks)
-        self._limit(
+        self.limit(
             n_req, self.config.max_batch_tasks, "task_ids", "tasks", max(len(req.task_ids), len(req.tasks))
         )
-        self._require_ready()
+        self.require_ready()
         _, policy = self.policy()
-        tasks, scorer = self._guarded_tasks(req.task_ids, req.tasks)
+        tasks, scorer = self.guarded_tasks(req.task_ids, req.tasks)
         if scorer is not self.runtime.scorer or "complaint_pre" not in self.runtime.scorer.versions():
             what = "the feature store" if scorer is not self.runtime.scorer else "the complaint_pre champion"
             kind = FEATURE_STORE if scorer is not self.runtime.scorer else "model_unavailable"
@@ -251,7 +166,7 @@ class Engine:
         now = req.as_of or self.clock()
         scores = self.runtime.scorer.complaint_risk(tasks, now=now)
         prob = np.asarray(scores.prob, dtype=float)
-        self._log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
+        self.log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
         said = waits(tasks, now)
         reasons = top_reasons(scores.contributions, scores.feature_names, waits=said) or [[] for _ in tasks]
@@ -308,7 +223,7 @@ class Engine:
     # -- /outcomes and /workers/status ----------------------------------------------------------
     def outcomes(self, req: s.OutcomesRequest, *, actor: str) -> s.OutcomesResponse:
         sizes = [len(req.completions), len(req.qa_results), len(req.complaints)]
-        self._limit(sum(sizes), self.config.max_outcome_rows, "completions", "outcome rows", max(sizes))
+        self.limit(sum(sizes), self.config.max_outcome_rows, "completions", "outcome rows", max(sizes))
         now = self.clock()
         receipts, new_frames = {}, {}
         for table, rows in (
@@ -337,8 +252,8 @@ class Engine:
         return s.OutcomesResponse(tables=receipts, profiles_refreshed=bool(new_frames))
 
     def worker_status(self, req: s.WorkerStatusRequest, *, actor: str) -> s.WorkerStatusResponse:
-        self._limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
-        self._require_ready()
+        self.limit(len(req.statuses), self.config.max_status_rows, "statuses", "status rows")
+        self.require_ready()
         pool = self.runtime.profiles.snapshot()
         rows = [r.model_dump() for r in req.statuses]
         for i, row in enumerate(rows):
@@ -429,8 +344,7 @@ class Engine:
                 self.store.audit(
                     action, actor, f"province:{pid}", {"note": upd.note, "version": version}, now
                 )
-            with self._policy_lock:
-                self._policy_cache = None
+            self.forget_policy()
         return self.get_policy(history=1)
 
     # -- /alerts --------------------------------------------------------------------------------
@@ -510,21 +424,3 @@ def _note(note: str | None, claimed: str | None) -> str | None:
     if claimed and claimed.strip():
         return f"{note or ''} [body actor: {claimed.strip()}]".strip()
     return note
-
-
-def _inline_record(t: s.InlineTask) -> TaskRecord:
-    features: dict[str, Any] = {}
-    if t.customer is not None:
-        features["customer"] = t.customer.model_dump(exclude_none=True)
-    return TaskRecord(
-        task_id=t.task_id,
-        task_type=t.task_type,
-        province_id=t.province_id,
-        created_at=t.created_at,
-        sla_due_at=t.sla_due_at,
-        complexity=t.complexity,
-        customer_id=t.customer_id,
-        channel=t.channel,
-        amount=t.amount,
-        features=features,
-    )

@@ -31,7 +31,8 @@ from serving.tasks.monitor import UNPLACED, Redispatch, grace_instant, sweep, to
 from serving.tasks.plan import Batch, items, plan_by_arm, rounded
 
 if TYPE_CHECKING:
-    from serving.runtime.engine import Engine
+    from serving.alerts.watch import AlertWatch
+    from serving.runtime.context import Context
 
 log = logging.getLogger("opsmatch.serving")
 
@@ -52,10 +53,11 @@ class MonitorStats:
 class Dispatcher:
     """The dispatch path of ``/assign`` and the monitor (see the module docstring)."""
 
-    def __init__(self, engine: Engine, lifecycle: Lifecycle) -> None:
+    def __init__(self, engine: Context, lifecycle: Lifecycle, alert_watch: AlertWatch) -> None:
         self.engine = engine
         self.life = lifecycle
         self.book = lifecycle.book
+        self.alert_watch = alert_watch  # the monitor's grouped incidents
         self.stats = MonitorStats()
         self._told_waiting: set[str] = set()  # unplaced tasks already reported (bounded by the queue)
 
@@ -73,10 +75,10 @@ class Dispatcher:
             )
             ids += order[:room]
         n_req = len(ids) + len(req.tasks)
-        eng._limit(n_req, eng.config.max_batch_tasks, "task_ids", "tasks", max(len(ids), len(req.tasks)))
+        eng.limit(n_req, eng.config.max_batch_tasks, "task_ids", "tasks", max(len(ids), len(req.tasks)))
         if req.worker_ids is not None:
-            eng._limit(len(req.worker_ids), eng.config.max_batch_workers, "worker_ids", "workers")
-        eng._require_ready()
+            eng.limit(len(req.worker_ids), eng.config.max_batch_workers, "worker_ids", "workers")
+        eng.require_ready()
         pool = eng.runtime.profiles.snapshot()
         requested = None
         if req.worker_ids is not None:
@@ -96,7 +98,7 @@ class Dispatcher:
             records = [self.book.light_record(t) for t in ids]  # nobody to take anything: no scoring
             versions = eng.runtime.scorer.versions()
             return paged(idle_answer(records, pool, avail, requested, now, eng.policy(), versions), req.limit)
-        tasks, scorer = eng._guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
+        tasks, scorer = eng.guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
         out = self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
         return paged(out, req.limit)
 
@@ -139,7 +141,7 @@ class Dispatcher:
             group = [tasks[i] for i in part.index]
             got = part.plan
             fallback = fallback or got.fallback
-            eng._log(assign_decision(group, got, batch.pool, now, versions))
+            eng.log(assign_decision(group, got, batch.pool, now, versions))
             done, left = items(group, batch, got)
             for a in done:
                 a.arm = part.arm
@@ -271,12 +273,12 @@ class Dispatcher:
                 except TransitionConflict:
                     continue  # another worker's monitor (or the worker) moved it first
             moved.append(r)
-        eng.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
+        self.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
         self.book.refresh()
         placed: dict[str, str] = {}
         unplaced: dict[str, str] = {}
         if moved:
-            records = eng._tasks([r.task_id for r in moved], [])
+            records = eng.task_records([r.task_id for r in moved], [])
             out = self.run(
                 records,
                 now,

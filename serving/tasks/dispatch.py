@@ -27,7 +27,7 @@ from serving.tasks.book import TaskBook, event_row
 from serving.tasks.lifecycle import HELD, WAITING, IllegalTransition, Status, TaskEvent, TaskState, apply
 
 if TYPE_CHECKING:
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
 log = logging.getLogger("opsmatch.serving")
 
@@ -64,7 +64,7 @@ def not_found(what: str, ident: str, loc: Sequence[str | int]) -> ApiError:
 class Lifecycle:
     """The lifecycle endpoints on an engine (its settings, runtime, clock, policy) and a task book."""
 
-    def __init__(self, engine: Engine, book: TaskBook) -> None:
+    def __init__(self, engine: Context, book: TaskBook) -> None:
         self.engine = engine
         self.book = book
 
@@ -183,7 +183,7 @@ class Lifecycle:
     # -- POST /assignments ------------------------------------------------------------------------
     def commit(self, req: ls.AssignmentIn, *, actor: str) -> ls.AssignmentOut:
         eng = self.engine
-        eng._require_ready()
+        eng.require_ready()
         state = self.book.state(req.task_id)
         if state is None:
             raise not_found("task", req.task_id, ["task_id"])

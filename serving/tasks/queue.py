@@ -27,7 +27,7 @@ from serving.tasks.dispatch import not_found
 from serving.tasks.lifecycle import HELD, WAITING, Status, TaskEvent, TaskState
 
 if TYPE_CHECKING:
-    from serving.runtime.engine import Engine
+    from serving.runtime.context import Context
 
 log = logging.getLogger("opsmatch.serving")
 LAZY_SCORE_MAX = 500  # tasks of a queue page scored when listed (P(complaint) not yet known)
@@ -43,14 +43,14 @@ STATUS_SETS: dict[str, frozenset[Status]] = {
 class TaskQueue:
     """Intake and the queue's views over the task book."""
 
-    def __init__(self, engine: Engine, book: TaskBook) -> None:
+    def __init__(self, engine: Context, book: TaskBook) -> None:
         self.engine, self.book = engine, book
         self.arrival = ArrivalRisk(engine.store)  # the first score of a task, shared by every worker
 
     # -- POST /tasks ------------------------------------------------------------------------------
     def intake(self, req: ls.TasksIn, *, actor: str) -> ls.TasksReceipt:
         eng = self.engine
-        eng._limit(len(req.tasks), eng.config.max_batch_tasks, "tasks", "tasks")
+        eng.limit(len(req.tasks), eng.config.max_batch_tasks, "tasks", "tasks")
         now = eng.clock()
         rows = [r.model_dump() for r in req.tasks]
         with rules_beyond_schema():

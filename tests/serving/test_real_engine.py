@@ -17,8 +17,8 @@ from opsmatch import events
 from serving.api import schemas as s
 from serving.config import load_service_config
 from serving.errors import ApiError
-from serving.runtime import engine as engine_module
 from serving.runtime.components import build_runtime, row_validator
+from serving.runtime.context import inline_record
 from serving.runtime.engine import Engine
 from serving.runtime.scoring import PAIR_MODELS, task_row
 from serving.state.event_index import EventIndex
@@ -116,7 +116,7 @@ def test_model_inputs_equal_the_training_frame_for_the_same_pairs(world: World, 
     # same rows, up to the sub-second part of the request-time features (Feast stores whole seconds).
     inline = real.runtime.tasks.enrich(
         [
-            engine_module._inline_record(
+            inline_record(
                 s.InlineTask(
                     task_id=f"inline-{row.task_id}",
                     task_type=row.task_type,
