@@ -118,6 +118,7 @@ class ABReport:
     comparisons: list[Comparison] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     model_versions: dict[str, str] = field(default_factory=dict)
+    ran_with: dict[str, dict[str, float]] = field(default_factory=dict)  # policy -> service settings used
     history: dict[str, object] = field(default_factory=dict)
     snowstorm: SnowstormReport | None = None
     notes: list[str] = field(default_factory=list)
@@ -206,6 +207,7 @@ def evaluate_policies(
     total, done = float(len(seeds) * len(names) * (2 if storm_mode else 1)), 0.0
     ctx = PolicyContext(truth=None, settings=settings)  # type: ignore[arg-type]
     rows, util_rows, storm_rows, frontier_rows = [], [], [], []
+    ran_with: dict[str, dict[str, float]] = {}
     storm: Storm | None = None
     for seed in seeds:
         period = evaluation_period(settings, days, seed, scenario=replay_scenario)
@@ -217,6 +219,8 @@ def evaluate_policies(
             ctx.changes = ()
             policy = build_policy(name, ctx)
             result = run_policy(period, policy)
+            if callable(getattr(policy, "ran_with", None)):
+                ran_with[name] = policy.ran_with()
             extra: dict[str, float] = {}
             if isinstance(policy, WatchlistPolicy):
                 extra = {}
@@ -278,6 +282,7 @@ def evaluate_policies(
         comparisons=compare(runs, names),
         history={"scenario": info.scenario, "days": info.days, "seed": info.seed},
         frontier=pd.DataFrame(frontier_rows),
+        ran_with=ran_with,
         frontier_config=dict(period.config.risk_team.model_dump(exclude={"outcome_shares"})) if seeds else {},
     )
     if ctx.models is not None:

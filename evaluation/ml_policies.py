@@ -1,10 +1,10 @@
 """ML dispatch policies on the twin, deciding with the service's own code (see ``twin_service``).
 
 - ``MLRankingPolicy`` (POST /rank per task): a new task goes to the top of
-  ``serving.matching.ranking.rank_task``
-  over the idle workers (``prescreen``: the service's ``rank_prescreen``, scoring only the cheapest by
-  profile prior); a freed worker takes, among the ``lookahead`` oldest pending tasks of each of its
-  types that the service allows it, the most urgent one if any is within ``urgent_hours`` of its SLA,
+  ``serving.matching.ranking.rank_task`` over the idle workers, with the shipped /rank settings
+  (``rank_prescreen``, ``rank_prescreen_share``, ``min_eligible`` of ``serving/defaults.yaml``); a freed
+  worker takes, among the ``lookahead`` oldest pending tasks of each of its types that the service allows
+  it, the most urgent one if any is due within the policy's ``dispatch.sla_near_hours`` (as ``/assign``),
   else the one where its serving cost beats the average worker's the most, in one scorer call
   (``choose="advantage"``, the oracle's rule on learned costs; ``"fifo"``: the oldest one).
 - ``MLBatchPolicy`` (POST /assign every ``every_minutes`` and, with ``on_events``, as soon as a task
@@ -35,7 +35,7 @@ import numpy as np
 from evaluation.task_features import sim_datetime
 from evaluation.twin_lifecycle import TwinLifecycle
 from evaluation.twin_service import ServingModels, TwinService, twin_policy
-from serving.config import Policy, merge_policy
+from serving.config import Policy, ServiceConfig, load_service_config, merge_policy
 from simulator.policies import BatchPolicy, ScoringPolicy
 from simulator.state import SimView
 
@@ -82,8 +82,8 @@ class MLRankingPolicy(_ServedMixin, ScoringPolicy):
         *,
         choose: str = "advantage",
         lookahead: int = 3,
-        urgent_hours: float = 4.0,
-        prescreen: int = 32,
+        urgent_hours: float | None = None,
+        config: ServiceConfig | None = None,
         changes: Sequence[PolicyChange] = (),
         name: str = "ml_ranking",
     ) -> None:
@@ -91,14 +91,24 @@ class MLRankingPolicy(_ServedMixin, ScoringPolicy):
         if choose not in ("advantage", "fifo"):
             raise ValueError("choose must be 'advantage' or 'fifo'")
         self.models, self.base_policy, self.changes = models, policy, list(changes)
-        self.choose, self.lookahead, self.urgent = choose, lookahead, urgent_hours * 60
-        self.prescreen = prescreen
+        self.choose, self.lookahead, self.urgent_hours = choose, lookahead, urgent_hours
+        self.config = config or load_service_config()  # the shipped service settings (/rank's prescreen)
+        self.urgent = 0.0
         self.name = name
         self.calls = 0
 
     def start(self, view: SimView, rng: random.Random) -> None:
         super().start(view, rng)
         self._attach(view)
+        near = self.svc.policy.dispatch.sla_near_hours if self.urgent_hours is None else self.urgent_hours
+        self.urgent = near * 60
+
+    def ran_with(self) -> dict[str, float]:
+        """The service settings this policy ran with, for the A/B report."""
+        c = self.config
+        near = self.urgent / 60 if self.urgent else self.urgent_hours
+        out = {"rank_prescreen": c.rank_prescreen, "rank_prescreen_share": c.rank_prescreen_share}
+        return {**out, "min_eligible": c.min_eligible, "near_sla_hours": float(near or 0.0)}
 
     def cost(self, view: SimView, task: int, workers: Sequence[int]) -> np.ndarray:
         self.calls += 1
@@ -109,7 +119,7 @@ class MLRankingPolicy(_ServedMixin, ScoringPolicy):
         idle = view.idle_workers(view.task_type[task])
         if idle:
             self.calls += 1
-            best = self.svc.rank(task, list(idle), self.prescreen)
+            best = self.svc.rank(task, list(idle), self.config)
             if best >= 0:
                 view.assign(task, best)
 
@@ -174,6 +184,16 @@ class MLBatchPolicy(_ServedMixin, BatchPolicy):
     def start(self, view: SimView, rng: random.Random) -> None:
         super().start(view, rng)
         self._attach(view, {"max_open_tasks": 1})
+
+    def ran_with(self) -> dict[str, float]:
+        """The /assign settings this policy ran with (scaled down from the shipped ones for the replay's
+        speed: above ``full_scoring_pairs`` pairs each task keeps its ``candidates`` cheapest by prior)."""
+        near = self.svc.policy.dispatch.sla_near_hours if hasattr(self, "svc") else float("nan")
+        out = {
+            "assign_full_scoring_pairs": self.full_scoring_pairs,
+            "assign_candidates_per_task": self.candidates,
+        }
+        return {**out, "near_sla_hours": near}
 
     def cost_matrix(self, view: SimView, tasks: list[int], workers: list[int]) -> np.ndarray:
         """Serving costs (np.inf where the service excludes the pair), one ranking per task."""

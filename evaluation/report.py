@@ -83,6 +83,11 @@ def render_markdown(report: ABReport, charts: dict[str, Path]) -> str:
         "with the same per-task noise, drained until every task is done.",
         "",
     ]
+    if report.ran_with:
+        used = "; ".join(
+            f"{p}: {', '.join(f'{k} {v:g}' for k, v in r.items())}" for p, r in report.ran_with.items()
+        )
+        out += [f"Service settings the ML policies ran with: {used}.", ""]
     out += [
         "True cost per task (minute-equivalents, from the hidden truth, same for every policy): "
         f"E[handling minutes] + 60 x P(QA fail) + 600 x P(complaint) + {LATE_WEIGHT:g} x hours after "
@@ -239,6 +244,7 @@ def summary_dict(report: ABReport) -> dict[str, Any]:
         "seeds": list(report.seeds),
         "policies": list(report.policies),
         "model_versions": dict(report.model_versions),
+        "ran_with": {k: dict(v) for k, v in report.ran_with.items()},
         "ratios": [
             {
                 "policy": c.policy,

@@ -166,11 +166,10 @@ class TwinService:
         out[cand.workers] = cand.costs.total
         return out[rows]
 
-    def rank(self, task: int, workers: Sequence[int], prescreen: int = 0) -> int:
-        """The service's top-ranked worker among simulated ``workers`` (``rank_task``), or -1.
-
-        ``prescreen`` > 0 scores only that many candidates, the cheapest by profile prior (the service's
-        ``rank_prescreen`` setting)."""
+    def rank(self, task: int, workers: Sequence[int], config: ServiceConfig | None = None) -> int:
+        """The service's top-ranked worker among simulated ``workers`` (``rank_task``), or -1, with the
+        service's /rank settings in ``config`` (``rank_prescreen``, ``rank_prescreen_share``,
+        ``min_eligible``; None: score every candidate)."""
         rows = self.sync(workers)
         res = rank_task(
             self.tasks.record(task),
@@ -180,7 +179,9 @@ class TwinService:
             sim_datetime(self.view),
             1,
             requested=self.mask(rows),
-            prescreen=prescreen,
+            prescreen=config.rank_prescreen if config else 0,
+            prescreen_share=config.rank_prescreen_share if config else 0.0,
+            min_eligible=config.min_eligible if config else 0,
         )
         return int(self.sim_of[res.workers[0]]) if len(res.workers) else -1
 

@@ -30,6 +30,19 @@ from opsmatch.contract import TASK_TYPES
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
 
+
+@lru_cache(maxsize=1)
+def _defaults_yaml() -> dict[str, Any]:
+    text = (Path(__file__).parent / "defaults.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+# Every default of the policy and the service is written once, in defaults.yaml (with where each
+# number comes from); the models below take their defaults from it. The indicator thresholds and
+# risk_step_hours have no entry there and are defaulted here.
+_POLICY: dict[str, Any] = _defaults_yaml()["policy"]
+_SERVICE: dict[str, Any] = _defaults_yaml()["service"]
+
 TaskType = Literal[TASK_TYPES]  # type: ignore[valid-type]  # the contract's task types
 NonNeg = Annotated[float, Field(ge=0, le=1e6)]
 Prob = Annotated[float, Field(ge=0, le=1)]
@@ -70,32 +83,46 @@ class Weights(Strict):
     """Prices of the parts of the (task, worker) cost, in minute-equivalents (a minute of a handler's
     time); the defaults and where each number comes from are in ``serving/defaults.yaml``."""
 
-    efficiency: NonNeg = Field(default=1.0, description="minute-equivalents per expected handling minute")
-    quality: NonNeg = Field(default=60.0, description="minute-equivalents per QA failure (rework)")
-    complaint: NonNeg = Field(default=600.0, description="minute-equivalents per complaint")
-    load: NonNeg = Field(
-        default=15.0, description="minute-equivalents at a full queue (open tasks = capacity)"
+    efficiency: NonNeg = Field(
+        default=_POLICY["weights"]["efficiency"],
+        description="minute-equivalents per expected handling minute",
     )
-    cross_province: NonNeg = Field(default=10.0, description="minute-equivalents per cross-province hand-off")
-    sla: NonNeg = Field(default=30.0, description="minute-equivalents per hour finished past the SLA")
+    quality: NonNeg = Field(
+        default=_POLICY["weights"]["quality"], description="minute-equivalents per QA failure (rework)"
+    )
+    complaint: NonNeg = Field(
+        default=_POLICY["weights"]["complaint"], description="minute-equivalents per complaint"
+    )
+    load: NonNeg = Field(
+        default=_POLICY["weights"]["load"],
+        description="minute-equivalents at a full queue (open tasks = capacity)",
+    )
+    cross_province: NonNeg = Field(
+        default=_POLICY["weights"]["cross_province"],
+        description="minute-equivalents per cross-province hand-off",
+    )
+    sla: NonNeg = Field(
+        default=_POLICY["weights"]["sla"], description="minute-equivalents per hour finished past the SLA"
+    )
     shift_end: NonNeg = Field(
-        default=30.0, description="minute-equivalents per hour worked past the shift's end"
+        default=_POLICY["weights"]["shift_end"],
+        description="minute-equivalents per hour worked past the shift's end",
     )
 
 
 class Sharing(Strict):
     """Sharing parameters of one province."""
 
-    share_in: bool = True
-    share_out: bool = True
-    closed: bool = False
+    share_in: bool = _POLICY["default_sharing"]["share_in"]
+    share_out: bool = _POLICY["default_sharing"]["share_out"]
+    closed: bool = _POLICY["default_sharing"]["closed"]
 
 
 class RiskTiers(Strict):
     """Thresholds on P(complaint): ``>= high`` is high, ``>= medium`` is medium, else low."""
 
-    high: Prob = 0.30
-    medium: Prob = 0.15
+    high: Prob = _POLICY["risk_tiers"]["high"]
+    medium: Prob = _POLICY["risk_tiers"]["medium"]
 
     @model_validator(mode="after")
     def _ordered(self) -> RiskTiers:
@@ -149,11 +176,11 @@ class Indicators(Strict):
 class AlertRules(Strict):
     """Thresholds of the early-warning rules (see ``serving/alerts/rules.py``)."""
 
-    high_risk_tier: Literal["high", "medium"] = "high"
-    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 2.0
-    backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7), WHOLE] = 20
-    backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = 3.0
-    overload_ratio: Annotated[float, Field(gt=0, le=100)] = 1.0
+    high_risk_tier: Literal["high", "medium"] = _POLICY["alerts"]["high_risk_tier"]
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = _POLICY["alerts"]["sla_near_hours"]
+    backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7), WHOLE] = _POLICY["alerts"]["backlog_min_tasks"]
+    backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = _POLICY["alerts"]["backlog_per_worker"]
+    overload_ratio: Annotated[float, Field(gt=0, le=100)] = _POLICY["alerts"]["overload_ratio"]
     risk_step_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=1.0, description="the monitor re-scores an open task's complaint risk every this many hours"
     )
@@ -163,32 +190,40 @@ class AlertRules(Strict):
 class Dispatch(Strict):
     """Urgency levels of ``/assign`` and shift-end awareness (see ``serving/matching/ranking.py``)."""
 
-    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 6.0
-    shift_end: Literal["exclude", "penalise", "off"] = "exclude"
-    task_choice: Literal["cost", "advantage"] = "advantage"
+    sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = _POLICY["dispatch"]["sla_near_hours"]
+    shift_end: Literal["exclude", "penalise", "off"] = _POLICY["dispatch"]["shift_end"]
+    task_choice: Literal["cost", "advantage"] = _POLICY["dispatch"]["task_choice"]
 
 
 class MonitorRules(Strict):
     """The monitor's re-dispatch switch and timeouts (see ``serving/tasks/monitor.py``)."""
 
-    redispatch: bool = True
-    accept_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 15.0
-    start_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60.0
-    pending_max_minutes: Annotated[float, Field(gt=0, le=30 * 24 * 60)] = 30.0
-    off_shift_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 10.0
-    max_assignments: Annotated[int, Field(ge=1, le=100), WHOLE] = 5
+    redispatch: bool = _POLICY["monitor"]["redispatch"]
+    accept_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = _POLICY["monitor"][
+        "accept_timeout_minutes"
+    ]
+    start_timeout_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = _POLICY["monitor"][
+        "start_timeout_minutes"
+    ]
+    pending_max_minutes: Annotated[float, Field(gt=0, le=30 * 24 * 60)] = _POLICY["monitor"][
+        "pending_max_minutes"
+    ]
+    off_shift_grace_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = _POLICY["monitor"][
+        "off_shift_grace_minutes"
+    ]
+    max_assignments: Annotated[int, Field(ge=1, le=100), WHOLE] = _POLICY["monitor"]["max_assignments"]
 
 
 class Experiment(Strict):
     """A switchback of ML dispatch against a baseline arm (see ``serving/matching/switchback.py``)."""
 
-    enabled: bool = False
-    baseline: Literal["least_busy", "fifo"] = "least_busy"
-    slice_minutes: Annotated[float, Field(ge=5, le=24 * 60)] = 60.0
-    settle_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15.0
-    scope: Literal["national", "province"] = "national"
-    schedule: Literal["alternate", "random"] = "alternate"
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1), WHOLE] = 0
+    enabled: bool = _POLICY["experiment"]["enabled"]
+    baseline: Literal["least_busy", "fifo"] = _POLICY["experiment"]["baseline"]
+    slice_minutes: Annotated[float, Field(ge=5, le=24 * 60)] = _POLICY["experiment"]["slice_minutes"]
+    settle_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = _POLICY["experiment"]["settle_minutes"]
+    scope: Literal["national", "province"] = _POLICY["experiment"]["scope"]
+    schedule: Literal["alternate", "random"] = _POLICY["experiment"]["schedule"]
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), WHOLE] = _POLICY["experiment"]["seed"]
 
     @model_validator(mode="after")
     def _settle_inside_slice(self) -> Experiment:
@@ -201,23 +236,31 @@ class RiskTeam(Strict):
     """The risk team's watchlist (``serving/risk/watchlist.py``): capacity, holdout, the contact effect."""
 
     calls_per_day: Annotated[int, Field(ge=0, le=10**6), WHOLE] | None = Field(
-        default=None, description="national contacts per day; null: capacity_share x expected daily arrivals"
+        default=_POLICY["risk_team"]["calls_per_day"],
+        description="national contacts per day; null: capacity_share x expected daily arrivals",
     )
     capacity_share: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.03, description="contacts per day as a share of the expected daily arrivals"
+        default=_POLICY["risk_team"]["capacity_share"],
+        description="contacts per day as a share of the expected daily arrivals",
     )
     province_calls_per_day: dict[ProvinceId, Annotated[int, Field(ge=0, le=10**6), WHOLE]] = Field(
         default_factory=dict, max_length=1000, description="a province's own team: contacts per day"
     )
     holdout_share: Annotated[float, Field(ge=0, lt=1)] = Field(
-        default=0.10, description="share of listed customers held out at random (field measurement)"
+        default=_POLICY["risk_team"]["holdout_share"],
+        description="share of listed customers held out at random (field measurement)",
     )
-    contact_effect: Prob = Field(default=0.5, description="share of the complaint hazard a contact removes")
+    contact_effect: Prob = Field(
+        default=_POLICY["risk_team"]["contact_effect"],
+        description="share of the complaint hazard a contact removes",
+    )
     recontact_days: Annotated[float, Field(ge=0, le=365)] = Field(
-        default=7.0, description="a customer contacted this recently is not listed again"
+        default=_POLICY["risk_team"]["recontact_days"],
+        description="a customer contacted this recently is not listed again",
     )
     arrival_days: Annotated[int, Field(ge=1, le=365), WHOLE] = Field(
-        default=28, description="days of arrivals the expected daily arrivals average"
+        default=_POLICY["risk_team"]["arrival_days"],
+        description="days of arrivals the expected daily arrivals average",
     )
 
 
@@ -226,15 +269,17 @@ class Policy(Strict):
 
     weights: Weights = Weights()
     sla_cap: Annotated[float, Field(gt=0, le=1000)] = Field(
-        default=8.0, description="hours of SLA / shift overrun priced at most"
+        default=_POLICY["sla_cap"], description="hours of SLA / shift overrun priced at most"
     )
     default_sharing: Sharing = Sharing()
     provinces: dict[ProvinceId, Sharing] = Field(default_factory=dict, max_length=1000)
     min_skill_level: dict[TaskType, Annotated[int, Field(ge=1, le=5), WHOLE]] = Field(default_factory=dict)
-    max_open_tasks: Annotated[int, Field(ge=1, le=10_000), WHOLE] | None = None
+    max_open_tasks: Annotated[int, Field(ge=1, le=10_000), WHOLE] | None = _POLICY["max_open_tasks"]
     risk_tiers: RiskTiers = RiskTiers()
     alerts: AlertRules = AlertRules()
-    type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] = Field(default_factory=dict)
+    type_median_minutes: dict[TaskType, Annotated[float, Field(gt=0, le=1e5)]] = Field(
+        default_factory=lambda: dict(_POLICY["type_median_minutes"])
+    )
     dispatch: Dispatch = Dispatch()
     monitor: MonitorRules = MonitorRules()
     experiment: Experiment = Experiment()
@@ -250,40 +295,35 @@ class Policy(Strict):
 
 
 class ServiceConfig(Strict):
-    """Request limits and background-loop intervals of the service."""
+    """Request limits and background-loop intervals of the service (defaults and their reasons:
+    ``serving/defaults.yaml``, section ``service``)."""
 
-    max_rank_top_k: Annotated[int, Field(ge=1)] = 100
-    max_batch_tasks: Annotated[int, Field(ge=1)] = 5000
-    max_batch_workers: Annotated[int, Field(ge=1)] = 20000
-    max_outcome_rows: Annotated[int, Field(ge=1)] = 10000
-    max_status_rows: Annotated[int, Field(ge=1)] = 20000
-    max_alerts_limit: Annotated[int, Field(ge=1)] = 1000
-    assign_full_scoring_pairs: Annotated[int, Field(ge=0)] = 300_000
-    assign_candidates_per_task: Annotated[int, Field(ge=1)] = 64
-    rank_prescreen: Annotated[int, Field(ge=0)] = 0
-    rank_prescreen_share: Annotated[float, Field(ge=0, le=1)] = 0.2
-    predict_threads: Annotated[int, Field(ge=1, le=64)] = 1
-    parallel_min_rows: Annotated[int, Field(ge=1)] = 1024
-    champion_poll_seconds: Annotated[float, Field(gt=0)] = 60.0
-    profile_refresh_seconds: Annotated[float, Field(gt=0)] = 300.0
-    policy_ttl_seconds: Annotated[float, Field(ge=0)] = 1.0
-    alert_sweep_seconds: Annotated[float, Field(gt=0)] = 30.0
-    status_ttl_seconds: Annotated[float, Field(gt=0)] = 7200.0
-    console_session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
-    console_refresh_seconds: Annotated[float, Field(ge=1, le=600)] = 5.0
-    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where the console links into the MLflow UI
-    monitor_seconds: Annotated[float, Field(gt=0)] = 30.0
-    indicator_minutes: Annotated[float, Field(ge=0)] = 5.0  # operating indicators: every this often
-    monitor_lease_seconds: Annotated[float, Field(gt=0)] = 90.0  # one monitor among the workers
-    min_eligible: Annotated[int, Field(ge=0)] = 3  # fewer eligible workers: rule ranking (0: off)
-    prediction_log: bool = True  # log every served decision (serving.predictions.log)
-    prediction_log_queue: Annotated[int, Field(ge=1)] = 10_000  # decisions held before overflow
-
-
-@lru_cache(maxsize=1)
-def _defaults_yaml() -> dict[str, Any]:
-    text = (Path(__file__).parent / "defaults.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    max_rank_top_k: Annotated[int, Field(ge=1)] = _SERVICE["max_rank_top_k"]
+    max_batch_tasks: Annotated[int, Field(ge=1)] = _SERVICE["max_batch_tasks"]
+    max_batch_workers: Annotated[int, Field(ge=1)] = _SERVICE["max_batch_workers"]
+    max_outcome_rows: Annotated[int, Field(ge=1)] = _SERVICE["max_outcome_rows"]
+    max_status_rows: Annotated[int, Field(ge=1)] = _SERVICE["max_status_rows"]
+    max_alerts_limit: Annotated[int, Field(ge=1)] = _SERVICE["max_alerts_limit"]
+    assign_full_scoring_pairs: Annotated[int, Field(ge=0)] = _SERVICE["assign_full_scoring_pairs"]
+    assign_candidates_per_task: Annotated[int, Field(ge=1)] = _SERVICE["assign_candidates_per_task"]
+    rank_prescreen: Annotated[int, Field(ge=0)] = _SERVICE["rank_prescreen"]
+    rank_prescreen_share: Annotated[float, Field(ge=0, le=1)] = _SERVICE["rank_prescreen_share"]
+    predict_threads: Annotated[int, Field(ge=1, le=64)] = _SERVICE["predict_threads"]
+    parallel_min_rows: Annotated[int, Field(ge=1)] = _SERVICE["parallel_min_rows"]
+    champion_poll_seconds: Annotated[float, Field(gt=0)] = _SERVICE["champion_poll_seconds"]
+    profile_refresh_seconds: Annotated[float, Field(gt=0)] = _SERVICE["profile_refresh_seconds"]
+    policy_ttl_seconds: Annotated[float, Field(ge=0)] = _SERVICE["policy_ttl_seconds"]
+    alert_sweep_seconds: Annotated[float, Field(gt=0)] = _SERVICE["alert_sweep_seconds"]
+    status_ttl_seconds: Annotated[float, Field(gt=0)] = _SERVICE["status_ttl_seconds"]
+    console_session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = _SERVICE["console_session_hours"]
+    console_refresh_seconds: Annotated[float, Field(ge=1, le=600)] = _SERVICE["console_refresh_seconds"]
+    mlflow_ui_url: str = _SERVICE["mlflow_ui_url"]
+    monitor_seconds: Annotated[float, Field(gt=0)] = _SERVICE["monitor_seconds"]
+    indicator_minutes: Annotated[float, Field(ge=0)] = _SERVICE["indicator_minutes"]
+    monitor_lease_seconds: Annotated[float, Field(gt=0)] = _SERVICE["monitor_lease_seconds"]
+    min_eligible: Annotated[int, Field(ge=0)] = _SERVICE["min_eligible"]
+    prediction_log: bool = _SERVICE["prediction_log"]
+    prediction_log_queue: Annotated[int, Field(ge=1)] = _SERVICE["prediction_log_queue"]
 
 
 def default_policy() -> Policy:

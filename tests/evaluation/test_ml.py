@@ -16,7 +16,7 @@ from evaluation.report import EXPERIMENT, log_report_to_mlflow, write_report
 from evaluation.twin_lifecycle import TwinLifecycle, TwinLifecycleError
 from evaluation.twin_service import ACTOR, ServingModels
 from serving.api.schemas import PolicyUpdate
-from serving.config import default_policy, merge_policy
+from serving.config import default_policy, load_service_config, merge_policy
 from simulator.policies import NationalLeastBusyPolicy
 
 pytestmark = pytest.mark.slow
@@ -201,6 +201,9 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
     assert done[-1] == 14 and report.policies[2:4] == ["ml_ranking", "ml_batch"]
     assert report.policies[-2:] == ["watchlist_random", "ml_watchlist"]
     assert len(report.targets) == 4 + 4 + 7 and report.model_versions
+    shipped = load_service_config()  # the twin's ML ranking ran with the /rank settings that ship
+    assert report.ran_with["ml_ranking"]["rank_prescreen"] == shipped.rank_prescreen
+    assert report.ran_with["ml_ranking"]["near_sla_hours"] == default_policy().dispatch.sla_near_hours
     runs = report.runs.set_index(["policy", "seed"])
     assert (runs.loc["ml_watchlist", "risk_contacts_per_day"] > 0).all()
     # Alert quality: the daily high-risk list by current risk and by intake risk, same capacity.
