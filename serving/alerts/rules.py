@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from serving.config import AlertRules
+from serving.matching.urgency import NORMAL, OVERDUE, level
 
 INDICATORS: tuple[str, ...] = (
     "arrivals",
@@ -110,9 +111,10 @@ def sla_alerts(
     types = [None] * len(task_ids) if task_types is None else task_types
     hours_ = np.asarray(hours_to_sla, dtype=float)
     for tid, prov, hours, ttype in zip(task_ids, provinces, hours_, types, strict=True):
-        if hours > rules.sla_near_hours:
+        urgency = level(hours * 3600.0, rules.sla_near_hours)
+        if urgency == NORMAL:
             continue
-        overdue = hours < 0
+        overdue = urgency == OVERDUE
         suggestion, holder = suggestions.get(tid), holders.get(tid)
         if suggestion:
             action = f"re-dispatch to {suggestion}"

@@ -18,6 +18,7 @@ from opsmatch.contract import AGE_BANDS, CHANNELS, VALUE_BANDS
 from serving.api.contract_models import Id, bounds, row_model
 from serving.api.patch_models import patch_model
 from serving.config import STAMP_RANGE, WHOLE, Policy, ProvinceId, RiskTiers, Stamp, Strict, TaskType
+from serving.matching.urgency import Urgency
 from serving.risk.reasons import TIERS
 
 
@@ -147,7 +148,6 @@ class CostParts(BaseModel):
 
 
 AvailabilitySource = Literal["live", "roster", "last_status", "assumed"]
-Urgency = Literal["overdue", "near_sla", "normal"]
 
 
 class RankedWorker(BaseModel):

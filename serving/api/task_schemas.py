@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from opsmatch.contract import OVERRIDE_REASONS, REJECT_REASONS
 from serving.api.contract_models import Id, row_model
-from serving.api.schemas import HARD_MAX_BATCH, Note, Urgency
+from serving.api.schemas import HARD_MAX_BATCH, Note
 from serving.config import Strict
+from serving.matching.urgency import Urgency
 
 OverrideReason = Literal[OVERRIDE_REASONS]  # type: ignore[valid-type]
 RejectReason = Literal[REJECT_REASONS]  # type: ignore[valid-type]

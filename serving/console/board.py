@@ -23,6 +23,7 @@ import numpy as np
 
 from serving.config import Policy
 from serving.console.board_index import HOUR_US
+from serving.matching.urgency import NEAR_SLA, OVERDUE, level
 from serving.protocols import WorkerPool
 from serving.tasks.book import OpenTask
 from serving.tasks.lifecycle import WAITING
@@ -41,7 +42,7 @@ def _ratio(num: float, den: float, digits: int = 4) -> float | None:
 
 
 def _province_rows(
-    open_tasks: Sequence[tuple[str, OpenTask]], now_us: int, near_us: int
+    open_tasks: Sequence[tuple[str, OpenTask]], now_us: int, near_hours: float
 ) -> dict[str, dict[str, object]]:
     rows: dict[str, dict[str, object]] = {}
     for task_id, t in open_tasks:
@@ -61,9 +62,10 @@ def _province_rows(
                 r["oldest_created"], r["oldest_task_id"] = t.created_us, task_id
         else:
             r["in_progress"] += 1  # type: ignore[operator]
-        if t.sla_due_us < now_us:
+        urgency = level((t.sla_due_us - now_us) / 1e6, near_hours)
+        if urgency == OVERDUE:
             r["sla_overdue"] += 1  # type: ignore[operator]
-        elif t.sla_due_us < now_us + near_us:
+        elif urgency == NEAR_SLA:
             r["sla_near"] += 1  # type: ignore[operator]
     return rows
 
@@ -83,8 +85,7 @@ def build_board(
 ) -> dict[str, object]:
     """The board's JSON (see the module docstring)."""
     now_us = int(now.timestamp() * 1e6)
-    near_us = int(policy.alerts.sla_near_hours * HOUR_US)
-    tasks = _province_rows(open_tasks, now_us, near_us)
+    tasks = _province_rows(open_tasks, now_us, policy.alerts.sla_near_hours)
     ids = set(province_names) | set(tasks) | set(policy.provinces)
     staff = {}
     if pool is not None and on_shift is not None and capacity is not None:

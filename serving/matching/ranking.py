@@ -34,18 +34,16 @@ from serving.matching.eligibility import (
 )
 from serving.matching.fallback import FEW_ELIGIBLE, guarded_scores, rule_scores
 from serving.matching.roster import Availability, live_only
+from serving.matching.urgency import levels
 from serving.protocols import PairScores, Scorer, TaskRecord, WorkerPool
 
 DEFAULT_MEDIAN_MINUTES = 30.0
 SCORE_NAMES: tuple[str, ...] = ("minutes", "p_qa_pass", "p_complaint")  # the fields of PairScores
-OVERDUE, NEAR_SLA, NORMAL = 2, 1, 0
 
 
 def urgency(minutes_to_sla: np.ndarray, policy: Policy) -> np.ndarray:
-    """Priority level of each task: overdue (2) > within ``dispatch.sla_near_hours`` (1) > normal (0)."""
-    left = np.asarray(minutes_to_sla, dtype=float)
-    near = left < policy.dispatch.sla_near_hours * 60.0
-    return np.where(left < 0, OVERDUE, np.where(near, NEAR_SLA, NORMAL)).astype(np.int64)
+    """/assign's priority level of each task (``dispatch.sla_near_hours``, see :mod:`.urgency`)."""
+    return levels(minutes_to_sla, policy.dispatch.sla_near_hours)
 
 
 def minutes_to_sla(tasks: Sequence[TaskRecord], now: datetime) -> np.ndarray:

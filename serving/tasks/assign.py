@@ -21,7 +21,7 @@ from serving.alerts import rules
 from serving.alerts.rules import Alert
 from serving.api import schemas as s
 from serving.matching.eligibility import pool_availability
-from serving.matching.ranking import NEAR_SLA
+from serving.matching.urgency import NEAR_SLA
 from serving.predictions.decisions import assign_decision
 from serving.protocols import Scorer, TaskRecord, WorkerPool
 from serving.tasks.dispatch import AssignOrder, Lifecycle, TransitionConflict

@@ -18,6 +18,7 @@ from serving.config import Policy
 from serving.matching.eligibility import REASONS
 from serving.matching.ranking import urgency
 from serving.matching.roster import Availability
+from serving.matching.urgency import NEAR_SLA
 from serving.protocols import TaskRecord, WorkerPool
 from serving.tasks.plan import URGENCY
 
@@ -75,7 +76,7 @@ def idle_answer(
         n_assigned=0,
         n_overdue=int((left < 0).sum()),
         n_overdue_assigned=0,
-        n_near_sla=int((level == URGENCY_LEVEL_NEAR).sum()),
+        n_near_sla=int((level == NEAR_SLA).sum()),
         n_near_sla_assigned=0,
         availability=avail.counts(requested),
         closed_provinces=sorted(rules.closed_provinces()),
@@ -85,9 +86,6 @@ def idle_answer(
         policy_version=version,
         model_versions=versions,
     )
-
-
-URGENCY_LEVEL_NEAR = next(k for k, v in URGENCY.items() if v == "near_sla")
 
 
 def paged(out: s.AssignResponse, limit: int) -> s.AssignResponse:

@@ -24,8 +24,6 @@ from serving.matching.cost import PARTS
 from serving.matching.eligibility import effective_capacity, eligibility_matrix
 from serving.matching.fallback import guarded_scores
 from serving.matching.ranking import (
-    NEAR_SLA,
-    OVERDUE,
     AssignPlan,
     assign_tasks,
     minutes_to_sla,
@@ -34,9 +32,8 @@ from serving.matching.ranking import (
 )
 from serving.matching.roster import Availability
 from serving.matching.switchback import ML_ARM, arm_at
+from serving.matching.urgency import NAMES as URGENCY
 from serving.protocols import Scorer, TaskRecord, WorkerPool
-
-URGENCY: dict[int, s.Urgency] = {OVERDUE: "overdue", NEAR_SLA: "near_sla", 0: "normal"}
 
 
 @dataclass(frozen=True)

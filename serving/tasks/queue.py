@@ -19,6 +19,7 @@ from opsmatch import events
 from opsmatch.event_store import StoreConflict
 from serving.api import task_schemas as ls
 from serving.errors import ApiError, rules_beyond_schema
+from serving.matching.urgency import NAMES, level
 from serving.risk.arrival import ArrivalRisk
 from serving.risk.reasons import tiers
 from serving.state.ingestion import ingest_rows
@@ -124,7 +125,7 @@ class TaskQueue:
             created_at=rec.created_at,
             sla_due_at=rec.sla_due_at,
             hours_to_sla=round(hours, 4),
-            urgency="overdue" if hours < 0 else "near_sla" if hours < near_hours else "normal",
+            urgency=NAMES[level(hours * 3600.0, near_hours)],
             complexity=rec.complexity,
             channel=rec.channel,
             amount=rec.amount,
