@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from opsmatch.least_busy import least_busy
 from simulator.state import SimView
 
 
@@ -89,18 +90,20 @@ class LegacyPolicy(Policy):
 
 
 class NationalLeastBusyPolicy(Policy):
-    """National skills-based routing: an idle eligible worker of the home province if any, else the
-    least busy (fewest tasks this shift) idle eligible worker nationally; a freed worker takes the
-    oldest pending task nationally among its skills."""
+    """National skills-based routing: the least busy idle eligible worker nationally (``opsmatch.least_busy``,
+    the service's ``least_busy`` switchback arm: tasks this shift over the per-shift capacity, then the
+    fewest tasks); a freed worker takes the oldest pending task nationally among its skills."""
 
     name = "national_least_busy"
 
     def on_task(self, view: SimView, task: int) -> None:
         k = view.task_type[task]
-        idle = view.idle_workers(k, view.task_province[task]) or view.idle_workers(k)
+        idle = sorted(view.idle_workers(k))
         if idle:
-            done = view.worker_shift_done
-            view.assign(task, min(idle, key=lambda w: (done[w], w)))
+            load = [view.worker_shift_done[w] + view.worker_load(w) for w in idle]
+            capacity = [view.worker_capacity[w] for w in idle]
+            best = least_busy(np.arange(len(idle)), np.array(load), np.array(capacity))
+            view.assign(task, idle[best])
 
     def on_worker_free(self, view: SimView, worker: int) -> None:
         t = oldest_for_worker(view, worker, None)

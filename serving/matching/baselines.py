@@ -4,7 +4,8 @@ Both take the tasks oldest first (creation time, then id) and give each to one e
 room left (eligibility as ``serving.matching.eligibility``: the same skills, sharing, close and availability):
 
 - ``least_busy`` (national skills-based routing): the eligible worker with the lowest load ratio
-  (open tasks / capacity), then the fewest open tasks, then pool order;
+  (open tasks / capacity), then the fewest open tasks, then pool order (``opsmatch.least_busy``, the
+  rule the twin's ``national_least_busy`` uses too);
 - ``fifo`` (province-local FIFO): the same choice among the workers of the task's own province only
   (a task of a province in emergency close has no local worker eligible: it stays unassigned).
 
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from opsmatch.least_busy import least_busy
 from serving.protocols import TaskRecord, WorkerPool
 
 BASELINE_ARMS: tuple[str, ...] = ("least_busy", "fifo")
@@ -49,7 +51,7 @@ def baseline_assign(
         cand = np.flatnonzero(ok)
         if not len(cand):
             continue
-        best = cand[np.lexsort((cand, open_[cand], open_[cand] / cap[cand]))[0]]
+        best = least_busy(cand, open_, cap)
         out[i] = best
         open_[best] += 1
     return out
