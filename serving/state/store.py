@@ -2,9 +2,8 @@
 
 Policy versions (each one an audit record: who, when, note, what changed), a general audit log,
 alerts as incidents with acks and silences (:mod:`serving.alerts.store`), the API keys (salted
-hashes; :mod:`serving.access.keys`), the console's
-sign-in sessions (:mod:`serving.console.sessions`) and the ingestion ledger that makes outcome
-ingestion idempotent.
+hashes; :mod:`serving.access.keys`) and the console's sign-in sessions (:mod:`serving.console.sessions`).
+Ingestion is idempotent in the event store itself (a key is stored once; ``opsmatch.event_append``).
 SQLite by default (WAL, busy timeout: several service workers share the file); only portable SQL is
 used, so the same code runs on PostgreSQL by changing the URL.
 """
@@ -70,14 +69,6 @@ console_sessions = sa.Table(
     sa.Column("created_at", Stamp, nullable=False),
     sa.Column("expires_at", Stamp, nullable=False),
     sa.Column("ended_at", Stamp),
-)
-ingest_ledger = sa.Table(
-    "ingest_ledger",
-    metadata,
-    sa.Column("table_name", sa.String(32), primary_key=True),
-    sa.Column("record_id", sa.String(200), primary_key=True),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("received_at", Stamp, nullable=False),
 )
 
 
@@ -250,44 +241,6 @@ class StateStore:
     ) -> dict[str, Any] | None:
         """Acknowledge an open incident (idempotent; the first acknowledgement is kept); None if unknown."""
         return self.alerts.ack(alert_id, actor=actor, note=note, at=at)
-
-    # -- ingestion ledger -----------------------------------------------------------------------
-    def ledger_lookup(self, table: str, record_ids: Sequence[str]) -> dict[str, str]:
-        """record_id -> digest for the ids already ingested into ``table``."""
-        out: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(dict.fromkeys(record_ids))):
-                out.update(
-                    conn.execute(
-                        sa.select(ingest_ledger.c.record_id, ingest_ledger.c.digest).where(
-                            ingest_ledger.c.table_name == table, ingest_ledger.c.record_id.in_(chunk)
-                        )
-                    ).all()
-                )
-        return out
-
-    def ledger_record(self, table: str, digests: dict[str, str], at: datetime) -> None:
-        """Record ingested ids (ids already present are left as they are)."""
-        if not digests:
-            return
-        known = self.ledger_lookup(table, list(digests))
-        rows = [
-            {"table_name": table, "record_id": k, "digest": v, "received_at": _utc(at)}
-            for k, v in digests.items()
-            if k not in known
-        ]
-        if not rows:
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(ingest_ledger.insert(), rows)
-        except IntegrityError:  # a concurrent request recorded some of them: insert one by one
-            for row in rows:
-                try:
-                    with self.engine.begin() as conn:
-                        conn.execute(ingest_ledger.insert(), [row])
-                except IntegrityError:
-                    pass
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

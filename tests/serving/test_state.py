@@ -1,4 +1,4 @@
-"""The durable state store: policy versions and audit, alerts across re-opens, ingestion ledger."""
+"""The durable state store: policy versions and audit, alerts across re-opens."""
 
 from __future__ import annotations
 
@@ -47,11 +47,3 @@ def test_policy_versions_with_audit_and_conflict(tmp_path) -> None:
     entry = store.audit_entries(action="policy_update")[0]
     assert entry["actor"] == "ops" and entry["detail"]["changes"]["weights.sla"]["new"] == 2.0
     assert entry["at"].tzinfo is not None
-
-
-def test_ledger(tmp_path) -> None:
-    store = StateStore(f"sqlite:///{tmp_path / 's.db'}")
-    store.ledger_record("qa_results", {"Q1": "d1", "Q2": "d2"}, NOW)
-    store.ledger_record("qa_results", {"Q1": "other", "Q3": "d3"}, NOW)  # Q1 kept as first recorded
-    assert store.ledger_lookup("qa_results", ["Q1", "Q3", "Q9"]) == {"Q1": "d1", "Q3": "d3"}
-    assert store.ledger_lookup("complaints", ["Q1"]) == {}
