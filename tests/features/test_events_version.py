@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from apps.cli import _features_at_version
+from apps.cli.models import _features_at_version
 from features.pipeline import build_features, read_manifest
 from features.spec import tables_dir
 from features.store import apply_repo, build_store
