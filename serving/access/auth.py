@@ -14,7 +14,7 @@ from opsmatch.settings import Settings
 from serving.access import routes as access
 from serving.access.keys import KeyRing, KeyStore, Principal
 from serving.access.limits import buckets_for, retry_after_header
-from serving.console.sessions import SessionStore
+from serving.access.sessions import SessionStore
 from serving.errors import ApiError
 from serving.state.store import StateStore
 
@@ -99,6 +99,20 @@ class Gate:
                 HEADER,
                 "forbidden",
             )
+
+
+class _Installed:
+    gate: Gate | None = None
+
+
+def install_gate(gate: Gate) -> None:
+    """The gate of this worker process, set by the service once its stores are open."""
+    _Installed.gate = gate
+
+
+def installed_gate() -> Gate | None:
+    """The gate of this worker process (the middleware and the console's sign-in check keys with it)."""
+    return _Installed.gate
 
 
 def caller(scope: Mapping[str, Any]) -> Principal:

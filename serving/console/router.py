@@ -23,12 +23,11 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from serving.access.auth import caller
+from serving.access.auth import caller, installed_gate
+from serving.access.sessions import clear_cookie_header, cookie_token, set_cookie_header
 from serving.console.context import Console, views_of
-from serving.console.sessions import clear_cookie_header, cookie_token, set_cookie_header
 from serving.console.words import vocabulary
 from serving.errors import ApiError
-from serving.http import middleware
 from serving.state.store import INTAKE_ACTIONS
 
 STATIC = Path(__file__).parent / "static"
@@ -88,7 +87,7 @@ def _audit(c: Console, action: str, actor: str, detail: dict[str, Any]) -> None:
 @router.get("/console")
 def page(request: Request, c: Console = Depends(console)) -> Response:
     """The app when signed in, else the sign-in form."""
-    gate = middleware.installed_gate()
+    gate = installed_gate()
     token = cookie_token(request.headers.get("cookie"))
     sessions = gate.sessions if gate is not None else None
     if sessions is not None and token is not None and sessions.principal(token) is not None:
@@ -102,7 +101,7 @@ async def login(request: Request, c: Console = Depends(console)) -> Response:
     """Sign in with a key (form field ``key``)."""
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     key = (form.get("key") or [""])[0].strip()
-    gate = middleware.installed_gate()
+    gate = installed_gate()
     if gate is None or gate.sessions is None:
         return _html("login.html", 503, "The service is starting; try again in a moment.")
     if not key:
@@ -123,7 +122,7 @@ async def login(request: Request, c: Console = Depends(console)) -> Response:
 @router.post("/console/logout")
 def logout(request: Request, c: Console = Depends(console)) -> Response:
     """Sign out: the session row ends, the cookie is cleared."""
-    gate = middleware.installed_gate()
+    gate = installed_gate()
     token = cookie_token(request.headers.get("cookie"))
     who = caller(request.scope)
     if gate is not None and gate.sessions is not None and token is not None:

@@ -5,7 +5,7 @@ role's rate (429) and its right to the route (403) -> a body that is not JSON (4
 Content-Type) -> the body size (413, from ``Content-Length`` or while reading). Open routes
 (:data:`serving.access.routes.OPEN`) skip the key. The authenticated caller goes to the endpoints in the
 ASGI scope (:data:`serving.access.auth.PRINCIPAL`). A request without an ``Authorization`` header may
-carry the console's session cookie instead (:mod:`serving.console.sessions`).
+carry the console's session cookie instead (:mod:`serving.access.sessions`).
 Error answers written by BentoML or Starlette (except HTML pages) are rewritten into the service's
 error shape (:func:`serving.errors.normalize`).
 ``GET /docs.json`` answers the service's own document (:mod:`serving.http.openapi`).
@@ -21,9 +21,9 @@ from typing import Any
 import anyio.to_thread
 
 from serving.access import routes as access
-from serving.access.auth import PRINCIPAL, Gate
+from serving.access.auth import PRINCIPAL, Gate, install_gate, installed_gate
 from serving.access.keys import Principal
-from serving.console.sessions import CSRF_HEADER, SAFE_METHODS, cookie_token
+from serving.access.sessions import CSRF_HEADER, SAFE_METHODS, cookie_token
 from serving.errors import ApiError, normalize
 
 Scope = dict[str, Any]
@@ -33,18 +33,13 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class _Installed:
-    gate: Gate | None = None
     openapi: Callable[[], dict[str, Any]] | None = None
 
 
 def install(gate: Gate, openapi: Callable[[], dict[str, Any]]) -> None:
     """Called by the service instance of this worker process once its stores are open."""
-    _Installed.gate, _Installed.openapi = gate, openapi
-
-
-def installed_gate() -> Gate | None:
-    """The gate of this worker process (the console's sign-in checks keys with it)."""
-    return _Installed.gate
+    install_gate(gate)
+    _Installed.openapi = openapi
 
 
 async def _principal(gate: Gate, method: str, headers: dict[str, str]) -> Principal:
@@ -192,7 +187,7 @@ class AccessMiddleware:
             await self.app(scope, receive, send)
             return
         method, path = scope.get("method", "GET"), scope.get("path", "/")
-        gate, openapi = _Installed.gate, _Installed.openapi
+        gate, openapi = installed_gate(), _Installed.openapi
         if path == "/docs.json" and method in ("GET", "HEAD") and openapi is not None:
             await _send_json(send, 200, openapi(), {})
             return

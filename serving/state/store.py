@@ -2,7 +2,7 @@
 
 Policy versions (each one an audit record: who, when, note, what changed), a general audit log,
 alerts as incidents with acks and silences (:mod:`serving.alerts.store`), the API keys (salted
-hashes; :mod:`serving.access.keys`) and the console's sign-in sessions (:mod:`serving.console.sessions`).
+hashes; :mod:`serving.access.keys`) and the console's sign-in sessions (:mod:`serving.access.sessions`).
 Ingestion is idempotent in the event store itself (a key is stored once; ``opsmatch.event_append``).
 SQLite by default (WAL, busy timeout: several service workers share the file); only portable SQL is
 used, so the same code runs on PostgreSQL by changing the URL.

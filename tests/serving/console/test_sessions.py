@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from opsmatch.settings import Settings
 from serving.access.auth import Gate
 from serving.access.keys import ENV_TOKEN_NAME, KeyRing, KeyStore, Principal
-from serving.console.sessions import COOKIE, SessionStore, cookie_token, set_cookie_header, token_id
+from serving.access.sessions import COOKIE, SessionStore, cookie_token, set_cookie_header, token_id
 from serving.http.middleware import install
 from serving.state.store import StateStore, console_sessions
 from tests.serving.test_access import _call
