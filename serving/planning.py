@@ -128,6 +128,12 @@ def backlog(task_book: Any) -> pd.DataFrame:
     return frame.groupby(["province_id", "task_type"]).size().rename("open").reset_index()
 
 
+def _day_end(at: pd.Timestamp, zone: str) -> pd.Timestamp:
+    """The next local midnight after ``at`` in ``zone`` (``at`` itself when it is one)."""
+    local = at.tz_convert(zone)
+    return local if local == local.normalize() else local.normalize() + pd.DateOffset(days=1)
+
+
 def staffing(
     settings: Settings,
     province_id: str | None,
@@ -146,8 +152,8 @@ def staffing(
     hourly = hourly.groupby(["start", "province_id", "task_type"], as_index=False)["expected"].sum()
     if start is not None:
         hourly = hourly[hourly["start"] >= pd.Timestamp(start) - timedelta(minutes=59)]
-    if end is not None:
-        hourly = hourly[hourly["start"] < pd.Timestamp(end)]
+    if end is not None:  # to the end of its local day: the day's work waits for the day's shifts
+        hourly = hourly[hourly["start"] < _day_end(pd.Timestamp(end), s.inputs["zone"])]
     if hourly.empty:  # a window outside the forecast
         return pd.DataFrame(columns=["start", "province_id", "needed", "rostered", "gap"]), []
     aht = pd.DataFrame(s.inputs["aht"], columns=["province_id", "task_type", "aht_minutes"])
@@ -162,6 +168,8 @@ def staffing(
     gaps = needed_and_gap(
         needed, rostered(settings, [pd.Timestamp(h) for h in hours]), s.inputs["zone"], policy
     )
+    if end is not None:
+        gaps = gaps[gaps["start"] < pd.Timestamp(end)]
     _, names = _roster(settings.resolved_events_url, events.current_version(settings))
     recs = recommendations(gaps, names, zone=s.inputs["zone"], limit=limit)
     if province_id is not None:
