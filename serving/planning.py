@@ -24,6 +24,7 @@ from serving.roster import Roster
 from serving.sharing_plan import recommendations
 from serving.staffing import StaffingPolicy, hourly_needed, needed_and_gap
 from training.arrival_counts import counts_since
+from training.forecast import poisson_band
 
 FORECAST_FILE, INPUTS_FILE = "forecast.parquet", "inputs.json"
 KEY = ["start", "province_id", "task_type"]
@@ -84,8 +85,35 @@ def forecast_rows(
         mask &= (fc["start"] >= pd.Timestamp(start)).to_numpy()
     if end is not None:
         mask &= (fc["start"] < pd.Timestamp(end)).to_numpy()
-    rows = fc[mask].reset_index(drop=True)
+    rows = fc.loc[mask, [c for c in fc.columns if not c.endswith("_rate")]].reset_index(drop=True)
     return rows.merge(actuals(settings, pd.Timestamp(stored(settings).inputs["origin"])), on=KEY, how="left")
+
+
+def window_band(
+    settings: Settings, province_id: str, start: datetime, end: datetime
+) -> tuple[float, float, float] | None:
+    """A province's forecast arrivals in ``[start, end)`` as ``(expected, low, high)``, the interval at
+    the forecast's level for the window as a whole (what the arrivals alert sets the count against);
+    None before a forecast exists or outside its horizon."""
+    try:
+        s = stored(settings)
+    except ApiError:
+        return None
+    fc = s.forecast
+    rows = fc[
+        (fc["province_id"] == province_id)
+        & (fc["task_type"] == "all")
+        & (fc["start"] >= pd.Timestamp(start))
+        & (fc["start"] < pd.Timestamp(end))
+    ]
+    if rows.empty:
+        return None
+    expected = float(rows["expected"].sum())
+    if "low_rate" not in rows:  # a forecast stored before the rates were: the bounds' sums (wider)
+        return expected, float(rows["low"].sum()), float(rows["high"].sum())
+    level = int(s.inputs["spec"].get("level", 80))
+    low, high = poisson_band(expected, float(rows["low_rate"].sum()), float(rows["high_rate"].sum()), level)
+    return expected, float(low), float(high)
 
 
 def actuals(settings: Settings, origin: pd.Timestamp) -> pd.DataFrame:
