@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from apps.live_client import LiveClient, LiveHTTPError
@@ -29,9 +30,10 @@ from opsmatch import events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
 from simulator.continuation import TASK_COLUMNS, ArrivalFeed, CustomerBase
+from simulator.live_carryover import TRUTH_COLUMNS, carried_over, due_after
 from simulator.live_truth import TaskFacts
 from simulator.live_world import Action, LiveWorld
-from simulator.truth import load_truth
+from simulator.truth import TASK_TRUTH_FILE, load_truth
 from simulator.workforce import build_workforce
 
 INTAKE_BATCH = 500
@@ -74,6 +76,7 @@ class LivePlayer:
         say: Callable[[str], None],
     ) -> None:
         self.client, self.clock, self.options, self.say = client, clock, options, say
+        self.settings = settings
         meta = json.loads((settings.truth_dir / "meta.json").read_text())
         self.truth = load_truth(settings.truth_dir)
         self.config, self.seed = self.truth.config, int(meta["seed"])
@@ -132,6 +135,28 @@ class LivePlayer:
                 return None
             self.facts[task_id] = self._facts(body)
         return self.facts[task_id]
+
+    def carry_over(self, start: datetime) -> int:
+        """Schedule the QA checks and complaints of the history's done work that fall after ``start``
+        (``simulator.live_carryover``); returns how many."""
+        path = self.settings.truth_dir / TASK_TRUTH_FILE
+        if not path.exists():
+            return 0
+        due = due_after(pd.read_parquet(path, columns=list(TRUTH_COLUMNS)), start)
+        done = events.read_table(self.settings, "completions", columns=["task_id"])["task_id"]
+        due = due[due["task_id"].isin(set(done))].reset_index(drop=True)
+        tasks = events.read_table(self.settings, "tasks", columns=["task_id", "customer_id", "amount"])
+        tasks = tasks.drop_duplicates("task_id").set_index("task_id").reindex(due["task_id"])
+        w = due["worker_id"].map(self.world.index).fillna(-1).astype(int).to_numpy()
+        k = due["task_type"].map({t: i for i, t in enumerate(self.truth.task_types)}).fillna(0).astype(int)
+        care = np.where(w >= 0, self.truth.care[np.maximum(w, 0), k.to_numpy()], 0.0)
+        amount = tasks["amount"].fillna(0.0).to_numpy(dtype=float)
+        qa, complaints = carried_over(due, start, self.seed, care, amount, tasks["customer_id"].to_numpy())
+        for row in qa:
+            self.world.later("qa", row, row["checked_at"])
+        for row in complaints:
+            self.world.later("complaint", row, row["filed_at"])
+        return len(qa) + len(complaints)
 
     # ------------------------------------------------------------------ the steps of one tick
     def arrivals(self, now: datetime) -> None:
@@ -271,13 +296,15 @@ class LivePlayer:
         """Play until stopped, or until ``hours`` of arrivals are in and (drained) done."""
         start = self.clock()
         self.world.begin(start)
+        carried = self.carry_over(start)
         self.feed = ArrivalFeed(self.config, self.seed, self.base, self.world.minute(start))
         arrivals_end = None if self.options.hours is None else start + timedelta(hours=self.options.hours)
         drain_end = None if arrivals_end is None else arrivals_end + timedelta(hours=self.options.drain_hours)
         next_dispatch, next_poll, next_hour = start, start, start + timedelta(hours=1)
         self.say(
             f"live twin: {self.config.name}, seed {self.seed}, "
-            f"clock x{self.clock.speed:g} from {start.isoformat()}"
+            f"clock x{self.clock.speed:g} from {start.isoformat()}; {carried} QA checks and complaints "
+            "of the history's work still to come"
         )
         while not self.stopping:
             now = self.clock()
