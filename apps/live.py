@@ -7,7 +7,8 @@ top worker, or, in ``people`` mode, not at all (people dispatch in the console, 
 dispatches what waits too long); the twin's workers (``simulator.live_world``) answer each assignment
 the service made to them -- the twin's own tasks and any other, e.g. the history's pending ones, read with
 ``GET /tasks/{id}`` -- through accept / reject / start, report their availability and load through
-``POST /workers/status`` and their work through ``POST /outcomes``. Every operation hour a plain
+``POST /workers/status`` and their work through ``POST /outcomes``; its customers call and chat about
+their open tasks through ``POST /contacts`` (``simulator.live_voice``). Every operation hour a plain
 progress line; on stop (Ctrl-C, ``--hours`` reached and drained) the twin's log is written as JSON lines.
 """
 
@@ -32,6 +33,7 @@ from opsmatch.settings import Settings
 from simulator.continuation import TASK_COLUMNS, ArrivalFeed, CustomerBase
 from simulator.live_carryover import TRUTH_COLUMNS, carried_over, due_after
 from simulator.live_truth import TaskFacts
+from simulator.live_voice import LiveVoice
 from simulator.live_world import Action, LiveWorld
 from simulator.truth import TASK_TRUTH_FILE, load_truth
 from simulator.workforce import build_workforce
@@ -81,6 +83,7 @@ class LivePlayer:
         self.truth = load_truth(settings.truth_dir)
         self.config, self.seed = self.truth.config, int(meta["seed"])
         self.world = LiveWorld(self.truth, build_workforce(self.config, self.seed), self.seed)
+        self.voice = LiveVoice(self.config.voice, self.seed)  # what its customers say (issue 27)
         customers = events.read_table(settings, "customers")
         tasks = events.read_table(settings, "tasks", columns=["customer_id", "province_id"])
         self.base = CustomerBase.from_history(self.config, customers, tasks)
@@ -99,6 +102,7 @@ class LivePlayer:
             "done": 0,
             "qa": 0,
             "complaints": 0,
+            "contacts": 0,
             "refused": 0,
         }
 
@@ -168,12 +172,26 @@ class LivePlayer:
             status, body = self.client.call("POST", "/tasks", "qa_system", {"tasks": chunk})
             if status != 200:
                 raise RuntimeError(f"POST /tasks refused: {status} {body}")
+        said = []
         for record in records:
             self.world.log.tasks.append(record)
             facts = self._facts(record)
             self.facts[facts.task_id] = facts
             self.created.add(facts.task_id)
+            said += self.voice.intake(facts)
         self.counts["tasks"] += len(rows)
+        self.post_contacts(said)
+
+    def post_contacts(self, rows: list[dict[str, Any]]) -> None:
+        """What the customers said, through ``POST /contacts`` (the contact centre's system)."""
+        for start in range(0, len(rows), INTAKE_BATCH):
+            chunk = [_row(r) for r in rows[start : start + INTAKE_BATCH]]
+            status, body = self.client.call("POST", "/contacts", "qa_system", {"contacts": chunk})
+            if status != 200:
+                self.counts["refused"] += 1
+                self.say(f"POST /contacts refused: {status} {str(body)[:300]}")
+                continue
+            self.counts["contacts"] += len(chunk)
 
     def dispatch(self, now: datetime) -> None:
         if self.options.mode == "people":  # the console's dispatchers and the monitor assign
@@ -321,6 +339,7 @@ class LivePlayer:
                     next_poll = now + timedelta(minutes=self.options.poll_minutes)
                     self.poll(now)
                 self.perform(self.world.due(now))
+                self.post_contacts(self.voice.due(now, lambda task_id: task_id not in self.done))
                 self.report_status(now)
             except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause
                 self.say(f"live: {exc}; retrying")
@@ -340,6 +359,7 @@ class LivePlayer:
         self.say(
             f"live {now.isoformat(timespec='minutes')}: {c['tasks']} tasks in, {c['assigned']} assigned, "
             f"{c['rejected']} rejected, {c['done']} done, {c['qa']} QA, {c['complaints']} complaints, "
+            f"{c.get('contacts', 0)} contacts, "
             f"{busy} workers busy, {c['refused']} refused, behind the clock by up to "
             f"{self.max_lag.total_seconds() / 60:.1f} operation min"
         )
