@@ -194,11 +194,9 @@ class TaskBook:
             now = events.current_version(self.where)  # one probe when nothing moved anywhere
             if self._versions and now == self._store_version:
                 return
-            versions = events.table_versions(self.where, upto=now)
-            if not self._versions:
-                touched = self._start({t: versions.get(t, 0) for t in READ})
-            else:
-                touched = self._follow({t: versions.get(t, 0) for t in READ})
+            changed = events.tables_changed(self.where, max(self._store_version, 0))  # one query
+            versions = {t: changed.get(t, self._versions.get(t, 0)) for t in READ}
+            touched = self._follow(versions) if self._versions else self._start(versions)
             for tid in touched:
                 self._derive(tid)
             self._trim()
