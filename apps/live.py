@@ -205,9 +205,25 @@ class LivePlayer:
         if status != 200:
             self.say(f"POST /assign: {status} {str(body)[:200]}")
             return
-        for item in body.get("assignments", []):
-            if item.get("assignment_id"):  # None: proposed, not committed (another writer moved the task)
-                self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+        made = [i for i in body.get("assignments", []) if i.get("assignment_id")]  # None: not committed
+        if any(i["task_id"] not in self.facts for i in made):  # e.g. the history's backlog: one read
+            self.learn(self.held_tasks())
+        for item in made:
+            self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+
+    def held_tasks(self) -> list[dict[str, Any]] | None:
+        """The tasks with a worker now (``GET /tasks``), or None when the service did not answer."""
+        status, body = self.client.call(
+            "GET", "/tasks", "dispatcher", params={"status": "held", "limit": 10000}
+        )
+        return body["tasks"] if status == 200 else None
+
+    def learn(self, rows: list[dict[str, Any]] | None) -> None:
+        """The facts of tasks the twin did not create, from the service's listing: one call for a
+        backlog instead of a ``GET /tasks/{id}`` per task (1,145 of them took six minutes under load)."""
+        for row in rows or []:
+            if row["task_id"] not in self.facts and all(c in row for c in TASK_COLUMNS):
+                self.facts[row["task_id"]] = self._facts(row)
 
     def _dispatch_by_rank(self, now: datetime) -> None:
         params = {"status": "waiting", "limit": self.options.rank_per_round}
@@ -239,16 +255,15 @@ class LivePlayer:
 
     def poll(self, now: datetime) -> None:
         """Assignments the twin has not heard of (the monitor's, the history's) and those taken back."""
-        status, body = self.client.call(
-            "GET", "/tasks", "dispatcher", params={"status": "held", "limit": 10000}
-        )
-        if status != 200:
+        tasks = self.held_tasks()
+        if tasks is None:
             return
-        current = {t["task_id"]: t.get("assignment_id") for t in body["tasks"]}
+        self.learn(tasks)
+        current = {t["task_id"]: t.get("assignment_id") for t in tasks}
         for aid, task_id in self.world.holding().items():
             if current.get(task_id) != aid:
                 self.perform(self.world.withdraw(aid))
-        for t in body["tasks"]:
+        for t in tasks:
             if (
                 t.get("assignment_id")
                 and t["status"] == "assigned"
