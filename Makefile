@@ -34,8 +34,11 @@ system-deps:
 	bash scripts/system-deps.sh
 
 ## Unit, data, model-behaviour, service and end-to-end tests (0 skipped: servers come from system-deps).
+## TEST_WORKERS pytest-xdist workers, each test file whole on one worker (its module's world copy and
+## server stay together); much of the time is spent waiting on servers, so 3 workers on 2 cores.
+TEST_WORKERS ?= 3
 test: $(STAMP) system-deps
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## Style, formatting, types, layers and duplicated code.
 PRODUCT := opsmatch simulator features training serving evaluation apps

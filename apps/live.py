@@ -7,7 +7,8 @@ top worker, or, in ``people`` mode, not at all (people dispatch in the console, 
 dispatches what waits too long); the twin's workers (``simulator.live_world``) answer each assignment
 the service made to them -- the twin's own tasks and any other, e.g. the history's pending ones, read with
 ``GET /tasks/{id}`` -- through accept / reject / start, report their availability and load through
-``POST /workers/status`` and their work through ``POST /outcomes``. Every operation hour a plain
+``POST /workers/status`` and their work through ``POST /outcomes``; its customers call and chat about
+their open tasks through ``POST /contacts`` (``simulator.live_voice``). Every operation hour a plain
 progress line; on stop (Ctrl-C, ``--hours`` reached and drained) the twin's log is written as JSON lines.
 """
 
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from apps.live_client import LiveClient, LiveHTTPError
@@ -29,9 +31,11 @@ from opsmatch import events
 from opsmatch.clock import OpsClock
 from opsmatch.settings import Settings
 from simulator.continuation import TASK_COLUMNS, ArrivalFeed, CustomerBase
+from simulator.live_carryover import TRUTH_COLUMNS, carried_over, due_after
 from simulator.live_truth import TaskFacts
+from simulator.live_voice import LiveVoice
 from simulator.live_world import Action, LiveWorld
-from simulator.truth import load_truth
+from simulator.truth import TASK_TRUTH_FILE, load_truth
 from simulator.workforce import build_workforce
 
 INTAKE_BATCH = 500
@@ -74,10 +78,12 @@ class LivePlayer:
         say: Callable[[str], None],
     ) -> None:
         self.client, self.clock, self.options, self.say = client, clock, options, say
+        self.settings = settings
         meta = json.loads((settings.truth_dir / "meta.json").read_text())
         self.truth = load_truth(settings.truth_dir)
         self.config, self.seed = self.truth.config, int(meta["seed"])
         self.world = LiveWorld(self.truth, build_workforce(self.config, self.seed), self.seed)
+        self.voice = LiveVoice(self.config.voice, self.seed)  # what its customers say (issue 27)
         customers = events.read_table(settings, "customers")
         tasks = events.read_table(settings, "tasks", columns=["customer_id", "province_id"])
         self.base = CustomerBase.from_history(self.config, customers, tasks)
@@ -96,6 +102,7 @@ class LivePlayer:
             "done": 0,
             "qa": 0,
             "complaints": 0,
+            "contacts": 0,
             "refused": 0,
         }
 
@@ -133,6 +140,28 @@ class LivePlayer:
             self.facts[task_id] = self._facts(body)
         return self.facts[task_id]
 
+    def carry_over(self, start: datetime) -> int:
+        """Schedule the QA checks and complaints of the history's done work that fall after ``start``
+        (``simulator.live_carryover``); returns how many."""
+        path = self.settings.truth_dir / TASK_TRUTH_FILE
+        if not path.exists():
+            return 0
+        due = due_after(pd.read_parquet(path, columns=list(TRUTH_COLUMNS)), start)
+        done = events.read_table(self.settings, "completions", columns=["task_id"])["task_id"]
+        due = due[due["task_id"].isin(set(done))].reset_index(drop=True)
+        tasks = events.read_table(self.settings, "tasks", columns=["task_id", "customer_id", "amount"])
+        tasks = tasks.drop_duplicates("task_id").set_index("task_id").reindex(due["task_id"])
+        w = due["worker_id"].map(self.world.index).fillna(-1).astype(int).to_numpy()
+        k = due["task_type"].map({t: i for i, t in enumerate(self.truth.task_types)}).fillna(0).astype(int)
+        care = np.where(w >= 0, self.truth.care[np.maximum(w, 0), k.to_numpy()], 0.0)
+        amount = tasks["amount"].fillna(0.0).to_numpy(dtype=float)
+        qa, complaints = carried_over(due, start, self.seed, care, amount, tasks["customer_id"].to_numpy())
+        for row in qa:
+            self.world.later("qa", row, row["checked_at"])
+        for row in complaints:
+            self.world.later("complaint", row, row["filed_at"])
+        return len(qa) + len(complaints)
+
     # ------------------------------------------------------------------ the steps of one tick
     def arrivals(self, now: datetime) -> None:
         new = self.feed.until(self.world.minute(now))
@@ -143,12 +172,26 @@ class LivePlayer:
             status, body = self.client.call("POST", "/tasks", "qa_system", {"tasks": chunk})
             if status != 200:
                 raise RuntimeError(f"POST /tasks refused: {status} {body}")
+        said = []
         for record in records:
             self.world.log.tasks.append(record)
             facts = self._facts(record)
             self.facts[facts.task_id] = facts
             self.created.add(facts.task_id)
+            said += self.voice.intake(facts)
         self.counts["tasks"] += len(rows)
+        self.post_contacts(said)
+
+    def post_contacts(self, rows: list[dict[str, Any]]) -> None:
+        """What the customers said, through ``POST /contacts`` (the contact centre's system)."""
+        for start in range(0, len(rows), INTAKE_BATCH):
+            chunk = [_row(r) for r in rows[start : start + INTAKE_BATCH]]
+            status, body = self.client.call("POST", "/contacts", "qa_system", {"contacts": chunk})
+            if status != 200:
+                self.counts["refused"] += 1
+                self.say(f"POST /contacts refused: {status} {str(body)[:300]}")
+                continue
+            self.counts["contacts"] += len(chunk)
 
     def dispatch(self, now: datetime) -> None:
         if self.options.mode == "people":  # the console's dispatchers and the monitor assign
@@ -162,9 +205,25 @@ class LivePlayer:
         if status != 200:
             self.say(f"POST /assign: {status} {str(body)[:200]}")
             return
-        for item in body.get("assignments", []):
-            if item.get("assignment_id"):  # None: proposed, not committed (another writer moved the task)
-                self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+        made = [i for i in body.get("assignments", []) if i.get("assignment_id")]  # None: not committed
+        if any(i["task_id"] not in self.facts for i in made):  # e.g. the history's backlog: one read
+            self.learn(self.held_tasks())
+        for item in made:
+            self._offer(item["assignment_id"], item["task_id"], item["worker_id"], now)
+
+    def held_tasks(self) -> list[dict[str, Any]] | None:
+        """The tasks with a worker now (``GET /tasks``), or None when the service did not answer."""
+        status, body = self.client.call(
+            "GET", "/tasks", "dispatcher", params={"status": "held", "limit": 10000}
+        )
+        return body["tasks"] if status == 200 else None
+
+    def learn(self, rows: list[dict[str, Any]] | None) -> None:
+        """The facts of tasks the twin did not create, from the service's listing: one call for a
+        backlog instead of a ``GET /tasks/{id}`` per task (1,145 of them took six minutes under load)."""
+        for row in rows or []:
+            if row["task_id"] not in self.facts and all(c in row for c in TASK_COLUMNS):
+                self.facts[row["task_id"]] = self._facts(row)
 
     def _dispatch_by_rank(self, now: datetime) -> None:
         params = {"status": "waiting", "limit": self.options.rank_per_round}
@@ -196,16 +255,15 @@ class LivePlayer:
 
     def poll(self, now: datetime) -> None:
         """Assignments the twin has not heard of (the monitor's, the history's) and those taken back."""
-        status, body = self.client.call(
-            "GET", "/tasks", "dispatcher", params={"status": "held", "limit": 10000}
-        )
-        if status != 200:
+        tasks = self.held_tasks()
+        if tasks is None:
             return
-        current = {t["task_id"]: t.get("assignment_id") for t in body["tasks"]}
+        self.learn(tasks)
+        current = {t["task_id"]: t.get("assignment_id") for t in tasks}
         for aid, task_id in self.world.holding().items():
             if current.get(task_id) != aid:
                 self.perform(self.world.withdraw(aid))
-        for t in body["tasks"]:
+        for t in tasks:
             if (
                 t.get("assignment_id")
                 and t["status"] == "assigned"
@@ -271,13 +329,15 @@ class LivePlayer:
         """Play until stopped, or until ``hours`` of arrivals are in and (drained) done."""
         start = self.clock()
         self.world.begin(start)
+        carried = self.carry_over(start)
         self.feed = ArrivalFeed(self.config, self.seed, self.base, self.world.minute(start))
         arrivals_end = None if self.options.hours is None else start + timedelta(hours=self.options.hours)
         drain_end = None if arrivals_end is None else arrivals_end + timedelta(hours=self.options.drain_hours)
         next_dispatch, next_poll, next_hour = start, start, start + timedelta(hours=1)
         self.say(
             f"live twin: {self.config.name}, seed {self.seed}, "
-            f"clock x{self.clock.speed:g} from {start.isoformat()}"
+            f"clock x{self.clock.speed:g} from {start.isoformat()}; {carried} QA checks and complaints "
+            "of the history's work still to come"
         )
         while not self.stopping:
             now = self.clock()
@@ -294,6 +354,7 @@ class LivePlayer:
                     next_poll = now + timedelta(minutes=self.options.poll_minutes)
                     self.poll(now)
                 self.perform(self.world.due(now))
+                self.post_contacts(self.voice.due(now, lambda task_id: task_id not in self.done))
                 self.report_status(now)
             except LiveHTTPError as exc:  # the service is away (restart, overload): carry on after a pause
                 self.say(f"live: {exc}; retrying")
@@ -313,6 +374,7 @@ class LivePlayer:
         self.say(
             f"live {now.isoformat(timespec='minutes')}: {c['tasks']} tasks in, {c['assigned']} assigned, "
             f"{c['rejected']} rejected, {c['done']} done, {c['qa']} QA, {c['complaints']} complaints, "
+            f"{c.get('contacts', 0)} contacts, "
             f"{busy} workers busy, {c['refused']} refused, behind the clock by up to "
             f"{self.max_lag.total_seconds() / 60:.1f} operation min"
         )

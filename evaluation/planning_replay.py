@@ -7,7 +7,12 @@ changes inside the recommended windows).
 2. The following week's arrivals replayed under province-local FIFO (the base), and under the same
    FIFO where, inside each recommended window, the lenders' free workers take the short province's
    oldest tasks and its new tasks go to a lender's idle worker when none of its own is idle.
-3. SLA attainment, mean and p90 turnaround, overtime (minutes worked past a shift's end).
+   A control arm shares as much (the same windows' lengths and lender counts) at random hours between
+   random provinces: what the recommendations' targeting adds over sharing as such.
+3. Each run is drained (replayed until the week's last task is done), so every task counts: SLA
+   attainment, mean and p90 turnaround, overtime (minutes worked past a shift's end), and the share
+   done within the week. The workforce (so the roster and its staff hours) is the one the staffing was
+   planned against in every arm; further seeds redraw the week's arrivals and handling noise only.
 """
 
 from __future__ import annotations
@@ -94,6 +99,24 @@ def windows_from(recs: list[dict[str, Any]], config: ScenarioConfig) -> list[Win
     return out
 
 
+def control_windows(
+    windows: list[Window], n_provinces: int, week: tuple[float, float], seed: int
+) -> list[Window]:
+    """As much sharing as ``windows`` (each one's length and lender count) at random whole hours of the
+    week between random provinces."""
+    rng = np.random.default_rng([seed, 25])
+    hours = int((week[1] - week[0]) // 60)
+    out = []
+    for w in windows:
+        length = max(1, round((w.t1 - w.t0) / 60))
+        t0 = week[0] + 60.0 * int(rng.integers(0, max(1, hours - length + 1)))
+        short = int(rng.integers(0, n_provinces))
+        others = np.setdiff1d(np.arange(n_provinces), [short])
+        lenders = rng.choice(others, size=min(len(w.lenders), len(others)), replace=False)
+        out.append(Window(t0, t0 + 60.0 * length, short, frozenset(int(x) for x in lenders)))
+    return out
+
+
 def overtime_minutes(result: SimResult) -> float:
     """Minutes worked past shift ends: the task in service when a worker went off shift, to its end."""
     status = pd.DataFrame(result.status)
@@ -107,8 +130,9 @@ def overtime_minutes(result: SimResult) -> float:
     return float((m["completed"] - m["at"]).sum())
 
 
-def figures(result: SimResult) -> dict[str, float]:
-    """SLA attainment, mean and p90 turnaround (hours), overtime (hours), completed share."""
+def figures(result: SimResult, week_end: float) -> dict[str, float]:
+    """SLA attainment, mean and p90 turnaround (hours), overtime (hours), completed share, the share
+    done by ``week_end`` (simulation minutes) and the roster's staff hours a week."""
     o = task_outcomes(result)
     s = summarize(result, o)
     done = o["completed"].notna()
@@ -116,6 +140,7 @@ def figures(result: SimResult) -> dict[str, float]:
     return {
         "tasks": s["tasks"],
         "completed_share": s["completed_share"],
+        "done_in_week_share": float((o["completed"] <= week_end).mean()) if len(o) else 0.0,
         "sla_met_share": s["sla_met_share"],
         "mean_turnaround_hours": s["mean_turnaround_hours"],
         "p90_turnaround_hours": float(np.percentile(turnaround, 90)) if done.any() else float("nan"),
@@ -124,9 +149,10 @@ def figures(result: SimResult) -> dict[str, float]:
     }
 
 
-def replay(settings: Settings, *, days: int = 7) -> dict[str, Any]:
-    """On a twin history in ``settings.data_dir``: the next ``days`` replayed without and with the
-    sharing recommended for them; figures of both and the windows used."""
+def replay(settings: Settings, *, days: int = 7, seeds: int = 1) -> dict[str, Any]:
+    """On a twin history in ``settings.data_dir``: the next ``days`` replayed without sharing, with the
+    sharing recommended for them and with as much sharing at random (``seeds`` draws of the week);
+    figures of each run and the windows used."""
     twin = twin_of(Path(settings.truth_dir))
     if twin is None:
         raise ValueError(f"no twin history under {settings.data_dir}")
@@ -134,20 +160,30 @@ def replay(settings: Settings, *, days: int = 7) -> dict[str, Any]:
     seed = int(meta["seed"])
     made = make_and_store(settings, replace(ForecastSpec(), horizon_days=days))
     _, recs = planning.staffing(settings, None, None, None, limit=10_000)
-    workforce = build_workforce(config, seed)
+    workforce = build_workforce(config, seed)  # the roster the staffing was planned against
     origin = pd.Timestamp(made.inputs["origin"])
     origin_day = int((origin - pd.Timestamp(config.start)).total_seconds() // 86400)
-    arrivals = generate_arrivals(config, days, seed, start_day=origin_day)
     week = (origin_day * MINUTES_PER_DAY, (origin_day + days) * MINUTES_PER_DAY)
     windows = [w for w in windows_from(recs, config) if w.t1 > week[0] and w.t0 < week[1]]
-    base = simulate(config, arrivals, LegacyPolicy(explore=False), seed, workforce=workforce)
-    shared = simulate(config, arrivals, PlannedSharingPolicy(windows), seed, workforce=workforce)
+    control = control_windows(windows, len(config.provinces), week, seed)
+    arms = {
+        "base": lambda: LegacyPolicy(explore=False),
+        "shared": lambda: PlannedSharingPolicy(windows),
+        "control": lambda: PlannedSharingPolicy(control),
+    }
+    runs = []
+    for s in range(seed, seed + seeds):
+        arrivals = generate_arrivals(config, days, s, start_day=origin_day)
+        run: dict[str, Any] = {"seed": s}
+        for arm, policy in arms.items():
+            result = simulate(config, arrivals, policy(), s, workforce=workforce, drain=True)
+            run[arm] = figures(result, week[1])
+        runs.append(run)
     return {
         "scenario": config.name,
         "from": origin.isoformat(),
         "days": days,
         "windows": len(windows),
         "window_hours": float(sum(w.t1 - w.t0 for w in windows) / 60),
-        "base": figures(base),
-        "shared": figures(shared),
+        "runs": runs,
     }

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from feast import FeatureStore
 
+from features.offline_join import historical_features
 from features.pipeline import event_time_range, read_manifest
 from features.snapshots import snapshot_entities
 from features.spec import COMPLAINT_LABEL_DAYS, EVENT_TS, SERVICES, feature_columns, view_features
@@ -146,10 +147,9 @@ def snapshot_frame(
 
 
 def _fetch(store: FeatureStore, ent: pd.DataFrame, features) -> pd.DataFrame:
-    """Historical features for ``ent`` in its row order."""
-    ent = ent.assign(_row=np.arange(len(ent)))
-    feats = store.get_historical_features(entity_df=ent, features=features).to_df()
-    return feats.sort_values("_row", kind="stable").set_index("_row").reindex(np.arange(len(ent)))
+    """Historical features for ``ent`` in its row order: Feast's point-in-time semantics on DuckDB in
+    time-ordered chunks (``features.offline_join``), not a whole-table ``get_historical_features``."""
+    return historical_features(store, ent, features)
 
 
 def _assemble(ent: pd.DataFrame, labels: pd.DataFrame, feats: pd.DataFrame, model: str) -> pd.DataFrame:
@@ -181,7 +181,7 @@ def build_training_frame(
 ) -> pd.DataFrame:
     """Point-in-time training frame for ``model`` over ``assignments`` (default: the whole log).
 
-    Features come from ``store.get_historical_features`` with the model's feature service.
+    Features are the model's feature service, point in time (``features.offline_join``).
     """
     if model not in SERVICES:
         raise KeyError(f"unknown model {model!r}; known: {', '.join(SERVICES)}")

@@ -308,6 +308,11 @@ class LiveWorld:
             }
             self._at(done.complaint_at, "report", ("complaint", complaint))
 
+    def later(self, kind: str, row: dict[str, Any], at: datetime) -> None:
+        """A QA check or a complaint (``kind`` qa / complaint) to report at ``at``, e.g. of the history's
+        work (``simulator.live_carryover``)."""
+        self._at(at, "report", (kind, row))
+
     def _on_report(self, item: tuple[str, dict[str, Any]], at: datetime) -> list[Action]:
         kind, row = item
         (self.log.qa_results if kind == "qa" else self.log.complaints).append(row)

@@ -19,7 +19,7 @@ from simulator.engine import simulate
 from simulator.outcomes import summarize, task_outcomes
 from simulator.policies import LegacyPolicy, Policy
 from simulator.scenario import load_scenario
-from simulator.tables import CONTRACT_TABLES, event_tables, task_truth_frame
+from simulator.tables import CONTRACT_TABLES, event_table_builders, task_truth_frame
 from simulator.truth import TASK_TRUTH_FILE
 from simulator.workforce import build_workforce
 
@@ -95,13 +95,15 @@ def generate_history(
     )
     lap("simulate")
     outcomes = task_outcomes(result)
-    tables = event_tables(result, outcomes)
+    builders = event_table_builders(result, outcomes)
     lap("outcomes")
     events_dir, truth_dir = Path(settings.events_dir), Path(settings.truth_dir)
     rows = {}
     for name in CONTRACT_TABLES:  # the same history again stores nothing; another one is refused
-        events.append(settings, name, tables[name])
-        rows[name] = len(tables[name])
+        table = builders[name]()  # one table's frame at a time beside the replay (bounded at 10x)
+        events.append(settings, name, table)
+        rows[name] = len(table)
+        del table
     lap("write_events")
     workforce.truth.save(truth_dir)
     task_truth_frame(result, outcomes).to_parquet(truth_dir / TASK_TRUTH_FILE, index=False)

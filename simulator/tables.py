@@ -6,6 +6,8 @@ in service have an assignment but no completion; QA checks and complaints not ye
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -25,88 +27,101 @@ def _ids(prefix: str, n: int, width: int) -> list[str]:
 
 def event_tables(result: SimResult, outcomes: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """All nine contract tables for a replay, censored at ``result.end``."""
+    return {name: build() for name, build in event_table_builders(result, outcomes).items()}
+
+
+def event_table_builders(result: SimResult, outcomes: pd.DataFrame) -> dict[str, Callable[[], pd.DataFrame]]:
+    """``event_tables`` one table at a time: a writer builds, stores and drops each in turn, so at 10x
+    the default only one table's frame is held beside the replay (``simulator.run``)."""
     cfg, end = result.config, result.end
     tk, wf = result.arrivals.tasks, result.workforce
     task_ids = tk["task_id"].to_numpy()
     worker_ids = wf.workers["worker_id"].to_numpy()
     cust_ids = tk["customer_id"].to_numpy()
-
-    a = result.assignments
-    a_task = np.asarray(a["task"], dtype=int)
-    assignments = pd.DataFrame(
-        {
-            "assignment_id": _ids("A", len(a_task), 7),
-            "task_id": task_ids[a_task],
-            "worker_id": worker_ids[np.asarray(a["worker"], dtype=int)],
-            "assigned_at": to_timestamps(cfg, np.asarray(a["at"], dtype=float)),
-            "policy": a["policy"],
-        }
-    )
-
     o = outcomes
     done = o["completed"].notna().to_numpy() & (o["completed"].to_numpy() <= end)
-    d = o[done]
-    completions = pd.DataFrame(
-        {
-            "task_id": task_ids[d["task"]],
-            "worker_id": worker_ids[d["worker"].to_numpy(dtype=int)],
-            "started_at": to_timestamps(cfg, d["started"].to_numpy()),
-            "completed_at": to_timestamps(cfg, d["completed"].to_numpy()),
-            "handling_minutes": d["minutes"].to_numpy(),
-        }
-    )
 
-    q = d[d["qa_checked"].to_numpy(dtype=bool) & (d["checked_at"].to_numpy() <= end)].sort_values(
-        ["checked_at", "task"], kind="stable"
-    )
-    sat = q["satisfaction"].to_numpy()
-    qa_results = pd.DataFrame(
-        {
-            "qa_id": _ids("Q", len(q), 7),
-            "task_id": task_ids[q["task"]],
-            "worker_id": worker_ids[q["worker"].to_numpy(dtype=int)],
-            "checked_at": to_timestamps(cfg, q["checked_at"].to_numpy()),
-            "passed": q["passed"].to_numpy(dtype=bool),
-            "score": np.round(q["score"].to_numpy(), 1),
-            "satisfaction": pd.array(sat, dtype="Float64").astype("Int64"),  # NaN -> <NA>
-        }
-    )
+    def assignments() -> pd.DataFrame:
+        a = result.assignments
+        a_task = np.asarray(a["task"], dtype=int)
+        return pd.DataFrame(
+            {
+                "assignment_id": _ids("A", len(a_task), 7),
+                "task_id": task_ids[a_task],
+                "worker_id": worker_ids[np.asarray(a["worker"], dtype=int)],
+                "assigned_at": to_timestamps(cfg, np.asarray(a["at"], dtype=float)),
+                "policy": a["policy"],
+            }
+        )
 
-    c = d[d["complaint"].to_numpy(dtype=bool) & (d["filed_at"].to_numpy() <= end)].sort_values(
-        ["filed_at", "task"], kind="stable"
-    )
-    complaints = pd.DataFrame(
-        {
-            "complaint_id": _ids("K", len(c), 6),
-            "task_id": task_ids[c["task"]],
-            "customer_id": cust_ids[c["task"]],
-            "filed_at": to_timestamps(cfg, c["filed_at"].to_numpy()),
-            "severity": c["severity"].to_numpy(),
-            "reason": c["reason"].to_numpy(),
-        }
-    )
+    def completions() -> pd.DataFrame:
+        d = o[done]
+        return pd.DataFrame(
+            {
+                "task_id": task_ids[d["task"]],
+                "worker_id": worker_ids[d["worker"].to_numpy(dtype=int)],
+                "started_at": to_timestamps(cfg, d["started"].to_numpy()),
+                "completed_at": to_timestamps(cfg, d["completed"].to_numpy()),
+                "handling_minutes": d["minutes"].to_numpy(),
+            }
+        )
 
-    s = result.status
-    status = pd.DataFrame(
-        {
-            "worker_id": worker_ids[np.asarray(s["worker"], dtype=int)],
-            "at": to_timestamps(cfg, np.asarray(s["at"], dtype=float)),
-            "on_shift": np.asarray(s["on_shift"], dtype=bool),
-            "open_tasks": np.asarray(s["open_tasks"], dtype=int),
-        }
-    ).sort_values(["at", "worker_id"], kind="stable", ignore_index=True)
+    def qa_results() -> pd.DataFrame:
+        d = o[done]
+        q = d[d["qa_checked"].to_numpy(dtype=bool) & (d["checked_at"].to_numpy() <= end)].sort_values(
+            ["checked_at", "task"], kind="stable"
+        )
+        sat = q["satisfaction"].to_numpy()
+        return pd.DataFrame(
+            {
+                "qa_id": _ids("Q", len(q), 7),
+                "task_id": task_ids[q["task"]],
+                "worker_id": worker_ids[q["worker"].to_numpy(dtype=int)],
+                "checked_at": to_timestamps(cfg, q["checked_at"].to_numpy()),
+                "passed": q["passed"].to_numpy(dtype=bool),
+                "score": np.round(q["score"].to_numpy(), 1),
+                "satisfaction": pd.array(sat, dtype="Float64").astype("Int64"),  # NaN -> <NA>
+            }
+        )
+
+    def complaints() -> pd.DataFrame:
+        d = o[done]
+        c = d[d["complaint"].to_numpy(dtype=bool) & (d["filed_at"].to_numpy() <= end)].sort_values(
+            ["filed_at", "task"], kind="stable"
+        )
+        return pd.DataFrame(
+            {
+                "complaint_id": _ids("K", len(c), 6),
+                "task_id": task_ids[c["task"]],
+                "customer_id": cust_ids[c["task"]],
+                "filed_at": to_timestamps(cfg, c["filed_at"].to_numpy()),
+                "severity": c["severity"].to_numpy(),
+                "reason": c["reason"].to_numpy(),
+            }
+        )
+
+    def worker_status() -> pd.DataFrame:
+        s = result.status
+        return pd.DataFrame(
+            {
+                "worker_id": worker_ids[np.asarray(s["worker"], dtype=int)],
+                "at": to_timestamps(cfg, np.asarray(s["at"], dtype=float)),
+                "on_shift": np.asarray(s["on_shift"], dtype=bool),
+                "open_tasks": np.asarray(s["open_tasks"], dtype=int),
+            }
+        ).sort_values(["at", "worker_id"], kind="stable", ignore_index=True)
 
     return {
-        "provinces": wf.provinces,
-        "workers": wf.workers,
-        "customers": result.arrivals.customers,
-        "tasks": tk,
+        "provinces": lambda: wf.provinces,
+        "workers": lambda: wf.workers,
+        "customers": lambda: result.arrivals.customers,
+        "tasks": lambda: tk,
         "assignments": assignments,
         "completions": completions,
         "qa_results": qa_results,
         "complaints": complaints,
-        "worker_status": status,
-        "contacts": contacts_table(result, outcomes),
+        "worker_status": worker_status,
+        "contacts": lambda: contacts_table(result, outcomes),
     }
 
 

@@ -7,6 +7,14 @@ server on it). A module that writes into it -- appends events, promotes a model,
 state -- takes ``own_world`` (a private copy for the module), or ``private_world(world, folder)`` from
 ``tests.factories.serving_world`` for a copy of its own per test; the copies are made by the stores'
 backups and cost about a second.
+
+``make test`` runs the files on pytest-xdist workers (``-n 3 --dist loadfile``: a file stays whole on one
+worker, so its module fixtures -- world copies, servers -- are made once). Files with a test marked
+``slow`` are collected first, so that the long ones start early and do not make a tail. Every worker has
+its own ``tmp_path`` tree; servers take ``serving.runtime.launch.free_port()``; the world cache is built
+once under a file lock (the other workers wait for it, then copy it). A new HTTP test: take ``world``
+(read only) or ``own_world`` (writes) and ``serving.runtime.launch.running(world.env(...), log)``, which
+polls readiness.
 """
 
 from __future__ import annotations
@@ -31,3 +39,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 def own_world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
     """A private copy of ``world`` for one module that writes into it (events, MLflow, service state)."""
     return private_world(world, tmp_path_factory.mktemp("own-world"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a ``slow`` test first, each file's tests in their own order (a stable sort)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)

@@ -158,9 +158,20 @@ def split_ids(unique_id: pd.Series) -> tuple[pd.Series, pd.Series]:
     return parts[1].fillna(ALL), parts[2].fillna(ALL)
 
 
+def poisson_band(expected: Any, low_rate: Any, high_rate: Any, level: int) -> tuple[Any, Any]:
+    """The ``level`` % interval of a count: Poisson quantiles of the daily interval's bounds as rates
+    (split like the expected count), never inside ``expected``. For a window of several intervals pass
+    the sums: sums of the intervals' bounds are wider than the window's interval."""
+    tail = (100 - level) / 200
+    low = np.minimum(poisson.ppf(tail, low_rate).astype(float), expected)
+    high = np.maximum(poisson.ppf(1 - tail, high_rate).astype(float), expected)
+    return low, high
+
+
 def to_intervals(daily: pd.DataFrame, profile: pd.DataFrame, level: int) -> pd.DataFrame:
-    """Daily forecasts split into 30-minute rows ``ds, province_id, task_type, expected, low, high``;
-    the nation's intervals are the sum of its provinces' (coherent by construction)."""
+    """Daily forecasts split into 30-minute rows ``ds, province_id, task_type, expected, low, high``
+    and the bounds as rates (``low_rate, high_rate``: what sums over a window); the nation's intervals
+    are the sum of its provinces' (coherent by construction)."""
     province_id, task_type = split_ids(daily["unique_id"])
     d = daily.assign(province_id=province_id, task_type=task_type).rename(columns={"ds": "day"})
     local = d[d["province_id"] != ALL].merge(profile, on=["province_id", "day"], how="inner")
@@ -177,12 +188,9 @@ def to_intervals(daily: pd.DataFrame, profile: pd.DataFrame, level: int) -> pd.D
     )
     rows = rows.assign(low=rows["low"] * rows["share"], high=rows["high"] * rows["share"])
     out = pd.concat([rows, nat_rows], ignore_index=True)
-    tail = (100 - level) / 200
-    out["low"] = poisson.ppf(tail, out["low"].clip(lower=0)).astype(float)
-    out["high"] = poisson.ppf(1 - tail, out["high"].clip(lower=0)).astype(float)
-    out["low"] = np.minimum(out["low"], out["expected"])
-    out["high"] = np.maximum(out["high"], out["expected"])
-    cols = ["ds", "province_id", "task_type", "expected", "low", "high"]
+    out["low_rate"], out["high_rate"] = out["low"].clip(lower=0), out["high"].clip(lower=0)
+    out["low"], out["high"] = poisson_band(out["expected"], out["low_rate"], out["high_rate"], level)
+    cols = ["ds", "province_id", "task_type", "expected", "low", "high", "low_rate", "high_rate"]
     return out[cols].sort_values(["province_id", "task_type", "ds"]).reset_index(drop=True)
 
 

@@ -17,13 +17,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from serving.alerts import indicator_feed, indicators, rules
 from serving.alerts.rules import Alert
 from serving.alerts.store import Family
 from serving.config import Policy
-from serving.errors import ApiError
 from serving.planning import reads as planning
 from serving.protocols import TaskRecord
 from serving.risk.reasons import tiers, top_reasons
@@ -139,24 +137,11 @@ class AlertWatch:
 
 
 def forecast_expectation(settings: Settings) -> indicator_feed.Expectation:
-    """The stored arrivals forecast's (expected, low, high) for a province and window, summed over its
-    30-minute rows (``serving.planning.reads``); None before a forecast exists or outside its horizon (then
-    the expected level is the same hour a week earlier)."""
+    """The stored arrivals forecast's (expected, low, high) for a province and window, the interval of
+    the window as a whole (``serving.planning.reads.window_band``); None before a forecast exists or outside
+    its horizon (then the expected level is the same hour a week earlier)."""
 
     def expect(province: str, start: datetime, end: datetime) -> tuple[float, float, float] | None:
-        try:
-            fc = planning.stored(settings).forecast
-        except ApiError:
-            return None
-        s, e = pd.Timestamp(start), pd.Timestamp(end)
-        rows = fc[
-            (fc["province_id"] == province)
-            & (fc["task_type"] == "all")
-            & (fc["start"] >= s)
-            & (fc["start"] < e)
-        ]
-        if rows.empty:
-            return None
-        return float(rows["expected"].sum()), float(rows["low"].sum()), float(rows["high"].sum())
+        return planning.window_band(settings, province, start, end)
 
     return expect

@@ -427,6 +427,9 @@ class OpsMatch:
         lines.append("# HELP opsmatch_monitor_unplaced Waiting tasks with no worker found (reported once).")
         lines.append("# TYPE opsmatch_monitor_unplaced counter")
         lines.append(f"opsmatch_monitor_unplaced {stats.unplaced}")
+        lines.append("# HELP opsmatch_monitor_last_seconds Wall time of this worker's last monitor pass.")
+        lines.append("# TYPE opsmatch_monitor_last_seconds gauge")
+        lines.append(f"opsmatch_monitor_last_seconds {stats.seconds:.4f}")
         lines += lease_lines(self._lease)
         lines += metric_lines(self.engine)
         return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ from serving.matching.roster import Roster
 from serving.planning.needs import StaffingPolicy, hourly_needed, needed_and_gap
 from serving.planning.sharing import recommendations
 from training.arrival_counts import counts_since
+from training.forecast import poisson_band
 
 FORECAST_FILE, INPUTS_FILE = "forecast.parquet", "inputs.json"
 KEY = ["start", "province_id", "task_type"]
@@ -84,8 +85,35 @@ def forecast_rows(
         mask &= (fc["start"] >= pd.Timestamp(start)).to_numpy()
     if end is not None:
         mask &= (fc["start"] < pd.Timestamp(end)).to_numpy()
-    rows = fc[mask].reset_index(drop=True)
+    rows = fc.loc[mask, [c for c in fc.columns if not c.endswith("_rate")]].reset_index(drop=True)
     return rows.merge(actuals(settings, pd.Timestamp(stored(settings).inputs["origin"])), on=KEY, how="left")
+
+
+def window_band(
+    settings: Settings, province_id: str, start: datetime, end: datetime
+) -> tuple[float, float, float] | None:
+    """A province's forecast arrivals in ``[start, end)`` as ``(expected, low, high)``, the interval at
+    the forecast's level for the window as a whole (what the arrivals alert sets the count against);
+    None before a forecast exists or outside its horizon."""
+    try:
+        s = stored(settings)
+    except ApiError:
+        return None
+    fc = s.forecast
+    rows = fc[
+        (fc["province_id"] == province_id)
+        & (fc["task_type"] == "all")
+        & (fc["start"] >= pd.Timestamp(start))
+        & (fc["start"] < pd.Timestamp(end))
+    ]
+    if rows.empty:
+        return None
+    expected = float(rows["expected"].sum())
+    if "low_rate" not in rows:  # a forecast stored before the rates were: the bounds' sums (wider)
+        return expected, float(rows["low"].sum()), float(rows["high"].sum())
+    level = int(s.inputs["spec"].get("level", 80))
+    low, high = poisson_band(expected, float(rows["low_rate"].sum()), float(rows["high_rate"].sum()), level)
+    return expected, float(low), float(high)
 
 
 def actuals(settings: Settings, origin: pd.Timestamp) -> pd.DataFrame:
@@ -128,6 +156,12 @@ def backlog(task_book: Any) -> pd.DataFrame:
     return frame.groupby(["province_id", "task_type"]).size().rename("open").reset_index()
 
 
+def _day_end(at: pd.Timestamp, zone: str) -> pd.Timestamp:
+    """The next local midnight after ``at`` in ``zone`` (``at`` itself when it is one)."""
+    local = at.tz_convert(zone)
+    return local if local == local.normalize() else local.normalize() + pd.DateOffset(days=1)
+
+
 def staffing(
     settings: Settings,
     province_id: str | None,
@@ -146,8 +180,8 @@ def staffing(
     hourly = hourly.groupby(["start", "province_id", "task_type"], as_index=False)["expected"].sum()
     if start is not None:
         hourly = hourly[hourly["start"] >= pd.Timestamp(start) - timedelta(minutes=59)]
-    if end is not None:
-        hourly = hourly[hourly["start"] < pd.Timestamp(end)]
+    if end is not None:  # to the end of its local day: the day's work waits for the day's shifts
+        hourly = hourly[hourly["start"] < _day_end(pd.Timestamp(end), s.inputs["zone"])]
     if hourly.empty:  # a window outside the forecast
         return pd.DataFrame(columns=["start", "province_id", "needed", "rostered", "gap"]), []
     aht = pd.DataFrame(s.inputs["aht"], columns=["province_id", "task_type", "aht_minutes"])
@@ -162,6 +196,8 @@ def staffing(
     gaps = needed_and_gap(
         needed, rostered(settings, [pd.Timestamp(h) for h in hours]), s.inputs["zone"], policy
     )
+    if end is not None:
+        gaps = gaps[gaps["start"] < pd.Timestamp(end)]
     _, names = _roster(settings.resolved_events_url, events.current_version(settings))
     recs = recommendations(gaps, names, zone=s.inputs["zone"], limit=limit)
     if province_id is not None:

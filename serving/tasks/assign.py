@@ -8,6 +8,7 @@ the assignments in force, and committed items are ``assign`` events (source ``as
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from serving.alerts import rules
 from serving.alerts.rules import Alert
 from serving.api import schemas as s
 from serving.matching.eligibility import pool_availability
+from serving.matching.roster import Availability
 from serving.matching.urgency import NEAR_SLA
 from serving.predictions.decisions import assign_decision
 from serving.protocols import Scorer, TaskRecord, WorkerPool
@@ -48,6 +50,7 @@ class MonitorStats:
     dispatched: int = 0
     failures: int = 0
     unplaced: int = 0  # waiting tasks the monitor found no worker for (each reported once)
+    seconds: float = 0.0  # wall time of the last sweep
 
 
 class Dispatcher:
@@ -60,6 +63,7 @@ class Dispatcher:
         self.alert_watch = alert_watch  # the monitor's grouped incidents
         self.stats = MonitorStats()
         self._told_waiting: set[str] = set()  # unplaced tasks already reported (bounded by the queue)
+        self._tried: dict[str, tuple[int, str]] = {}  # waiting task -> (chances it was tried with, why)
 
     # -- /assign ----------------------------------------------------------------------------------
     def assign(self, req: s.AssignRequest, *, actor: str) -> s.AssignResponse:
@@ -230,9 +234,16 @@ class Dispatcher:
     # -- the monitor ------------------------------------------------------------------------------
     def monitor(self) -> int:
         """One pass: alerts, then (policy switch) take back and re-dispatch timed-out work; moves made."""
-        eng = self.engine
-        if not eng.ready():
+        if not self.engine.ready():
             return 0
+        started = time.perf_counter()
+        try:
+            return self._pass()
+        finally:
+            self.stats.seconds = time.perf_counter() - started
+
+    def _pass(self) -> int:
+        eng = self.engine
         self.stats.sweeps += 1
         now = eng.clock()
         _, policy = eng.policy()
@@ -276,9 +287,10 @@ class Dispatcher:
         self.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
         self.book.refresh()
         placed: dict[str, str] = {}
-        unplaced: dict[str, str] = {}
-        if moved:
-            records = eng.task_records([r.task_id for r in moved], [])
+        unplaced = self._hopeless(moved, states, pool, avail)
+        tried = [r for r in moved if r.task_id not in unplaced]
+        if tried:
+            records = eng.task_records([r.task_id for r in tried], [])
             out = self.run(
                 records,
                 now,
@@ -286,12 +298,14 @@ class Dispatcher:
                 commit=True,
                 source="monitor",
                 actor="monitor",
-                reasons={r.task_id: r.reason for r in moved},
-                exclude={r.task_id: r.exclude_workers for r in moved},
+                reasons={r.task_id: r.reason for r in tried},
+                exclude={r.task_id: r.exclude_workers for r in tried},
             )
             self.stats.dispatched += out.committed
             placed = {a.task_id: a.worker_id for a in out.assignments if a.assignment_id}
-            unplaced = {u.task_id: UNPLACED.get(u.reason, u.reason) for u in out.unassigned}
+            unplaced.update({u.task_id: UNPLACED.get(u.reason, u.reason) for u in out.unassigned})
+            chances = self._chances()
+            self._tried.update({t: (chances, why) for t, why in unplaced.items()})
         said = self._said(moved, placed, states)
         found = [
             Alert(
@@ -313,6 +327,29 @@ class Dispatcher:
         ]
         eng.store.upsert_alerts(found, now)
         return sum(1 for r in moved if r.action == "reassign" or r.task_id in placed)
+
+    def _chances(self) -> int:
+        """What a waiting task's chance of a worker depends on: the policy, who is on shift, each
+        worker's load (a hash; any change and the monitor tries again)."""
+        eng = self.engine
+        pool = eng.loaded_pool()
+        on = pool_availability(pool, eng.clock(), eng.config.status_ttl_seconds).on_shift
+        return hash((eng.policy()[0], np.asarray(on & pool.active).tobytes(), pool.open_tasks.tobytes()))
+
+    def _hopeless(
+        self, moved: Sequence[Redispatch], states: Sequence[TaskState], pool: WorkerPool, avail: Availability
+    ) -> dict[str, str]:
+        """The waiting tasks not worth a plan this sweep, with why: nobody is available, or the task
+        was tried and nothing it depends on moved since (the monitor does not retry what nobody can take)."""
+        waiting = {st.task_id for st in states if st.status in WAITING}
+        self._tried = {t: v for t, v in self._tried.items() if t in waiting}
+        dispatch = [r.task_id for r in moved if r.action == "dispatch"]
+        if not dispatch:
+            return {}
+        if not available(pool, avail, None).any():
+            return dict.fromkeys(dispatch, UNPLACED["no_eligible_worker"])
+        chances = self._chances()
+        return {t: self._tried[t][1] for t in dispatch if t in self._tried and self._tried[t][0] == chances}
 
     def _said(
         self, moved: Sequence[Redispatch], placed: Mapping[str, str], states: Sequence[TaskState]

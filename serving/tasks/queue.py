@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,9 @@ from serving.matching.urgency import NAMES, level
 from serving.risk.arrival import ArrivalRisk
 from serving.risk.reasons import tiers
 from serving.state.ingestion import ingest_rows
-from serving.tasks.book import TaskBook, event_row
+from serving.tasks.book import TaskBook, event_row, light
 from serving.tasks.dispatch import not_found
-from serving.tasks.lifecycle import HELD, WAITING, Status, TaskEvent, TaskState
+from serving.tasks.lifecycle import FINAL, HELD, WAITING, Status, TaskEvent, TaskState
 
 if TYPE_CHECKING:
     from serving.runtime.context import Context
@@ -112,8 +112,10 @@ class TaskQueue:
         return str(tiers(np.array([p]), self.engine.policy()[1].risk_tiers)[0])
 
     # -- GET /tasks, GET /tasks/{id} --------------------------------------------------------------
-    def task_out(self, state: TaskState, now: datetime, near_hours: float) -> ls.TaskOut:
-        rec = self.book.light_record(state.task_id)
+    def task_out(
+        self, state: TaskState, now: datetime, near_hours: float, row: dict[str, Any] | None = None
+    ) -> ls.TaskOut:
+        rec = self.book.light_record(state.task_id) if row is None else light(row)
         hours = (rec.sla_due_at - now).total_seconds() / 3600.0
         p = self.book.risk.get(state.task_id)
         return ls.TaskOut(
@@ -149,10 +151,23 @@ class TaskQueue:
         eng = self.engine
         if limit > 10_000:
             raise ApiError(400, f"limit is at most 10000 (got {limit})", ["query", "limit"], kind="too_many")
-        states = self.book.states(None if status is None else STATUS_SETS[status])
+        wanted = frozenset(Status) if status is None else STATUS_SETS[status]
+        states = self.book.states(wanted - FINAL) if wanted - FINAL else []
+        rows = {st.task_id: self.book.row(st.task_id) for st in states}
+        closed_total = 0
+        if wanted & FINAL:  # closed tasks: one page from the store (the book holds the open work)
+            old, closed_total = self.book.closed(
+                province_id=province_id,
+                task_type=task_type,
+                created_after=created_after,
+                sort=sort,
+                limit=limit,
+            )
+            states += [st for st, _ in old if st.status in wanted]
+            rows.update({st.task_id: row for st, row in old})
         picked = []
         for st in states:
-            row = self.book.row(st.task_id)
+            row = rows.get(st.task_id)
             if row is None:
                 continue
             if province_id is not None and row["province_id"] != province_id:
@@ -166,10 +181,11 @@ class TaskQueue:
         picked.sort(key=lambda p: (pd.Timestamp(p[1][key]), p[0].task_id), reverse=sort.startswith("-"))
         now = eng.clock()
         near = eng.policy()[1].dispatch.sla_near_hours
-        page = [st for st, _ in picked[:limit]]
-        self._score_quietly([st.task_id for st in page[:LAZY_SCORE_MAX]], now)
-        out = [self.task_out(st, now, near) for st in page]
-        return ls.TaskList(count=len(out), total=len(picked), tasks=out)
+        page = picked[:limit]
+        self._score_quietly([st.task_id for st, _ in page[:LAZY_SCORE_MAX]], now)
+        out = [self.task_out(st, now, near, row) for st, row in page]
+        open_total = sum(1 for st, _ in picked if st.status not in FINAL)
+        return ls.TaskList(count=len(out), total=open_total + closed_total, tasks=out)
 
     def get_task(self, task_id: str) -> ls.TaskDetail:
         state = self.book.state(task_id)

@@ -1,7 +1,10 @@
 """The living centre, end to end: a real ``bentoml serve`` on a demo clock and ``opsmatch live`` on ``small``.
 
-The history ends at a weekday noon of the operation's clock (x600: an operation hour is six wall
-seconds); the service and the live twin run on the same anchored clock. The twin posts one hour
+The service runs on a private copy of the session's cached small world (its history ends weeks before);
+the service and the live twin run on the same anchored clock (x60: an operation hour is a wall minute),
+which reads the first weekday 11:00 in Beijing after the history's end when the service starts (fixed by
+the world, not by the wall clock's hour), so the twin starts late in that morning, as soon as the service
+is ready (no fixed start-up wait). The twin posts one hour
 of arrivals, dispatches through ``/assign`` (all waiting, committed), its workers answer, work and
 report; then it drains until every task it created is done. Every task it created must have gone
 through the lifecycle (create, assign, accept, start, complete), and the tasks, assignments,
@@ -14,7 +17,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -29,11 +31,10 @@ from serving.access.keys import KeyStore, demo_keys
 from serving.runtime import launch
 from serving.state.store import StateStore
 from tests.factories.lifecycle_world import close_backlog
-from tests.factories.serving_world import build_world
+from tests.factories.serving_world import World
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 SPEED = 60.0
-STARTUP_SECONDS = 70.0  # wall seconds the service gets to be ready before the operation clock reads op_start
 TABLES = ("tasks", "assignments", "completions", "qa_results")
 KEYS = {"tasks": "task_id", "assignments": "assignment_id", "completions": "task_id", "qa_results": "qa_id"}
 
@@ -67,27 +68,25 @@ def typed(name: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory):
+def live_run(own_world: World, tmp_path_factory):
     root = tmp_path_factory.mktemp("live")
-    # A weekday noon in Beijing: the day shifts on, the morning's backlog worked off.
-    op_start = next_weekday_at(dt.datetime.now(dt.UTC), 12)
-    world = build_world(root, end=op_start, overrides=None)  # the shipped parameters: the gate must pass
+    world = own_world  # the module's private copy of the cached world: the live run writes into it
+    # A weekday late morning in Beijing when the service starts: the day shifts on.
+    op_start = next_weekday_at(pd.Timestamp(world.as_of).to_pydatetime(), 11)
     settings = world.settings
     # The history's standing backlog is closed, so the queue is the twin's own arrivals: every one of
     # them can be worked before the shifts end, and nothing is dispatched before the twin starts.
     close_backlog(settings, op_start)
     demo_keys(KeyStore(StateStore(settings.resolved_state_db_url)), settings.data_dir / "keys", by="test")
     before = {name: events.read_table(settings, name) for name in TABLES}
-    # The clock reads op_start when the live twin starts (the service may take a while to be ready).
-    go = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STARTUP_SECONDS)
-    anchor = clock_reading(op_start, go, SPEED).anchor
+    # The clock reads op_start when the service starts; the twin starts at the clock's now once it is ready.
+    anchor = clock_reading(op_start, dt.datetime.now(dt.UTC), SPEED).anchor
     assert anchor is not None
     clock = {"OPSMATCH_CLOCK_ANCHOR": anchor.isoformat(), "OPSMATCH_CLOCK_SPEED": str(SPEED)}
     env = world.env(**clock, OPSMATCH_SERVICE__MONITOR_SECONDS="3", OPSMATCH_SERVICE__MAX_BATCH_TASKS="50")
     log_dir = root / "live-log"
     with launch.running(env, root / "service.log") as url:
         widen_timeouts(url, settings.data_dir / "keys" / "ops_head.key")
-        time.sleep(max(0.0, (go - dt.datetime.now(dt.UTC)).total_seconds()))
         argv = [sys.executable, "-m", "apps", "live", "--url", url, "--hours", "1", "--drain-hours", "6"]
         argv += ["--dispatch-minutes", "5", "--tick-seconds", "0.05", "--log-dir", str(log_dir)]
         done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)

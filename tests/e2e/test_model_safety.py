@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 import features.pipeline
+import training.params
 from apps.retrain import read_state, retrain
 from features.spec import table_path
 from opsmatch.ingest import ingest_path
 from serving.state.store import StateStore
+from tests.factories.fast import fast_params
 from tests.factories.loop_world import make_world
 from training.registry import client_for
 from training.specs import MODEL_NAMES
@@ -44,6 +46,8 @@ def _lose_a_third_of_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.slow
 def test_a_broken_worker_join_stops_the_loop_before_registration(tmp_path_factory, monkeypatch) -> None:
     world = make_world(tmp_path_factory.mktemp("safety"), days=40, new_days=1)
+    # the loop's checks and records are tested here, not the models' quality: fast parameters
+    monkeypatch.setattr(training.params, "PARAMS_DIR", fast_params(tmp_path_factory.mktemp("fast-params")))
     first = retrain(world.settings)
     assert first.status == "retrained" and set(first.promoted) == set(MODEL_NAMES), first.lines()
     assert all(not c["failures"] and not c["reference"] for c in first.data_checks.values())

@@ -280,6 +280,11 @@ def test_forecast_and_staffing_by_role_with_ranges_checked(ready: str, world: Wo
     assert {"start", "province_id", "needed", "rostered", "gap"} == set(body["rows"][0])
     assert all(row["gap"] == row["rostered"] - row["needed"] for row in body["rows"])
     assert len({row["start"] for row in body["rows"]}) == 6
+    # the window's end cuts no day: the night's work waits for the day's shifts however short the window
+    day = {"from": window["from"], "to": (start + timedelta(days=1)).isoformat()}
+    whole = httpx.get(f"{ready}/staffing", params=day, headers=auth["ops_head"]).json()["rows"]
+    hours = {row["start"] for row in body["rows"]}
+    assert body["rows"] == [row for row in whole if row["start"] in hours]
     assert httpx.get(f"{ready}/staffing", headers=auth["risk"]).status_code == 403
     assert httpx.get(f"{ready}/forecast", headers=auth["risk"]).status_code == 403
     backwards = {"from": window["to"], "to": window["from"]}
