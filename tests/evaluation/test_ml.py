@@ -67,12 +67,12 @@ class _Checked(MLRankingPolicy):
         idle = list(view.idle_workers(view.task_type[task]))
         if len(idle) >= 2 and len(self.checks) < 25:
             cost = self.cost(view, task, idle)
-            self.checks.append((idle[int(np.argmin(cost))], self.svc.rank(task, idle, prescreen=0)))
+            self.checks.append((idle[int(np.argmin(cost))], self.svc.rank(task, idle)))  # all scored
         super().on_task(view, task)
 
 
 def test_policy_cost_is_the_services_ranking(models, period) -> None:
-    policy = _Checked(models, prescreen=0)
+    policy = _Checked(models)
     policy.checks = []
     run_policy(period, policy)
     assert len(policy.checks) == 25
