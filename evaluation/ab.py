@@ -219,8 +219,9 @@ def evaluate_policies(
             ctx.changes = ()
             policy = build_policy(name, ctx)
             result = run_policy(period, policy)
-            if callable(getattr(policy, "ran_with", None)):
-                ran_with[name] = policy.ran_with()
+            reports = getattr(policy, "ran_with", None)  # the ML policies: the service settings they used
+            if callable(reports):
+                ran_with[name] = reports()
             extra: dict[str, float] = {}
             if isinstance(policy, WatchlistPolicy):
                 extra = {}
