@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +53,7 @@ def settings_of(root: Path) -> Settings:
         data_dir=root / "data",
         mlflow_tracking_uri=mlflow,
         mlflow_artifact_root=root / "artifacts" if (root / "artifacts").exists() else root / "mlruns",
-        api_token=TOKEN,
+        api_token=SecretStr(TOKEN),
     )
 
 
@@ -118,20 +119,25 @@ def timed(n: int, call: Any) -> list[float]:
     return out
 
 
-def next_sweep(c: httpx.Client, timeout: float = 120) -> float | None:
+def next_sweep(c: httpx.Client, timeout: float = 300) -> float | None:
     """Wait for the monitor's next pass; its wall seconds."""
     seen = metric(c, "opsmatch_monitor_sweeps")
+    last = metric(c, "opsmatch_monitor_last_seconds")
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while time.time() < deadline:  # the count moves when a pass starts, its seconds when it ends
         time.sleep(1)
         if metric(c, "opsmatch_monitor_sweeps") != seen:
-            return metric(c, "opsmatch_monitor_last_seconds")
+            while time.time() < deadline:
+                if (got := metric(c, "opsmatch_monitor_last_seconds")) != last:
+                    return got
+                time.sleep(1)
     return None
 
 
-def run(root: Path, n: int, idle: float, log: Path) -> dict[str, Any]:
+def run(root: Path, n: int, idle: float, log: Path, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """The figures of one world (``extra``: more environment of the service, e.g. its clock)."""
     settings = settings_of(root)
-    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")))
+    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")), **(extra or {}))
     port = launch.free_port()
     start = time.monotonic()
     proc = launch.start(env, port, log)
@@ -195,8 +201,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--idle", type=float, default=30.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service (repeatable)")
     args = ap.parse_args()
-    got = run(args.root.resolve(), args.n, args.idle, Path(tempfile.mkdtemp()) / "serve.log")
+    extra = dict(e.split("=", 1) for e in args.env)
+    got = run(args.root.resolve(), args.n, args.idle, Path(tempfile.mkdtemp()) / "serve.log", extra)
     got["label"] = args.label
     print(json.dumps(got, indent=1, default=str))
     if args.json:
