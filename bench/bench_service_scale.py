@@ -172,7 +172,8 @@ def run(root: Path, n: int, idle: float, log: Path, extra: dict[str, str] | None
         ]
         c.post("/workers/status", json={"statuses": statuses}).raise_for_status()
         waiting = c.get("/tasks", params={"status": "waiting", "limit": n}).json()["tasks"]
-        ids = [t["task_id"] for t in waiting] or [None]
+        waiting = waiting or c.get("/tasks", params={"status": "open", "limit": n}).json()["tasks"]
+        ids = [t["task_id"] for t in waiting]
         i = iter(ids * (n // len(ids) + 1))
         cpu0 = cpu_seconds(pids)
         ranks = timed(n, lambda: c.post("/rank", json={"task_id": next(i), "top_k": 10}))
@@ -191,6 +192,7 @@ def run(root: Path, n: int, idle: float, log: Path, extra: dict[str, str] | None
         out["load"] = round(os.getloadavg()[0], 1)
     finally:
         launch.stop(proc)
+        print(json.dumps(out, default=str))  # what was measured, also when a step failed
     return out
 
 
