@@ -44,6 +44,9 @@ def test_a_list_without_a_holdout_reports_no_uplift() -> None:
     log, outcomes = _team(20)
     units = holdout_units(log.assign(holdout=False), outcomes, window_days=7.0)
     assert np.isnan(uplift_figures(units)["qini_auc"]) and qini_points(units) == []
+    alike = holdout_units(log, outcomes.assign(complaint=False), window_days=7.0)  # nobody complains
+    got = uplift_figures(alike)
+    assert got["uplift_at_capacity"] == 0.0 and np.isnan(got["qini_auc"]) and qini_points(alike) == []
 
 
 def test_the_report_section_pairs_the_list_with_and_without_the_words() -> None:
