@@ -53,6 +53,16 @@ def book_records(book: TaskBook, task_ids: list[str]) -> dict[str, TaskRecord]:
     return book.records(task_ids) if task_ids else {}
 
 
+def open_records(engine, task_ids: list[str]) -> list[TaskRecord]:  # noqa: ANN001 - serving.engine.Engine
+    """Records of the open tasks, in order: the task book's, else the feature store's; a task neither
+    knows is left out (it is scored once the book holds it)."""
+    found = book_records(engine.book, task_ids)
+    rest = [i for i in task_ids if i not in found]
+    if rest:
+        found = {**found, **engine.runtime.tasks.get_tasks(rest)}
+    return [found[i] for i in task_ids if i in found]
+
+
 def current_risk(scorer, records: list[TaskRecord], now: datetime) -> np.ndarray:  # noqa: ANN001
     """P(complaint) of each task at ``now``, without contributions (the cheap path for many tasks)."""
     if not records:
