@@ -364,7 +364,7 @@ class TaskBook:
         self.refresh()
         after = None if created_after is None else _us(created_after)
         with self._lock:
-            versions = dict(self._versions)
+            versions, held_open = dict(self._versions), len(self._open)
         ids, total = task_store.closed_page(
             self.where,
             versions,
@@ -373,6 +373,7 @@ class TaskBook:
             created_after_us=after,
             sort=sort,
             limit=limit,
+            open_count=held_open,
         )
         facts = self._fetch(ids)
         out = []
