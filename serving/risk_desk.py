@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from features.request_time import hours_to_sla
@@ -116,10 +117,14 @@ def _as_of(engine: Engine, day: date | None) -> tuple[date, datetime]:
     return day, min(now, end)
 
 
+EXPLAIN_AHEAD = 500  # open tasks the warm-up explains ahead (the riskiest; a national list shows ~140)
+
+
 def warm(engine: Engine, stop: threading.Event, poll_seconds: float = 2.0) -> None:
-    """Once the complaint_pre champion is served: load the task book and enrich and score every open
-    task once, so the first watchlist (and the risk view) answers from held records (a background
-    thread at service start; best effort)."""
+    """Once the complaint_pre champion is served: load the task book, enrich and score every open task
+    once into the shared risk cache and explain the riskiest ``EXPLAIN_AHEAD``, so the first watchlist
+    (and the risk view) answers from held scores and reasons (a background thread at service start;
+    best effort)."""
     while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
         stop.wait(poll_seconds)
     if stop.is_set():
@@ -128,8 +133,10 @@ def warm(engine: Engine, stop: threading.Event, poll_seconds: float = 2.0) -> No
         live = book_open_tasks(engine.book)
         records = _records(engine, live[live["customer_id"].notna()])
         _, policy = engine.policy()
-        step = policy.alerts.risk_step_hours
-        engine.alert_watch.cache.scores(engine.runtime.scorer, records, engine.clock(), step)
+        step, now, scorer = policy.alerts.risk_step_hours, engine.clock(), engine.runtime.scorer
+        prob = engine.alert_watch.cache.scores(scorer, records, now, step)
+        top = np.argsort(-prob, kind="stable")[:EXPLAIN_AHEAD]  # the riskiest: the rows a list shows
+        engine.alert_watch.cache.reasons(scorer, [records[int(i)] for i in top], now, step)
     except Exception:  # noqa: BLE001 - the first watchlist does the same work and reports
         log.exception("warming the risk desk failed")
 
