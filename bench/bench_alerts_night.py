@@ -14,6 +14,9 @@ Run (a world bootstrapped at a Beijing night; ~6 min on 2 cores)::
       OPSMATCH_MLFLOW_ARTIFACT_ROOT=/tmp/night/artifacts .venv/bin/opsmatch bootstrap
     OPSMATCH_DATA_DIR=/tmp/night/data OPSMATCH_MLFLOW_TRACKING_URI=sqlite:////tmp/night/mlflow.db \\
       OPSMATCH_MLFLOW_ARTIFACT_ROOT=/tmp/night/artifacts .venv/bin/python bench/bench_alerts_night.py
+
+or on a world whose history ended at a Beijing night, with the service's clock started there:
+``... bench/bench_alerts_night.py 2026-12-06T20:45:00+00:00`` (04:45 Beijing).
 """
 
 from __future__ import annotations
@@ -56,7 +59,15 @@ def _wait(check, timeout: float, what: str):  # noqa: ANN001, ANN202
 def main() -> None:
     settings = Settings(api_token=TOKEN)
     home = Path(tempfile.mkdtemp(prefix="alerts-night-"))
-    env = launch.service_env(settings, home / "bentoml", OPSMATCH_SERVICE__MONITOR_SECONDS="5")
+    clock = {}
+    if len(sys.argv) > 1:  # a start time: the service's clock reads it now and runs on (a world ended then)
+        anchor = datetime.now().astimezone().isoformat()
+        clock = {
+            "OPSMATCH_CLOCK_ANCHOR": anchor,
+            "OPSMATCH_CLOCK_START": sys.argv[1],
+            "OPSMATCH_CLOCK_SPEED": "1",
+        }
+    env = launch.service_env(settings, home / "bentoml", OPSMATCH_SERVICE__MONITOR_SECONDS="5", **clock)
     with (
         launch.running(env, home / "serve.log", path="/livez", timeout=600) as url,
         httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300) as c,
@@ -75,6 +86,7 @@ def main() -> None:
             page = c.get("/alerts", params={"state": "active", "limit": 1000, "offset": offset}).json()
             rows += page["alerts"]
             offset = page["next_offset"]
+        shown = c.get("/alerts", params={"state": "open", "limit": 1000}).json()["alerts"]
         info = c.get("/info").json()
     now = datetime.fromisoformat(info.get("clock", {}).get("now") or datetime.now().astimezone().isoformat())
     per_scope = Counter((a["province_id"], a["kind"]) for a in rows)
@@ -86,6 +98,9 @@ def main() -> None:
         "beijing_time": now.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="minutes"),
         "open_incidents": len(rows),
         "max_per_province_and_kind": max(per_scope.values(), default=0),
+        "open_shown": len(shown),  # state=open: neither silenced nor inhibited (the console's open list)
+        "open_shown_by_kind": dict(sorted(Counter(a["kind"] for a in shown).items())),
+        "inhibited": sum(1 for a in rows if a.get("inhibited_by")),
         "incidents_by_kind": dict(sorted(by_kind.items())),
         "subjects_by_kind": dict(sorted(covered.items())),
         "provinces_with_alerts": len({a["province_id"] for a in rows if a["province_id"]}),

@@ -104,14 +104,19 @@ def private_copy(root: Path) -> Path:
     return dst
 
 
-def watchlist(copy: Path, n: int) -> dict[str, Any]:
+def service_extra(scenario: str) -> dict[str, str]:
+    """The service's clock and scenario: the world's (the demo clock continues from its newest event)."""
+    return {"OPSMATCH_CLOCK": "demo", "OPSMATCH_SCENARIO": scenario}
+
+
+def watchlist(copy: Path, n: int, scenario: str) -> dict[str, Any]:
     """First and warm ``GET /watchlist`` (national) on a real service over the copy."""
     import bench_service_scale as svc
 
     from serving.runtime import launch
 
     settings = svc.settings_of(copy)
-    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")))
+    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")), **service_extra(scenario))
     with launch.running(env, copy / "watchlist-serve.log", timeout=900) as url:
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {svc.TOKEN}"}, timeout=600)
         calls = svc.timed(n + 1, lambda: c.get("/watchlist"))
@@ -121,15 +126,15 @@ def watchlist(copy: Path, n: int) -> dict[str, Any]:
     return {"first_ms": round(calls[0]), "p50_ms": round(p50), "p99_ms": round(p99), "entries": size}
 
 
-def service(root: Path, n: int, idle: float) -> dict[str, Any]:
+def service(root: Path, scenario: str, n: int, idle: float) -> dict[str, Any]:
     """The service side (``bench_service_scale.run``) on a private copy of the world, then removed."""
     import bench_service_scale as svc
 
     copy = private_copy(root)
     try:
-        got = svc.run(copy, n, idle, copy / "serve.log")
+        got = svc.run(copy, n, idle, copy / "serve.log", service_extra(scenario))
         if "watchlist_ms" not in got:
-            got["watchlist"] = watchlist(copy, max(3, n // 10))
+            got["watchlist"] = watchlist(copy, max(3, n // 10), scenario)
         return got
     finally:
         shutil.rmtree(copy, ignore_errors=True)
@@ -229,7 +234,7 @@ def main() -> None:
         results[size] = {"bootstrap": boot}
         print(json.dumps({size: boot}), flush=True)
         if not args.no_service:
-            results[size]["service"] = service(root, args.n, args.idle)
+            results[size]["service"] = service(root, scenario, args.n, args.idle)
             print(json.dumps({size: results[size]["service"]}, default=str), flush=True)
     (args.worlds / "bench-scale.json").write_text(json.dumps(results, indent=1, default=str))
     text = table(results)

@@ -6,7 +6,8 @@ On the data dir of a bootstrapped world (default scenario: ``opsmatch bootstrap`
 - the ``complaint_pre`` champion's test figures (AUC, ECE, precision at capacity) recorded by training;
 - one inline task scored at intake and at 0, 24, 48 and 62 h past its SLA (probability, tier, reasons);
 - ``GET /watchlist`` (national) timed in-process: the first call (the task book loads, every open task
-  is enriched once) and ``--repeat`` warm calls (p50, max).
+  is enriched once), ``--repeat`` warm calls (p50, max) and as many with the risk cache emptied before
+  each call (every open task predicted and the page explained again: the path before the cache).
 
 Writes the "## Watchlist and wait-aware risk" section of ``docs/benchmarks.md`` with ``--write``.
 
@@ -37,10 +38,11 @@ from opsmatch import events  # noqa: E402
 from opsmatch.settings import Settings  # noqa: E402
 from serving.api import schemas as s  # noqa: E402
 from serving.config import load_service_config  # noqa: E402
-from serving.runtime.components import build_runtime, row_validator  # noqa: E402
-from serving.runtime.engine import Engine  # noqa: E402
-from serving.state.event_index import EventIndex  # noqa: E402
-from serving.state.store import StateStore  # noqa: E402
+from serving.risk.cache import RiskCache  # noqa: E402
+from serving.runtime.components import build_runtime, row_validator  # noqa: E402  # noqa: E402
+from serving.runtime.engine import Engine  # noqa: E402  # noqa: E402
+from serving.state.event_index import EventIndex  # noqa: E402  # noqa: E402
+from serving.state.store import StateStore  # noqa: E402  # noqa: E402
 
 SECTION = "## Watchlist and wait-aware risk"
 SHOWN = ("auc", "ece", "brier", "precision_at_capacity")
@@ -106,6 +108,16 @@ def main() -> None:
         engine.watchlist(None, None, actor="bench")
         warm.append(time.perf_counter() - started)
         cpu.append(time.process_time() - used)  # CPU of this process: less sensitive to other load
+    cold_cache, cold_cpu = (
+        [],
+        [],
+    )  # the path before the risk cache: every open task predicted, the page explained
+    for _ in range(args.repeat):
+        engine.alert_watch.cache = RiskCache()
+        started, used = time.perf_counter(), time.process_time()
+        engine.watchlist(None, None, actor="bench")
+        cold_cache.append(time.perf_counter() - started)
+        cold_cpu.append(time.process_time() - used)
     load = os.getloadavg()[0]
     runtime.close()
     store.close()
@@ -128,6 +140,9 @@ def main() -> None:
         f"| warm p50 over {args.repeat} | {statistics.median(warm):.3f} |",
         f"| warm max | {max(warm):.3f} |",
         f"| warm p50, CPU seconds of the process | {statistics.median(cpu):.3f} |",
+        f"| risk cache emptied before each call: p50 / CPU p50 | {statistics.median(cold_cache):.3f} / "
+        f"{statistics.median(cold_cpu):.3f} |",
+        f"| CPU ratio, cache emptied / warm | {statistics.median(cold_cpu) / statistics.median(cpu):.1f}x |",
         "",
         f"Load average at the end of the run: {load:.1f} (other sessions' tests on the same 2 cores).",
         "",

@@ -32,7 +32,8 @@ from evaluation.replay import evaluation_period, history_info, run_policy
 from evaluation.snowstorm import STORM_SCENARIO, Storm, place_storm, storm_figures
 from evaluation.stats import Interval, paired_difference, paired_ratio
 from evaluation.targets import Target, check_targets
-from evaluation.watchlist import WatchlistPolicy, frontier, team_kpis, team_work
+from evaluation.voice_report import text_champion_table
+from evaluation.watchlist import WatchlistPolicy, frontier, team_kpis, team_work, voice_kpis
 from opsmatch.settings import Settings
 from simulator.outcomes import task_outcomes
 
@@ -124,6 +125,7 @@ class ABReport:
     notes: list[str] = field(default_factory=list)
     frontier: pd.DataFrame = field(default_factory=pd.DataFrame)  # policy, seed, capacity x effect, rates
     frontier_config: dict[str, float] = field(default_factory=dict)  # the scenario's risk-team defaults
+    text_table: dict[str, dict[str, float]] = field(default_factory=dict)  # the text champion's holdout
 
     def frontier_summary(self, reference: str = "legacy_fifo") -> pd.DataFrame:
         """Per policy x capacity x effect: complaint and escalated ratios to ``reference`` (95 % CI)."""
@@ -229,7 +231,8 @@ def evaluate_policies(
                     extra = alert_precision(policy.lists.frame(), task_outcomes(result), period.config)
                 work = team_work(period, result, policy)
                 kpis = compute_kpis(result, work.outcomes)
-                extra.update(team_kpis(work))
+                extra.update(team_kpis(work, period.config.risk_team.effect_days))
+                extra.update(voice_kpis(period, result, policy))
                 frontier_rows += [
                     {"policy": name, "seed": seed, **r} for r in frontier(period, result, policy)
                 ]
@@ -288,6 +291,8 @@ def evaluate_policies(
     )
     if ctx.models is not None:
         report.model_versions = dict(ctx.models.scorer.versions())
+    if ctx.voice is not None:
+        report.text_table = text_champion_table(settings)
     report.targets = check_targets(report)
     if storm is not None:
         report.snowstorm = SnowstormReport(storm, pd.DataFrame(storm_rows))

@@ -11,6 +11,7 @@
 | ``ml_ranking_prev``, ``ml_watchlist_prev`` | the same, with the weights before issue 15 |
 | ``watchlist_random`` | ``legacy_fifo`` + the risk team contacting customers at random (the control) |
 | ``ml_watchlist`` | ``ml_ranking`` + the risk team working the served model's watchlist (``watchlist.py``) |
+| ``ml_watchlist_text`` | ``ml_watchlist`` whose list also reads what customers said (issue 27) |
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy, PolicyChange
 from evaluation.twin_service import ServingModels
+from evaluation.voice_scores import VoiceModels
 from evaluation.watchlist import WatchlistPolicy
 from opsmatch.settings import Settings
 from serving.config import default_policy, merge_policy
@@ -50,6 +52,7 @@ class PolicyContext:
     settings: Settings | None = None
     changes: Sequence[PolicyChange] = ()
     models: ServingModels | None = field(default=None, repr=False)
+    voice: VoiceModels | None = field(default=None, repr=False)
 
     def served(self) -> ServingModels:
         if self.models is None:
@@ -57,6 +60,14 @@ class PolicyContext:
                 raise ValueError("ML policies need settings (champions and profiles) or loaded models")
             self.models = ServingModels.from_settings(self.settings)
         return self.models
+
+    def voiced(self) -> VoiceModels:
+        """The text model and the text-aware risk (champions of ``opsmatch text train``)."""
+        if self.voice is None:
+            if self.settings is None:
+                raise ValueError("the text-aware watchlist needs settings (its champions) or loaded models")
+            self.voice = VoiceModels.from_settings(self.settings)
+        return self.voice
 
 
 # The unit-free weights before issue 15 (parts in type-median handling times: complaint 3, QA failure 2,
@@ -99,6 +110,12 @@ FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
     "watchlist_random": lambda ctx: WatchlistPolicy(LegacyPolicy(explore=False), None, name=CONTROL),
     "ml_watchlist": lambda ctx: WatchlistPolicy(
         MLRankingPolicy(ctx.served(), changes=ctx.changes), ctx.served(), name="ml_watchlist"
+    ),
+    "ml_watchlist_text": lambda ctx: WatchlistPolicy(
+        MLRankingPolicy(ctx.served(), changes=ctx.changes),
+        ctx.served(),
+        name="ml_watchlist_text",
+        voice=ctx.voiced,  # loaded when the team ranks, after the replay
     ),
     "oracle_batch": lambda ctx: OracleBatchPolicy(ctx.truth),
 }

@@ -45,7 +45,7 @@ def holdout_units(log: pd.DataFrame, outcomes: pd.DataFrame, window_days: float)
 
 def uplift_figures(units: pd.DataFrame, top: float = 0.3) -> dict[str, float]:
     """``uplift_at_capacity``, ``uplift_at_30`` (top share ``top``) and ``qini_auc``; NaN when an arm is
-    empty."""
+    empty (and the last two when every unit has the same outcome)."""
     nan = {"uplift_at_capacity": np.nan, "uplift_at_30": np.nan, "qini_auc": np.nan}
     t = units["treated"].to_numpy(dtype=int)
     if len(units) < 4 or t.min() == t.max():
@@ -53,10 +53,13 @@ def uplift_figures(units: pd.DataFrame, top: float = 0.3) -> dict[str, float]:
     from sklift.metrics import qini_auc_score, uplift_at_k
 
     y, s = units["prevented_y"].to_numpy(dtype=int), units["score"].to_numpy(dtype=float)
+    at_capacity = float(y[t == 1].mean() - y[t == 0].mean())  # the whole walked list
+    if y.min() == y.max():  # every unit alike: no ranking to judge (sklift refuses a constant label)
+        return nan | {"uplift_at_capacity": at_capacity}
     with warnings.catch_warnings():  # sklift 0.5.1 calls sklearn's deprecated stable_cumsum
         warnings.simplefilter("ignore", FutureWarning)
         return {
-            "uplift_at_capacity": float(y[t == 1].mean() - y[t == 0].mean()),  # the whole walked list
+            "uplift_at_capacity": at_capacity,
             "uplift_at_30": float(uplift_at_k(y, s, t, strategy="overall", k=top)),
             "qini_auc": float(qini_auc_score(y, s, t)),
         }
@@ -65,14 +68,14 @@ def uplift_figures(units: pd.DataFrame, top: float = 0.3) -> dict[str, float]:
 def qini_points(units: pd.DataFrame, points: int = 11) -> list[dict[str, Any]]:
     """The Qini curve at ``points`` evenly spaced shares of the ranked list: share, incremental
     prevented (treated-scaled), random line."""
-    t = units["treated"].to_numpy(dtype=int)
-    if len(units) < 4 or t.min() == t.max():
+    t, y = units["treated"].to_numpy(dtype=int), units["prevented_y"].to_numpy(dtype=int)
+    if len(units) < 4 or t.min() == t.max() or y.min() == y.max():
         return []
     from sklift.metrics import qini_curve
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        x, q = qini_curve(units["prevented_y"].to_numpy(dtype=int), units["score"].to_numpy(dtype=float), t)
+        x, q = qini_curve(y, units["score"].to_numpy(dtype=float), t)
     x, q = np.asarray(x, dtype=float), np.asarray(q, dtype=float)
     at = np.linspace(0, x[-1], points)
     curve = np.interp(at, x, q)

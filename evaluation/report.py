@@ -19,6 +19,7 @@ import pandas as pd
 
 from evaluation.charts import write_charts
 from evaluation.kpis import LATE_WEIGHT
+from evaluation.voice_report import voice_section
 
 if TYPE_CHECKING:
     from evaluation.ab import ABReport
@@ -137,6 +138,7 @@ def render_markdown(report: ABReport, charts: dict[str, Path]) -> str:
             "",
         ]
     out += _risk_section(report)
+    out += voice_section(report.runs, report.text_table)
     out += ["## Charts", ""] + [f"![{name}]({path.name})" for name, path in charts.items()] + [""]
     if report.snowstorm is not None:
         out += _snowstorm_section(report)

@@ -37,6 +37,7 @@ TURNAROUND_CUT = 0.20
 QA_TOLERANCE = 0.005
 ORACLE_COST_MARGIN = 0.10
 WATCHLIST = "ml_watchlist"
+WATCHLISTS = (WATCHLIST, "ml_watchlist_text")  # the second also reads what customers said (issue 27)
 WATCHLIST_COMPLAINT_RATIO = 0.60
 WATCHLIST_COMPLAINT_HIGH = 0.70
 SEED001_ESCALATED_CUT = 0.46  # Huaan P&C: escalated complaints -46 % in two months (domain.md)
@@ -121,7 +122,7 @@ def check_targets(report: ABReport) -> list[Target]:
                     "" if d.estimate >= -QA_TOLERANCE else "raise the quality weight of the serving cost",
                 )
             )
-        if policy == WATCHLIST and LEGACY in report.policies:
+        if policy in WATCHLISTS and LEGACY in report.policies:
             out += _watchlist_targets(report, policy)
         if ORACLE in report.policies:
             r = report.ratio(policy, ORACLE, "true_cost_total")

@@ -2,6 +2,8 @@
 
 - ``watchlist_random`` (the control): province-local FIFO dispatch; the team contacts customers in a
   random order at the same capacity.
+- ``ml_watchlist_text``: the same, the list's P(complaint) updated by what each customer said before it
+  was scored (``evaluation.voice_scores``, issue 27).
 - ``ml_watchlist``: the service's /rank dispatch (``MLRankingPolicy``); the team's list is ranked by
   expected complaints prevented, the served complaint model's P(complaint) of each completed task with
   the worker who did it x the effect, scored once, within the hour after the task completes, with the
@@ -16,15 +18,17 @@ team on one replay for each capacity x effect.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from evaluation.alert_quality import RiskLists
+from evaluation.prevention import holdout_units, uplift_figures
 from evaluation.replay import EvalPeriod
 from evaluation.task_features import sim_datetime
 from evaluation.twin_service import ServingModels, TwinService, twin_policy
+from evaluation.voice_scores import VoiceModels, replay_voice_scores
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
 from simulator.outcomes import task_outcomes
@@ -40,8 +44,14 @@ FRONTIER_EFFECT: tuple[float, ...] = (0.3, 0.5, 0.8)
 class WatchlistPolicy(Policy):
     """``inner``'s dispatch, plus (with ``models``) the served P(complaint) of each completed task."""
 
-    def __init__(self, inner: Policy, models: ServingModels | None = None, name: str = "watchlist") -> None:
-        self.inner, self.models, self.name = inner, models, name
+    def __init__(
+        self,
+        inner: Policy,
+        models: ServingModels | None = None,
+        name: str = "watchlist",
+        voice: VoiceModels | Callable[[], VoiceModels] | None = None,
+    ) -> None:
+        self.inner, self.models, self.name, self.voice = inner, models, name, voice
         self.tick_minutes = inner.tick_minutes or (SCORE_EVERY_MINUTES if models is not None else None)
         self._scores: np.ndarray | None = None
         self.lists: RiskLists | None = None  # the daily high-risk lists (evaluation.alert_quality)
@@ -61,6 +71,7 @@ class WatchlistPolicy(Policy):
             svc if isinstance(svc, TwinService) else TwinService(self.models, view, twin_policy(view.config))
         )
         self._scores = np.full(len(view.task_state), np.nan)
+        self._scored_at = np.full(len(view.task_state), np.nan)
         self._next = view.now + SCORE_EVERY_MINUTES
         self.lists = RiskLists()
 
@@ -95,10 +106,20 @@ class WatchlistPolicy(Policy):
             recs, self.svc.pool, np.arange(len(recs), dtype=np.int64), pool_rows, now=sim_datetime(view)
         )
         self._scores[tasks] = np.asarray(scores.p_complaint, dtype=float)
+        self._scored_at[tasks] = view.now
 
     def scores(self) -> np.ndarray | None:
         """Per-task served P(complaint) (NaN for tasks never scored), or None for a random list."""
         return None if self._scores is None else self._scores.copy()
+
+    def ranked_scores(self, result: SimResult, outcomes: pd.DataFrame) -> np.ndarray | None:
+        """What the team ranks by: the served P(complaint), updated by the customers' words before each
+        task was scored when the policy has the text models (``evaluation.voice_scores``)."""
+        s = self.scores()
+        if s is None or self.voice is None:
+            return s
+        models = self.voice() if callable(self.voice) else self.voice  # loaded once the replay is done
+        return replay_voice_scores(models, result, outcomes, s, self._scored_at)
 
 
 def team_work(
@@ -109,9 +130,10 @@ def team_work(
     capacity_share: float | None = None,
     effect: float | None = None,
     outcomes: pd.DataFrame | None = None,
+    scores: np.ndarray | None = None,
 ) -> TeamWork:
     """The risk team over one replay of a watchlist policy (the scenario's capacity and effect unless
-    overridden)."""
+    overridden; ``scores``: the ranking, else the policy's)."""
     o = task_outcomes(result) if outcomes is None else outcomes
     return work_watchlist(
         period.config,
@@ -119,19 +141,36 @@ def team_work(
         result.noise,
         len(period.arrivals.customers),
         period.seed,
-        scores=policy.scores(),
+        scores=policy.ranked_scores(result, o) if scores is None else scores,
         capacity_share=capacity_share,
         effect=effect,
     )
 
 
-def team_kpis(work: TeamWork) -> dict[str, float]:
-    """The team's own figures: contacts per day, team minutes per day, share of listed rows held out."""
+def voice_kpis(period: EvalPeriod, result: SimResult, policy: WatchlistPolicy) -> dict[str, float]:
+    """With the text models: the same replay's team ranked by the served P(complaint) alone, paired
+    (``complaint_rate_served_only``, ``escalated_rate_served_only``); empty without them."""
+    if policy.voice is None or policy.scores() is None:
+        return {}
+    o = task_outcomes(result)
+    w = team_work(period, result, policy, outcomes=o, scores=policy.scores())
+    done = w.outcomes[w.outcomes["completed"].notna()]
+    high = done["complaint"].astype(bool) & (done["severity"] == "high")
+    return {
+        "complaint_rate_served_only": float(done["complaint"].astype(float).mean()),
+        "escalated_rate_served_only": float(high.mean()),
+    }
+
+
+def team_kpis(work: TeamWork, window_days: float = 7.0) -> dict[str, float]:
+    """The team's own figures: contacts per day, team minutes per day, share of listed rows held out, and
+    the list's uplift on its holdout (``evaluation.prevention``: uplift@capacity, @30 %, Qini AUC)."""
     days = max(len([c for c in work.capacity.values() if c > 0]), 1)
     return {
         "risk_contacts_per_day": len(work.contacts) / days,
         "risk_team_minutes_per_day": work.team_minutes / days,
         "risk_holdout_share": float(work.log["holdout"].mean()) if len(work.log) else float("nan"),
+        **uplift_figures(holdout_units(work.log, work.outcomes, window_days)),
     }
 
 
@@ -144,10 +183,11 @@ def frontier(
 ) -> list[dict[str, float]]:
     """Complaint and escalated-complaint rates (over completed tasks) for each capacity x effect."""
     o = task_outcomes(result)
+    ranked = policy.ranked_scores(result, o)
     rows = []
     for cap in capacities:
         for eff in effects:
-            w = team_work(period, result, policy, capacity_share=cap, effect=eff, outcomes=o)
+            w = team_work(period, result, policy, capacity_share=cap, effect=eff, outcomes=o, scores=ranked)
             done = w.outcomes[w.outcomes["completed"].notna()]
             rows.append(
                 {

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -106,37 +106,53 @@ def empty_table(view: str) -> pd.DataFrame:
 
 def compute_tables(events: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict]:
     """All feature tables plus the auxiliary cache tables, and manifest facts. Pure."""
+    tables, facts = iter_tables(events)
+    return dict(tables), facts
+
+
+def iter_tables(events: dict[str, pd.DataFrame]) -> tuple[Iterator[tuple[str, pd.DataFrame]], dict]:
+    """``compute_tables`` one table at a time (name, frame), and the manifest facts: a writer stores and
+    drops each before the next is built, so only one output frame is held beside the events."""
     rng = event_time_range(events)
     if rng is None:
-        tables = {v: empty_table(v) for v in VIEWS}
-        tables[TYPE_STATS] = pd.DataFrame()
-        tables[WORKER_STATS] = pd.DataFrame()
-        tables[PAIR_STATS] = pd.DataFrame()
-        return tables, {"as_of": None, "history_start": None}
+        empty = [(v, empty_table(v)) for v in VIEWS]
+        aux = [(n, pd.DataFrame()) for n in (TYPE_STATS, WORKER_STATS, PAIR_STATS)]
+        return iter([*empty, *aux]), {"as_of": None, "history_start": None}
     t_first, t_last = rng
     daily = snapshot_grid(t_first, t_last, DAY)
     hourly = snapshot_grid(t_first, t_last, HOUR)
-    wt = build_worker_tables(events, daily)
-    tables = {
-        "worker_profile": wt.profile,
-        "worker_type_perf": wt.type_perf,
-        "task_profile": build_task_profile(events["tasks"], events["provinces"]),
-        "customer_profile": build_customer_profile(
-            events["customers"], events["tasks"], events["complaints"], int(daily[0]), events["interventions"]
-        ),
-        "province_status": build_province_status(events, hourly),
-        "worker_status": build_worker_status(events["worker_status"]),
-        "worker_last_qa": build_worker_last_qa(events["qa_results"]),
-        TYPE_STATS: wt.type_stats,
-        WORKER_STATS: wt.worker_stats,
-        PAIR_STATS: wt.pair_stats,
-    }
     facts = {
         "as_of": from_us(daily[-1:])[0].isoformat(),
         "history_start": from_us(daily[:1])[0].isoformat(),
         "online_since": from_us(np.array([online_since(events, int(daily[-1]))]))[0].isoformat(),
     }
-    return tables, facts
+
+    def tables() -> Iterator[tuple[str, pd.DataFrame]]:
+        parts = vars(build_worker_tables(events, daily))  # released part by part as they are yielded
+        for name, attr in (
+            ("worker_profile", "profile"),
+            ("worker_type_perf", "type_perf"),
+            (TYPE_STATS, "type_stats"),
+            (WORKER_STATS, "worker_stats"),
+            (PAIR_STATS, "pair_stats"),
+        ):
+            yield name, parts.pop(attr)
+        yield "task_profile", build_task_profile(events["tasks"], events["provinces"])
+        yield (
+            "customer_profile",
+            build_customer_profile(
+                events["customers"],
+                events["tasks"],
+                events["complaints"],
+                int(daily[0]),
+                events["interventions"],
+            ),
+        )
+        yield "province_status", build_province_status(events, hourly)
+        yield "worker_status", build_worker_status(events["worker_status"])
+        yield "worker_last_qa", build_worker_last_qa(events["qa_results"])
+
+    return tables(), facts
 
 
 def parquet_bytes(df: pd.DataFrame, view: str | None = None) -> bytes:
@@ -210,19 +226,21 @@ def build_features(
     step(0.0)
     events = load_events(settings, version)
     step(1.0)
-    tables, facts = compute_tables(events)
+    tables, facts = iter_tables(events)
+    rows, changed = {}, set()
+    for n, frame in tables:  # each table built, written and dropped before the next (bounded at 10x)
+        rows[n] = len(frame)
+        if write_if_changed(table_path(out_dir, n), parquet_bytes(frame, n if n in VIEWS else None)):
+            changed.add(n)
+        del frame
     step(2.0)
-    written = [
-        n
-        for n in names
-        if write_if_changed(table_path(out_dir, n), parquet_bytes(tables[n], n if n in VIEWS else None))
-    ]
+    written = [n for n in names if n in changed]
     manifest = {
         "version": PIPELINE_VERSION,
         "fingerprint": fingerprint,
         "events_version": version,
         **facts,
-        "rows": {n: len(tables[n]) for n in names},
+        "rows": {n: rows[n] for n in names},
     }
     write_if_changed(tables_dir(out_dir) / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
     step(3.0)

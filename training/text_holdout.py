@@ -6,7 +6,9 @@ each a LightGBM on the task and customer inputs, the wait, and:
 - ``no_text``: nothing said;
 - ``keywords``: how many words of a keyword list the customer's recent contacts contain (negation blind);
 - ``text``: the text model's score (out-of-fold on the training slice) and the interpretable flags.
-Reported: AUC, Brier and ECE on the last ``test_share`` of time, and each text-only score's own AUC.
+Reported: AUC, Brier and ECE on the last ``test_share`` of time, and each text-only score's own AUC;
+``late_*``: the text-aware risk (``training.voice_risk``: the no-text risk updated by the words) fitted
+on the holdout's first half, against the no-text and text models on its second half.
 Every document holds only contacts before the row's time (``features.contact_text.documents``).
 """
 
@@ -24,6 +26,7 @@ from features.spec import COMPLAINT_LABEL_DAYS
 from features.training_frame import snapshot_frame
 from training import metrics
 from training.text_model import fit_text_model, out_of_fold_scores, text_scores
+from training.voice_risk import fit_voice_risk, voice_inputs
 
 BASE = ("task_type", "channel", "complexity", "amount", "age_band", "policy_value_band", "vip",
         "prior_complaints", "age_hours", "hours_to_sla")  # fmt: skip
@@ -94,7 +97,10 @@ def text_holdout(
         "keywords": [*base, "keyword_hits"],
         "text": [*base, "text_score", "contacts_30d", *FLAG_NAMES],
     }
-    table = {name: _figures(y_test, _fit_predict(train, test, cols)) for name, cols in sets.items()}
+    preds = {name: _fit_predict(train, test, cols) for name, cols in sets.items()}
+    table = {name: _figures(y_test, p) for name, p in preds.items()}
+    voice = _voice_risk(test, y_test, preds)
+    table.update(voice["table"])
     table["keywords_only"] = {"auc": metrics.auc(y_test, test["keyword_hits"].to_numpy())}
     table["text_only"] = {"auc": metrics.auc(y_test, test["text_score"].to_numpy())}
     return {
@@ -102,4 +108,21 @@ def text_holdout(
         "rows": {"train": len(train), "test": len(test), "test_positives": int(y_test.sum())},
         "auc_gain": table["text"]["auc"] - table["no_text"]["auc"],
         "model": model,
+        "voice_model": voice["model"],
     }
+
+
+def _voice_risk(test: pd.DataFrame, y: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The text-aware risk (``training.voice_risk``) over the no-text model's holdout predictions: fitted
+    on the holdout's first half in time, measured on the second against the no-text and text models on
+    the same rows, then refitted on the whole holdout for serving."""
+    x = voice_inputs(preds["no_text"], test["text_score"].to_numpy(), test)
+    early = (test["now"] < test["now"].quantile(0.5)).to_numpy()
+    late = ~early
+    fitted = fit_voice_risk(x[early], y[early])
+    table = {
+        "late_no_text": _figures(y[late], preds["no_text"][late]),
+        "late_text": _figures(y[late], preds["text"][late]),
+        "late_voice_risk": _figures(y[late], fitted.predict_proba(x[late])[:, 1]),
+    }
+    return {"table": table, "model": fit_voice_risk(x, y)}

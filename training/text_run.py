@@ -2,9 +2,10 @@
 
 One run: the holdout table of ``training.text_holdout`` (AUC/Brier/ECE with text, without, with the
 keyword list) as metrics, the fitted pipeline as an ``mlflow.sklearn`` model registered under
-``opsmatch-complaint_text``. The gate moves the ``champion`` alias only when the text adds at least
+``opsmatch-complaint_text``, and the text-aware risk (``training.voice_risk``) under
+``opsmatch-complaint_voice``. The gate moves the ``champion`` alias only when the text adds at least
 ``MIN_GAIN`` AUC over no text and beats the keyword list on the same holdout; otherwise the version stays
-a ``challenger``.
+a ``challenger`` (both names move together).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from opsmatch.settings import Settings
 from training.registry import client_for, experiment_named, version_for_alias
 from training.text_holdout import text_holdout
 from training.text_model import MIN_DF, NGRAMS, C
+from training.voice_risk import coefficients
 
 NAME = "opsmatch-complaint_text"
+VOICE_NAME = "opsmatch-complaint_voice"  # the text-aware risk (training.voice_risk), gated with the text
 MIN_GAIN = 0.01
 TABLES = (
     "tasks",
@@ -59,10 +62,32 @@ def train_text(settings: Settings) -> dict[str, Any]:
         info = mlflow.sklearn.log_model(
             result["model"], name="model", pip_requirements=[], registered_model_name=NAME
         )
+        voice = mlflow.sklearn.log_model(
+            result["voice_model"], name="voice_risk", pip_requirements=[], registered_model_name=VOICE_NAME
+        )
+        mlflow.log_dict(coefficients(result["voice_model"]), "voice_risk_coefficients.json")
     version = str(info.registered_model_version)
-    client.set_registered_model_alias(NAME, "champion" if promote else "challenger", version)
+    alias = "champion" if promote else "challenger"
+    client.set_registered_model_alias(NAME, alias, version)
+    client.set_registered_model_alias(VOICE_NAME, alias, str(voice.registered_model_version))
     return {"run_id": run.info.run_id, "version": version, "promoted": promote, "why": why,
             "table": result["table"], "rows": result["rows"]}  # fmt: skip
+
+
+def load_voice_champions(settings: Settings) -> tuple[Any, Any] | None:
+    """``(text pipeline, voice stacker)`` champions, or None when either has none."""
+    import mlflow
+
+    client = client_for(settings)
+    if (
+        version_for_alias(client, NAME, "champion") is None
+        or version_for_alias(client, VOICE_NAME, "champion") is None
+    ):
+        return None
+    return (
+        mlflow.sklearn.load_model(f"models:/{NAME}@champion"),
+        mlflow.sklearn.load_model(f"models:/{VOICE_NAME}@champion"),
+    )
 
 
 def load_text_champion(settings: Settings, known: str | None = None) -> tuple[str, Any] | None:

@@ -34,7 +34,8 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(settlement_app, name="settlement")
 app.add_typer(stack_app, name="stack")
 app.add_typer(text_app, name="text")
-console = Console()
+# In a log (``make run > run.log``) a message is one line: Rich would wrap it at 80 columns mid-sentence.
+console = Console(soft_wrap=not Console().is_terminal)
 
 
 @app.callback()

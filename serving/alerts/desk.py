@@ -21,7 +21,7 @@ from serving.errors import ApiError
 if TYPE_CHECKING:
     from serving.runtime.context import Context
 
-AlertState = Literal["open", "acked", "resolved", "silenced", "active"]
+AlertState = Literal["open", "acked", "resolved", "silenced", "inhibited", "active"]
 MAX_SILENCE_MINUTES = 30 * 24 * 60
 _AWARE = TypeAdapter(AwareDatetime)
 
@@ -67,8 +67,9 @@ def list_alerts(
     limit: int,
     offset: int,
 ) -> s.AlertList:
-    """One page of incidents, worst first. ``state``: open (and not silenced), acked, resolved,
-    silenced (open or acked under a silence), active (open or acked, silenced or not)."""
+    """One page of incidents, worst first. ``state``: open (and neither silenced nor inhibited), acked,
+    resolved, silenced (open or acked under a silence), inhibited (open or acked, muted by an incident
+    that explains it), active (open or acked, silenced, inhibited or not)."""
     if kind is not None and kind not in rules.KINDS:
         raise ApiError(
             400, f"unknown alert kind {kind!r}; one of {', '.join(rules.KINDS)}", ["query", "kind"]
@@ -78,8 +79,11 @@ def list_alerts(
     engine.limit(limit, engine.config.max_alerts_limit, "limit", "alerts")
     states: list[str] | None = None
     silenced: bool | None = None
+    inhibited: bool | None = None
     if state == "open":
-        states, silenced = ["open"], False
+        states, silenced, inhibited = ["open"], False, False
+    elif state == "inhibited":
+        states, inhibited = ["open", "acked"], True
     elif state in ("acked", "resolved"):
         states = [state]
     elif state == "silenced":
@@ -96,6 +100,7 @@ def list_alerts(
         province_id=province_id,
         role=role,
         acked=acked,
+        inhibited=inhibited,
         limit=limit,
         offset=offset,
     )

@@ -22,8 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from serving.alerts.incidents import Incident, spec, trend, worst
+from serving.alerts.inhibit import inhibited_by, inhibited_clause, inhibitors
 from serving.alerts.silences import Silences
-from serving.alerts.tables import _dumps, _utc, incidents, metadata
+from serving.alerts.tables import _dumps, _utc, decode_row, incidents, metadata
 
 TREND_MINUTES = 30.0  # the trend compares with a value up to this old (rolled to the last one seen)
 
@@ -157,7 +158,13 @@ class AlertStore(Silences):
     def get(self, alert_id: str, at: datetime) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(incidents).where(incidents.c.id == alert_id)).mappings().first()
-        return None if row is None else _row(dict(row), self.active_silences(at))
+            muting = inhibitors(conn)
+        if row is None:
+            return None
+        return {
+            **decode_row(dict(row), self.active_silences(at)),
+            "inhibited_by": inhibited_by(dict(row), muting),
+        }
 
     def list(
         self,
@@ -169,10 +176,12 @@ class AlertStore(Silences):
         province_id: str | None = None,
         role: str | None = None,
         acked: bool | None = None,
+        inhibited: bool | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """(total matching, one page): worst first (critical, then largest count), then newest."""
+        """(total matching, one page): worst first (critical, then largest count), then newest.
+        ``inhibited``: only those another incident mutes (``serving.alerts.inhibit``), or only the others."""
         active = self.active_silences(at)
         query = sa.select(incidents)
         if states:
@@ -196,9 +205,15 @@ class AlertStore(Silences):
         )
         order = (rank, incidents.c.count.desc(), incidents.c.last_seen.desc(), incidents.c.id)
         with self.engine.connect() as conn:
+            muting = inhibitors(conn)
+            if inhibited is not None:
+                muted = sa.and_(inhibited_clause(muting), incidents.c.state != "resolved")
+                query = query.where(muted if inhibited else sa.not_(muted))
             total = int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar() or 0)
             rows = conn.execute(query.order_by(*order).limit(limit).offset(offset)).mappings().all()
-        return total, [_row(dict(r), active) for r in rows]
+        return total, [
+            {**decode_row(dict(r), active), "inhibited_by": inhibited_by(dict(r), muting)} for r in rows
+        ]
 
 
 def _race(exc: Exception) -> bool:
@@ -279,19 +294,3 @@ def _resolve_missing(conn: sa.Connection, family: Family, seen: set[str], at: da
             .where(incidents.c.id.in_(gone[k : k + 500]))
             .values(state="resolved", resolved_at=at, resolved_by=writer)
         )
-
-
-def _row(r: dict[str, Any], active: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    out = dict(r)
-    out["details"] = json.loads(out["details"] or "{}")
-    out["examples"] = json.loads(out.pop("examples") or "[]")
-    out["roles"] = [x for x in out["roles"].split(",") if x]
-    for key in ("first_seen", "last_seen", "acked_at", "resolved_at"):
-        out[key] = _utc(out[key])
-    out["acked"] = out["acked_by"] is not None
-    silence = active.get(out["scope"]) if out["state"] != "resolved" else None
-    out["silenced"] = silence is not None
-    out["silence"] = silence
-    out.pop("trend_ref", None)
-    out.pop("trend_ref_at", None)
-    return out

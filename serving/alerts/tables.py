@@ -65,3 +65,20 @@ def _utc(ts: datetime | None) -> datetime | None:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def decode_row(r: dict[str, Any], active: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An ``alert_incidents`` row as the API shows it (``active``: scope -> its active silence)."""
+    out = dict(r)
+    out["details"] = json.loads(out["details"] or "{}")
+    out["examples"] = json.loads(out.pop("examples") or "[]")
+    out["roles"] = [x for x in out["roles"].split(",") if x]
+    for key in ("first_seen", "last_seen", "acked_at", "resolved_at"):
+        out[key] = _utc(out[key])
+    out["acked"] = out["acked_by"] is not None
+    silence = active.get(out["scope"]) if out["state"] != "resolved" else None
+    out["silenced"] = silence is not None
+    out["silence"] = silence
+    out.pop("trend_ref", None)
+    out.pop("trend_ref_at", None)
+    return out

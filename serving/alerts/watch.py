@@ -1,7 +1,8 @@
 """What the monitor raises each sweep, with no client asking: grouped SLA / backlog incidents
 (reconciled: what cleared resolves), high-risk incidents from the *current* complaint risk of the open
-tasks (re-scored incrementally: a task whose age crossed a step of ``alerts.risk_step_hours`` or whose
-state changed; the scoring itself is the service's, wait-aware through ``now``), the operating
+tasks (re-scored incrementally, ``serving.risk.cache``: a task whose wait crossed a step of
+``alerts.risk_step_hours`` of age or past its SLA, or whose record changed; reasons for the alerted
+tasks only; the scoring itself is the service's, wait-aware through ``now``), the operating
 indicators (every ``indicator_minutes`` of operation time, a service setting) and the expiry of
 incidents no writer raises any more.
 """
@@ -9,14 +10,11 @@ incidents no writer raises any more.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from serving.alerts import indicator_feed, indicators, rules
 from serving.alerts.rules import Alert
@@ -24,7 +22,9 @@ from serving.alerts.store import Family
 from serving.config import Policy
 from serving.planning import reads as planning
 from serving.protocols import TaskRecord
-from serving.risk.reasons import tiers, top_reasons
+from serving.risk.cache import RiskCache
+from serving.risk.open_tasks import open_records
+from serving.risk.reasons import tiers
 from serving.tasks.lifecycle import TaskState
 
 if TYPE_CHECKING:
@@ -33,14 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MONITOR_KINDS = frozenset({"sla_overdue", "sla_near", "province_backlog", "redispatch_limit"})
-RISK_BATCH = 5000  # tasks re-scored per sweep at most (the rest wait for the next one)
-
-
-@dataclass(frozen=True)
-class Scored:
-    key: tuple[object, ...]  # what the score depends on: the age step and the task's state
-    prob: float
-    reasons: tuple[str, ...]
 
 
 class AlertWatch:
@@ -48,7 +40,7 @@ class AlertWatch:
 
     def __init__(self, engine: Context) -> None:
         self.engine = engine
-        self.scored: dict[str, Scored] = {}
+        self.cache = RiskCache()  # the open tasks' current risk, shared with the watchlist
         self.rescored = 0  # tasks re-scored by the last sweep
         self.expectation: indicator_feed.Expectation = forecast_expectation(engine.settings)  # issue 25
         self._indicators_at: datetime | None = None
@@ -79,37 +71,27 @@ class AlertWatch:
         self, states: Sequence[TaskState], tasks: Mapping[str, TaskRecord], now: datetime, policy: Policy
     ) -> None:
         eng = self.engine
-        if "complaint_pre" not in eng.runtime.scorer.versions():
+        scorer = eng.runtime.scorer
+        if "complaint_pre" not in scorer.versions():
             return  # no model yet: high-risk incidents stay as they are
         step = policy.alerts.risk_step_hours
-        keys = {}
-        for st in states:
-            t = tasks[st.task_id]
-            age = (now - t.created_at).total_seconds() / 3600.0
-            keys[st.task_id] = (math.floor(age / step), st.status, st.since, st.assignments)
-        self.scored = {i: v for i, v in self.scored.items() if i in keys}  # bounded by the open tasks
-        todo = sorted((i for i, k in keys.items() if i not in self.scored or self.scored[i].key != k),
-                      key=lambda i: (tasks[i].sla_due_at, i))[:RISK_BATCH]  # fmt: skip
-        self.rescored = len(todo)
-        if todo:
-            try:
-                records = eng.task_records(todo, [])
-                scores = eng.runtime.scorer.complaint_risk(records, now=now)
-            except Exception:  # noqa: BLE001 - the feature store or model failed: try again next sweep
-                log.exception("monitor risk scoring failed")
-                return
-            why = top_reasons(scores.contributions, scores.feature_names) or [[] for _ in records]
-            for r, p, reasons in zip(records, np.asarray(scores.prob, dtype=float), why, strict=True):
-                self.scored[r.task_id] = Scored(keys[r.task_id], float(p), tuple(x.code for x in reasons))
-        ids = sorted(self.scored)
-        prob = np.array([self.scored[i].prob for i in ids], dtype=float)
+        ids = sorted(st.task_id for st in states if st.task_id in tasks)
+        try:
+            records = open_records(eng, ids)
+            prob = self.cache.scores(scorer, records, now, step, complete=True)
+            self.rescored = self.cache.rescored
+            tier = tiers(prob, policy.risk_tiers)
+            wanted = {"high"} if policy.alerts.high_risk_tier == "high" else {"high", "medium"}
+            alerted = [i for i, t in enumerate(tier) if t in wanted]
+            why = self.cache.reasons(scorer, [records[i] for i in alerted], now, step, reword=False)
+        except Exception:  # noqa: BLE001 - the feature store or model failed: try again next sweep
+            log.exception("monitor risk scoring failed")
+            return
+        codes: list[tuple[str, ...]] = [() for _ in records]
+        for i, reasons in zip(alerted, why, strict=True):
+            codes[i] = tuple(x.code for x in reasons)
         found = rules.high_risk_alerts(
-            ids,
-            [tasks[i].province_id for i in ids],
-            prob,
-            tiers(prob, policy.risk_tiers),
-            [self.scored[i].reasons for i in ids],
-            policy.alerts,
+            [r.task_id for r in records], [r.province_id for r in records], prob, tier, codes, policy.alerts
         )
         eng.store.upsert_alerts(found, now, family=Family(frozenset({"high_risk"})), writer="monitor")
 

@@ -342,6 +342,10 @@ class AlertOut(BaseModel):
     resolved_by: str | None
     silenced: bool
     silence: SilenceOut | None
+    inhibited_by: str | None = Field(
+        default=None,
+        description="the active incident that explains and mutes this one (serving/alerts/inhibit.py)",
+    )
 
 
 class AlertList(BaseModel):

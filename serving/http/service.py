@@ -266,7 +266,8 @@ class OpsMatch:
         acked: bool | None = None,
         limit: int = Query(default=100, ge=1, le=100_000),
         state: AlertState | None = Query(
-            default=None, description="open (not silenced), acked, resolved, silenced, active (open or acked)"
+            default=None,
+            description="open (not silenced/inhibited), acked, resolved, silenced, inhibited, active",
         ),
         role: AlertRole | None = Query(default=None, description="incidents meant for this role"),
         offset: int = Query(default=0, ge=0, le=10_000_000),

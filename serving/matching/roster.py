@@ -112,7 +112,18 @@ class Roster:
         )
 
     def at(self, t: datetime) -> RosterShifts:
-        """Who the roster puts on shift at ``t`` and when their shift ends."""
+        """Who the roster puts on shift at ``t`` and when their shift ends. Shifts start and end on a
+        local whole hour, and every time zone is a whole number of quarter hours from UTC: the answer
+        is the same within a UTC quarter hour, so the last one is kept (every /rank asks)."""
+        quarter = int(t.timestamp() // 900)
+        held = self.__dict__.get("_last_at")
+        if held is not None and held[0] == quarter:
+            return held[1]  # type: ignore[no-any-return]
+        got = self._at(t)
+        object.__setattr__(self, "_last_at", (quarter, got))  # a cache on a frozen dataclass
+        return got
+
+    def _at(self, t: datetime) -> RosterShifts:
         m = len(self)
         on = np.zeros(m, dtype=bool)
         end = np.full(m, np.nan)

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from features.request_time import hours_to_sla
@@ -75,8 +76,7 @@ def _records(engine: Context, tasks: pd.DataFrame) -> list[TaskRecord]:
             channel=None if pd.isna(r.channel) else str(r.channel),
             amount=None if pd.isna(r.amount) else float(r.amount),
         )
-        for r in tasks.itertuples()
-        if str(r.task_id) not in found
+        for r in tasks[~tasks["task_id"].astype(str).isin(found)].itertuples()
     ]
     extra = {t.task_id: t for t in engine.runtime.tasks.enrich(missing)} if missing else {}
     return [found.get(i) or extra[i] for i in ids]
@@ -117,10 +117,14 @@ def _as_of(engine: Context, day: date | None) -> tuple[date, datetime]:
     return day, min(now, end)
 
 
+EXPLAIN_AHEAD = 500  # open tasks the warm-up explains ahead (the riskiest; a national list shows ~140)
+
+
 def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> None:
-    """Once the complaint_pre champion is served: load the task book and enrich and score every open
-    task once, so the first watchlist (and the risk view) answers from held records (a background
-    thread at service start; best effort)."""
+    """Once the complaint_pre champion is served: load the task book, enrich and score every open task
+    once into the shared risk cache and explain the riskiest ``EXPLAIN_AHEAD``, so the first watchlist
+    (and the risk view) answers from held scores and reasons (a background thread at service start;
+    best effort)."""
     while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
         stop.wait(poll_seconds)
     if stop.is_set():
@@ -128,7 +132,11 @@ def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> N
     try:
         live = book_open_tasks(engine.book)
         records = _records(engine, live[live["customer_id"].notna()])
-        current_risk(engine.runtime.scorer, records, engine.clock())
+        _, policy = engine.policy()
+        step, now, scorer = policy.alerts.risk_step_hours, engine.clock(), engine.runtime.scorer
+        prob = engine.alert_watch.cache.scores(scorer, records, now, step)
+        top = np.argsort(-prob, kind="stable")[:EXPLAIN_AHEAD]  # the riskiest: the rows a list shows
+        engine.alert_watch.cache.reasons(scorer, [records[int(i)] for i in top], now, step)
     except Exception:  # noqa: BLE001 - the first watchlist does the same work and reports
         log.exception("warming the risk desk failed")
 
@@ -175,13 +183,20 @@ def watchlist(
     live = live[~live["customer_id"].isin(recent_contact)].reset_index(drop=True)
 
     records = _records(engine, live)
-    live["p_complaint"] = current_risk(engine.runtime.scorer, records, as_of)
+    # Today's list reads the risk the monitor holds (serving/risk/cache.py: scored again when stale).
+    cache, step = engine.alert_watch.cache, policy.alerts.risk_step_hours
+    scorer = engine.runtime.scorer
+    live["p_complaint"] = (
+        cache.scores(scorer, records, as_of, step) if today else current_risk(scorer, records, as_of)
+    )
     ranked = wl.rank_customers(live, team.contact_effect)
-    holdout = wl.held_out(ranked["customer_id"].astype(str).tolist(), day, team.holdout_share)
-    listed = wl.walk(ranked, capacity, holdout)
+    listed = wl.walk_drawn(ranked, capacity, lambda ids: wl.held_out(ids, day, team.holdout_share))
 
     pos = {t: i for i, t in enumerate(live["task_id"])}
-    rows = _rows(engine, listed, live, contacts, as_of, _explain(engine, listed, records, pos, as_of), pos)
+    page = [records[pos[str(t)]] for t in listed["task_id"]] if len(listed) else []
+    said = cache.reasons(scorer, page, as_of, step) if today else _explain(engine, page, as_of)
+    reasons = {t.task_id: r for t, r in zip(page, said, strict=True)}
+    rows = _rows(engine, listed, live, contacts, as_of, reasons, pos)
     held = [r.customer_id for r in rows if r.held_out]
     if held and today and _newly_held(engine, day, province_id, held):
         detail = {"date": day.isoformat(), "at": as_of.isoformat(), "customers": held}
@@ -222,16 +237,12 @@ def _newly_held(engine: Context, day: date, province_id: str | None, held: list[
     return True
 
 
-def _explain(
-    engine: Context, listed: pd.DataFrame, records: list[TaskRecord], pos: dict[str, int], as_of: datetime
-) -> dict[str, list[Reason]]:
+def _explain(engine: Context, page: list[TaskRecord], as_of: datetime) -> list[list[Reason]]:
     """The reasons of the listed rows' tasks only (contributions cost far more than a prediction)."""
-    page = [records[pos[str(t)]] for t in listed["task_id"]] if len(listed) else []
     if not page:
-        return {}
+        return []
     risk = engine.runtime.scorer.complaint_risk(page, now=as_of)
-    said = top_reasons(risk.contributions, risk.feature_names, waits=waits(page, as_of))
-    return {t.task_id: r for t, r in zip(page, said, strict=True)} if said else {}
+    return top_reasons(risk.contributions, risk.feature_names, waits=waits(page, as_of)) or [[] for _ in page]
 
 
 def _rows(

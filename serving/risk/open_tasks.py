@@ -20,6 +20,7 @@ from serving.protocols import RiskScores, TaskRecord
 from serving.tasks.lifecycle import FINAL, Status
 
 if TYPE_CHECKING:
+    from serving.runtime.context import Context
     from serving.tasks.book import TaskBook
 
 OPEN: tuple[Status, ...] = tuple(s for s in Status if s not in FINAL)
@@ -51,6 +52,16 @@ def book_open_tasks(book: TaskBook) -> pd.DataFrame:
 def book_records(book: TaskBook, task_ids: list[str]) -> dict[str, TaskRecord]:
     """The book's enriched records of the tasks (enriched once per task version, then held)."""
     return book.records(task_ids) if task_ids else {}
+
+
+def open_records(engine: Context, task_ids: list[str]) -> list[TaskRecord]:
+    """Records of the open tasks, in order: the task book's, else the feature store's; a task neither
+    knows is left out (it is scored once the book holds it)."""
+    found = book_records(engine.book, task_ids)
+    rest = [i for i in task_ids if i not in found]
+    if rest:
+        found = {**found, **engine.runtime.tasks.get_tasks(rest)}
+    return [found[i] for i in task_ids if i in found]
 
 
 def current_risk(scorer, records: list[TaskRecord], now: datetime) -> np.ndarray:  # noqa: ANN001

@@ -13,6 +13,7 @@ of the arrivals.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -96,3 +97,16 @@ def walk(ranked: pd.DataFrame, capacity: int, holdout: np.ndarray) -> pd.DataFra
     out["held_out"] = holdout[keep]
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
+
+
+def walk_drawn(ranked: pd.DataFrame, capacity: int, draw: Callable[[list[str]], np.ndarray]) -> pd.DataFrame:
+    """``walk`` with the holdout drawn (``draw(customer_ids)``) only for the ranked rows the list can
+    reach: the first rows, doubled until they hold ``capacity`` contacts (the same list as drawing all)."""
+    n, k = len(ranked), min(len(ranked), max(2 * capacity, 16))
+    ids = ranked["customer_id"].astype(str).tolist() if n else []
+    while True:
+        hold = np.asarray(draw(ids[:k]), dtype=bool)
+        if k >= n or int((~hold).sum()) >= capacity:
+            break
+        k = min(n, 2 * k)
+    return walk(ranked, capacity, np.concatenate([hold, np.zeros(n - k, dtype=bool)]))

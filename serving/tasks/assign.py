@@ -69,15 +69,13 @@ class Dispatcher:
     def assign(self, req: s.AssignRequest, *, actor: str) -> s.AssignResponse:
         eng = self.engine
         ids = list(req.task_ids)
+        light: dict[str, TaskRecord] = {}  # the waiting tasks' stored rows, read once
         if req.all_waiting:
             waiting = [st.task_id for st in self.book.states(WAITING)]
             room = max(eng.config.max_batch_tasks - len(ids) - len(req.tasks), 0)
             known = set(ids)
-            order = sorted(
-                (t for t in waiting if t not in known),
-                key=lambda t: (self.book.light_record(t).sla_due_at, t),
-            )
-            ids += order[:room]
+            light = {t: self.book.light_record(t) for t in waiting if t not in known}
+            ids += sorted(light, key=lambda t: (light[t].sla_due_at, t))[:room]
         n_req = len(ids) + len(req.tasks)
         eng.limit(n_req, eng.config.max_batch_tasks, "task_ids", "tasks", max(len(ids), len(req.tasks)))
         if req.worker_ids is not None:
@@ -99,9 +97,9 @@ class Dispatcher:
         now = req.as_of or eng.clock()
         avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
         if not req.tasks and not available(pool, avail, requested).any() and self._all_waiting(ids):
-            records = [self.book.light_record(t) for t in ids]  # nobody to take anything: no scoring
+            records = [light.get(t) or self.book.light_record(t) for t in ids]  # nobody available: no scoring
             versions = eng.runtime.scorer.versions()
-            return paged(idle_answer(records, pool, avail, requested, now, eng.policy(), versions), req.limit)
+            return idle_answer(records, pool, avail, requested, now, eng.policy(), versions, req.limit)
         tasks, scorer = eng.guarded_tasks(ids, req.tasks) if ids or req.tasks else ([], eng.runtime.scorer)
         out = self.run(tasks, now, requested, commit=req.commit, source="assign", actor=actor, scorer=scorer)
         return paged(out, req.limit)

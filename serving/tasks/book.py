@@ -182,6 +182,7 @@ class TaskBook:
         self._records: dict[str, TaskRecord] = {}
         self._versions: dict[str, int] = {}
         self._store_version = -1
+        self._held: dict[str, int] | None = None  # held_by_worker, until a state changes
         self._lock = threading.RLock()
         self.risk: dict[str, float] = {}  # P(complaint) scored on arrival by this process (held tasks)
         self.reads = 0
@@ -240,6 +241,7 @@ class TaskBook:
         return touched
 
     def _derive(self, tid: str) -> None:
+        self._held = None
         state = derive(self._facts[tid])
         if state is not None:
             self._states[tid] = state
@@ -362,7 +364,7 @@ class TaskBook:
         self.refresh()
         after = None if created_after is None else _us(created_after)
         with self._lock:
-            versions = dict(self._versions)
+            versions, held_open = dict(self._versions), len(self._open)
         ids, total = task_store.closed_page(
             self.where,
             versions,
@@ -371,6 +373,7 @@ class TaskBook:
             created_after_us=after,
             sort=sort,
             limit=limit,
+            open_count=held_open,
         )
         facts = self._fetch(ids)
         out = []
@@ -431,12 +434,17 @@ class TaskBook:
         return f"{task_id}#{(len(facts.events) if facts else 0) + 1}"
 
     def held_by_worker(self) -> dict[str, int]:
-        """Open assignments (assigned, accepted, started) per worker."""
-        out: dict[str, int] = defaultdict(int)
-        for st in self.states({Status.ASSIGNED, Status.ACCEPTED, Status.STARTED}):
-            if st.worker_id:
-                out[st.worker_id] += 1
-        return dict(out)
+        """Open assignments (assigned, accepted, started) per worker (counted again only after a state
+        changed: /rank asks on every call)."""
+        self.refresh()
+        with self._lock:
+            if self._held is None:
+                out: dict[str, int] = defaultdict(int)
+                for st in self._open.values():
+                    if st.worker_id and st.status in (Status.ASSIGNED, Status.ACCEPTED, Status.STARTED):
+                        out[st.worker_id] += 1
+                self._held = dict(out)
+            return dict(self._held)
 
     def light_record(self, task_id: str) -> TaskRecord:
         """The stored row as a TaskRecord without features (what the monitor's decisions read)."""

@@ -50,8 +50,10 @@ def idle_answer(
     now: datetime,
     policy: tuple[int, Policy],
     versions: dict[str, str],
+    limit: int,
 ) -> s.AssignResponse:
-    """Every task unassigned for ``no_eligible_worker`` (the caller pages ``unassigned``)."""
+    """Every task unassigned for ``no_eligible_worker``, counted; only the first ``limit`` are built and
+    listed (the call took 333 ms of CPU on default's 3,660 waiting at night building every row)."""
     version, rules = policy
     left = np.array([(t.sla_due_at - now).total_seconds() / 60.0 for t in tasks], dtype=float)
     level = urgency(left, rules)
@@ -65,7 +67,7 @@ def idle_answer(
             reason="no_eligible_worker",
             excluded=excluded,  # type: ignore[arg-type]
         )
-        for i, t in enumerate(tasks)
+        for i, t in enumerate(tasks[:limit])
     ]
     return s.AssignResponse(
         as_of=now,
@@ -85,6 +87,8 @@ def idle_answer(
         solver_iterations=0,
         policy_version=version,
         model_versions=versions,
+        n_unassigned=len(tasks),
+        unassigned_counts={"no_eligible_worker": len(tasks)} if tasks else {},
     )
 
 

@@ -101,9 +101,11 @@ def closed_page(
     created_after_us: int | None,
     sort: str,
     limit: int,
+    open_count: int,
 ) -> tuple[list[str], int]:
     """(ids of the first ``limit`` closed tasks in ``sort`` order (``created_at`` or ``sla_due_at``,
-    ``-`` for descending, ties by id), how many closed tasks match the filters)."""
+    ``-`` for descending, ties by id), how many closed tasks match the filters); ``open_count``: the
+    open tasks stored by ``versions`` (what an unfiltered count subtracts)."""
     t = es.SQL_TABLES["tasks"]
     done, ended = _closed_by(versions, t.c.task_id)
     where_ = [_upto("tasks", versions), sa.or_(done, ended)]
@@ -113,9 +115,25 @@ def closed_page(
         where_.append(t.c.task_type == task_type)
     if created_after_us is not None:
         where_.append(t.c.created_at > created_after_us)
-    key = t.c[sort.lstrip("-")]
-    order = [key.desc(), t.c.task_id.desc()] if sort.startswith("-") else [key, t.c.task_id]
+    key, desc = t.c[sort.lstrip("-")], sort.startswith("-")
     store = _store(where)
-    page = store.query_arrow(sa.select(t.c.task_id).where(*where_).order_by(*order).limit(limit))
-    total = int(store.scalar(sa.select(sa.func.count()).select_from(t).where(*where_)) or 0)
-    return [str(x) for x in page.column("task_id").to_pylist()], total
+    # the time index in order, then every row tied with the last one (ties are broken by id here:
+    # ordering by two columns would sort every closed task)
+    first = store.query_arrow(
+        sa.select(key).where(*where_).order_by(key.desc() if desc else key).limit(limit)
+    ).column(0)
+    ids: list[str] = []
+    if len(first):
+        edge = first[-1].as_py()
+        rows = store.query_arrow(
+            sa.select(t.c.task_id, key.label("k")).where(*where_, key >= edge if desc else key <= edge)
+        ).to_pylist()
+        rows.sort(key=lambda r: (r["k"], r["task_id"]), reverse=desc)
+        ids = [str(r["task_id"]) for r in rows[:limit]]
+    filtered = province_id is not None or task_type is not None or created_after_us is not None
+    if filtered:
+        total = int(store.scalar(sa.select(sa.func.count()).select_from(t).where(*where_)) or 0)
+    else:  # every stored task less the open ones (the caller's): no probe per stored task
+        stored = int(store.scalar(sa.select(sa.func.count()).select_from(t).where(where_[0])) or 0)
+        total = stored - open_count
+    return ids, total

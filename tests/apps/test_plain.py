@@ -22,3 +22,10 @@ def test_a_table_in_a_log_is_one_line_per_row() -> None:
     drawn = io.StringIO()
     show(Console(file=drawn, width=40, force_terminal=True), table)
     assert "┃" in drawn.getvalue() or "│" in drawn.getvalue()  # a terminal gets the drawn table
+
+
+def test_a_cli_message_in_a_log_is_one_line(capsys) -> None:  # noqa: ANN001
+    from apps.cli.base import console
+
+    console.print("first champions: trained in the background " * 4)  # 176 characters
+    assert capsys.readouterr().out.count("\n") == 1

@@ -21,11 +21,12 @@ from apps.retrain import (
 )
 from opsmatch import events
 from opsmatch.locking import FileLock, LockHeld
+from tests.factories.fast import ENV, RUNNER_PRELUDE, fast_training
 from tests.factories.loop_world import ROOT, make_world
 from tests.factories.serving_world import wait_until
 from training.specs import MODEL_NAMES
 
-RUNNER = (
+RUNNER = RUNNER_PRELUDE + (
     "import json, os; from apps.retrain import retrain; from opsmatch.settings import Settings; "
     "r = retrain(Settings(), force=True); "
     "print('REPORT ' + json.dumps({'status': r.status, 'message': r.message, 'pid': os.getpid()}))"
@@ -64,7 +65,15 @@ def test_empty_event_store_is_nothing_to_do(tmp_path) -> None:
 
 # -- on a small twin world -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def params_dir(tmp_path_factory):
+    """The loop's behaviour is checked here, not the models' quality: fast parameters for the module's
+    retrains (``fast_training``) and its child runs (``RUNNER_PRELUDE`` reads the folder from ``ENV``)."""
+    with fast_training(tmp_path_factory.mktemp("fast-params")) as folder:
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, params_dir):
     w = make_world(tmp_path_factory.mktemp("schedule"), days=40, new_days=0)
     first = retrain(w.settings)
     assert first.status == "retrained", first.lines()
@@ -89,7 +98,7 @@ def test_nothing_new_is_nothing_to_do(world) -> None:
 
 
 @pytest.mark.slow
-def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world) -> None:
+def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world, params_dir) -> None:
     before = read_state(world.settings)
     history = (retrain_dir(world.settings) / "history.jsonl").read_text().splitlines()
 
@@ -97,7 +106,7 @@ def test_two_concurrent_runs_one_retrains_the_other_reports_the_lock(world) -> N
         return subprocess.Popen(
             [sys.executable, "-c", RUNNER],
             cwd=ROOT,
-            env=world.env(),
+            env={**world.env(), ENV: str(params_dir)},
             text=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

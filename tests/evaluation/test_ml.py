@@ -237,3 +237,23 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
     arts = {a.path for a in client.list_artifacts(run_id, "report")}
     assert "report/report.md" in arts and "report/turnaround.png" in arts
+
+
+def test_the_watchlist_reads_what_customers_said_before_scoring(models, period) -> None:
+    from evaluation.watchlist import WatchlistPolicy, team_kpis, team_work, voice_kpis
+    from simulator.outcomes import task_outcomes
+    from simulator.policies import LegacyPolicy
+    from tests.training.test_voice_risk import voice_models
+
+    policy = WatchlistPolicy(LegacyPolicy(explore=False), models, voice=voice_models())
+    result = run_policy(period, policy)
+    served, o = policy.scores(), task_outcomes(result)
+    ranked = policy.ranked_scores(result, o)
+    assert served is not None and ranked is not None
+    scored = np.isfinite(served)
+    assert scored.any() and np.array_equal(np.isfinite(ranked), scored)
+    assert not np.allclose(ranked[scored], served[scored])  # the words moved the list's risk
+    work = team_work(period, result, policy, outcomes=o)
+    got = team_kpis(work) | voice_kpis(period, result, policy)
+    assert {"uplift_at_capacity", "qini_auc", "complaint_rate_served_only"} <= set(got)
+    assert 0.0 <= got["complaint_rate_served_only"] <= 1.0

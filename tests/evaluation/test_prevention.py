@@ -44,3 +44,31 @@ def test_a_list_without_a_holdout_reports_no_uplift() -> None:
     log, outcomes = _team(20)
     units = holdout_units(log.assign(holdout=False), outcomes, window_days=7.0)
     assert np.isnan(uplift_figures(units)["qini_auc"]) and qini_points(units) == []
+    alike = holdout_units(log, outcomes.assign(complaint=False), window_days=7.0)  # nobody complains
+    got = uplift_figures(alike)
+    assert got["uplift_at_capacity"] == 0.0 and np.isnan(got["qini_auc"]) and qini_points(alike) == []
+
+
+def test_the_report_section_pairs_the_list_with_and_without_the_words() -> None:
+    from evaluation.voice_report import voice_section
+
+    runs = pd.DataFrame(
+        {
+            "policy": ["legacy_fifo", "legacy_fifo", "ml_watchlist_text", "ml_watchlist_text"],
+            "seed": [1, 2, 1, 2],
+            "complaint_rate": [0.03, 0.03, 0.018, 0.020],
+            "escalated_rate": [0.006, 0.006, 0.003, 0.004],
+            "complaint_rate_served_only": [np.nan, np.nan, 0.020, 0.025],
+            "escalated_rate_served_only": [np.nan, np.nan, 0.004, 0.005],
+            "uplift_at_capacity": [np.nan, np.nan, 0.02, 0.03],
+            "uplift_at_30": [np.nan, np.nan, 0.04, 0.05],
+            "qini_auc": [np.nan, np.nan, 0.01, 0.02],
+        }
+    )
+    text = {"no_text": {"auc": 0.69, "brier": 0.03, "ece": 0.004}, "text": {"auc": 0.81}}
+    md = "\n".join(voice_section(runs, text))
+    assert "| no text | 0.6900 | 0.0300 | 0.0040 |" in md
+    assert "| + text model score and flags | 0.8100 |  |  |" in md
+    assert "| ml_watchlist_text | 0.850 [" in md  # 0.9 and 0.8 of the served-only list, paired by seed
+    assert "legacy_fifo |" not in md.split("with the words vs without")[1]
+    assert voice_section(runs.drop(columns=["complaint_rate_served_only", "qini_auc"]), {}) == []

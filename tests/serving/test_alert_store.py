@@ -102,7 +102,9 @@ def test_two_threads_raising_the_same_alert_never_fail(tmp_path) -> None:
     assert sorted(r["province_id"] for r in rows) == ["P0", "P1", "P2", "P3"]
 
 
-def test_the_monitor_rescores_only_tasks_whose_age_step_or_state_moved(engine) -> None:  # noqa: ANN001
+def test_the_monitor_rescores_only_tasks_whose_age_step_or_record_moved(engine, monkeypatch) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
     from serving.config import merge_policy
     from serving.tasks.lifecycle import Status, TaskState
 
@@ -117,8 +119,39 @@ def test_the_monitor_rescores_only_tasks_whose_age_step_or_state_moved(engine) -
     assert watch.rescored == 0  # nothing moved, no hour crossed: nothing scored again
     moved = [*states[1:], TaskState("T0", Status.ASSIGNED, NOW + timedelta(minutes=11), states[0].created_at)]
     watch._risk(moved, tasks, NOW + timedelta(minutes=12), policy)
-    assert watch.rescored == 1  # its state changed
+    assert watch.rescored == 0  # its state moved, its inputs did not
+    fresh = {**tasks, "T0": replace(tasks["T0"])}  # the task changed: the book holds a new record
+    get = engine.runtime.tasks.get_tasks
+    monkeypatch.setattr(engine.runtime.tasks, "get_tasks", lambda ids: {i: fresh[i] for i in get(ids)})
+    watch._risk(moved, tasks, NOW + timedelta(minutes=13), policy)
+    assert watch.rescored == 1
     watch._risk(moved[:-1], tasks, NOW + timedelta(hours=1, minutes=30), policy)
-    assert watch.rescored == 8 and "T0" not in watch.scored  # an hour crossed; T0 closed: forgotten
+    assert watch.rescored == 8 and len(watch.cache) == 8  # an hour crossed; T0 closed: forgotten
     incidents = engine.store.list_alerts(NOW, kind="high_risk", states=["open"])
     assert sum(a["count"] for a in incidents) == 8 and {a["roles"][0] for a in incidents} == {"risk"}
+
+
+def test_a_province_backlog_inhibits_its_late_tasks_while_active_even_silenced(tmp_path) -> None:
+    from collections import Counter
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    both = Family(frozenset({"sla_overdue", "sla_near", "province_backlog"}))
+    backlog = rules.backlog_alerts(Counter({"P05": 300}), Counter({"P05": 2}), AlertRules())
+    store.upsert_alerts([*overdue(300), *overdue(4, "P07"), *backlog], NOW, family=both, writer="monitor")
+    (cause,) = store.list_alerts(NOW, kind="province_backlog")
+    shown = {(a["kind"], a["province_id"]) for a in store.list_alerts(NOW, states=["open"], inhibited=False)}
+    assert shown == {("province_backlog", "P05"), ("sla_overdue", "P07")}  # P05's overdue is explained
+    (muted,) = store.list_alerts(NOW, inhibited=True)
+    assert (muted["kind"], muted["province_id"], muted["count"]) == ("sla_overdue", "P05", 300)
+    assert muted["inhibited_by"] == cause["id"] and muted["state"] == "open"  # kept, counted, refreshed
+    store.alerts.silence(cause["id"], actor="ops-1", reason="storm", until=NOW + timedelta(hours=2), at=NOW)
+    assert [a["id"] for a in store.list_alerts(NOW, inhibited=True)] == [
+        muted["id"]
+    ]  # a silenced cause mutes
+    later = NOW + timedelta(minutes=5)
+    store.upsert_alerts([*overdue(300), *overdue(4, "P07")], later, family=both, writer="monitor")
+    assert store.list_alerts(later, inhibited=True) == []  # the backlog cleared: the overdue shows again
+    (back,) = store.list_alerts(
+        later, kind="sla_overdue", province_id="P05", states=["open"], inhibited=False
+    )
+    assert back["id"] == muted["id"] and back["inhibited_by"] is None

@@ -122,3 +122,24 @@ def test_assign_with_nobody_on_shift_counts_by_reason_and_lists_a_page(engines) 
     pool.on_shift[:] = True  # the morning: the same request assigns, and still lists at most a page
     out = a.assign(AssignRequest(all_waiting=True, limit=1), actor="d")
     assert out.n_assigned == 5 and out.n_unassigned == 0 and out.unassigned == []
+
+
+def test_the_monitor_does_not_plan_what_nobody_can_take(engines, monkeypatch) -> None:  # noqa: ANN001
+    """A long-waiting task with nobody on shift is not scored or planned sweep after sweep (issue 23:
+    idle CPU); once someone is on shift it is."""
+    (a, _), clock = engines
+    planned: list[list[str]] = []
+    run = a.dispatcher.run
+
+    def counted(tasks, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+        planned.append([t.task_id for t in tasks])
+        return run(tasks, *args, **kw)
+
+    monkeypatch.setattr(a.dispatcher, "run", counted)
+    a.queue.intake(TasksIn(tasks=[task_row("NIGHT")]), actor="core")
+    pool = a.runtime.profiles.snapshot()
+    pool.on_shift[:] = False
+    clock.advance(31)
+    assert [a.dispatcher.monitor() for _ in range(3)] == [0, 0, 0] and planned == []
+    pool.on_shift[:] = True
+    assert a.dispatcher.monitor() == 1 and planned == [["NIGHT"]]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from serving.config import RiskTeam
-from serving.risk.watchlist import daily_capacity, held_out, holdout_draw, rank_customers, walk
+from serving.risk.watchlist import daily_capacity, held_out, holdout_draw, rank_customers, walk, walk_drawn
 
 DAY = date(2026, 3, 2)
 
@@ -65,3 +65,19 @@ def test_walk_lists_capacity_contacts_plus_the_held_out_rows_among_them() -> Non
     assert len(walk(ranked, 0, hold)) == 0
     everyone = walk(ranked, 100, hold)
     assert len(everyone) == 8 and (~everyone["held_out"]).sum() == 5
+
+
+def test_drawing_the_holdout_for_the_reachable_rows_only_lists_the_same() -> None:
+    ranked = pd.DataFrame(
+        {"customer_id": [f"C{i:04d}" for i in range(2000)], "prevented": np.linspace(1, 0, 2000)}
+    )
+    day, drawn = date(2026, 3, 2), []
+
+    def draw(ids: list[str]) -> np.ndarray:
+        drawn.append(len(ids))
+        return held_out(ids, day, 0.3)
+
+    for capacity in (0, 1, 40, 1500, 5000):
+        full = walk(ranked, capacity, held_out(ranked["customer_id"].tolist(), day, 0.3))
+        pd.testing.assert_frame_equal(walk_drawn(ranked, capacity, draw), full)
+    assert drawn[2] == 80  # 40 contacts: the holdout of 80 rows drawn, not of 2,000

@@ -27,6 +27,7 @@ export function alertTable(alerts, { onAck, onSilence, showAck = true } = {}) {
       showAck ? el("td", {},
         a.silenced ? el("span", { class: "muted", title: a.silence.reason }, `silenced to ${fmt.time(a.silence.ends_at)}`) : "",
         a.state === "acked" ? el("span", { class: "muted" }, ` acked by ${a.acked_by}`) : "",
+        a.inhibited_by ? el("span", { class: "muted", title: a.inhibited_by }, " explained by the province backlog") : "",
         a.state === "open" && onAck ? el("button", { type: "button", class: "small", dataset: { action: "ack" }, onclick: () => onAck(a) }, "ack") : "",
         !a.silenced && onSilence ? el("button", { type: "button", class: "small secondary", dataset: { action: "silence" }, onclick: () => onSilence(a) }, "silence") : "")
         : el("td", { class: "wrap" }, a.state === "resolved" ? `${a.resolved_by || ""} ${fmt.time(a.resolved_at)}` : "open",
@@ -70,7 +71,7 @@ export function mountAlerts(section, ctx) {
   const kind = el("select", { id: "alerts-kind" }, el("option", { value: "" }, "all kinds"),
     ctx.words.alert_kinds.map((k) => el("option", { value: k }, words(k))));
   const province = el("input", { id: "alerts-province", placeholder: "province, e.g. P01", size: 10 });
-  const state = el("select", { id: "alerts-state" }, ["open", "acked", "silenced", "active"].map((s) => el("option", { value: s }, s)));
+  const state = el("select", { id: "alerts-state" }, ["open", "acked", "silenced", "inhibited", "active"].map((s) => el("option", { value: s }, s)));
   const mine = el("select", { id: "alerts-role" }, el("option", { value: "" }, "for everyone"), el("option", { value: ctx.me.role }, "for my role"));
   const summary = el("div", { id: "alerts-summary", class: "toolbar" });
   const open = el("div", { id: "alerts-open" });
