@@ -113,7 +113,7 @@ def main() -> None:
         [],
     )  # the path before the risk cache: every open task predicted, the page explained
     for _ in range(args.repeat):
-        engine.alert_watch.cache = RiskCache()
+        engine.risk_cache = RiskCache()
         started, used = time.perf_counter(), time.process_time()
         engine.watchlist(None, None, actor="bench")
         cold_cache.append(time.perf_counter() - started)

@@ -22,7 +22,6 @@ from serving.alerts.store import Family
 from serving.config import Policy
 from serving.planning import reads as planning
 from serving.protocols import TaskRecord
-from serving.risk.cache import RiskCache
 from serving.risk.open_tasks import open_records
 from serving.risk.reasons import tiers
 from serving.tasks.lifecycle import TaskState
@@ -40,7 +39,7 @@ class AlertWatch:
 
     def __init__(self, engine: Context) -> None:
         self.engine = engine
-        self.cache = RiskCache()  # the open tasks' current risk, shared with the watchlist
+        self.cache = engine.risk_cache  # the open tasks' current risk, shared with the watchlist
         self.rescored = 0  # tasks re-scored by the last sweep
         self.expectation: indicator_feed.Expectation = forecast_expectation(engine.settings)  # issue 25
         self._indicators_at: datetime | None = None

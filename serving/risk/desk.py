@@ -134,9 +134,9 @@ def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> N
         records = _records(engine, live[live["customer_id"].notna()])
         _, policy = engine.policy()
         step, now, scorer = policy.alerts.risk_step_hours, engine.clock(), engine.runtime.scorer
-        prob = engine.alert_watch.cache.scores(scorer, records, now, step)
+        prob = engine.risk_cache.scores(scorer, records, now, step)
         top = np.argsort(-prob, kind="stable")[:EXPLAIN_AHEAD]  # the riskiest: the rows a list shows
-        engine.alert_watch.cache.reasons(scorer, [records[int(i)] for i in top], now, step)
+        engine.risk_cache.reasons(scorer, [records[int(i)] for i in top], now, step)
     except Exception:  # noqa: BLE001 - the first watchlist does the same work and reports
         log.exception("warming the risk desk failed")
 
@@ -184,7 +184,7 @@ def watchlist(
 
     records = _records(engine, live)
     # Today's list reads the risk the monitor holds (serving/risk/cache.py: scored again when stale).
-    cache, step = engine.alert_watch.cache, policy.alerts.risk_step_hours
+    cache, step = engine.risk_cache, policy.alerts.risk_step_hours
     scorer = engine.runtime.scorer
     live["p_complaint"] = (
         cache.scores(scorer, records, as_of, step) if today else current_risk(scorer, records, as_of)

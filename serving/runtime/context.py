@@ -21,6 +21,7 @@ from serving.matching.eligibility import with_load
 from serving.matching.fallback import RulesOnly
 from serving.predictions.log import Decision, PredictionLog
 from serving.protocols import Runtime, Scorer, TaskRecord, WorkerPool
+from serving.risk.cache import RiskCache
 from serving.runtime.safety import Degradation, tasks_or_fallback
 from serving.state.ingestion import RowValidator
 from serving.state.store import StateStore
@@ -56,6 +57,7 @@ class Context:
         self.predictions = predictions  # the prediction log (None: not logged)
         self.degradation = Degradation()
         self.book = TaskBook(settings, enrich=runtime.tasks.enrich)
+        self.risk_cache = RiskCache()  # the open tasks' current risk: the monitor's and the watchlist's
 
     def policy(self) -> tuple[int, Policy]:
         """(version, policy) in force; re-read from the store at most every ``policy_ttl_seconds``."""
