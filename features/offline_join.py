@@ -109,9 +109,11 @@ def _view_sql(v: ViewRead, alias: str, lo: pd.Timestamp, hi: pd.Timestamp) -> tu
 @contextmanager
 def _connection(memory_limit: str) -> Iterator[duckdb.DuckDBPyConnection]:
     with tempfile.TemporaryDirectory(prefix="opsmatch-asof-") as spill:
-        con = duckdb.connect(config={"threads": 2, "memory_limit": memory_limit, "temp_directory": spill})
+        config: dict[str, str | int | float | list[str]] = {"threads": 2, "memory_limit": memory_limit}
+        con = duckdb.connect(config={**config, "temp_directory": spill})
         try:
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET enable_progress_bar = false")  # no bars in the bootstrap's log
             yield con
         finally:
             con.close()
@@ -131,7 +133,7 @@ def _chunk(
     con.register("e", pa.Table.from_pandas(ent, preserve_index=False))
     try:
         sql = f"SELECT e.*, {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{_ROW}"
-        table = con.execute(sql).fetch_arrow_table()
+        table = con.execute(sql).to_arrow_table()
     finally:
         con.unregister("e")
     for odfv, names in odfvs:  # Feast's RetrievalJob.to_arrow: the requested outputs appended
