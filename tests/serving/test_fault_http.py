@@ -11,9 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
-from features.store import apply_repo, materialize
+from features.push import push_worker_status
+from features.store import apply_repo, build_store, materialize
 from serving.runtime import launch
 from tests.factories.events import start_redis
 from tests.factories.serving_world import TOKEN, World, private_world, wait_until
@@ -143,6 +145,9 @@ def test_rank_falls_back_on_missing_champions_and_a_stopped_redis_then_recovers(
         # 4. Redis comes back (re-materialized): the next request is served by the models again.
         state["redis"] = _redis_again(redis_dir, redis_url)
         materialize(settings, incremental=False)
+        # The store came back empty and was rebuilt from the offline tables; the statuses posted above went
+        # to the online store only, so the status feed pushes them again (as the live systems keep doing).
+        push_worker_status(build_store(settings), pd.DataFrame(statuses).assign(at=pd.Timestamp(as_of)))
         back = wait_until(lambda: (o := _rank(url, body))["fallback"] is None and o, 60, 1.0, what="recovery")
         assert [w["worker_id"] for w in back["workers"]] == [w["worker_id"] for w in healthy["workers"]]
         assert _info(url)["degraded"] == []
