@@ -33,7 +33,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -102,6 +103,7 @@ class RetrainReport:
     data_as_of: str | None = None
     models: dict[str, ModelOutcome] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, and "total"
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # this process's CPU time per stage
     lock_holder: dict[str, Any] = field(default_factory=dict)
     state_file: str = ""
     data_checks: dict[str, dict[str, Any]] = field(
@@ -146,6 +148,8 @@ class RetrainReport:
             out += [f"    - {r}" for r in o.reasons]
         if "total" in self.seconds:
             out.append("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.seconds.items()))
+        if self.cpu_seconds:
+            out.append("CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.cpu_seconds.items()))
         return out
 
 
@@ -324,16 +328,18 @@ def _run_locked(
             "trigger": "forced" if force and not changed else "new_data",
             "events_fingerprint": built.get("fingerprint", ""),
         }
-        frames = training_frames(settings, chosen)
-        model_tags = checks.run(settings, frames, report)
+        with stage.part("train.frames"):
+            frames = training_frames(settings, chosen)
+        with stage.part("train.checks"):
+            model_tags = checks.run(settings, frames, report)
         if model_tags is not None:
             truth = oracle_for(settings)
-            trained = {
-                m: train_from_store(
-                    settings, [m], tags={**tags, **model_tags[m]}, truth=truth, frames=frames
-                )[m]
-                for m in chosen
-            }
+            trained = {}
+            for m in chosen:
+                with stage.part(f"train.{m}"):
+                    trained[m] = train_from_store(
+                        settings, [m], tags={**tags, **model_tags[m]}, truth=truth, frames=frames
+                    )[m]
     if model_tags is None:
         return stage.finish("blocked", checks.message(report), started)
     with stage("gate"):
@@ -495,6 +501,16 @@ class _Stages:
 
         return update
 
+    @contextmanager
+    def part(self, name: str) -> Iterator[None]:
+        """Wall and CPU seconds of a part of a stage (``train.frames``, ``train.<model>``) in the report."""
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.report.seconds[name] = round(time.perf_counter() - t0, 3)
+            self.report.cpu_seconds[name] = round(time.process_time() - cpu0, 3)
+
     def finish(self, status: Status, message: str, started: float) -> RetrainReport:
         self.report.status, self.report.message = status, message
         self.report.seconds["total"] = round(time.perf_counter() - started, 3)
@@ -508,10 +524,11 @@ class _Stage:
         self.stages, self.name = stages, name
 
     def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
+        self.t0, self.cpu0 = time.perf_counter(), time.process_time()
         self.stages.sub(self.name)(0.0, 1.0)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self.stages.report.seconds[self.name] = round(time.perf_counter() - self.t0, 3)
+        self.stages.report.cpu_seconds[self.name] = round(time.process_time() - self.cpu0, 3)
         if exc is not None and not isinstance(exc, RetrainError | KeyboardInterrupt):
             raise RetrainError(self.name, exc) from exc

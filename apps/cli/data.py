@@ -56,6 +56,8 @@ def _simulate(
     span = f"{summary.start} to {summary.end}"
     _print_counts(f"event log: {scenario}, {span} -> {settings.events_dir}", summary.row_counts)
     console.print(f"generated in {summary.seconds:.1f} s; hidden truth in {settings.truth_dir}")
+    phases = ", ".join(f"{k} {v:.1f}/{summary.cpu.get(k, 0.0):.1f}" for k, v in summary.timings.items())
+    console.print(f"phases, wall/CPU s: {phases}")
 
 
 @app.command()
