@@ -69,8 +69,9 @@ class SimResult:
     minutes: np.ndarray  # realised handling minutes (also for tasks still in service at the end)
     shift_done: np.ndarray
     experience: np.ndarray
-    assignments: dict[str, list[Any]] = field(default_factory=dict)  # task, worker, at, policy
-    status: dict[str, list[Any]] = field(default_factory=dict)  # worker, at, on_shift, open_tasks
+    # columns: lists from the replay (arrays once ``simulator.run`` has released the replay)
+    assignments: dict[str, Any] = field(default_factory=dict)  # task, worker, at, policy
+    status: dict[str, Any] = field(default_factory=dict)  # worker, at, on_shift, open_tasks
 
 
 class _Replay:
