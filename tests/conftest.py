@@ -8,9 +8,10 @@ state -- takes ``own_world`` (a private copy for the module), or ``private_world
 ``tests.factories.serving_world`` for a copy of its own per test; the copies are made by the stores'
 backups and cost about a second.
 
-``make test`` runs the files on pytest-xdist workers (``-n 3 --dist loadfile``: a file stays whole on one
-worker, so its module fixtures -- world copies, servers -- are made once). Files with a test marked
-``slow`` are collected first, so that the long ones start early and do not make a tail. Every worker has
+``make test`` runs the files on pytest-xdist workers (``-n 2 --dist loadgroup``, ``tests.scheduling``): a
+file stays whole on one worker, so its module fixtures -- world copies, servers -- are made once; files
+marked ``pytest.mark.xdist_group("<name>")`` run together on one worker (a session fixture they share, such
+as one server on the read-only world, is made once); the heaviest units go first. Every worker has
 its own ``tmp_path`` tree; servers take ``serving.runtime.launch.free_port()``; the world cache is built
 once under a file lock (the other workers wait for it, then copy it). A new HTTP test: take ``world``
 (read only) or ``own_world`` (writes) and ``serving.runtime.launch.running(world.env(...), log)``, which
@@ -27,6 +28,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 import pytest  # noqa: E402
 
 from tests.factories.serving_world import World, cached_world, private_world  # noqa: E402
+from tests.scheduling import UnitScheduling, heaviest_first  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +43,13 @@ def own_world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
     return private_world(world, tmp_path_factory.mktemp("own-world"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups in the test ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a ``slow`` test first, each file's tests in their own order (a stable sort)."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)
+    """The heaviest file or ``xdist_group`` first, each one's tests in their own order."""
+    heaviest_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``--dist loadgroup``: units of a file or an ``xdist_group``, heaviest first (``tests.scheduling``)."""
+    return UnitScheduling(config, log) if config.getvalue("dist") == "loadgroup" else None
