@@ -108,6 +108,7 @@ def live(source: Settings, root: Path, start: pd.Timestamp, speed: float, minute
         "lag_lines": lags,
         "slowed_said": any("fell up to" in line for line in said),
         "completions": completions,
+        "calls": {k: [n, round(sum(client.latency.get(k, [])), 1)] for k, n in client.calls.items()},
     }
 
 

@@ -55,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST /assignments/{assignment_id}/accept", "dispatcher", DISPATCHER),
     _route("POST /assignments/{assignment_id}/reject", "dispatcher", DISPATCHER),
     _route("POST /assignments/{assignment_id}/start", "dispatcher", DISPATCHER),
+    _route("POST /assignments/answers", "dispatcher", DISPATCHER),
     _route("GET /tasks", "dispatcher", DISPATCHER),
     _route("GET /tasks/{task_id}", "dispatcher", DISPATCHER),
     _route("POST /tasks", "QA / integration", DISPATCHER, QA_SYSTEM),

@@ -163,3 +163,42 @@ class AssignmentStep(BaseModel):
     worker_id: str
     status: StatusName
     at: datetime
+
+
+# -- POST /assignments/answers --------------------------------------------------------------------
+class AnswerIn(Strict):
+    """One worker's answer: accept, reject (with its reason code) or start an assignment."""
+
+    assignment_id: Id
+    action: Literal["accept", "reject", "start"]
+    reason_code: RejectReason | None = Field(default=None, description="A reject's reason (required then).")
+    note: Note | None = None
+
+
+class AnswersIn(Strict):
+    """Many workers' answers at once (a dispatch system relaying its workers' taps)."""
+
+    answers: Annotated[list[AnswerIn], Field(min_length=1, max_length=HARD_MAX_BATCH)]
+
+
+class AnswerOut(BaseModel):
+    """What became of one answer: ``status`` as the single route would have answered (200, 404, 409,
+    422); ``duplicate`` when the same answer was already stored (nothing written)."""
+
+    assignment_id: str
+    action: str
+    status: int
+    task_id: str | None = None
+    worker_id: str | None = None
+    state: StatusName | None = Field(default=None, description="The task's status after the answer.")
+    at: datetime | None = None
+    duplicate: bool = False
+    error: str | None = None
+
+
+class AnswersOut(BaseModel):
+    received: int
+    answered: int = Field(description="Answers stored now.")
+    duplicates: int
+    refused: int = Field(description="Answers refused (unknown id, illegal now, rule broken).")
+    answers: list[AnswerOut]

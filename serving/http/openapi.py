@@ -64,6 +64,7 @@ STATUSES: dict[str, tuple[int, ...]] = {
     "POST /assignments/{assignment_id}/accept": (400, 404, 409, 413, 422),
     "POST /assignments/{assignment_id}/reject": (400, 404, 409, 413, 422),
     "POST /assignments/{assignment_id}/start": (400, 404, 409, 413, 422),
+    "POST /assignments/answers": (400, 413, 422),
     "GET /settlement": (400, 422),
     "GET /forecast": (400, 404, 422),
     "GET /staffing": (400, 404, 422),
@@ -287,6 +288,7 @@ def _ceilings(components: dict[str, Any], paths: dict[str, Any], config: Service
     cap("WorkerStatusRequest", "statuses", "maxItems", config.max_status_rows)
     cap("InterventionsRequest", "interventions", "maxItems", config.max_outcome_rows)
     cap("ContactsRequest", "contacts", "maxItems", config.max_outcome_rows)
+    cap("AnswersIn", "answers", "maxItems", config.max_outcome_rows)
     for param in paths.get("/alerts", {}).get("get", {}).get("parameters", []):
         if param["name"] == "limit":
             param["schema"]["maximum"] = min(param["schema"].get("maximum", 10**9), config.max_alerts_limit)

@@ -49,6 +49,7 @@ from serving.runtime.replica import Lease, WorkerHeader, lease_lines
 from serving.runtime.safety_metrics import count_fallback, metric_lines
 from serving.settlement.statements import settlement_of
 from serving.state.store import StateStore
+from serving.tasks.answers import answer_many
 
 log = logging.getLogger("opsmatch.serving")
 T = TypeVar("T")
@@ -174,6 +175,10 @@ class OpsMatch:
             except Exception:  # noqa: BLE001 - a failed pass must not stop the next one
                 self.engine.dispatcher.stats.failures += 1
                 log.exception("monitor pass failed")
+            try:  # the day's proactive return visits (serving/risk/proactive.py)
+                self.engine.proactive.sweep()
+            except Exception:  # noqa: BLE001 - a failed pass must not stop the next one
+                log.exception("proactive pass failed")
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI document (built once per worker, with this service's configured ceilings)."""
@@ -227,6 +232,12 @@ class OpsMatch:
     def assignments(self, request: ls.AssignmentIn, /, ctx: bentoml.Context) -> ls.AssignmentOut:
         """Commit an assignment (source assign, rank or person; an override carries its reason)."""
         return self._call(ctx, "assignments", lambda who: self.engine.lifecycle.commit(request, actor=who))
+
+    @bentoml.api(route="/assignments/answers")
+    def answers(self, request: ls.AnswersIn, /, ctx: bentoml.Context) -> ls.AnswersOut:
+        """Many workers' answers (accept, reject, start) at once: each validated and answered as its
+        single route would, the legal ones stored in one transaction (a duplicate changes nothing)."""
+        return self._call(ctx, "answers", lambda who: answer_many(self.engine.lifecycle, request, actor=who))
 
     @bentoml.api(route="/risk")
     def risk(self, request: s.RiskRequest, /, ctx: bentoml.Context) -> s.RiskResponse:

@@ -26,9 +26,10 @@ from serving.matching.roster import Availability
 from serving.matching.urgency import NEAR_SLA
 from serving.predictions.decisions import assign_decision
 from serving.protocols import Scorer, TaskRecord, WorkerPool
-from serving.tasks.dispatch import AssignOrder, Lifecycle, TransitionConflict
+from serving.tasks.answers import Planned, plan, write_planned
+from serving.tasks.dispatch import AssignOrder, Lifecycle
 from serving.tasks.idle import available, idle_answer, paged
-from serving.tasks.lifecycle import HELD, WAITING, TaskEvent, TaskState
+from serving.tasks.lifecycle import HELD, WAITING, IllegalTransition, TaskEvent, TaskState
 from serving.tasks.monitor import UNPLACED, Redispatch, grace_instant, sweep, told_clock
 from serving.tasks.plan import Batch, items, plan_by_arm, rounded
 
@@ -263,25 +264,7 @@ class Dispatcher:
             staff_on_shift=Counter(pool.province_ids[avail.on_shift & pool.active].astype(str).tolist()),
             told=told_clock(pool.status_at, now, ttl),  # timeouts: only once the workers' system caught up
         )
-        moved = []
-        for r in decisions.redispatch[: eng.config.max_batch_tasks]:
-            if r.action == "reassign":
-                state = self.book.state(r.task_id)
-                event = TaskEvent(
-                    self.book.next_event_id(r.task_id),
-                    r.task_id,
-                    "reassign",
-                    max(now, state.since) if state else now,
-                    "monitor",
-                    "monitor",
-                    assignment_id=r.assignment_id,
-                    reason_code=r.reason,
-                )
-                try:
-                    self.life.transition(state, event, ["monitor"])
-                except TransitionConflict:
-                    continue  # another worker's monitor (or the worker) moved it first
-            moved.append(r)
+        moved = self._take_back(decisions.redispatch[: eng.config.max_batch_tasks], now)
         self.alert_watch.sweep(decisions.alerts, states, tasks, now, policy)  # grouped, self-resolving
         self.book.refresh()
         placed: dict[str, str] = {}
@@ -325,6 +308,31 @@ class Dispatcher:
         ]
         eng.store.upsert_alerts(found, now)
         return sum(1 for r in moved if r.action == "reassign" or r.task_id in placed)
+
+    def _take_back(self, moves: Sequence[Redispatch], now: datetime) -> list[Redispatch]:
+        """The moves that stand: every take-back's ``reassign`` event in one append (a morning's
+        thousands of timed-out tasks one by one took minutes), less those another writer moved first."""
+        planned: list[tuple[Redispatch, Planned]] = []
+        for r in moves:
+            if r.action != "reassign":
+                continue
+            state = self.book.peek(r.task_id)  # as of the sweep's refresh
+            event = TaskEvent(
+                self.book.next_event_id(r.task_id),
+                r.task_id,
+                "reassign",
+                max(now, state.since) if state else now,
+                "monitor",
+                "monitor",
+                assignment_id=r.assignment_id,
+                reason_code=r.reason,
+            )
+            got = plan(state, event)
+            if not isinstance(got, IllegalTransition):
+                planned.append((r, got))
+        written = write_planned(self.life, [p for _, p in planned], ["monitor"])
+        taken = {r.task_id for (r, _), w in zip(planned, written, strict=True) if isinstance(w, TaskState)}
+        return [r for r in moves if r.action == "dispatch" or r.task_id in taken]
 
     def _chances(self) -> int:
         """What a waiting task's chance of a worker depends on: the policy, who is on shift, each

@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import pytest
 
+from opsmatch import events
 from serving.api.schemas import AssignRequest
-from serving.api.task_schemas import AssignmentIn, TasksIn
+from serving.api.task_schemas import AnswersIn, AssignmentIn, TasksIn
 from serving.config import load_service_config
 from serving.runtime.engine import Engine
 from serving.state.store import StateStore
+from serving.tasks.answers import answer_many, plan, write_planned
 from serving.tasks.dispatch import TransitionConflict
+from serving.tasks.lifecycle import TaskEvent
 from tests.factories.fakes import NOW, ManualClock
 
 
@@ -143,3 +146,87 @@ def test_the_monitor_does_not_plan_what_nobody_can_take(engines, monkeypatch) ->
     assert [a.dispatcher.monitor() for _ in range(3)] == [0, 0, 0] and planned == []
     pool.on_shift[:] = True
     assert a.dispatcher.monitor() == 1 and planned == [["NIGHT"]]
+
+
+def test_many_answers_in_one_transaction_each_answered_as_its_single_route(engines) -> None:  # noqa: ANN001
+    """POST /assignments/answers on the engine: accept then start of one assignment in one request, a
+    reject with and without its reason, an unknown id, an illegal start, a re-sent answer; the legal
+    ones are one store version and the same events the single routes write."""
+    (a, b), _ = engines
+    a.queue.intake(TasksIn(tasks=[task_row(f"ANS{i}") for i in range(4)]), actor="core")
+    out = a.assign(AssignRequest(task_ids=[f"ANS{i}" for i in range(4)], commit=True), actor="d")
+    aid = {x.task_id: x.assignment_id for x in out.assignments}
+    before = events.current_version(a.settings)
+    got = answer_many(
+        a.lifecycle,
+        AnswersIn(
+            answers=[
+                {"assignment_id": aid["ANS0"], "action": "accept"},
+                {"assignment_id": aid["ANS0"], "action": "start"},
+                {"assignment_id": aid["ANS1"], "action": "reject"},  # no reason
+                {"assignment_id": aid["ANS1"], "action": "reject", "reason_code": "workload"},
+                {"assignment_id": "A-nope", "action": "accept"},
+                {"assignment_id": aid["ANS2"], "action": "start"},  # not accepted
+            ]
+        ),
+        actor="desk-1",
+    )
+    assert [(x.status, x.state) for x in got.answers] == [
+        (200, "accepted"),
+        (200, "started"),
+        (422, None),
+        (200, "rejected"),
+        (404, None),
+        (409, None),
+    ]
+    assert (got.received, got.answered, got.duplicates, got.refused) == (6, 3, 0, 3)
+    assert events.current_version(a.settings) == before + 1  # one append for the three answers
+    history = b.book.history("ANS0")  # another process reads what was stored
+    assert [(e.kind, e.actor, e.source) for e in history[-2:]] == [
+        ("accept", "desk-1", "worker"),
+        ("start", "desk-1", "worker"),
+    ]
+    again = answer_many(
+        a.lifecycle, AnswersIn(answers=[{"assignment_id": aid["ANS0"], "action": "accept"}]), actor="x"
+    )
+    assert again.answers[0].duplicate and again.answers[0].status == 200 and again.answered == 0
+    assert events.current_version(a.settings) == before + 1  # a duplicate writes nothing
+
+
+def test_the_monitor_takes_back_many_tasks_in_one_append(engines) -> None:  # noqa: ANN001
+    (a, _), clock = engines
+    a.queue.intake(TasksIn(tasks=[task_row(f"TB{i}") for i in range(5)]), actor="core")
+    a.assign(AssignRequest(task_ids=[f"TB{i}" for i in range(5)], commit=True), actor="d")
+    clock.advance(16)  # none accepted in time
+    appends: list[int] = []
+    append = events.append
+
+    def counted(where, table, rows, **kw):  # noqa: ANN001, ANN003, ANN202
+        if table == "task_events":
+            appends.append(len(rows))
+        return append(where, table, rows, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(events, "append", counted)
+        assert a.dispatcher.monitor() == 5
+    assert appends == [5]  # the five reassign events in one append (the re-dispatch is append_many)
+    assert a.dispatcher.stats.moves == {"accept_timeout": 5}
+    assert all(a.book.history(f"TB{i}")[-2].kind == "reassign" for i in range(5))
+
+
+def test_a_batch_that_loses_a_race_loses_only_the_moved_task(engines) -> None:  # noqa: ANN001
+    (a, b), _ = engines
+    a.queue.intake(TasksIn(tasks=[task_row("R1"), task_row("R2")]), actor="core")
+    out = a.assign(AssignRequest(task_ids=["R1", "R2"], commit=True), actor="d")
+    aid = {x.task_id: x.assignment_id for x in out.assignments}
+    planned = []
+    for tid in ("R1", "R2"):  # b decides on what it read ...
+        event = TaskEvent(
+            b.book.next_event_id(tid), tid, "accept", NOW, "b", "worker", assignment_id=aid[tid]
+        )
+        planned.append(plan(b.book.state(tid), event))
+    a.lifecycle.step(aid["R1"], "reject", actor="a", note=None, reason_code="workload")  # ... a moves R1
+    got = write_planned(b.lifecycle, planned, ["answers"])
+    assert isinstance(got[0], TransitionConflict) and got[0].current == "rejected"
+    assert got[1].status.value == "accepted" and b.book.state("R2").status.value == "accepted"
+    assert [e.kind for e in b.book.history("R1")][-1] == "reject"

@@ -213,6 +213,34 @@ def test_reject_waits_again_and_is_not_given_back(api: httpx.Client, live: Live)
     assert task["history"][2]["reason_code"] == "workload"
 
 
+def test_many_answers_in_one_call(api: httpx.Client, live: Live) -> None:
+    """POST /assignments/answers: each answer decided as its single route would, stored together."""
+    worker = skilled(live, "renewal", "P02")[0]
+    one, two = (commit(api, fresh_task(api, live, "P02", "renewal"), worker) for _ in range(2))
+    answers = [
+        {"assignment_id": one["assignment_id"], "action": "accept"},
+        {"assignment_id": one["assignment_id"], "action": "start"},
+        {"assignment_id": two["assignment_id"], "action": "start"},  # not accepted: 409
+        {"assignment_id": two["assignment_id"], "action": "reject", "reason_code": "workload"},
+        {"assignment_id": "NOPE-2", "action": "accept"},
+    ]
+    got = ok(api.post("/assignments/answers", json={"answers": answers}))
+    assert [(x["status"], x["state"]) for x in got["answers"]] == [
+        (200, "accepted"),
+        (200, "started"),
+        (409, None),
+        (200, "rejected"),
+        (404, None),
+    ]
+    assert (got["answered"], got["duplicates"], got["refused"]) == (3, 0, 2)
+    history = ok(api.get(f"/tasks/{one['task_id']}"))["history"]
+    assert [(e["kind"], e["source"]) for e in history[-2:]] == [("accept", "worker"), ("start", "worker")]
+    again = ok(api.post("/assignments/answers", json={"answers": answers[:1]}))
+    assert again["answers"][0]["duplicate"] is True and again["answered"] == 0
+    r = api.post("/assignments/answers", json={"answers": [{"assignment_id": "x", "action": "finish"}]})
+    assert r.status_code == 400 and r.json()["loc"][:3] == ["answers", 0, "action"], r.text
+
+
 def test_duplicate_assignment_id_changes_nothing(api: httpx.Client, live: Live) -> None:
     tid = fresh_task(api, live, "P02", "renewal")
     worker = skilled(live, "renewal", "P02")[0]
