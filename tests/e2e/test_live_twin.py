@@ -1,7 +1,7 @@
 """The living centre, end to end: a real ``bentoml serve`` on a demo clock and ``opsmatch live`` on ``small``.
 
 The service runs on a private copy of the session's cached small world (its history ends weeks before);
-the service and the live twin run on the same anchored clock (x60: an operation hour is a wall minute),
+the service and the live twin run on the same anchored clock (x120: an operation hour is half a wall minute),
 which reads the first weekday 11:00 in Beijing after the history's end when the service starts (fixed by
 the world, not by the wall clock's hour), so the twin starts late in that morning, as soon as the service
 is ready (no fixed start-up wait). The twin posts one hour
@@ -34,14 +34,14 @@ from tests.factories.lifecycle_world import close_backlog
 from tests.factories.serving_world import World
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-SPEED = 60.0
+SPEED = 120.0
 TABLES = ("tasks", "assignments", "completions", "qa_results")
 KEYS = {"tasks": "task_id", "assignments": "assignment_id", "completions": "task_id", "qa_results": "qa_id"}
 
 
 def widen_timeouts(url: str, key_file: Path) -> None:
     """Open tasks per worker capped at 3, and the monitor's timeouts x8: each lifecycle call costs tens
-    of ms of wall time here (a minute of the fast clock is a second), so the default 15-minute accept
+    of ms of wall time here (a minute of the fast clock is half a second), so the default 15-minute accept
     timeout would take back work the twin is answering."""
     body = {
         "note": "e2e: fast test clock",
