@@ -78,6 +78,17 @@ PREDICTION_ENDPOINTS: tuple[str, ...] = ("rank", "assign", "risk")
 CONTACT_CHANNELS: tuple[str, ...] = ("phone", "online_chat", "branch", "regulator_hotline")
 CONTACT_DIRECTIONS: tuple[str, ...] = ("inbound", "outbound")
 CONTACT_TEXT_MAX_CHARS = 4000  # a call or chat summary; a longer text is refused, never truncated
+# Online journeys (issue 27, seed 002): the self-service flows customers run and where they broke off.
+JOURNEY_FLOWS: tuple[str, ...] = (
+    "renewal",
+    "surrender",
+    "policy_change",
+    "claim",
+    "beneficiary_change",
+    "address_change",
+)
+JOURNEY_CHANNELS: tuple[str, ...] = ("app", "web", "wechat")
+JOURNEY_MAX_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -357,6 +368,36 @@ TABLES: dict[str, Table] = {
             time_column="at",
             description="What customers say: calls, chats, branch visits and the regulator's hotline.",
         ),
+        Table(
+            "journeys",
+            ("journey_id",),
+            (
+                Column("journey_id", "str"),
+                Column("customer_id", "str", references="customers.customer_id"),
+                Column(
+                    "province_id",
+                    "str",
+                    references="provinces.province_id",
+                    description="The centre that serves the customer's policy (who would call back)",
+                ),
+                Column("flow", "str", choices=JOURNEY_FLOWS, description="The online transaction"),
+                Column("channel", "str", choices=JOURNEY_CHANNELS),
+                Column("steps", "int", min=1, max=JOURNEY_MAX_STEPS, description="Steps of the flow"),
+                Column(
+                    "step_reached",
+                    "int",
+                    min=1,
+                    max=JOURNEY_MAX_STEPS,
+                    description="Last step the customer was on (= steps when completed)",
+                ),
+                Column("started_at", "timestamp"),
+                Column("abandoned_at", "timestamp", nullable=True, description="Null when completed"),
+                Column("completed_at", "timestamp", nullable=True, description="Null when abandoned"),
+            ),
+            time_column="started_at",
+            extra_time_columns=("abandoned_at", "completed_at"),
+            description="Online self-service journeys: completed, or abandoned at a step (a break point).",
+        ),
     )
 }
 
@@ -374,6 +415,7 @@ LOAD_ORDER: tuple[str, ...] = (
     "task_events",
     "interventions",
     "contacts",
+    "journeys",
 )  # not "predictions": the service's own log, never loaded from files
 # Tables the service writes itself as work moves: the task lifecycle and the risk team's interventions
 # (a customer may also bring their own history of them), and the prediction log (the service only).
@@ -384,4 +426,5 @@ LIFECYCLE_TABLES: tuple[str, ...] = ("task_events", "interventions", "prediction
 # transitions are not: what they mean for the features already arrives as assignments and completions;
 # nor is the prediction log (the model monitor's input, never a model's).
 # Nor are the contacts: their text is read by the text model (training/text_model.py), point-in-time.
-NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events", "predictions", "contacts")
+# Nor the journeys (issue 27): the proactive return visits read them (serving/risk/journeys.py).
+NOT_FEATURE_INPUTS: tuple[str, ...] = ("task_events", "predictions", "contacts", "journeys")

@@ -202,11 +202,27 @@ def _work_days_ok(days: str) -> bool:
     return 0 < len(days) == len(set(days)) and set(days) <= set("0123456")
 
 
+def _check_journeys(v: dict[str, pd.Series], c: _Collector) -> None:
+    """A journey ends once: abandoned (at a step before the last) or completed (at the last step)."""
+    c.add(v["step_reached"] > v["steps"], "step_reached", "step_reached is after the flow's last step")
+    abandoned, completed = v["abandoned_at"].notna(), v["completed_at"].notna()
+    c.add(abandoned & completed, "abandoned_at", "abandoned_at must be null when completed_at is set")
+    c.add(~abandoned & ~completed, "completed_at", "a journey needs abandoned_at or completed_at")
+    c.add(
+        completed & (v["step_reached"] < v["steps"]),
+        "step_reached",
+        "a completed journey reached the last step",
+    )
+    _check_order(v, c, "started_at", "abandoned_at")
+    _check_order(v, c, "started_at", "completed_at")
+
+
 _TABLE_CHECKS: dict[str, Callable[[dict[str, pd.Series], _Collector], None]] = {
     "provinces": _check_provinces,
     "workers": _check_workers,
     "tasks": lambda v, c: _check_order(v, c, "created_at", "sla_due_at"),
     "completions": lambda v, c: _check_order(v, c, "started_at", "completed_at"),
+    "journeys": _check_journeys,
 }
 
 

@@ -264,6 +264,38 @@ class RiskTeam(Strict):
     )
 
 
+class Proactive(Strict):
+    """Proactive return visits at online journeys' break points (``serving/risk/journeys.py``)."""
+
+    enabled: bool = _POLICY["proactive"]["enabled"]
+    daily_capacity: Annotated[int, Field(ge=0, le=10**6), WHOLE] = Field(
+        default=_POLICY["proactive"]["daily_capacity"],
+        description="return_visit tasks created per day at most (national)",
+    )
+    holdout_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=_POLICY["proactive"]["holdout_share"],
+        description="share of selected break points held out at random (field measurement)",
+    )
+    start_hour: Annotated[int, Field(ge=0, le=23), WHOLE] = Field(
+        default=_POLICY["proactive"]["start_hour"], description="hour (Beijing time) the day's visits start"
+    )
+    grace_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = Field(
+        default=_POLICY["proactive"]["grace_minutes"],
+        description="an abandonment this recent is left to the customer",
+    )
+    lookback_hours: Annotated[float, Field(gt=0, le=30 * 24)] = Field(
+        default=_POLICY["proactive"]["lookback_hours"], description="abandonments this recent are candidates"
+    )
+    sla_hours: Annotated[float, Field(gt=0, le=30 * 24)] = Field(
+        default=_POLICY["proactive"]["sla_hours"],
+        description="a return visit is due this long after it is made",
+    )
+    base_risk: Prob = Field(
+        default=_POLICY["proactive"]["base_risk"],
+        description="complaint risk of a customer without an open scored task",
+    )
+
+
 class Policy(Strict):
     """The dispatch policy in force."""
 
@@ -284,6 +316,7 @@ class Policy(Strict):
     monitor: MonitorRules = MonitorRules()
     experiment: Experiment = Experiment()
     risk_team: RiskTeam = RiskTeam()
+    proactive: Proactive = Proactive()
 
     def sharing(self, province_id: str) -> Sharing:
         """Sharing parameters of a province (the default when it has none of its own)."""

@@ -12,6 +12,7 @@ from scipy.special import ndtri
 
 from opsmatch.contract import COMPLAINT_REASONS, SEVERITIES
 from simulator.engine import SimResult
+from simulator.journeys import complaint_uplift, generate_journeys
 from simulator.oracle import task_base_logits
 from simulator.truth import complaint_logit, expected_minutes_arr, p_complaint_arr, p_pass_arr, sigmoid
 
@@ -51,6 +52,14 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
     satisfaction = np.clip(np.round(latent), 1, 5)
     delay_days = np.clip(b.complaint_delay_days_median * np.exp(0.6 * ndtri(u[:, 8])), 0.2, 30)
     filed_at = finish + delay_days * 1440
+    # an abandoned online journey weighs on the customer's complaints filed while it is unresolved
+    jr = generate_journeys(cfg, result.arrivals, result.seed)
+    uplift = complaint_uplift(cfg, jr, tk["cust"].to_numpy(), filed_at, jr.resolved_at())
+    if uplift.any():
+        bump = cfg.journeys.complaint_uplift * uplift
+        pc = sigmoid(_logit(pc) + bump)
+        p_drawn = sigmoid(_logit(p_drawn) + bump)
+        complaint = u[:, 2] < p_drawn
     reason = _reasons(u[:, 9], late, ~passed, truth.care[ws, k], tk["amount"].to_numpy())
     vip = result.arrivals.customers["vip"].to_numpy()[tk["cust"].to_numpy()]
     severity = _severity(u[:, 10], vip, late, ~passed)
@@ -86,6 +95,7 @@ def task_outcomes(result: SimResult) -> pd.DataFrame:
             "filed_at": mask(filed_at),
             "severity": np.asarray(SEVERITIES)[severity],
             "reason": np.asarray(COMPLAINT_REASONS)[reason],
+            "journey_uplift": uplift,
             "shift_tasks_done": result.shift_done,
             "experience": result.experience,
         }
@@ -109,6 +119,11 @@ def apply_contacts(
     out["p_complaint_drawn"] = p * scale
     out["contacted"] = covered
     return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(q) - np.log1p(-q)
 
 
 def _first_assignment(result: SimResult, n: int) -> np.ndarray:

@@ -194,6 +194,25 @@ class VoiceConfig(_Model):
     pii_share: float = Field(default=0.2, ge=0, le=1, description="Texts quoting a phone or ID number")
 
 
+class JourneyConfig(_Model):
+    """Online journeys and their break points (issue 27, seed 002; ``simulator/journeys.py``). Hidden
+    truth: what an abandonment does to the customer and what a return visit does to the journey reach
+    only evaluation. Assumptions, no seed figure: seed 002 reports only its outcome (interrupted online
+    operations -50 %, ~7,000 proactive prompts a day)."""
+
+    per_task: float = Field(default=0.3, ge=0, le=5, description="Online journeys per task's customer")
+    window_days: float = Field(default=5.0, gt=0, description="Journey within +- this of the task")
+    abandon_scale: float = Field(default=1.0, ge=0, description="Odds multiplier of every step's break")
+    senior_factor: float = Field(default=1.6, ge=0, description="Break odds multiplier, customers 60+")
+    self_resume: float = Field(default=0.3, ge=0, le=1, description="Abandoned journeys completed alone")
+    resume_days_mean: float = Field(default=2.0, gt=0)
+    complaint_uplift: float = Field(default=0.8, ge=0, description="Complaint logit while unresolved")
+    effect_days: float = Field(default=14.0, gt=0, description="An abandonment weighs at most this long")
+    contact_share: float = Field(default=0.5, ge=0, le=1, description="Unresolved ones the customer calls")
+    contact_days_mean: float = Field(default=1.5, gt=0)
+    visit_completion: float = Field(default=0.6, ge=0, le=1, description="P(done after a return visit)")
+
+
 class ScenarioConfig(_Model):
     """A whole twin scenario."""
 
@@ -209,6 +228,7 @@ class ScenarioConfig(_Model):
     disruptions: tuple[DisruptionConfig, ...] = ()
     risk_team: RiskTeamConfig = RiskTeamConfig()
     voice: VoiceConfig = VoiceConfig()
+    journeys: JourneyConfig = JourneyConfig()
 
     @field_validator("start")
     @classmethod

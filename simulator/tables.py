@@ -14,6 +14,7 @@ import pandas as pd
 from opsmatch.contract import LIFECYCLE_TABLES, TABLES
 from simulator.clock import to_timestamps
 from simulator.engine import SimResult
+from simulator.journeys import generate_journeys, journey_contacts, journeys_table
 from simulator.voice import contacts_table
 
 # The tables the twin writes: every contract table but the lifecycle events the service writes itself.
@@ -121,8 +122,19 @@ def event_table_builders(result: SimResult, outcomes: pd.DataFrame) -> dict[str,
         "qa_results": qa_results,
         "complaints": complaints,
         "worker_status": worker_status,
-        "contacts": lambda: contacts_table(result, outcomes),
+        "contacts": lambda: _with_journey_calls(result, contacts_table(result, outcomes)),
+        "journeys": lambda: journeys_table(
+            cfg, result.arrivals, generate_journeys(cfg, result.arrivals, result.seed), end
+        ),
     }
+
+
+def _with_journey_calls(result: SimResult, contacts: pd.DataFrame) -> pd.DataFrame:
+    """The customers' contacts and, after them, the calls their abandoned online journeys caused."""
+    cfg, arr = result.config, result.arrivals
+    jr = generate_journeys(cfg, arr, result.seed)
+    calls = journey_contacts(cfg, arr, jr, jr.resolved_at(), result.end)
+    return pd.concat([contacts, calls], ignore_index=True) if len(calls) else contacts
 
 
 def task_truth_frame(result: SimResult, outcomes: pd.DataFrame) -> pd.DataFrame:

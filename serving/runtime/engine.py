@@ -31,6 +31,7 @@ from serving.predictions.decisions import rank_decision, risk_decision
 from serving.predictions.log import PredictionLog
 from serving.protocols import Runtime
 from serving.risk import desk as risk_desk
+from serving.risk.proactive import ProactiveDesk
 from serving.risk.reasons import tiers, top_reasons, waits
 from serving.risk.voice import TextChampion, voice_reasons, with_voice
 from serving.runtime.context import Context, utcnow
@@ -71,6 +72,7 @@ class Engine(Context):
         self.alert_watch = AlertWatch(self)  # the monitor's alerts (serving/alerts/watch.py)
         self.dispatcher = Dispatcher(self, self.lifecycle, self.alert_watch)
         self.text_model = TextChampion(settings)  # what customers said, quoted in risk reasons
+        self.proactive = ProactiveDesk(self, self.queue)  # journeys' break points -> return visits
 
     # -- /rank ----------------------------------------------------------------------------------
     def rank(self, req: s.RankRequest) -> s.RankResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,10 @@ class TaskQueue:
         self.arrival = ArrivalRisk(engine.store)  # the first score of a task, shared by every worker
 
     # -- POST /tasks ------------------------------------------------------------------------------
-    def intake(self, req: ls.TasksIn, *, actor: str) -> ls.TasksReceipt:
+    def intake(
+        self, req: ls.TasksIn, *, actor: str, notes: Mapping[str, str] | None = None
+    ) -> ls.TasksReceipt:
+        """``notes``: task id -> the create event's note (a proactive return visit's guidance)."""
         eng = self.engine
         eng.limit(len(req.tasks), eng.config.max_batch_tasks, "tasks", "tasks")
         now = eng.clock()
@@ -60,7 +64,8 @@ class TaskQueue:
             )
         self.book.refresh()
         for tid in got.new_rows["task_id"].astype(str):
-            event = TaskEvent(self.book.next_event_id(tid), tid, "create", now, actor, "intake")
+            note = (notes or {}).get(tid)
+            event = TaskEvent(self.book.next_event_id(tid), tid, "create", now, actor, "intake", note=note)
             if not self.book.history(tid):
                 with contextlib.suppress(StoreConflict):  # another writer created it at the same moment
                     events.append(eng.settings, "task_events", pd.DataFrame([event_row(event)]))

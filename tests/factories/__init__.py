@@ -260,6 +260,34 @@ def contacts(task_frame: pd.DataFrame, texts: Sequence[str] = ("请问续保进�
     )
 
 
+def journeys(task_frame: pd.DataFrame) -> pd.DataFrame:
+    """One online journey per task's customer, a day before the task: even rows abandoned at step 2 of 4,
+    odd rows completed (step 4 of 4)."""
+    t = task_frame
+    n = len(t)
+    start = list(t["created_at"] - pd.Timedelta(days=1))
+    done = [i % 2 == 1 for i in range(n)]
+    return _typed(
+        "journeys",
+        {
+            "journey_id": [f"J{i + 1:03d}" for i in range(n)],
+            "customer_id": list(t["customer_id"]),
+            "province_id": list(t["province_id"]),
+            "flow": ["renewal"] * n,
+            "channel": ["app"] * n,
+            "steps": [4] * n,
+            "step_reached": [4 if d else 2 for d in done],
+            "started_at": start,
+            "abandoned_at": [
+                None if d else s + pd.Timedelta(minutes=6) for d, s in zip(done, start, strict=True)
+            ],
+            "completed_at": [
+                s + pd.Timedelta(minutes=9) if d else None for d, s in zip(done, start, strict=True)
+            ],
+        },
+    )
+
+
 def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
     """A complete, mutually consistent set of all contract tables (keys in ``LOAD_ORDER``)."""
     t = tasks(n_tasks)
@@ -278,6 +306,7 @@ def event_tables(n_tasks: int = 4) -> dict[str, pd.DataFrame]:
         "task_events": task_events(a, c),
         "interventions": interventions(t),
         "contacts": contacts(t),
+        "journeys": journeys(t),
     }
     return {name: out[name] for name in LOAD_ORDER}
 

@@ -233,6 +233,7 @@ _DEFAULTS: dict[str, dict] = {
     "complaints": {"severity": "low", "reason": "timeliness"},
     "worker_status": {},
     "contacts": {"task_id": None, "channel": "phone", "direction": "inbound"},
+    "journeys": {"province_id": "P01", "flow": "renewal", "channel": "app", "steps": 4},
 }
 
 

@@ -35,11 +35,11 @@ def test_folder_ingest_loads_every_table(settings: Settings, inbox: Path, fmt: s
     report = ingest(settings, inbox)
     assert [fr.table for fr in report.files] == list(LOAD_ORDER)
     assert (report.read, report.new, report.unchanged, report.quarantined) == (
-        53,
-        53,
+        57,
+        57,
         0,
         0,
-    )  # 28 rows + 20 task_events + 1 intervention + 4 contacts
+    )  # 28 rows + 20 task_events + 1 intervention + 4 contacts + 4 journeys
     for name, df in tables.items():
         pd.testing.assert_frame_equal(events.read_table(settings.events_dir, name), df)
     assert not settings.quarantine_dir.exists()
@@ -127,7 +127,7 @@ def test_reingest_is_idempotent_and_keeps_the_store_version(settings: Settings, 
     ingest(settings, inbox)
     before = events.current_version(settings)
     report = ingest(settings, inbox)
-    assert (report.read, report.new, report.unchanged, report.quarantined) == (53, 0, 53, 0)
+    assert (report.read, report.new, report.unchanged, report.quarantined) == (57, 0, 57, 0)
     assert events.current_version(settings) == before
 
 

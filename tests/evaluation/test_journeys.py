@@ -1,0 +1,53 @@
+"""Proactive return visits in the twin (issue 27): the holdout is honoured, the capacity holds, and a
+visit can only resolve a journey and take complaints away."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.journeys import apply_visits, plan_visits, proactive_effect, unit_outcomes
+from serving.risk.journeys import held_out
+from simulator.arrivals import generate_arrivals
+from simulator.engine import simulate
+from simulator.journeys import generate_journeys
+from simulator.outcomes import task_outcomes
+from simulator.policies import LegacyPolicy
+from simulator.scenario import ScenarioConfig
+
+CAPACITY, HOLDOUT = 12, 0.25
+
+
+@pytest.fixture(scope="module")
+def replay(small: ScenarioConfig):  # noqa: ANN201
+    res = simulate(small, generate_arrivals(small, 21, 5), LegacyPolicy(explore=True), 5)
+    out = task_outcomes(res)
+    jr = generate_journeys(small, res.arrivals, 5)
+    return res, out, jr, plan_visits(res, out, jr, capacity=CAPACITY, holdout_share=HOLDOUT)
+
+
+def test_the_holdout_is_honoured_and_the_capacity_holds(replay) -> None:  # noqa: ANN001
+    res, out, jr, plan = replay
+    log = plan.log
+    assert log["holdout"].any() and (~log["holdout"]).any()
+    ids = [f"J{j}" for j in log["journey"]]
+    assert [held_out(i, HOLDOUT) for i in ids] == log["holdout"].tolist()  # the service's hash decides
+    assert np.isnan(plan.visits[log.loc[log["holdout"], "journey"]]).all()  # never visited
+    visited = log.loc[~log["holdout"], "journey"].to_numpy()
+    assert np.isfinite(plan.visits[visited]).all() and np.isfinite(plan.visits).sum() == len(visited)
+    assert log[~log["holdout"]].groupby("day").size().max() == CAPACITY  # the day's visits, at most
+    assert log["journey"].is_unique and jr.abandoned[log["journey"]].all()
+    assert (log["day"] >= 7).all()  # after the warm-up that the stuck rates are estimated on
+
+
+def test_visits_only_resolve_journeys_and_take_complaints_away(replay) -> None:  # noqa: ANN001
+    res, out, jr, plan = replay
+    treated = apply_visits(res, out, jr, plan.visits)
+    before, after = out["complaint"].to_numpy(dtype=bool), treated["complaint"].to_numpy(dtype=bool)
+    assert (after <= before).all() and after.sum() < before.sum()
+    same = apply_visits(res, out, jr, np.full(len(jr), np.nan))  # no visit: the outcomes as they were
+    assert np.array_equal(same["complaint"].to_numpy(dtype=bool), before)
+    units = unit_outcomes(res, treated, jr, plan, 7.0)
+    eff = proactive_effect(units, int(after.sum()), int(before.sum()))
+    assert eff.visited.completed > eff.held_out.completed  # the visit completes journeys
+    assert eff.completion_diff.low > 0 and eff.contact_ratio[0] < 1
