@@ -42,16 +42,20 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--capacity", type=int, default=120)
     ap.add_argument("--holdout", type=float, default=0.2)
+    ap.add_argument("--frontier", type=int, nargs="*", default=[40, 360], help="more daily capacities")
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
     cfg = load_scenario(args.scenario)
     units, withs, withouts, journeys, abandoned = [], [], [], 0, 0
+    more: dict[int, list[tuple[pd.DataFrame, int, int]]] = {c: [] for c in args.frontier}
     cpu = time.process_time()  # the replays and the walk, imports aside
     for seed in args.seeds:
         arr = generate_arrivals(cfg, args.days, seed)
         res = simulate(cfg, arr, LegacyPolicy(explore=True), seed)
         out = task_outcomes(res)
         u, with_, without = run_seed(res, out, capacity=args.capacity, holdout_share=args.holdout)
+        for c in args.frontier:
+            more[c].append(run_seed(res, out, capacity=c, holdout_share=args.holdout))
         jr = generate_journeys(cfg, arr, seed)
         journeys, abandoned = journeys + len(jr), abandoned + int(jr.abandoned.sum())
         units.append(u)
@@ -66,6 +70,15 @@ def main() -> None:
         return f"{x[0]:.3f} [{x[1]:.3f}, {x[2]:.3f}]"
 
     load = os.getloadavg()[0]
+    rows = []
+    for c, runs in sorted({**more, args.capacity: list(zip(units, withs, withouts, strict=True))}.items()):
+        e = proactive_effect(pd.concat([r[0] for r in runs], ignore_index=True), 0, 0)
+        pr = paired_ratio([r[1] for r in runs], [r[2] for r in runs])
+        rows.append(
+            f"| {c} | {e.visited.units + e.held_out.units:,} | {e.completion_diff.fmt(3, pct=True)} | "
+            f"{r3(e.complaint_ratio)} | {pr.fmt(4)} |"
+        )
+    frontier = "\n".join(rows)
     text = f"""{SECTION}
 
 `nice -n 10 .venv/bin/python bench/bench_journeys.py --scenario {args.scenario} --days {args.days} \
@@ -94,6 +107,22 @@ the replay, pooled over the seeds.
 The twin's counterfactual (same replay, same uniforms, with and without the visits): all complaints of
 the replays {eff.complaints_with:,} with visits vs {eff.complaints_without:,} without, ratio per seed
 {paired.fmt(4)} (t over seeds). The visits' own handling time (10 min each) is not queued in the replay.
+
+By daily capacity (same replays; completion: visited minus held out; complaints: visited / held out per
+break point, and all complaints with / without visits, paired per seed):
+
+| visits a day | walked | completion within 7 days | complaints per break point | all complaints |
+| ---: | ---: | --- | --- | --- |
+{frontier}
+
+Reading: a visit completes about half of the journeys that would otherwise stay broken (held out: only
+the customers' own returns) and cuts the calls about them by about 60 %, both measurable on a field
+holdout of a few hundred break points. The complaints it prevents are measurable only in aggregate: an
+abandonment adds complaints to the few of these customers who also have a task whose complaint falls in
+the window, so the per-break-point ratio needs thousands of held-out break points to exclude 1, while
+the twin's paired counterfactual sees the cut from 120 visits a day. These are the twin's assumptions
+(`JourneyConfig`), not seed 002's figures: it reports only interrupted online operations -50 % a year
+after its process fixes, which the visits alone do not claim.
 """
     print(text)
     if not args.no_doc:
