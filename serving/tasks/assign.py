@@ -97,7 +97,7 @@ class Dispatcher:
             requested[[pool.index[w] for w in req.worker_ids]] = True
         now = req.as_of or eng.clock()
         avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
-        if not req.tasks and not available(pool, avail, requested).any() and self._all_waiting(ids):
+        if not req.tasks and not available(pool, avail, requested).any() and self._all_waiting(req.task_ids):
             records = [light.get(t) or self.book.light_record(t) for t in ids]  # nobody available: no scoring
             versions = eng.runtime.scorer.versions()
             return idle_answer(records, pool, avail, requested, now, eng.policy(), versions, req.limit)

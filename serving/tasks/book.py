@@ -180,6 +180,7 @@ class TaskBook:
         self._closed: OrderedDict[str, None] = OrderedDict()  # held closed tasks, oldest first
         self._assignments: dict[str, Assignment] = {}
         self._records: dict[str, TaskRecord] = {}
+        self._light: dict[str, TaskRecord] = {}  # light records of held tasks (every /assign and sweep reads)
         self._versions: dict[str, int] = {}
         self._store_version = -1
         self._held: dict[str, int] | None = None  # held_by_worker, until a state changes
@@ -252,6 +253,7 @@ class TaskBook:
             else:
                 self._closed.pop(tid, None)
         self._records.pop(tid, None)
+        self._light.pop(tid, None)
 
     def _trim(self) -> None:
         """Forget the closed tasks beyond the window (the store answers for them)."""
@@ -260,7 +262,7 @@ class TaskBook:
             facts = self._facts.pop(tid, None)
             for aid in self._assignment_ids(facts):
                 self._assignments.pop(aid, None)
-            for held in (self._states, self._records, self.risk):
+            for held in (self._states, self._records, self._light, self.risk):
                 held.pop(tid, None)
         if len(self.risk) > len(self._facts) + self.keep_closed:  # scores of pages of closed tasks
             for tid in [t for t in self.risk if t not in self._facts]:
@@ -447,11 +449,20 @@ class TaskBook:
             return dict(self._held)
 
     def light_record(self, task_id: str) -> TaskRecord:
-        """The stored row as a TaskRecord without features (what the monitor's decisions read)."""
+        """The stored row as a TaskRecord without features (what the monitor's decisions read; held
+        tasks' are built once: 3,600 waiting tasks rebuilt on every /assign were most of its CPU)."""
+        with self._lock:
+            got = self._light.get(task_id)
+        if got is not None:
+            return got
         row = self.row(task_id)
         if row is None:
             raise KeyError(task_id)
-        return light(row)
+        got = light(row)
+        with self._lock:
+            if self._facts.get(task_id) is not None and self._facts[task_id].row is row:
+                self._light[task_id] = got
+        return got
 
     def records(self, task_ids: Sequence[str]) -> dict[str, TaskRecord]:
         """Full TaskRecords (the runtime's ``enrich`` of the stored rows) of the known ids; those of

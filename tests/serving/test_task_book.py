@@ -108,3 +108,13 @@ def test_a_stale_illegal_event_is_skipped_not_fatal(where) -> None:  # noqa: ANN
     book = TaskBook(where)
     append_event(where, book, "T0003", "start", 5, assignment_id="X", source="worker")  # never assigned
     assert book.state("T0003").status is Status.PENDING
+
+
+def test_a_held_tasks_light_record_is_built_once_until_the_task_moves(where) -> None:  # noqa: ANN001
+    book = TaskBook(where)
+    first = book.light_record("T0003")
+    assert book.light_record("T0003") is first  # not rebuilt on every /assign and sweep
+    append_event(where, book, "T0003", "cancel", 1, reason_code="duplicate", source="person")
+    book.refresh()
+    again = book.light_record("T0003")
+    assert again is not first and again == first  # re-derived task: built again from its row
