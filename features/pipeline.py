@@ -28,6 +28,7 @@ from features.entity_features import (
     build_worker_last_qa,
     build_worker_status,
 )
+from features.inputs import RELEASE_AFTER, LazyInputs, give_back
 from features.province_features import build_province_status
 from features.spec import (
     EVENT_TS,
@@ -72,7 +73,11 @@ def load_events(where: Settings | Path, version: int | None = None) -> dict[str,
 
 def event_time_range(events: dict[str, pd.DataFrame]) -> tuple[int, int] | None:
     """(first, last) event time in µs over the time-stamped activity tables, or None if there are none."""
-    times = [to_us(events[t][c]) for t, c in EVENT_TIME_COLUMNS.items() if t in events and len(events[t])]
+    if isinstance(events, LazyInputs):  # only the time columns of the tables not read yet
+        cols = [events.time_column(t, str(c)) for t, c in EVENT_TIME_COLUMNS.items() if t in events]
+        times = [to_us(c) for c in cols if len(c)]
+    else:
+        times = [to_us(events[t][c]) for t, c in EVENT_TIME_COLUMNS.items() if t in events and len(events[t])]
     if not times:
         return None
     allt = np.concatenate(times)
@@ -110,9 +115,12 @@ def compute_tables(events: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFr
     return dict(tables), facts
 
 
-def iter_tables(events: dict[str, pd.DataFrame]) -> tuple[Iterator[tuple[str, pd.DataFrame]], dict]:
+def iter_tables(
+    events: dict[str, pd.DataFrame], release: bool = False
+) -> tuple[Iterator[tuple[str, pd.DataFrame]], dict]:
     """``compute_tables`` one table at a time (name, frame), and the manifest facts: a writer stores and
-    drops each before the next is built, so only one output frame is held beside the events."""
+    drops each before the next is built, so only one output frame is held beside the events. With
+    ``release`` (``events`` a ``LazyInputs``) each input is dropped after the last builder reading it."""
     rng = event_time_range(events)
     if rng is None:
         empty = [(v, empty_table(v)) for v in VIEWS]
@@ -127,6 +135,11 @@ def iter_tables(events: dict[str, pd.DataFrame]) -> tuple[Iterator[tuple[str, pd
         "online_since": from_us(np.array([online_since(events, int(daily[-1]))]))[0].isoformat(),
     }
 
+    def built(name: str, frame: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+        if release and isinstance(events, LazyInputs):
+            events.release(RELEASE_AFTER.get(name, ()))
+        return name, frame
+
     def tables() -> Iterator[tuple[str, pd.DataFrame]]:
         parts = vars(build_worker_tables(events, daily))  # released part by part as they are yielded
         for name, attr in (
@@ -138,7 +151,7 @@ def iter_tables(events: dict[str, pd.DataFrame]) -> tuple[Iterator[tuple[str, pd
         ):
             yield name, parts.pop(attr)
         yield "task_profile", build_task_profile(events["tasks"], events["provinces"])
-        yield (
+        yield built(
             "customer_profile",
             build_customer_profile(
                 events["customers"],
@@ -148,9 +161,9 @@ def iter_tables(events: dict[str, pd.DataFrame]) -> tuple[Iterator[tuple[str, pd
                 events["interventions"],
             ),
         )
-        yield "province_status", build_province_status(events, hourly)
-        yield "worker_status", build_worker_status(events["worker_status"])
-        yield "worker_last_qa", build_worker_last_qa(events["qa_results"])
+        yield built("province_status", build_province_status(events, hourly))
+        yield built("worker_status", build_worker_status(events["worker_status"]))
+        yield built("worker_last_qa", build_worker_last_qa(events["qa_results"]))
 
     return tables(), facts
 
@@ -224,15 +237,16 @@ def build_features(
         return {**manifest, "skipped": True, "written": [], "seconds": time.perf_counter() - t0}
     step = (lambda d: progress(d, 3.0)) if progress else (lambda d: None)
     step(0.0)
-    events = load_events(settings, version)
+    events = LazyInputs(settings, INPUT_TABLES, version)  # each input read when first needed
     step(1.0)
-    tables, facts = iter_tables(events)
+    tables, facts = iter_tables(events, release=True)
     rows, changed = {}, set()
     for n, frame in tables:  # each table built, written and dropped before the next (bounded at 10x)
         rows[n] = len(frame)
         if write_if_changed(table_path(out_dir, n), parquet_bytes(frame, n if n in VIEWS else None)):
             changed.add(n)
         del frame
+        give_back()
     step(2.0)
     written = [n for n in names if n in changed]
     manifest = {
