@@ -107,6 +107,8 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table], sa.Table]:
             sa.Index(f"ix_{spec.name}_task", t.c.task_id)
         if spec.name == "contacts":  # a scored customer's recent words (serving.risk.voice)
             sa.Index("ix_contacts_customer", t.c.customer_id, t.c.at)
+        if spec.name in ("complaints", "interventions"):  # a listed customer's (serving.risk.history)
+            sa.Index(f"ix_{spec.name}_customer", t.c.customer_id, t.c[str(spec.time_column)])
         tables[spec.name] = t
     versions = sa.Table(
         "ev_versions",

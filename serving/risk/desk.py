@@ -26,6 +26,7 @@ from serving.api import risk_schemas as rs
 from serving.api.schemas import ReasonOut
 from serving.errors import ApiError, rules_beyond_schema
 from serving.protocols import TaskRecord
+from serving.risk import history
 from serving.risk import watchlist as wl
 from serving.risk.open_tasks import book_open_tasks, book_records, current_risk
 from serving.risk.reasons import Reason, tiers, top_reasons, waits
@@ -88,19 +89,17 @@ _ARRIVALS_LOCK = threading.Lock()
 
 def _arrivals(where: Settings, as_of: datetime, days: float) -> pd.Series:
     """Tasks created per province (every province of the contract, 0 when none) in the ``days`` before
-    ``as_of``; counted once per hour of ``as_of`` (a 28-day average moves little within an hour, and
-    the count reads the whole tasks table)."""
+    ``as_of``; counted (one SQL aggregate over the time index) once per hour of ``as_of``: a 28-day
+    average moves little within an hour."""
     key = (events.store_url(where), pd.Timestamp(as_of).floor("h").isoformat(), float(days))
     with _ARRIVALS_LOCK:
         held = _ARRIVALS.get(key)
     if held is not None:
         return held
     provinces = events.read_table(where, "provinces", columns=["province_id"])["province_id"].astype(str)
-    tasks = events.read_table(where, "tasks", columns=["province_id", "created_at"])
     at = pd.Timestamp(as_of)
-    recent = tasks[(tasks["created_at"] > at - pd.Timedelta(days=days)) & (tasks["created_at"] <= at)]
-    known = sorted({*provinces, *tasks["province_id"].astype(str).unique()})
-    counts = recent["province_id"].astype(str).value_counts().reindex(known, fill_value=0)
+    got = history.arrivals_by_province(where, at - pd.Timedelta(days=days), at)  # the time index's range
+    counts = pd.Series(got, dtype="int64").reindex(sorted({*provinces, *got}), fill_value=0)
     with _ARRIVALS_LOCK:
         _ARRIVALS.clear()
         _ARRIVALS[key] = counts
@@ -117,6 +116,7 @@ def _as_of(engine: Context, day: date | None) -> tuple[date, datetime]:
     return day, min(now, end)
 
 
+CONTACT_DAYS = 30  # a row's ``contacts_30d``
 EXPLAIN_AHEAD = 500  # open tasks the warm-up explains ahead (the riskiest; a national list shows ~140)
 
 
@@ -175,8 +175,9 @@ def watchlist(
     if province_id is not None:
         live = live[live["province_id"] == province_id]
     live = live[live["customer_id"].notna()].reset_index(drop=True)
-    contacts = events.read_table(where, "interventions", columns=["customer_id", "at"])
-    contacts = contacts[contacts["at"] <= pd.Timestamp(as_of)]
+    # The contacts of the last 30 days (or of the quiet period, if longer) only: an index range.
+    window = pd.Timedelta(days=max(team.recontact_days, CONTACT_DAYS))
+    contacts = history.contacts_between(where, pd.Timestamp(as_of) - window, as_of)
     quiet_since = pd.Timestamp(as_of) - pd.Timedelta(days=team.recontact_days)
     recent_contact = set(contacts.loc[contacts["at"] > quiet_since, "customer_id"])
     n_open = len(live)
@@ -263,12 +264,10 @@ def _rows(
     customers = events.lookup(engine.settings, "customers", keys)  # the listed customers only
     # Plain dicts: a pandas lookup per row costs more than the whole list's scoring.
     prior = customers.set_index("customer_id")["prior_complaints"].to_dict()
-    filed = events.read_table(engine.settings, "complaints", columns=["customer_id", "filed_at"])
-    filed = filed[(filed["filed_at"] <= pd.Timestamp(as_of)) & filed["customer_id"].isin(who)]
-    n_filed = filed.groupby("customer_id").size().to_dict()
-    month = contacts[contacts["at"] > pd.Timestamp(as_of) - pd.Timedelta(days=30)]
+    n_filed = history.complaints_filed(engine.settings, who, as_of)  # the listed customers' only
+    month = contacts[contacts["at"] > pd.Timestamp(as_of) - pd.Timedelta(days=CONTACT_DAYS)]
     n_contacts = month.groupby("customer_id").size().to_dict()
-    last_contact = contacts.groupby("customer_id")["at"].max().to_dict()
+    last_contact = history.last_contacts(engine.settings, who, as_of)
     mine = live[live["customer_id"].isin(who)]
     oldest = mine.groupby("customer_id")["created_at"].min().to_dict()
     tier = tiers(listed["p_any"].to_numpy(dtype=float), policy.risk_tiers)

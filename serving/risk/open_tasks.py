@@ -10,8 +10,10 @@ refreshed when the task changes, and the champion scorer keeps each record's enc
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from serving.tasks.lifecycle import FINAL, Status
 
 if TYPE_CHECKING:
     from serving.runtime.context import Context
-    from serving.tasks.book import TaskBook
+    from serving.tasks.book import OpenTask, TaskBook
 
 OPEN: tuple[Status, ...] = tuple(s for s in Status if s not in FINAL)
 COLUMNS = ["task_id", "task_type", "province_id", "customer_id", "created_at", "sla_due_at", "assignments"]
@@ -31,22 +33,51 @@ def _text(value: object) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
+class _Frame:
+    """The last open-task frame built from one book, with each task's board entry it was built from."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[OpenTask, tuple[object, ...]]] = {}
+        self.frame: pd.DataFrame | None = None
+
+
+_FRAMES: WeakKeyDictionary[TaskBook, _Frame] = WeakKeyDictionary()
+_FRAMES_LOCK = threading.Lock()
+
+
 def book_open_tasks(book: TaskBook) -> pd.DataFrame:
-    """The open tasks the book holds now (``COLUMNS``; ``assignments``: times the task was assigned)."""
-    held = {s.task_id: s.assignments for s in book.states(OPEN)}
-    rows = []
-    for task_id, task in book.open_tasks():
-        row = book.row(task_id) or {}
-        customer = _text(row.get("customer_id"))
-        rows.append(
-            (task_id, task.task_type, task.province_id, customer, task.created_us, task.sla_due_us,
-             int(held.get(task_id, 0)))
-        )  # fmt: skip
-    out = pd.DataFrame(rows, columns=COLUMNS)
+    """The open tasks the book holds now (``COLUMNS``; ``assignments``: times the task was assigned).
+
+    Built again only for what moved: the book replaces a task's (frozen) board entry whenever its row or
+    state changes, so an entry that is the same object as at the last call keeps its row, and a board of
+    the same entries returns the last frame (a copy) without touching the rows."""
+    board = book.open_tasks()
+    with _FRAMES_LOCK:
+        held = _FRAMES.get(book)
+        if held is None:
+            held = _FRAMES[book] = _Frame()
+    old = held.rows
+    rows: dict[str, tuple[OpenTask, tuple[object, ...]]] = {}
+    moved = held.frame is None or len(board) != len(old)
+    for task_id, task in board:
+        got = old.get(task_id)
+        if got is not None and got[0] is task:
+            rows[task_id] = got
+            continue
+        moved = True
+        state, row = book.peek(task_id), book.row(task_id) or {}
+        customer, n = _text(row.get("customer_id")), int(state.assignments if state else 0)
+        values = (task_id, task.task_type, task.province_id, customer, task.created_us, task.sla_due_us, n)
+        rows[task_id] = (task, values)
+    if not moved and held.frame is not None:
+        return held.frame.copy()
+    out = pd.DataFrame([r for _, r in rows.values()], columns=COLUMNS)
     for col in ("created_at", "sla_due_at"):
         out[col] = pd.to_datetime(out[col].astype("int64"), unit="us", utc=True)
     out["assignments"] = out["assignments"].astype(int)
-    return out.sort_values("task_id", kind="stable").reset_index(drop=True)
+    out = out.sort_values("task_id", kind="stable").reset_index(drop=True)
+    held.rows, held.frame = rows, out
+    return out.copy()
 
 
 def book_records(book: TaskBook, task_ids: list[str]) -> dict[str, TaskRecord]:

@@ -57,6 +57,7 @@ def test_a_restart_with_only_the_open_work_answers_the_same(world: World, tmp_pa
     ran.refresh()
     ran_index.refresh()
     waiting = sorted(st.task_id for st in ran.states(WAITING))
+    before = book_open_tasks(ran)  # held, then rebuilt only for the tasks that move below
     worker = str(world.workers["worker_id"].iloc[0])
     at = pd.Timestamp(world.as_of).to_pydatetime() + timedelta(minutes=1)
     done, dropped, held = waiting[:3]
@@ -111,6 +112,9 @@ def test_a_restart_with_only_the_open_work_answers_the_same(world: World, tmp_pa
     assert sum(index.snapshot(hours)[0]["done"]) > 0
     # the watchlist's candidates
     pd.testing.assert_frame_equal(book_open_tasks(restarted), book_open_tasks(ran))
+    now_open, was = book_open_tasks(ran).set_index("task_id"), before.set_index("task_id")
+    assert set(was.index) - set(now_open.index) == {done, dropped, *waiting[3:6]}  # the held frame moved
+    assert now_open.loc[held, "assignments"] == was.loc[held, "assignments"] + 1
     # a closed task's full history, state and assignment, read from the store on request
     for book in (restarted, ran):
         assert book.peek(done) is None

@@ -81,3 +81,39 @@ def test_drawing_the_holdout_for_the_reachable_rows_only_lists_the_same() -> Non
         full = walk(ranked, capacity, held_out(ranked["customer_id"].tolist(), day, 0.3))
         pd.testing.assert_frame_equal(walk_drawn(ranked, capacity, draw), full)
     assert drawn[2] == 80  # 40 contacts: the holdout of 80 rows drawn, not of 2,000
+
+
+def test_the_listed_customers_history_is_read_by_index_as_the_whole_tables_say(tmp_path) -> None:
+    from opsmatch import events
+    from serving.risk import history
+
+    where, t0 = tmp_path / "events", pd.Timestamp("2026-03-02 09:00", tz="UTC")
+    rng = np.random.default_rng(3)
+    n = 300
+
+    def stamps() -> pd.Series:  # 5 days ahead to 60 days back, in whole seconds (the store keeps µs)
+        return (t0 - pd.to_timedelta(rng.uniform(-5, 60, n), unit="D")).floor("s")
+
+    filed = pd.DataFrame({"complaint_id": [f"K{i}" for i in range(n)], "task_id": [f"T{i}" for i in range(n)],
+                          "customer_id": [f"C{i}" for i in rng.integers(0, 40, n)],
+                          "filed_at": stamps(),
+                          "severity": "low", "reason": "timeliness"})  # fmt: skip
+    met = pd.DataFrame({"intervention_id": [f"I{i}" for i in range(n)], "task_id": None,
+                        "customer_id": [f"C{i}" for i in rng.integers(0, 40, n)],
+                        "at": stamps(), "kind": "proactive",
+                        "outcome": "resolved", "note": None, "actor": "risk-1"})  # fmt: skip
+    events.append(where, "complaints", filed)
+    events.append(where, "interventions", met)
+    listed = ["C1", "C7", "C39", "C-none"]
+    past = filed[(filed["filed_at"] <= t0) & filed["customer_id"].isin(listed)]
+    assert history.complaints_filed(where, listed, t0) == past.groupby("customer_id").size().to_dict()
+    seen = met[(met["at"] <= t0) & met["customer_id"].isin(listed)]
+    assert history.last_contacts(where, listed, t0) == seen.groupby("customer_id")["at"].max().to_dict()
+    window = history.contacts_between(where, t0 - pd.Timedelta(days=30), t0)
+    inside = met[(met["at"] > t0 - pd.Timedelta(days=30)) & (met["at"] <= t0)]
+    assert sorted(zip(window["customer_id"], window["at"], strict=True)) == sorted(
+        zip(inside["customer_id"], inside["at"], strict=True)
+    )
+    assert (
+        history.complaints_filed(where, [], t0) == {} and history.last_contacts(where, ["C-none"], t0) == {}
+    )
