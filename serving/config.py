@@ -343,6 +343,7 @@ class ServiceConfig(Strict):
     rank_prescreen_share: Annotated[float, Field(ge=0, le=1)] = _SERVICE["rank_prescreen_share"]
     predict_threads: Annotated[int, Field(ge=1, le=64)] = _SERVICE["predict_threads"]
     parallel_min_rows: Annotated[int, Field(ge=1)] = _SERVICE["parallel_min_rows"]
+    compiled_trees: bool = _SERVICE["compiled_trees"]
     champion_poll_seconds: Annotated[float, Field(gt=0)] = _SERVICE["champion_poll_seconds"]
     profile_refresh_seconds: Annotated[float, Field(gt=0)] = _SERVICE["profile_refresh_seconds"]
     policy_ttl_seconds: Annotated[float, Field(ge=0)] = _SERVICE["policy_ttl_seconds"]

@@ -311,6 +311,7 @@ def build_runtime(settings: Settings, config: ServiceConfig, index: EventIndex |
         num_threads=config.predict_threads,
         apply_ttl=True,
         parallel_min_rows=config.parallel_min_rows,
+        compile_dir=settings.data_dir / "model_cache" / "compiled" if config.compiled_trees else None,
     ).start()
     tasks = FeastTaskSource(settings)
     threading.Thread(target=tasks.warm, name="feast-warm", daemon=True).start()

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -245,11 +246,13 @@ class ChampionScorer:
         *,
         apply_ttl: bool = False,
         parallel_min_rows: int = 256,
+        compile_dir: Path | None = None,
     ) -> None:
         """``num_threads``: predictions run on up to this many threads (one OpenMP thread each) for
         batches of at least ``parallel_min_rows`` rows. ``apply_ttl``: expire live status and last QA
         at request time as training did (the service does; a replay that drives the live columns
-        itself may not)."""
+        itself may not). ``compile_dir``: each loaded champion is then compiled in the background
+        (:mod:`serving.runtime.compiled`, cached there) and served compiled once it agrees with LightGBM."""
         self._load = load
         self._current_version = current_version
         self._worker_columns = tuple(worker_columns)
@@ -259,6 +262,7 @@ class ChampionScorer:
         self.num_threads = num_threads
         self.apply_ttl = apply_ttl
         self.parallel_min_rows = parallel_min_rows
+        self.compile_dir = compile_dir
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -296,12 +300,34 @@ class ChampionScorer:
         return self
 
     def _run(self) -> None:
+        swapped: list[str] = []
         try:
-            self.refresh()
+            swapped = self.refresh()
         finally:
             self.attempted.set()
+        self.compile(swapped)
         while not self._stop.wait(self.poll_seconds if self.ready() else min(self.poll_seconds, 5.0)):
-            self.refresh()
+            self.compile(self.refresh())
+
+    def compile(self, names: Sequence[str]) -> list[str]:
+        """Serve each of ``names`` by its compiled forest when ``compile_dir`` is set and it compiles and
+        agrees with LightGBM (the booster serves meanwhile, and otherwise); the names swapped."""
+        if self.compile_dir is None:
+            return []
+        from serving.runtime.compiled import compile_model
+
+        done = []
+        for name in names:
+            held = self._models.get(name)
+            fast = None if held is None else compile_model(held[0], self.compile_dir)
+            if held is None or fast is None:
+                continue
+            with self._lock:
+                if self._models.get(name, (None, None))[0] is held[0]:  # no newer champion meanwhile
+                    self._models = {**self._models, name: (fast, held[1])}
+                    done.append(name)
+                    log.info("serving %s champion version %s compiled", name, held[0].version)
+        return done
 
     def stop(self) -> None:
         self._stop.set()
