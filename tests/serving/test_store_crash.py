@@ -12,9 +12,9 @@ import signal
 import subprocess
 import threading
 import time
+from itertools import count
 
 import bentoml
-import httpx
 import pandas as pd
 import pytest
 
@@ -27,6 +27,7 @@ from tests.serving.store_writers import OPSMATCH, qa_rows, service_workers, star
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BATCH = 20  # rows per append of the raw loop
+KILLS = 4  # of the service's worker, each while it answers POST /outcomes
 
 
 @pytest.fixture(scope="module")
@@ -113,17 +114,16 @@ def test_ingest_killed_in_the_middle_of_a_file(tmp_path) -> None:
 def test_service_killed_in_the_middle_of_requests(world: World) -> None:
     rng = random.Random(3)
     env = world.env(OPSMATCH_SERVICE_POLICY_TTL_SECONDS="0")
-    batches = [qa_rows(world, f"QK{b}", 10) for b in range(400)]
     acked: set[int] = set()
+    sent = count()  # batch numbers, as many as the run needs (a dead worker's refusals use some up)
     stop = threading.Event()
 
     def poster(url: str) -> None:
         with bentoml.SyncHTTPClient(url, server_ready_timeout=0, token=TOKEN, timeout=30) as c:
-            for b, rows in enumerate(batches):
-                if stop.is_set():
-                    return
+            while not stop.is_set():
+                b = next(sent)
                 try:
-                    c.outcomes({"qa_results": rows})
+                    c.outcomes({"qa_results": _batch(world, b)})
                 except Exception:  # noqa: BLE001 - the worker died under this request: not acknowledged
                     time.sleep(0.2)
                     continue
@@ -134,16 +134,19 @@ def test_service_killed_in_the_middle_of_requests(world: World) -> None:
     proc = launch.start(env, port, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        launch.wait_ready(proc, url, 180, log_path=log)
+        launch.wait_ready(proc, url, 180, path="/livez", log_path=log)  # /outcomes needs no model
         thread = threading.Thread(target=poster, args=(url,))
         thread.start()
-        for _ in range(4):
-            wait_until(lambda: len(acked) > 0, 60, what="an acknowledged request")
-            time.sleep(rng.uniform(0.2, 1.5))
+        for _ in range(KILLS):
+            # the worker (first or restarted) is serving: it acknowledged a request since the last kill
+            seen = len(acked)
+            wait_until(lambda n=seen: len(acked) > n, 180, interval=0.05, what="an acknowledged request")
+            time.sleep(rng.uniform(0.2, 1.5))  # then kill it at a random point of the request stream
             for w in service_workers(proc):
                 w.send_signal(signal.SIGKILL)
             event_admin.check(world.settings)
-            wait_until(lambda: _ready(url), 180, what="the worker back")
+        seen = len(acked)
+        wait_until(lambda: len(acked) > seen, 180, interval=0.05, what="the worker back")
         stop.set()
         thread.join(timeout=120)
         stored = set(events.read_table(world.settings, "qa_results")["qa_id"])
@@ -151,7 +154,7 @@ def test_service_killed_in_the_middle_of_requests(world: World) -> None:
         with bentoml.SyncHTTPClient(url, server_ready_timeout=0, token=TOKEN) as c:
             for b in range(max(acked) + 1):
                 if b not in acked:
-                    c.outcomes({"qa_results": batches[b]})
+                    c.outcomes({"qa_results": _batch(world, b)})
     finally:
         launch.stop(proc)
     qa = events.read_table(world.settings, "qa_results")
@@ -161,8 +164,6 @@ def test_service_killed_in_the_middle_of_requests(world: World) -> None:
     event_admin.check(world.settings)
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+def _batch(world: World, b: int) -> list[dict]:
+    """Batch ``b`` of the posted QA results: 10 rows with ids ``QK<b>-<i>``."""
+    return qa_rows(world, f"QK{b}", 10)
