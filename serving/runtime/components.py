@@ -165,17 +165,28 @@ class FeastTaskSource:
             log.warning("feature store not available yet: %s", exc)
 
     def _online(self, view: Any, key: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-        refs = [f"{view.name}:{f}" for f in view.feature_names]
-        data = self._fs().get_online_features(features=refs, entity_rows=[{key: i} for i in ids]).to_dict()
-        return [{f: data[f][i] for f in view.feature_names} for i in range(len(ids))]
+        return self._online_views([(view, key, ids)])[0]
+
+    def _online_views(self, asked: Sequence[tuple[Any, str, Sequence[str]]]) -> list[list[dict[str, Any]]]:
+        """Each (view, entity key, ids)'s rows, in one online read (one round trip, not one per view):
+        the rows of the views are aligned, so each entity row carries every view's key."""
+        refs = [f"{view.name}:{f}" for view, _, _ in asked for f in view.feature_names]
+        n = len(asked[0][2])
+        rows = [{key: ids[i] for _, key, ids in asked} for i in range(n)]
+        data = self._fs().get_online_features(features=refs, entity_rows=rows).to_dict()
+        return [[{f: data[f][i] for f in view.feature_names} for i in range(n)] for view, _, _ in asked]
 
     def _context(self, records: list[TaskRecord]) -> list[TaskRecord]:
         from features.spec import CUSTOMER_PROFILE, PROVINCE_STATUS
 
         if not records:
             return records
-        cust = self._online(CUSTOMER_PROFILE, "customer_id", [r.customer_id or "" for r in records])
-        prov = self._online(PROVINCE_STATUS, "province_id", [r.province_id for r in records])
+        cust, prov = self._online_views(
+            [
+                (CUSTOMER_PROFILE, "customer_id", [r.customer_id or "" for r in records]),
+                (PROVINCE_STATUS, "province_id", [r.province_id for r in records]),
+            ]
+        )
         out = []
         for r, c, p in zip(records, cust, prov, strict=True):
             given = {CUSTOMER_FIELDS[k]: v for k, v in dict(r.features.get("customer", {})).items()}
