@@ -20,11 +20,12 @@ from tests.factories.serving_world import TOKEN, World, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 N = 300
+SPEED = 4.0  # operation seconds per wall second: a task due a minute ahead is due 15 wall seconds ahead
 
 
 @pytest.fixture(scope="module")
 def live(world: World, tmp_path_factory) -> Live:  # noqa: ANN001
-    return lifecycle_world(world, tmp_path_factory.mktemp("alerts"))
+    return lifecycle_world(world, tmp_path_factory.mktemp("alerts"), speed=SPEED)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def api(live: Live) -> Iterator[httpx.Client]:
                 json={
                     "monitor": {"redispatch": False},
                     "risk_tiers": {"high": 1.0, "medium": 1.0},
-                    "alerts": {"risk_step_hours": 0.01},  # a task's risk is scored again every 36 s
+                    "alerts": {"risk_step_hours": 0.01},  # a task's risk is scored again every 36 op s
                 },
             )
         )
@@ -157,7 +158,7 @@ def test_300_overdue_tasks_are_one_incident_silenced_then_resolved(api: httpx.Cl
 def test_a_task_whose_wait_passes_its_sla_raises_a_high_risk_incident_with_no_risk_call(
     api: httpx.Client, live: Live
 ) -> None:
-    prov, due = province(live, 2), live.clock() + timedelta(seconds=40)  # due while the service watches
+    prov, due = province(live, 2), live.clock() + timedelta(seconds=60)  # due while the service watches
     late = new_task(
         live, "AL-RISK", prov, "claims_review", created_at=due - timedelta(hours=8), sla_due_at=due
     )
@@ -210,6 +211,8 @@ def test_an_indicator_raises_one_alert_that_resolves_after_hysteresis(api: httpx
     prov = province(live, 3)
     rule = {"raise_at": 0.5, "clear_at": 0.3, "min_count": 10, "window_hours": 24.0}
     ok(api.put("/policy", json={"alerts": {"indicators": {"surrender_share": rule}}}))
+    audit = ok(api.get("/console/api/audit", params={"action": "policy_update"}))["entries"]
+    assert audit[0]["action"] == "policy_update" and "surrender_share" in str(audit[0]["detail"]["changes"])
 
     def post(kind: str, n: int, start: int) -> None:
         rows = [new_task(live, f"IN-{kind[:3]}-{start + i}", prov, kind) for i in range(n)]
@@ -223,6 +226,8 @@ def test_an_indicator_raises_one_alert_that_resolves_after_hysteresis(api: httpx
     (one,) = share_alerts()
     assert one["value"] == 1.0 and one["details"]["threshold"] == 0.5 and one["details"]["clear_at"] == 0.3
     assert "surrender share" in one["message"] and one["trend"] in ("new", "steady")
+    # the board marks the province from the ops head's active indicator incidents (board.js)
+    assert one["id"] in [a["id"] for a in incidents(api, role="ops_head", state="active")]
     post("renewal", 18, 0)  # 12 / 30 = 0.4: below the raise level, above the clear level: still open
     (still,) = share_alerts()
     assert still["id"] == one["id"] and still["value"] == 0.4 and still["episode"] == 1

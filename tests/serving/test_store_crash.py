@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from itertools import count
+from pathlib import Path
 
 import bentoml
 import pandas as pd
@@ -86,23 +87,35 @@ def test_ingest_killed_in_the_middle_of_a_file(tmp_path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     env = {**os.environ, "OPSMATCH_DATA_DIR": str(settings.data_dir)}
-    paths = []
-    for k in range(8):
+
+    def qa_file(k: int | str) -> Path:
         big = pd.concat([qa] * 500, ignore_index=True)
         big["qa_id"] = [f"I{k}-{i}" for i in range(len(big))]
         path = inbox / f"qa_results_{k}.csv"
         factories.to_csv_frame(big).to_csv(path, index=False)
         paths.append((path, len(big)))
-        proc = subprocess.Popen(
-            [OPSMATCH, "ingest", str(path)], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL
-        )
-        time.sleep(rng.uniform(1.0, 6.0))
+        return path
+
+    def ingest(path: Path) -> subprocess.Popen:
+        argv = [OPSMATCH, "ingest", str(path)]
+        return subprocess.Popen(argv, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL)
+
+    paths: list[tuple[Path, int]] = []
+    # One file ingested whole first: how long a run takes on this machine, so that the kills below fall
+    # at random points of a run (start-up, parse, append) on a fast machine and a slow one alike.
+    started = time.monotonic()
+    assert ingest(qa_file("R")).wait(timeout=300) == 0
+    run_seconds = time.monotonic() - started
+    for k in range(8):
+        path = qa_file(k)
+        proc = ingest(path)
+        time.sleep(rng.uniform(0.0, run_seconds))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         event_admin.check(settings)
         stored = events.read_table(settings, "qa_results")
         mine = stored["qa_id"].str.startswith(f"I{k}-").sum()
-        assert mine in (0, len(big))  # one file is one append: whole or nothing
+        assert mine in (0, paths[-1][1])  # one file is one append: whole or nothing
     done = subprocess.run(
         [OPSMATCH, "ingest", str(inbox)], env=env, cwd=PROJECT_ROOT, capture_output=True, timeout=300
     )
