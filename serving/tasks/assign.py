@@ -130,8 +130,9 @@ class Dispatcher:
         pool = eng.loaded_pool()
         avail = pool_availability(pool, now, eng.config.status_ttl_seconds)
         gone = []
+        self.book.refresh()  # once for the batch: a state per task asked the store each time
         for t in tasks:
-            st = self.book.state(t.task_id)
+            st = self.book.peek(t.task_id) or self.book.state(t.task_id)
             gone.append(tuple(st.previous_workers if st else ()) + tuple((exclude or {}).get(t.task_id, ())))
         batch = Batch(pool, scorer or eng.runtime.scorer, policy, now, avail, eng.config, requested)
         versions = eng.runtime.scorer.versions()
