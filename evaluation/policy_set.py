@@ -11,7 +11,7 @@
 | ``ml_ranking_prev``, ``ml_watchlist_prev`` | the same, with the weights before issue 15 |
 | ``watchlist_random`` | ``legacy_fifo`` + the risk team contacting customers at random (the control) |
 | ``ml_watchlist`` | ``ml_ranking`` + the risk team working the served model's watchlist (``watchlist.py``) |
-| ``ml_watchlist_text`` | ``ml_watchlist`` whose list also reads what customers said (issue 27) |
+| ``ml_watchlist_text`` | ``ml_watchlist`` + what customers said + escalation weights (issue 27) |
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from evaluation.ml_policies import MLBatchPolicy, MLRankingPolicy, PolicyChange
+from evaluation.prevention_severity import EscalationShares
 from evaluation.twin_service import ServingModels
 from evaluation.voice_scores import VoiceModels
 from evaluation.watchlist import WatchlistPolicy
@@ -53,6 +54,7 @@ class PolicyContext:
     changes: Sequence[PolicyChange] = ()
     models: ServingModels | None = field(default=None, repr=False)
     voice: VoiceModels | None = field(default=None, repr=False)
+    shares: EscalationShares | None = field(default=None, repr=False)
 
     def served(self) -> ServingModels:
         if self.models is None:
@@ -68,6 +70,14 @@ class PolicyContext:
                 raise ValueError("the text-aware watchlist needs settings (its champions) or loaded models")
             self.voice = VoiceModels.from_settings(self.settings)
         return self.voice
+
+    def escalation(self) -> EscalationShares:
+        """P(high severity | complaint) by what is known at completion, from the history's tables."""
+        if self.shares is None:
+            if self.settings is None:
+                raise ValueError("the severity-weighted watchlist needs settings (the history)")
+            self.shares = EscalationShares.from_settings(self.settings)
+        return self.shares
 
 
 # The unit-free weights before issue 15 (parts in type-median handling times: complaint 3, QA failure 2,
@@ -116,6 +126,7 @@ FACTORIES: dict[str, Callable[[PolicyContext], Policy]] = {
         ctx.served(),
         name="ml_watchlist_text",
         voice=ctx.voiced,  # loaded when the team ranks, after the replay
+        severity=ctx.escalation,
     ),
     "oracle_batch": lambda ctx: OracleBatchPolicy(ctx.truth),
 }

@@ -24,6 +24,7 @@ TEXT_ROWS: dict[str, str] = {
     "late_no_text": "no text (holdout's second half)",
     "late_text": "+ text (holdout's second half)",
     "late_voice_risk": "no-text risk updated by the words (stacker fitted on the first half)",
+    "late_voice_offset": "no-text risk moved by what the words add (the form served on complaint_pre)",
 }
 UPLIFT = ("uplift_at_capacity", "uplift_at_30", "qini_auc")
 
@@ -68,6 +69,15 @@ def voice_section(runs: pd.DataFrame, text_table: dict[str, dict[str, float]]) -
             rows.append([policy, c.fmt(), e.fmt()])
         out += ["## The watchlist with the words vs without (same replays, paired over seeds)", "",
                 *_table(["policy", "complaints / served-only list", "escalated / served-only list"], rows),
+                ""]  # fmt: skip
+    if "complaint_rate_unweighted" in runs.columns:
+        rows = []
+        for policy, g in runs.dropna(subset=["complaint_rate_unweighted"]).groupby("policy", sort=False):
+            c = paired_ratio(g["complaint_rate"], g["complaint_rate_unweighted"])
+            e = paired_ratio(g["escalated_rate"], g["escalated_rate_unweighted"])
+            rows.append([policy, c.fmt(), e.fmt()])
+        out += ["## The watchlist with the escalation weights vs without (same replays, paired over seeds)",
+                "", *_table(["policy", "complaints / unweighted list", "escalated / unweighted list"], rows),
                 ""]  # fmt: skip
     if set(UPLIFT) <= set(runs.columns):
         rows = []

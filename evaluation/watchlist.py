@@ -3,7 +3,8 @@
 - ``watchlist_random`` (the control): province-local FIFO dispatch; the team contacts customers in a
   random order at the same capacity.
 - ``ml_watchlist_text``: the same, the list's P(complaint) updated by what each customer said before it
-  was scored (``evaluation.voice_scores``, issue 27).
+  was scored (``evaluation.voice_scores``, issue 27), and each prevented complaint counted by how likely
+  it is to escalate (``evaluation.prevention_severity``).
 - ``ml_watchlist``: the service's /rank dispatch (``MLRankingPolicy``); the team's list is ranked by
   expected complaints prevented, the served complaint model's P(complaint) of each completed task with
   the worker who did it x the effect, scored once, within the hour after the task completes, with the
@@ -25,6 +26,7 @@ import pandas as pd
 
 from evaluation.alert_quality import RiskLists
 from evaluation.prevention import holdout_units, uplift_figures
+from evaluation.prevention_severity import EscalationShares
 from evaluation.replay import EvalPeriod
 from evaluation.task_features import sim_datetime
 from evaluation.twin_service import ServingModels, TwinService, twin_policy
@@ -50,8 +52,10 @@ class WatchlistPolicy(Policy):
         models: ServingModels | None = None,
         name: str = "watchlist",
         voice: VoiceModels | Callable[[], VoiceModels] | None = None,
+        severity: Callable[[], EscalationShares] | None = None,
     ) -> None:
         self.inner, self.models, self.name, self.voice = inner, models, name, voice
+        self.severity = severity
         self.tick_minutes = inner.tick_minutes or (SCORE_EVERY_MINUTES if models is not None else None)
         self._scores: np.ndarray | None = None
         self.lists: RiskLists | None = None  # the daily high-risk lists (evaluation.alert_quality)
@@ -112,14 +116,23 @@ class WatchlistPolicy(Policy):
         """Per-task served P(complaint) (NaN for tasks never scored), or None for a random list."""
         return None if self._scores is None else self._scores.copy()
 
-    def ranked_scores(self, result: SimResult, outcomes: pd.DataFrame) -> np.ndarray | None:
+    def ranked_scores(
+        self, result: SimResult, outcomes: pd.DataFrame, *, words: bool = True, severity: bool = True
+    ) -> np.ndarray | None:
         """What the team ranks by: the served P(complaint), updated by the customers' words before each
-        task was scored when the policy has the text models (``evaluation.voice_scores``)."""
+        task was scored when the policy has the text models (``evaluation.voice_scores``), each counted
+        by how likely its complaint is to escalate (``evaluation.prevention_severity``: the customer's
+        VIP flag and the task's lateness, known at completion) when the policy weighs severity."""
         s = self.scores()
-        if s is None or self.voice is None:
+        if s is None:
             return s
-        models = self.voice() if callable(self.voice) else self.voice  # loaded once the replay is done
-        return replay_voice_scores(models, result, outcomes, s, self._scored_at)
+        if words and self.voice is not None:
+            models = self.voice() if callable(self.voice) else self.voice  # loaded once the replay is done
+            s = replay_voice_scores(models, result, outcomes, s, self._scored_at)
+        if severity and self.severity is not None:
+            vip = result.arrivals.customers["vip"].to_numpy(dtype=bool)[outcomes["customer"].to_numpy(int)]
+            s = s * self.severity().weights(vip, outcomes["hours_late"].to_numpy(dtype=float))
+        return s
 
 
 def team_work(
@@ -148,18 +161,23 @@ def team_work(
 
 
 def voice_kpis(period: EvalPeriod, result: SimResult, policy: WatchlistPolicy) -> dict[str, float]:
-    """With the text models: the same replay's team ranked by the served P(complaint) alone, paired
-    (``complaint_rate_served_only``, ``escalated_rate_served_only``); empty without them."""
-    if policy.voice is None or policy.scores() is None:
+    """The same replay's team with one ingredient of the list taken out, paired: without the words
+    (``*_served_only``, with the text models) and without the severity weights (``*_unweighted``)."""
+    if policy.scores() is None:
         return {}
     o = task_outcomes(result)
-    w = team_work(period, result, policy, outcomes=o, scores=policy.scores())
-    done = w.outcomes[w.outcomes["completed"].notna()]
-    high = done["complaint"].astype(bool) & (done["severity"] == "high")
-    return {
-        "complaint_rate_served_only": float(done["complaint"].astype(float).mean()),
-        "escalated_rate_served_only": float(high.mean()),
-    }
+    out: dict[str, float] = {}
+    taken_out = (("served_only", policy.voice, "words"), ("unweighted", policy.severity, "severity"))
+    for suffix, present, drop in taken_out:
+        if present is None:
+            continue
+        ranked = policy.ranked_scores(result, o, **{drop: False})
+        done = team_work(period, result, policy, outcomes=o, scores=ranked).outcomes
+        done = done[done["completed"].notna()]
+        high = done["complaint"].astype(bool) & (done["severity"] == "high")
+        out[f"complaint_rate_{suffix}"] = float(done["complaint"].astype(float).mean())
+        out[f"escalated_rate_{suffix}"] = float(high.mean())
+    return out
 
 
 def team_kpis(work: TeamWork, window_days: float = 7.0) -> dict[str, float]:
