@@ -8,7 +8,9 @@ each a LightGBM on the task and customer inputs, the wait, and:
 - ``text``: the text model's score (out-of-fold on the training slice) and the interpretable flags.
 Reported: AUC, Brier and ECE on the last ``test_share`` of time, and each text-only score's own AUC;
 ``late_*``: the text-aware risk (``training.voice_risk``: the no-text risk updated by the words) fitted
-on the holdout's first half, against the no-text and text models on its second half.
+on the holdout's first half, against the no-text and text models on its second half; ``late_voice_offset``
+is the form served on ``complaint_pre`` (the no-text risk moved by what the words add, unchanged for a
+customer who said nothing).
 Every document holds only contacts before the row's time (``features.contact_text.documents``).
 """
 
@@ -26,7 +28,7 @@ from features.spec import COMPLAINT_LABEL_DAYS
 from features.training_frame import snapshot_frame
 from training import metrics
 from training.text_model import fit_text_model, out_of_fold_scores, text_scores
-from training.voice_risk import fit_voice_risk, voice_inputs
+from training.voice_risk import fit_voice_risk, silent_inputs, voice_inputs, with_words, words_shift
 
 BASE = ("task_type", "channel", "complexity", "amount", "age_band", "policy_value_band", "vip",
         "prior_complaints", "age_hours", "hours_to_sla")  # fmt: skip
@@ -99,7 +101,7 @@ def text_holdout(
     }
     preds = {name: _fit_predict(train, test, cols) for name, cols in sets.items()}
     table = {name: _figures(y_test, p) for name, p in preds.items()}
-    voice = _voice_risk(test, y_test, preds)
+    voice = _voice_risk(test, y_test, preds, float(text_scores(model, pd.Series([""]))[0]))
     table.update(voice["table"])
     table["keywords_only"] = {"auc": metrics.auc(y_test, test["keyword_hits"].to_numpy())}
     table["text_only"] = {"auc": metrics.auc(y_test, test["text_score"].to_numpy())}
@@ -112,7 +114,9 @@ def text_holdout(
     }
 
 
-def _voice_risk(test: pd.DataFrame, y: np.ndarray, preds: dict[str, np.ndarray]) -> dict[str, Any]:
+def _voice_risk(
+    test: pd.DataFrame, y: np.ndarray, preds: dict[str, np.ndarray], empty_score: float
+) -> dict[str, Any]:
     """The text-aware risk (``training.voice_risk``) over the no-text model's holdout predictions: fitted
     on the holdout's first half in time, measured on the second against the no-text and text models on
     the same rows, then refitted on the whole holdout for serving."""
@@ -120,9 +124,13 @@ def _voice_risk(test: pd.DataFrame, y: np.ndarray, preds: dict[str, np.ndarray])
     early = (test["now"] < test["now"].quantile(0.5)).to_numpy()
     late = ~early
     fitted = fit_voice_risk(x[early], y[early])
+    shift = words_shift(fitted, x, silent_inputs(preds["no_text"], empty_score))
+    shift = np.where(test["contacts_30d"].to_numpy(dtype=float) > 0, shift, 0.0)
+    offset = np.where(shift != 0, with_words(preds["no_text"], shift), preds["no_text"])
     table = {
         "late_no_text": _figures(y[late], preds["no_text"][late]),
         "late_text": _figures(y[late], preds["text"][late]),
         "late_voice_risk": _figures(y[late], fitted.predict_proba(x[late])[:, 1]),
+        "late_voice_offset": _figures(y[late], offset[late]),
     }
     return {"table": table, "model": fit_voice_risk(x, y)}

@@ -4,8 +4,9 @@ One run: the holdout table of ``training.text_holdout`` (AUC/Brier/ECE with text
 keyword list) as metrics, the fitted pipeline as an ``mlflow.sklearn`` model registered under
 ``opsmatch-complaint_text``, and the text-aware risk (``training.voice_risk``) under
 ``opsmatch-complaint_voice``. The gate moves the ``champion`` alias only when the text adds at least
-``MIN_GAIN`` AUC over no text and beats the keyword list on the same holdout; otherwise the version stays
-a ``challenger`` (both names move together).
+``MIN_GAIN`` AUC over no text and beats the keyword list on the same holdout, and the form served on
+``complaint_pre`` (``late_voice_offset``) stays calibrated (ECE within the other models' bound); otherwise
+the version stays a ``challenger`` (both names move together).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from opsmatch.events import read_tables
 from opsmatch.settings import Settings
+from training.gate_rules import GateTolerances
 from training.registry import client_for, experiment_named, version_for_alias
 from training.text_holdout import text_holdout
 from training.text_model import MIN_DF, NGRAMS, C
@@ -22,6 +24,7 @@ from training.voice_risk import coefficients
 NAME = "opsmatch-complaint_text"
 VOICE_NAME = "opsmatch-complaint_voice"  # the text-aware risk (training.voice_risk), gated with the text
 MIN_GAIN = 0.01
+MAX_ECE = GateTolerances().max_ece  # the served text-aware risk is held to the classifiers' bound
 TABLES = (
     "tasks",
     "customers",
@@ -41,6 +44,9 @@ def gate(table: dict[str, dict[str, float]]) -> tuple[bool, str]:
         return False, f"AUC gain over no text {gain:+.4f} < {MIN_GAIN}"
     if table["text"]["auc"] <= table["keywords"]["auc"]:
         return False, "not above the keyword list"
+    ece = table.get("late_voice_offset", {}).get("ece", 0.0)
+    if ece > MAX_ECE:
+        return False, f"the served text-aware risk's ECE {ece:.4f} > {MAX_ECE}"
     return True, f"AUC gain over no text {gain:+.4f}, above the keyword list"
 
 
@@ -59,19 +65,25 @@ def train_text(settings: Settings) -> dict[str, Any]:
             | {"auc_gain": result["auc_gain"], **{f"rows_{k}": v for k, v in result["rows"].items()}}
         )
         mlflow.set_tags({"gate": "promoted" if promote else "held", "gate_reason": why})
-        info = mlflow.sklearn.log_model(
-            result["model"], name="model", pip_requirements=[], registered_model_name=NAME
-        )
-        voice = mlflow.sklearn.log_model(
-            result["voice_model"], name="voice_risk", pip_requirements=[], registered_model_name=VOICE_NAME
-        )
-        mlflow.log_dict(coefficients(result["voice_model"]), "voice_risk_coefficients.json")
-    version = str(info.registered_model_version)
-    alias = "champion" if promote else "challenger"
-    client.set_registered_model_alias(NAME, alias, version)
-    client.set_registered_model_alias(VOICE_NAME, alias, str(voice.registered_model_version))
+        version = register(settings, result["model"], result["voice_model"], promote)
     return {"run_id": run.info.run_id, "version": version, "promoted": promote, "why": why,
             "table": result["table"], "rows": result["rows"]}  # fmt: skip
+
+
+def register(settings: Settings, text: Any, stacker: Any, promote: bool) -> str:
+    """Log both models in the active run, register them and move ``champion`` (or ``challenger``) to
+    the new versions together; returns the text model's version."""
+    import mlflow
+
+    info = mlflow.sklearn.log_model(text, name="model", pip_requirements=[], registered_model_name=NAME)
+    voice = mlflow.sklearn.log_model(
+        stacker, name="voice_risk", pip_requirements=[], registered_model_name=VOICE_NAME
+    )
+    mlflow.log_dict(coefficients(stacker), "voice_risk_coefficients.json")
+    client, alias = client_for(settings), "champion" if promote else "challenger"
+    client.set_registered_model_alias(NAME, alias, str(info.registered_model_version))
+    client.set_registered_model_alias(VOICE_NAME, alias, str(voice.registered_model_version))
+    return str(info.registered_model_version)
 
 
 def load_voice_champions(settings: Settings) -> tuple[Any, Any] | None:
@@ -88,6 +100,15 @@ def load_voice_champions(settings: Settings) -> tuple[Any, Any] | None:
         mlflow.sklearn.load_model(f"models:/{NAME}@champion"),
         mlflow.sklearn.load_model(f"models:/{VOICE_NAME}@champion"),
     )
+
+
+def load_voice_stacker(settings: Settings) -> Any:
+    """The text-aware risk's champion (``opsmatch-complaint_voice``), or None."""
+    import mlflow
+
+    if version_for_alias(client_for(settings), VOICE_NAME, "champion") is None:
+        return None
+    return mlflow.sklearn.load_model(f"models:/{VOICE_NAME}@champion")
 
 
 def load_text_champion(settings: Settings, known: str | None = None) -> tuple[str, Any] | None:

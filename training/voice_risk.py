@@ -8,6 +8,12 @@ holdout's rows (``training.text_holdout``), where the no-text risk is a model th
 coefficient on ``logit p_risk`` is an honest calibration of the base risk and the others are what the
 words add on top of it. Registered with the text model (``training.text_run``,
 ``opsmatch-complaint_voice``).
+
+Served (``serving.risk.voice``) as an offset on ``complaint_pre``: ``words_shift`` is the stacker's
+log-odds of what the customer said minus that of saying nothing (no contacts, an empty document). Being
+linear in ``logit p_risk``, it does not depend on the risk, so ``with_words`` leaves ``complaint_pre``
+exactly as it is (its calibration, its rise with the wait) for a customer who said nothing, and moves
+everyone else by what their words add at any wait.
 """
 
 from __future__ import annotations
@@ -49,6 +55,41 @@ def voice_risk(
         return np.zeros(0)
     text_score = text_model.predict_proba(docs["document"].fillna("").astype(str).to_numpy())[:, 1]
     return stacker.predict_proba(voice_inputs(p_risk, text_score, docs))[:, 1]
+
+
+def words_shift(stacker: LogisticRegression, said: np.ndarray, silent: np.ndarray) -> np.ndarray:
+    """Log-odds the words add: the stacker's linear term of ``said`` minus ``silent`` (the same rows'
+    ``voice_inputs`` with nothing said); the risk column, equal in both, cancels."""
+    return np.asarray((said - silent) @ stacker.coef_[0], dtype=float)
+
+
+def silent_inputs(p_risk: np.ndarray, empty_score: float) -> np.ndarray:
+    """``voice_inputs`` of rows whose customer said nothing (``empty_score``: the text model's score of
+    an empty document)."""
+    n = len(p_risk)
+    docs = pd.DataFrame({"document": [""] * n, "contacts_30d": np.zeros(n)})
+    return voice_inputs(p_risk, np.full(n, empty_score), docs)
+
+
+def with_words(p_risk: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """The risk moved by ``shift`` log-odds."""
+    return np.asarray(1.0 / (1.0 + np.exp(-(_logit(p_risk) + np.asarray(shift, dtype=float)))))
+
+
+def served_voice_risk(
+    stacker: LogisticRegression, text_model: Pipeline, p_risk: np.ndarray, docs: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(risk, shift)``: ``p_risk`` moved by what each row's customer said before ``now`` (``docs``:
+    ``document`` and ``contacts_30d``); rows with no contact keep ``p_risk`` (shift 0)."""
+    p = np.asarray(p_risk, dtype=float)
+    shift = np.zeros(len(p))
+    spoke = np.flatnonzero(docs["contacts_30d"].to_numpy(dtype=float) > 0)
+    if len(spoke):
+        d = docs.iloc[spoke]
+        scores = text_model.predict_proba(np.asarray(["", *d["document"].astype(str)], dtype=object))[:, 1]
+        said = voice_inputs(p[spoke], scores[1:], d)
+        shift[spoke] = words_shift(stacker, said, silent_inputs(p[spoke], float(scores[0])))
+    return np.where(shift != 0, with_words(p, shift), p), shift
 
 
 def coefficients(stacker: LogisticRegression) -> dict[str, float]:

@@ -1,8 +1,13 @@
-"""What the customer said, as a risk reason: "said: 我要打12378投诉" (personal data masked).
+"""What the customer said: in the risk (``complaint_pre`` moved by the words) and as a reason, "said:
+我要打12378投诉" (personal data masked).
 
-For each scored task, the customer's contacts before ``now`` (``features.contact_text.documents``: the
-same point-in-time rule the text model trained with) are read from the event store, and the clause that
-raises the text model's score most is quoted (``training.text_model.quote``). The text model is the
+With an ``opsmatch-complaint_voice`` champion, a task's P(complaint) is ``complaint_pre``'s moved by the
+log-odds its customer's words add (``training.voice_risk.served_voice_risk``): unchanged for a customer
+who said nothing in the window, so the model's calibration and its rise with the wait hold; the
+offset's own calibration is gated at training (``training.text_run``). For each scored task, the
+customer's contacts before ``now`` (``features.contact_text.documents``: the same point-in-time rule the
+text model trained with) are read from the event store, and the clause that raises the text model's
+score most is quoted (``training.text_model.quote``). The text model is the
 ``opsmatch-complaint_text`` champion in MLflow (``training.text_run``), re-checked every
 ``CHECK_SECONDS`` off the request path; without one, the latest clause carrying an interpretable flag
 (投诉, 12378, 不满意, 退保, 媒体, a long wait; negations excluded) is quoted.
@@ -14,10 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -28,6 +35,7 @@ from opsmatch.settings import Settings
 from serving.protocols import TaskRecord
 from serving.risk.reasons import Reason
 from training.text_model import quote
+from training.voice_risk import served_voice_risk
 
 log = logging.getLogger("opsmatch.serving")
 CODE = "customer_voice"
@@ -63,6 +71,7 @@ class TextChampion:
         self.settings = settings
         self._lock = threading.Lock()
         self._model: Any = None
+        self._stacker: Any = None  # the text-aware risk (opsmatch-complaint_voice), moved with the text
         self._version: str | None = None
         self._checked = float("-inf")
 
@@ -73,6 +82,11 @@ class TextChampion:
                 threading.Thread(target=self._refresh, name="text-champion", daemon=True).start()
             return self._model
 
+    def stacker(self) -> Any:
+        """The text-aware risk's champion loaded with the text model (None until both are)."""
+        with self._lock:
+            return self._stacker if self._model is not None else None
+
     def _registry_exists(self) -> bool:
         """A SQLite tracking store that does not exist has no text model (and is not created here)."""
         uri = str(self.settings.mlflow_tracking_uri)
@@ -80,39 +94,73 @@ class TextChampion:
 
     def _refresh(self) -> None:
         try:
-            from training.text_run import load_text_champion
+            from training.text_run import load_text_champion, load_voice_stacker
 
             got = load_text_champion(self.settings, known=self._version)
+            stacker = load_voice_stacker(self.settings) if got is not None else None
         except Exception:  # noqa: BLE001 - no text model: the flags speak instead
             log.warning("text model champion unavailable; quoting flagged phrases", exc_info=True)
             return
         if got is not None:
             with self._lock:
                 self._version, self._model = got
+                self._stacker = stacker
 
 
-def voice_reasons(
-    settings: Settings, model: Any, tasks: Sequence[TaskRecord], now: datetime
-) -> list[Reason | None]:
-    """One reason per task quoting what its customer said before ``now``, or None."""
+@dataclass(frozen=True)
+class Words:
+    """What each scored task's customer said before ``now`` (``documents``: the point-in-time rule the
+    text model trained with) and the text models to read it."""
+
+    docs: pd.DataFrame  # document, contacts_30d per task (empty: nothing said, or no contacts read)
+    text: Any
+    stacker: Any
+
+    def risk(self, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(P(complaint) with the words, the log-odds they added)``; as given without a stacker."""
+        p = np.asarray(prob, dtype=float)
+        if self.text is None or self.stacker is None or self.docs.empty:
+            return p, np.zeros(len(p))
+        return served_voice_risk(self.stacker, self.text, p, self.docs)
+
+    def reasons(self, shift: np.ndarray | None = None) -> list[Reason | None]:
+        """One reason per task quoting what its customer said, or None; its contribution is the log-odds
+        the words added (``shift``) when the risk used them, else the quote's own lift."""
+        if self.docs.empty:
+            return []
+        out: list[Reason | None] = []
+        for i, doc in enumerate(self.docs["document"].tolist()):
+            q = quote(self.text, doc) if doc else None
+            if q is None:
+                out.append(None)
+                continue
+            lift = q.lift if shift is None or shift[i] == 0 else float(shift[i])
+            out.append(Reason(CODE, q.text, lift, ("text_score",)))
+        return out
+
+
+def customer_words(
+    settings: Settings, champion: TextChampion, tasks: Sequence[TaskRecord], now: datetime
+) -> Words:
+    """The tasks' customers' words before ``now`` (nothing on a store hiccup: the words are an extra,
+    they must not fail /risk)."""
+    text, stacker = champion.get(), champion.stacker()
+    silent = pd.DataFrame({"document": [""] * len(tasks), "contacts_30d": np.zeros(len(tasks))})
     if not tasks:
-        return []
+        return Words(silent, text, stacker)
     try:
         contacts = recent_contacts(settings, [t.customer_id or "" for t in tasks], now)
-    except Exception:  # noqa: BLE001 - the words are an extra: a store hiccup must not fail /risk
+    except Exception:  # noqa: BLE001
         log.warning("contacts unavailable for risk reasons", exc_info=True)
-        return [None] * len(tasks)
+        return Words(silent, text, stacker)
     if contacts.empty:
-        return [None] * len(tasks)
+        return Words(silent, text, stacker)
     rows = pd.DataFrame({"customer_id": [t.customer_id or "" for t in tasks], "now": pd.Timestamp(now)})
-    docs = documents(rows, contacts)["document"].tolist()
-    out: list[Reason | None] = []
-    for doc in docs:
-        q = quote(model, doc) if doc else None
-        out.append(None if q is None else Reason(CODE, q.text, q.lift, ("text_score",)))
-    return out
+    return Words(documents(rows, contacts).reset_index(drop=True), text, stacker)
 
 
 def with_voice(reasons: list[list[Reason]], said: Sequence[Reason | None]) -> list[list[Reason]]:
     """Each task's reasons with its customer's words first (when they said something that counts)."""
+    if not said:
+        return reasons
     return [([v] if v is not None else []) + list(r) for r, v in zip(reasons, said, strict=True)]

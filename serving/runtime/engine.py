@@ -33,7 +33,7 @@ from serving.protocols import Runtime
 from serving.risk import desk as risk_desk
 from serving.risk.proactive import ProactiveDesk
 from serving.risk.reasons import tiers, top_reasons, waits
-from serving.risk.voice import TextChampion, voice_reasons, with_voice
+from serving.risk.voice import TextChampion, customer_words, with_voice
 from serving.runtime.context import Context, utcnow
 from serving.state.ingestion import RowValidator, ingest_rows
 from serving.state.store import ConflictError, StateStore
@@ -167,12 +167,13 @@ class Engine(Context):
             raise ApiError(503, f"complaint risk needs {what}, unavailable now; retry shortly", kind=kind)
         now = req.as_of or self.clock()
         scores = self.runtime.scorer.complaint_risk(tasks, now=now)
-        prob = np.asarray(scores.prob, dtype=float)
+        words = customer_words(self.settings, self.text_model, tasks, now)  # contacts before now only
+        prob, shift = words.risk(np.asarray(scores.prob, dtype=float))  # complaint_pre moved by the words
         self.log(risk_decision(tasks, prob, now, self.runtime.scorer.versions()))
         tier = tiers(prob, policy.risk_tiers)
         said = waits(tasks, now)
         reasons = top_reasons(scores.contributions, scores.feature_names, waits=said) or [[] for _ in tasks]
-        reasons = with_voice(reasons, voice_reasons(self.settings, self.text_model.get(), tasks, now))
+        reasons = with_voice(reasons, words.reasons(shift))
         items = [
             s.RiskItem(
                 task_id=t.task_id,

@@ -240,20 +240,32 @@ def test_ab_with_ml_policies_report_and_mlflow(trained, tmp_path) -> None:
 
 
 def test_the_watchlist_reads_what_customers_said_before_scoring(models, period) -> None:
+    from evaluation.prevention_severity import EscalationShares
     from evaluation.watchlist import WatchlistPolicy, team_kpis, team_work, voice_kpis
     from simulator.outcomes import task_outcomes
     from simulator.policies import LegacyPolicy
-    from tests.training.test_voice_risk import voice_models
+    from tests.factories.voice import voice_models
 
-    policy = WatchlistPolicy(LegacyPolicy(explore=False), models, voice=voice_models())
+    shares = EscalationShares({(True, False): 0.3}, 0.1)  # a VIP's complaint escalates 3x as often
+    policy = WatchlistPolicy(
+        LegacyPolicy(explore=False), models, voice=voice_models(), severity=lambda: shares
+    )
     result = run_policy(period, policy)
     served, o = policy.scores(), task_outcomes(result)
-    ranked = policy.ranked_scores(result, o)
-    assert served is not None and ranked is not None
+    ranked, said = policy.ranked_scores(result, o), policy.ranked_scores(result, o, severity=False)
+    assert served is not None and ranked is not None and said is not None
     scored = np.isfinite(served)
     assert scored.any() and np.array_equal(np.isfinite(ranked), scored)
-    assert not np.allclose(ranked[scored], served[scored])  # the words moved the list's risk
+    assert not np.allclose(said[scored], served[scored])  # the words moved the list's risk
+    vip = result.arrivals.customers["vip"].to_numpy(bool)[o["customer"].to_numpy(int)]
+    on_time = np.nan_to_num(o["hours_late"].to_numpy(float)) <= 24  # (VIP, late) is not a cell: overall
+    assert np.allclose(ranked[scored] / said[scored], np.where(vip & on_time, 1.9, 1.3)[scored])  # weight 3
     work = team_work(period, result, policy, outcomes=o)
     got = team_kpis(work) | voice_kpis(period, result, policy)
-    assert {"uplift_at_capacity", "qini_auc", "complaint_rate_served_only"} <= set(got)
+    assert {
+        "uplift_at_capacity",
+        "qini_auc",
+        "complaint_rate_served_only",
+        "escalated_rate_unweighted",
+    } <= set(got)
     assert 0.0 <= got["complaint_rate_served_only"] <= 1.0

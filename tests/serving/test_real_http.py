@@ -18,14 +18,18 @@ from serving.matching.cost import PARTS
 from serving.runtime import launch
 from tests.factories.fast import FAST
 from tests.factories.serving_world import MODELS, TOKEN, World, private_world, wait_until
+from tests.factories.voice import promote_voice
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def world(world: World, tmp_path_factory: pytest.TempPathFactory) -> World:
-    """This module promotes a new champion and stores outcomes: it works on a private copy."""
-    return private_world(world, tmp_path_factory.mktemp("real-http-world"))
+    """This module promotes a new champion and stores outcomes: it works on a private copy, with text
+    champions (``tests.factories.voice``) so /risk reads what customers said."""
+    private = private_world(world, tmp_path_factory.mktemp("real-http-world"))
+    promote_voice(private.settings)
+    return private
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +110,35 @@ def test_contacts_then_risk_quotes_what_the_customer_said_masked(ready: str, cli
     texts = [r["text"] for r in risk["items"][0]["reasons"]]
     assert "said: 我要打12378投诉电话138****5678" in texts
     assert not any("13812345678" in t for t in texts)
+
+
+def test_words_said_before_now_raise_the_served_risk_and_later_ones_do_not(
+    ready: str,
+    client,  # noqa: ANN001
+    world: World,
+) -> None:
+    """complaint_pre moved by the words (the text champions of the world fixture): a complaint phrase
+    said before ``as_of`` raises the same task's probability at the same wait; one said after does not."""
+    heard = set(
+        events.read_table(world.settings.events_dir, "contacts", columns=["customer_id"])["customer_id"]
+    )
+    silent = world.pending[~world.pending["customer_id"].isin(heard)].drop_duplicates("customer_id")
+    now_task, later_task = silent.iloc[0], silent.iloc[1]
+
+    def p(task) -> float:  # noqa: ANN001
+        got = client.risk({"task_ids": [str(task["task_id"])], "as_of": _iso(world.as_of)})
+        return float(got["items"][0]["probability"])
+
+    before, later_before = p(now_task), p(later_task)  # nothing said yet: complaint_pre alone
+    when = [(now_task, -timedelta(minutes=5)), (later_task, timedelta(hours=1))]
+    said = "等了三天还没办好，我要打12378投诉"
+    rows = [{"contact_id": f"CT-REAL-{i}", "customer_id": str(t["customer_id"]), "task_id": str(t["task_id"]),
+             "at": _iso(world.as_of + dt), "channel": "online_chat", "direction": "inbound", "text": said}
+            for i, (t, dt) in enumerate(when, 2)]  # fmt: skip
+    assert client.contacts({"contacts": rows})["new"] == 2
+    # The champions load off the request path (serving.risk.voice.TextChampion): wait for the rise.
+    wait_until(lambda: p(now_task) > before, 90, what="the words in the served complaint risk")
+    assert p(later_task) == later_before  # said after the scoring time: not counted
 
 
 def test_outcomes_durable_idempotent_and_reflected(ready: str, client, world: World) -> None:  # noqa: ANN001

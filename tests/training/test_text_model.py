@@ -79,3 +79,6 @@ def test_the_gate_promotes_only_text_that_adds_and_beats_the_keywords() -> None:
     assert gate(table(0.70, 0.72, 0.76))[0] is True
     assert gate(table(0.70, 0.72, 0.705))[0] is False  # adds too little
     assert gate(table(0.70, 0.78, 0.76))[0] is False  # the keyword list does better
+    served = table(0.70, 0.72, 0.76)
+    assert gate(served | {"late_voice_offset": {"ece": 0.01}})[0] is True
+    assert gate(served | {"late_voice_offset": {"ece": 0.08}})[0] is False  # served risk miscalibrated

@@ -5,27 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evaluation.voice_scores import VoiceModels, voice_scores
+from evaluation.voice_scores import voice_scores
 from features.contact_text import documents
-from training.text_model import fit_text_model
-from training.voice_risk import FEATURES, coefficients, fit_voice_risk, voice_inputs
+from tests.factories.voice import voice_models
+from training.voice_risk import FEATURES, coefficients, served_voice_risk
 
 T0 = pd.Timestamp("2026-06-01T08:00:00Z")
-ANGRY = ("我要打12378投诉", "对你们的服务很不满意", "我要找媒体曝光")
-CALM = ("请问办理进度怎么样了", "需要补充什么材料吗", "不是要投诉，就是问一下")
-
-
-def voice_models() -> VoiceModels:
-    """A text model and a stacker fitted on synthetic rows where angry words go with complaints."""
-    rng = np.random.default_rng(3)
-    n = 600
-    y = rng.random(n) < 0.3
-    said = [ANGRY[i % 3] if (a and rng.random() < 0.8) else CALM[i % 3] for i, a in enumerate(y)]
-    docs = pd.DataFrame({"document": said, "contacts_30d": rng.integers(1, 4, n).astype(float)})
-    text = fit_text_model(docs["document"], y.astype(int))
-    p_risk = np.clip(0.2 + 0.1 * y + 0.1 * rng.standard_normal(n), 0.01, 0.99)
-    score = text.predict_proba(docs["document"].to_numpy())[:, 1]
-    return VoiceModels(text, fit_voice_risk(voice_inputs(p_risk, score, docs), y.astype(int)))
 
 
 def test_what_was_said_raises_the_risk_and_only_before_the_scoring_time() -> None:
@@ -56,3 +41,24 @@ def test_what_was_said_raises_the_risk_and_only_before_the_scoring_time() -> Non
         1.0,
         0.0,
     ]
+
+
+def test_served_risk_moves_complaint_pre_only_by_words_said_before_now() -> None:
+    """The served form: silent customers keep complaint_pre exactly (its calibration and wait curve);
+    angry words raise it by the same log-odds at any wait; words after ``now`` do not count."""
+    models = voice_models()
+    contacts = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "at": [T0 - pd.Timedelta(hours=2), T0 + pd.Timedelta(minutes=1)],
+            "text": ["客户来电：我要打12378投诉", "客户来电：我要打12378投诉"],
+        }
+    )
+    rows = pd.DataFrame({"customer_id": ["C1", "C1", "C2", "C3"], "now": [T0] * 4})
+    docs = documents(rows, contacts)
+    p_pre = np.array([0.02, 0.20, 0.02, 0.02])  # C1 at intake and far past its SLA
+    got, shift = served_voice_risk(models.stacker, models.text, p_pre, docs)
+    assert shift[0] > 0 and shift[0] == shift[1] and got[0] > p_pre[0] and got[1] > got[0]
+    assert got[2] == p_pre[2] and got[3] == p_pre[3] and shift[2] == 0  # C2 spoke after now; C3 never
+    logit = np.log(got / (1 - got)) - np.log(p_pre / (1 - p_pre))
+    assert np.allclose(logit[:2], shift[0])
