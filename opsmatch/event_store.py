@@ -105,6 +105,8 @@ def _metadata() -> tuple[sa.MetaData, dict[str, sa.Table], sa.Table]:
             sa.Index(f"ix_{spec.name}_time", t.c[spec.time_column])
         if spec.name in ("assignments", "task_events"):  # one task's facts (serving.tasks.store)
             sa.Index(f"ix_{spec.name}_task", t.c.task_id)
+        if spec.name == "tasks":  # GET /tasks pages of closed tasks by due time (serving.tasks.store)
+            sa.Index("ix_tasks_sla", t.c.sla_due_at)
         if spec.name == "contacts":  # a scored customer's recent words (serving.risk.voice)
             sa.Index("ix_contacts_customer", t.c.customer_id, t.c.at)
         if spec.name in ("complaints", "interventions"):  # a listed customer's (serving.risk.history)

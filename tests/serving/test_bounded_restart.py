@@ -5,6 +5,7 @@ closed task's full history and a page of closed tasks, read from the store when 
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -130,3 +131,10 @@ def test_a_restart_with_only_the_open_work_answers_the_same(world: World, tmp_pa
         reverse=True,
     )
     assert total == len(closed) and [st for st, _ in page] == closed[:20]
+    # ... and earliest due first, walking the due-time index (ix_tasks_sla) of the store
+    page, _ = restarted.closed(sort="sla_due_at", limit=20)
+    due = sorted(closed, key=lambda st: (facts[st.task_id].row["sla_due_at"], st.task_id))
+    assert [st for st, _ in page] == due[:20]
+    with sqlite3.connect(events.store_url(where).removeprefix("sqlite:///")) as con:
+        plan = con.execute("EXPLAIN QUERY PLAN SELECT sla_due_at FROM ev_tasks ORDER BY sla_due_at LIMIT 20")
+        assert "ix_tasks_sla" in " ".join(str(row) for row in plan)
