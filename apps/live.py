@@ -44,6 +44,8 @@ ANSWERS = 2000  # the workers' answers per POST /assignments/answers
 BEHIND_MINUTES = 5.0  # operation minutes behind the service's clock that the twin reports as falling behind
 MODES = ("assign", "dispatcher", "people")
 ASSIGN_TIMEOUT = 900.0  # seconds: a first /assign of a large backlog commits every assignment it makes
+# (and its answers come back in one call); at load 18 it took 88 s, and the 30 s default made the client
+# retry it: new work for the service, and the first call's assignments unknown to the twin till its poll
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,8 @@ class LivePlayer:
         if self.options.mode == "dispatcher":
             self._dispatch_by_rank(now)
             return
-        status, body = self.client.call(
-            "POST", "/assign", "dispatcher", {"all_waiting": True, "commit": True}
+        status, body = self.client.call(  # not the default 30 s: a retry of a committed /assign is new work
+            "POST", "/assign", "dispatcher", {"all_waiting": True, "commit": True}, timeout=ASSIGN_TIMEOUT
         )
         if status != 200:
             self.say(f"POST /assign: {status} {str(body)[:200]}")
@@ -287,7 +289,9 @@ class LivePlayer:
                 | ({"reason_code": a.reason_code} if a.kind == "reject" else {})
                 for a in chunk
             ]
-            status, body = self.client.call("POST", "/assignments/answers", "dispatcher", {"answers": items})
+            status, body = self.client.call(
+                "POST", "/assignments/answers", "dispatcher", {"answers": items}, timeout=ASSIGN_TIMEOUT
+            )
             if status != 200:
                 self.say(f"POST /assignments/answers refused: {status} {str(body)[:300]}")
                 out += [(status, body)] * len(chunk)
