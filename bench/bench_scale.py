@@ -104,9 +104,12 @@ def private_copy(root: Path) -> Path:
     return dst
 
 
+EXTRA: dict[str, str] = {}  # more environment of the service (``--env``)
+
+
 def service_extra(scenario: str) -> dict[str, str]:
     """The service's clock and scenario: the world's (the demo clock continues from its newest event)."""
-    return {"OPSMATCH_CLOCK": "demo", "OPSMATCH_SCENARIO": scenario}
+    return {"OPSMATCH_CLOCK": "demo", "OPSMATCH_SCENARIO": scenario, **EXTRA}
 
 
 def watchlist(copy: Path, n: int, scenario: str) -> dict[str, Any]:
@@ -180,14 +183,20 @@ def table(results: dict[int, dict[str, Any]]) -> str:
             ", ".join(f"{k} {v:,}" for k, v in a.items() if isinstance(v, int)) + f"; {gap_text})"
         )
 
+    days = next((boot[s]["days"] for s in sizes if "days" in boot[s]), "D")
+
+    def built(s: int, cell) -> str:  # noqa: ANN001
+        return cell(boot[s]) if "wall_s" in boot[s] else "not measured (world built elsewhere)"
+
     head = "| measure | target | " + " | ".join(f"{s}x ({boot[s]['scenario']})" for s in sizes) + " |"
     lines = [
         head,
         "| --- | --- | " + " | ".join("---" for _ in sizes) + " |",
-        row(f"`opsmatch bootstrap --days {boot[sizes[0]]['days']}` wall", "10x ≤ 5 min",
-            lambda s: f"{boot[s]['wall_s']:,.0f} s (load {boot[s]['load'][0]} → {boot[s]['load'][1]})"),
-        row("bootstrap CPU (user + sys)", "—", lambda s: f"{boot[s]['cpu_s']:,.0f} s"),
-        row("bootstrap peak RSS (OS, `time -v`)", "10x ≤ 4 GB", lambda s: f"{boot[s]['peak_rss_mb']:,} MB"),
+        row(f"`opsmatch bootstrap --days {days}` wall", "10x ≤ 5 min",
+            lambda s: built(s, lambda b: f"{b['wall_s']:,.0f} s (load {b['load'][0]} → {b['load'][1]})")),
+        row("bootstrap CPU (user + sys)", "—", lambda s: built(s, lambda b: f"{b['cpu_s']:,.0f} s")),
+        row("bootstrap peak RSS (OS, `time -v`)", "10x ≤ 4 GB",
+            lambda s: built(s, lambda b: f"{b['peak_rss_mb']:,} MB")),
         row("service RSS once settled (all processes)", "≤ 600 MB / ≤ 1.5 GB",
             lambda s: _rss(svc[s].get("rss_settled_mb"))),
         row("service RSS at the end", "same", lambda s: _rss(svc[s].get("rss_end_mb"))),
@@ -216,18 +225,29 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=45)
     ap.add_argument("--worlds", type=Path, default=ROOT / ".cache" / "scale-worlds")
     ap.add_argument("--reuse", action="store_true", help="keep a world this bench built (its old figures)")
+    ap.add_argument(
+        "--world",
+        action="append",
+        default=[],
+        help="SIZE=PATH: the service part on a world built elsewhere (its bootstrap.json if any; repeatable)",
+    )
     ap.add_argument("--no-service", action="store_true", help="bootstrap figures only")
     ap.add_argument("--n", type=int, default=50, help="calls per latency figure")
     ap.add_argument("--idle", type=float, default=30.0, help="seconds of the idle-CPU window")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service (repeatable)")
     args = ap.parse_args()
+    EXTRA.update(e.split("=", 1) for e in args.env)
     results: dict[int, dict[str, Any]] = {}
     started = time.perf_counter()
+    given = {int(k): Path(v) for k, v in (w.split("=", 1) for w in args.world)}
     for size in (int(x) for x in args.sizes.split(",")):
         scenario = SCENARIOS[size]
-        root = args.worlds / f"bench-{scenario}-{args.days}d"
+        root = given.get(size, args.worlds / f"bench-{scenario}-{args.days}d")
         stored = root / FIGURES
-        if args.reuse and stored.exists() and (root / "data" / "keys").exists():
+        if size in given:  # built elsewhere: its figures when it kept them
+            boot = json.loads(stored.read_text()) if stored.exists() else {"scenario": scenario}
+        elif args.reuse and stored.exists() and (root / "data" / "keys").exists():
             boot = json.loads(stored.read_text())
         else:
             boot = bootstrap(root, scenario, args.days)
@@ -244,7 +264,10 @@ def main() -> None:
         write_section(
             SECTION,
             f"{SECTION}\n\n`OMP_WAIT_POLICY=PASSIVE .venv/bin/python bench/bench_scale.py "
-            f"--sizes {args.sizes} --days {args.days}{' --reuse' if args.reuse else ''} --write` "
+            f"--sizes {args.sizes} --days {args.days}{' --reuse' if args.reuse else ''}"
+            + "".join(f" --world {w}" for w in args.world)
+            + "".join(f" --env {e}" for e in args.env)
+            + " --write` "
             f"({when}, 2 shared cores, "
             f"{time.perf_counter() - started:,.0f} s in all). Service figures over HTTP on a real "
             "`bentoml serve` (`bench/bench_service_scale.py`) on a private copy of each world; wall times "
