@@ -88,11 +88,13 @@ truth: an unresolved abandonment raises the customer's complaint logit by
 {cfg.journeys.complaint_uplift} for up to {cfg.journeys.effect_days:.0f} days and makes
 {cfg.journeys.contact_share:.0%} of them call; a visit completes {cfg.journeys.visit_completion:.0%} of
 the journeys not resumed yet): {journeys:,} journeys, {abandoned:,} abandoned, over {len(args.seeds)} seeds.
-From day 8 the centre walks the open break points each day at 09:00 by the service's rule
-(`serving/risk/journeys.py`: P(still stuck | flow, step) from the first 7 days x the customer's complaint
-risk; here the true P(complaint) of their open tasks), holds out {args.holdout:.0%} by the hash of the
-journey id and visits up to {args.capacity} a day. Units: walked break points whose 7-day window ends in
-the replay, pooled over the seeds.
+From day 8 the centre walks the open break points each day at 09:00 with the service's own functions
+(`serving/risk/journeys.py`: P(still stuck | flow, step) from the journeys table of the last 28 days as
+the service holds it that morning x `customer_risk`, the highest served P(complaint) of the customer's
+open tasks; these legacy replays have no served model, so every customer is at the policy's `base_risk`
+and the walk ranks by P(still stuck) alone), holds out {args.holdout:.0%} by the hash of the journey id
+and visits up to {args.capacity} a day. Units: walked break points whose 7-day window ends in the replay,
+pooled over the seeds.
 
 | | visited | held out | visited vs held out |
 | --- | ---: | ---: | --- |
@@ -115,12 +117,24 @@ break point, and all complaints with / without visits, paired per seed):
 | ---: | ---: | --- | --- | --- |
 {frontier}
 
+What changed (H7b): the first measurement (commit bc908cd) ranked the break points by the customer's
+*true* P(complaint), the twin's hidden truth, which no policy may read; it also estimated the stuck
+rates once from the warm-up and dropped a self-resumed journey from the moment it restarted, before the
+journeys table shows it. Same command then: completion +48.1% [+44.6%, +51.6%], calls x0.391 [0.320,
+0.478], complaints per break point x0.760 [0.548, 1.067], all complaints x0.9831 [0.9762, 0.9901]
+(capacity 40: x0.9934 [0.9862, 1.0007]; 360: x0.9634 [0.9475, 0.9793]). The walk now reads only what
+the service knows (a test permutes the truth and gets the same walk); `evaluation.journeys.journeys_arm`
+gives the A/B arm the same walk with the served scores of its replay.
+
 Reading: a visit completes about half of the journeys that would otherwise stay broken (held out: only
-the customers' own returns) and cuts the calls about them by about 60 %, both measurable on a field
-holdout of a few hundred break points. The complaints it prevents are measurable only in aggregate: an
-abandonment adds complaints to the few of these customers who also have a task whose complaint falls in
-the window, so the per-break-point ratio needs thousands of held-out break points to exclude 1, while
-the twin's paired counterfactual sees the cut from 120 visits a day. These are the twin's assumptions
+the customers' own returns) and cuts the calls about them by well over half, both measurable on a field
+holdout of a few hundred break points. The complaints per break point rest on the few dozen complaints
+of the held-out break points ({h.complaints} at {args.capacity} a day): the interval is wide and the
+estimate moves with the capacity, so the twin's paired counterfactual over all complaints is the figure
+to quote. Ranking on the hidden truth bought little against the honest walk (the "then" figures above:
+6,915 complaints with visits then, {eff.complaints_with:,} now, of {eff.complaints_without:,} without):
+P(still stuck) carries most of the ranking, and a served complaint score enters it when the replay has one
+(`journeys_arm`'s `scores`; these legacy replays have none). These are the twin's assumptions
 (`JourneyConfig`), not seed 002's figures: it reports only interrupted online operations -50 % a year
 after its process fixes, which the visits alone do not claim.
 """

@@ -1,20 +1,23 @@
 """Proactive return visits in the twin (issue 27, seed 002), measured with a randomised holdout.
 
 Every day at ``start_hour`` (scenario clock) the centre walks the open break points -- journeys
-abandoned in the last ``lookback_hours`` at least ``grace_minutes`` ago and not resumed -- by the
-service's own rule (``serving.risk.journeys``: P(still stuck | flow, step) from the journeys of the
-warm-up days x the customer's complaint risk, here the true P(complaint) of their open tasks, the risk
-a calibrated model approaches), holds out the hashed ``holdout_share`` and visits the others up to the
-day's capacity, spread over an 8-hour day. A visit completes a journey not resumed yet with the
-scenario's hidden ``visit_completion`` (its own uniform: common random numbers), which ends the
-abandonment's weight on the customer's complaints and the call they would have made.
+abandoned in the last ``lookback_hours`` at least ``grace_minutes`` ago whose self-resumption the
+journeys table does not show yet -- by the service's own rule, with the service's own functions
+(``serving.risk.journeys``): P(still stuck | flow, step) from the journeys table of the last 28 days
+(censored at the walk) x ``customer_risk`` of what the service would know: the served P(complaint) of
+the customer's open tasks (``scores``, e.g. the ``complaint_pre`` champion's at intake, when the replay
+has one), else the policy's ``base_risk``. The twin's hidden truth (``p_complaint``, who resumes later)
+is never read by the walk: only by the measurement. It holds out the hashed ``holdout_share`` and visits
+the others up to the day's capacity, spread over an 8-hour day. A visit completes a journey not resumed
+yet with the scenario's hidden ``visit_completion`` (its own uniform: common random numbers), which ends
+the abandonment's weight on the customer's complaints and the call they would have made.
 
 Measured per walked break point, visited against held out (both random halves of the same list):
 completion of the journey within ``window_days``, the customer's calls about it and complaints filed
 in the ``window_days`` after the walk. The replay itself is the same with and without visits (the
 visits' ~10 handler minutes each are not queued in it: 120 a day is 3 % of `default`'s arrivals), so
 the complaints of the whole window with and without the visits are also compared pairwise (the twin's
-counterfactual, beside the field estimate).
+counterfactual, beside the field estimate). ``journeys_arm`` is the A/B's entry point.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from scipy.special import expit, logit
 from evaluation.contact_effect import rate_ratio_interval
 from evaluation.stats import Interval, welch_difference
 from opsmatch.contract import JOURNEY_FLOWS
+from serving.config import Policy, default_policy
 from serving.risk import journeys as rule
 from simulator.clock import MINUTES_PER_DAY, to_timestamps
 from simulator.engine import SimResult
@@ -45,6 +49,24 @@ class VisitPlan:
     visits: np.ndarray
 
 
+def _rates(result: SimResult, jr: Journeys, at: float) -> dict[tuple[str, int], float]:
+    """The service's P(still stuck | flow, step) at ``at``: the journeys table as the service holds it
+    then (censored at ``at``), the journeys started in its last ``HISTORY_DAYS``."""
+    cfg = result.config
+    now = to_timestamps(cfg, np.array([at]))[0]
+    table = journeys_table(cfg, result.arrivals, jr, at)
+    recent = table[table["started_at"] >= now - pd.Timedelta(days=rule.HISTORY_DAYS)]
+    return rule.stuck_rates(recent, now.to_pydatetime())
+
+
+def _resumption_recorded(jr: Journeys) -> np.ndarray:
+    """When the journeys table shows an abandoned journey's self-resumption completed (whole seconds,
+    as ``journeys_table`` writes it; inf: never): the service's ``candidates`` drop it from then on."""
+    steps_per = (jr.end - jr.start) / np.maximum(jr.step, 1)
+    done = np.floor((jr.resume_at + jr.steps * steps_per) * 60) / 60
+    return np.where(jr.abandoned, np.nan_to_num(done, nan=np.inf), np.inf)
+
+
 def plan_visits(
     result: SimResult,
     outcomes: pd.DataFrame,
@@ -52,22 +74,23 @@ def plan_visits(
     *,
     capacity: int,
     holdout_share: float,
+    scores: np.ndarray | None = None,
     warmup_days: int = 7,
     start_hour: float = 9.0,
     grace_minutes: float = 60.0,
     lookback_hours: float = 48.0,
     base_risk: float = 0.05,
 ) -> VisitPlan:
-    """The centre's daily walk from day ``warmup_days`` on (see the module docstring)."""
-    cfg = result.config
-    warm_end = warmup_days * MINUTES_PER_DAY
-    table = journeys_table(cfg, result.arrivals, jr, warm_end)
-    rates = rule.stuck_rates(table, to_timestamps(cfg, np.array([warm_end]))[0].to_pydatetime())
+    """The centre's daily walk from day ``warmup_days`` on (see the module docstring). ``scores``: per
+    task, the served P(complaint) the service holds for it from its intake on (NaN: not scored); None:
+    no served model, every customer at ``base_risk``. From ``outcomes`` only the tasks' observable
+    creation and finish times are read (which tasks are open at the walk)."""
     cust_ids = result.arrivals.customers["customer_id"].to_numpy()
     created = outcomes["created"].to_numpy(dtype=float)
     finish = np.nan_to_num(outcomes["finish"].to_numpy(dtype=float), nan=np.inf)
-    p_task = np.nan_to_num(outcomes["p_complaint"].to_numpy(dtype=float), nan=base_risk)
+    served = np.full(len(outcomes), np.nan) if scores is None else np.asarray(scores, dtype=float)
     t_cust = outcomes["customer"].to_numpy(dtype=int)
+    seen_resumed = _resumption_recorded(jr)
     visits = np.full(len(jr), np.nan)
     walked = np.zeros(len(jr), dtype=bool)
     rows = []
@@ -79,12 +102,11 @@ def plan_visits(
         open_ = (
             jr.abandoned & ~walked & (jr.end <= at0 - grace_minutes) & (jr.end >= at0 - lookback_hours * 60)
         )
-        open_ &= ~(jr.resume_at <= at0)
-        idx = np.flatnonzero(open_)
+        idx = np.flatnonzero(open_ & (seen_resumed > at0))
         if not len(idx):
             continue
-        live = (created <= at0) & (finish > at0)
-        risk = pd.Series(p_task[live]).groupby(cust_ids[t_cust[live]]).max().to_dict()
+        live = (created <= at0) & (finish > at0) & np.isfinite(served)
+        risk = rule.customer_risk(cust_ids[t_cust[live]], served[live])
         cands = pd.DataFrame(
             {
                 "journey_id": [f"J{i}" for i in idx],
@@ -94,7 +116,12 @@ def plan_visits(
             }
         )
         picks = rule.walk(
-            cands, rates, risk, base_risk=base_risk, capacity=capacity, holdout_share=holdout_share
+            cands,
+            _rates(result, jr, at0),
+            risk,
+            base_risk=base_risk,
+            capacity=capacity,
+            holdout_share=holdout_share,
         )
         n_visit = sum(not p.holdout for p in picks)
         k = 0
@@ -218,10 +245,11 @@ def run_seed(
     capacity: int,
     holdout_share: float,
     window_days: float = 7.0,
+    scores: np.ndarray | None = None,
 ):
     """One replay: (units, complaints started in the measured days with visits, without visits)."""
     jr = generate_journeys(result.config, result.arrivals, result.seed)
-    plan = plan_visits(result, outcomes, jr, capacity=capacity, holdout_share=holdout_share)
+    plan = plan_visits(result, outcomes, jr, capacity=capacity, holdout_share=holdout_share, scores=scores)
     treated = apply_visits(result, outcomes, jr, plan.visits)
     units = unit_outcomes(result, treated, jr, plan, window_days)
     started = outcomes["started"].notna().to_numpy()
@@ -230,3 +258,37 @@ def run_seed(
         int(treated["complaint"].to_numpy(dtype=bool)[started].sum()),
         int(outcomes["complaint"].to_numpy(dtype=bool)[started].sum()),
     )
+
+
+def journeys_arm(
+    result: SimResult,
+    outcomes: pd.DataFrame,
+    *,
+    scores: np.ndarray | None = None,
+    policy: Policy | None = None,
+) -> tuple[pd.DataFrame, VisitPlan]:
+    """The proactive journeys of an A/B arm ("ML + watchlist + text + journeys"): ``(outcomes with the
+    visits applied, the plan)``.
+
+    ``result``/``outcomes``: the arm's replay and its ``task_outcomes``, before the watchlist's team
+    works them (give the returned outcomes to the team, e.g. ``team_work(..., outcomes=...)``: both are
+    common-random-number transformations, and the team lists customers by complaints not filed yet).
+    ``scores``: per task, the served P(complaint) the service would hold from intake (NaN: unscored;
+    None: every customer at the policy's ``base_risk``), never the twin's truth. ``policy``: its
+    ``proactive`` block (daily capacity, holdout share, grace, lookback, base risk; default:
+    ``serving/defaults.yaml``), applied whether or not it is ``enabled``. The plan's ``log`` holds the
+    walked break points with their holdout flag, for ``unit_outcomes``/``proactive_effect``."""
+    rules = (policy or default_policy()).proactive
+    jr = generate_journeys(result.config, result.arrivals, result.seed)
+    plan = plan_visits(
+        result,
+        outcomes,
+        jr,
+        capacity=rules.daily_capacity,
+        holdout_share=rules.holdout_share,
+        scores=scores,
+        grace_minutes=rules.grace_minutes,
+        lookback_hours=rules.lookback_hours,
+        base_risk=rules.base_risk,
+    )
+    return apply_visits(result, outcomes, jr, plan.visits), plan

@@ -9,8 +9,10 @@ A journey abandoned at a step is a *break point*. It becomes a candidate once ``
 - P(still stuck | flow, step): of the journeys abandoned at that flow and step in the history window
   whose fate is known (``resume_days`` passed), the share the customer did not complete alone within
   ``resume_days``; shrunk toward the flow's share with ``PRIOR`` pseudo-journeys (a rare step is not 0 or 1);
-- the customer's complaint risk: the highest P(complaint) of their open scored tasks, else the policy's
-  ``base_risk`` (what an abandonment adds weighs on complaints the customer would file anyway).
+- the customer's complaint risk (``customer_risk``): the highest served P(complaint) of their open
+  scored tasks, else the policy's ``base_risk`` (what an abandonment adds weighs on complaints the
+  customer would file anyway). Only what the service knows: the twin's measurement
+  (``evaluation.journeys``) ranks with these same functions, never with the twin's hidden truth.
 
 The day's candidates are walked by benefit (ties by journey id): a break point whose hashed journey id
 falls in ``holdout_share`` is held out (recorded, left alone, no capacity used); the others become
@@ -20,7 +22,7 @@ falls in ``holdout_share`` is held out (recorded, left alone, no capacity used);
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +31,7 @@ import pandas as pd
 
 PRIOR = 10.0  # pseudo-journeys of the flow's share behind each (flow, step) rate
 RESUME_DAYS = 3.0  # a customer who completes the flow alone does so within this
+HISTORY_DAYS = 28  # journeys the P(still stuck | flow, step) table is estimated on
 TASK_PREFIX = "RV-"  # a break point's return visit is task RV-<journey_id>: never two for one journey
 
 STEP_WORDS: dict[str, tuple[str, ...]] = {
@@ -115,6 +118,18 @@ def stuck_rates(
         prior = float(flow_rate[flow])
         out[(str(flow), int(step))] = float((row["sum"] + PRIOR * prior) / (row["count"] + PRIOR))
     out[("*", 0)] = overall
+    return out
+
+
+def customer_risk(customers: Iterable[str | None], scores: Iterable[float | None]) -> dict[str, float]:
+    """Each customer's complaint risk from (customer, served P(complaint)) of their open tasks: the
+    highest; tasks without a customer or a score (None, NaN) are skipped."""
+    out: dict[str, float] = {}
+    for cust, p in zip(customers, scores, strict=True):
+        if not cust or p is None or p != p:
+            continue
+        key = str(cust)
+        out[key] = max(out.get(key, 0.0), float(p))
     return out
 
 

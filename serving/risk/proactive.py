@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from serving.tasks.queue import TaskQueue
 
 CENTRE_TZ = ZoneInfo("Asia/Shanghai")  # the national centre's calendar day
-HISTORY_DAYS = 28  # journeys the P(still stuck | flow, step) table is estimated on
+HISTORY_DAYS = jr.HISTORY_DAYS  # journeys the P(still stuck | flow, step) table is estimated on
 ACTOR = "proactive"
 
 
@@ -94,15 +94,10 @@ class ProactiveDesk:
     def customer_risk(self) -> dict[str, float]:
         """Each customer's highest P(complaint) among their open scored tasks."""
         book = self.ctx.book
-        out: dict[str, float] = {}
-        for st in book.states(WAITING | HELD):
-            p = book.risk.get(st.task_id)
-            if p is None:
-                continue
-            cust = book.light_record(st.task_id).customer_id
-            if cust:
-                out[cust] = max(out.get(cust, 0.0), float(p))
-        return out
+        scored = [st.task_id for st in book.states(WAITING | HELD) if st.task_id in book.risk]
+        return jr.customer_risk(
+            (book.light_record(t).customer_id for t in scored), (book.risk[t] for t in scored)
+        )
 
     def held_before(self, since: datetime) -> frozenset[str]:
         rows = self.ctx.store.audit_entries("proactive", limit=500)

@@ -1,5 +1,6 @@
-"""Proactive return visits in the twin (issue 27): the holdout is honoured, the capacity holds, and a
-visit can only resolve a journey and take complaints away."""
+"""Proactive return visits in the twin (issue 27): the holdout is honoured, the capacity holds, the walk
+ranks on what the service knows (never the twin's truth), and a visit can only resolve a journey and
+take complaints away."""
 
 from __future__ import annotations
 
@@ -51,3 +52,19 @@ def test_visits_only_resolve_journeys_and_take_complaints_away(replay) -> None: 
     eff = proactive_effect(units, int(after.sum()), int(before.sum()))
     assert eff.visited.completed > eff.held_out.completed  # the visit completes journeys
     assert eff.completion_diff.low > 0 and eff.contact_ratio[0] < 1
+
+
+def test_the_walk_ranks_on_served_scores_not_on_the_truth(replay) -> None:  # noqa: ANN001
+    res, out, jr, plan = replay
+    rng = np.random.default_rng(0)
+    lied = out.copy()
+    for col in ("p_complaint", "p_complaint_drawn"):  # another truth: the same walk
+        lied[col] = rng.permutation(lied[col].to_numpy())
+    again = plan_visits(res, lied, jr, capacity=CAPACITY, holdout_share=HOLDOUT)
+    assert again.log.equals(plan.log) and np.array_equal(again.visits, plan.visits, equal_nan=True)
+    served = np.where(out["customer"].to_numpy() % 2 == 0, 0.9, np.nan)  # a served score, half the tasks
+    steered = plan_visits(res, out, jr, capacity=CAPACITY, holdout_share=HOLDOUT, scores=served)
+    assert not steered.log.equals(plan.log)  # the served risk moves customers up the walk
+    raised = steered.log[steered.log["benefit"] > 0.05]  # above P(stuck) x base_risk: a served score
+    assert len(raised) and (jr.cust[raised["journey"].to_numpy()] % 2 == 0).all()
+    assert (steered.log.groupby("day")["benefit"].diff().dropna() <= 0).all()  # walked by benefit
