@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.journeys import apply_visits, plan_visits, proactive_effect, unit_outcomes
+from evaluation.journeys import apply_visits, journeys_arm, plan_visits, proactive_effect, unit_outcomes
+from serving.config import default_policy, merge_policy
 from serving.risk.journeys import held_out
 from simulator.arrivals import generate_arrivals
 from simulator.engine import simulate
@@ -68,3 +69,14 @@ def test_the_walk_ranks_on_served_scores_not_on_the_truth(replay) -> None:  # no
     raised = steered.log[steered.log["benefit"] > 0.05]  # above P(stuck) x base_risk: a served score
     assert len(raised) and (jr.cust[raised["journey"].to_numpy()] % 2 == 0).all()
     assert (steered.log.groupby("day")["benefit"].diff().dropna() <= 0).all()  # walked by benefit
+
+
+def test_the_ab_arm_walks_with_the_policy_and_only_takes_complaints_away(replay) -> None:  # noqa: ANN001
+    res, out, _, _ = replay
+    policy = merge_policy(
+        default_policy(), {"proactive": {"daily_capacity": CAPACITY, "holdout_share": HOLDOUT}}
+    )
+    treated, plan = journeys_arm(res, out, policy=policy)
+    assert plan.log[~plan.log["holdout"]].groupby("day").size().max() <= CAPACITY
+    before, after = out["complaint"].to_numpy(dtype=bool), treated["complaint"].to_numpy(dtype=bool)
+    assert (after <= before).all() and after.sum() < before.sum()
