@@ -180,11 +180,32 @@ class AlertRules(Strict):
     sla_near_hours: Annotated[float, Field(ge=0, le=24 * 30)] = _POLICY["alerts"]["sla_near_hours"]
     backlog_min_tasks: Annotated[int, Field(ge=1, le=10**7), WHOLE] = _POLICY["alerts"]["backlog_min_tasks"]
     backlog_per_worker: Annotated[float, Field(gt=0, le=1e6)] = _POLICY["alerts"]["backlog_per_worker"]
+    backlog_clear_per_worker: Annotated[float, Field(gt=0, le=1e6)] | None = Field(
+        default=None,
+        description="an open backlog incident resolves only once the pending tasks per on-shift worker "
+        "fall below this (hysteresis); default two thirds of backlog_per_worker",
+    )
     overload_ratio: Annotated[float, Field(gt=0, le=100)] = _POLICY["alerts"]["overload_ratio"]
     risk_step_hours: Annotated[float, Field(gt=0, le=24 * 7)] = Field(
         default=1.0, description="the monitor re-scores an open task's complaint risk every this many hours"
     )
     indicators: Indicators = Indicators()
+
+    @model_validator(mode="after")
+    def _backlog_band(self) -> AlertRules:
+        if (
+            self.backlog_clear_per_worker is not None
+            and self.backlog_clear_per_worker > self.backlog_per_worker
+        ):
+            raise ValueError("backlog_clear_per_worker must not exceed backlog_per_worker (hysteresis)")
+        return self
+
+    @property
+    def backlog_clear(self) -> float:
+        """Pending tasks per on-shift worker below which an open backlog incident resolves."""
+        if self.backlog_clear_per_worker is not None:
+            return self.backlog_clear_per_worker
+        return self.backlog_per_worker * 2.0 / 3.0
 
 
 class Dispatch(Strict):

@@ -11,7 +11,7 @@ again updates it instead of duplicating it (and keeps its acknowledgement).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,25 +141,39 @@ def sla_alerts(
 
 
 def backlog_alerts(
-    pending_by_province: Mapping[str, int], on_shift_by_province: Mapping[str, int], rules: AlertRules
+    pending_by_province: Mapping[str, int],
+    on_shift_by_province: Mapping[str, int],
+    rules: AlertRules,
+    active: Collection[str] = (),
 ) -> list[Alert]:
-    """Provinces whose pending tasks per on-shift worker reach ``rules.backlog_per_worker``."""
+    """Provinces whose pending tasks per on-shift worker reach ``rules.backlog_per_worker`` (and at
+    least ``backlog_min_tasks`` wait); a province in ``active`` (its backlog incident is open) stays
+    until both fall below the clear band (``rules.backlog_clear``, the same share of the minimum):
+    hysteresis, so a backlog hovering at the line does not resolve and re-open every sweep."""
     out = []
+    band = rules.backlog_clear / rules.backlog_per_worker
     for prov, pending in sorted(pending_by_province.items()):
         staff = int(on_shift_by_province.get(prov, 0))
         per_worker = pending / staff if staff else float("inf")
-        if pending >= rules.backlog_min_tasks and per_worker >= rules.backlog_per_worker:
+        level, least = rules.backlog_per_worker, float(rules.backlog_min_tasks)
+        if prov in active:
+            level, least = rules.backlog_clear, least * band
+        if pending >= least and per_worker >= level:
             out.append(
                 Alert(
                     kind="province_backlog",
                     severity="critical" if per_worker >= 2 * rules.backlog_per_worker else "warning",
                     subject_id=prov,
                     province_id=prov,
-                    message=f"province {prov}: {pending} pending tasks for {staff} workers on shift",
+                    message=f"province {prov}: {pending} pending tasks for {staff} workers on shift "
+                    f"(threshold {rules.backlog_per_worker:g} per worker, "
+                    f"clears below {rules.backlog_clear:g})",
                     details={
                         "pending": int(pending),
                         "on_shift": staff,
                         "per_worker": None if not staff else round(per_worker, 3),
+                        "threshold": rules.backlog_per_worker,
+                        "clear_at": round(rules.backlog_clear, 4),
                     },
                     value=float(pending if not staff else per_worker),
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,11 +21,12 @@ from serving.alerts import indicator_feed, indicators, rules
 from serving.alerts.rules import Alert
 from serving.alerts.store import Family
 from serving.config import Policy
+from serving.matching.eligibility import pool_availability
 from serving.planning import reads as planning
 from serving.protocols import TaskRecord
 from serving.risk.open_tasks import open_records
 from serving.risk.reasons import tiers
-from serving.tasks.lifecycle import TaskState
+from serving.tasks.lifecycle import WAITING, TaskState
 
 if TYPE_CHECKING:
     from opsmatch.settings import Settings
@@ -60,10 +62,39 @@ class AlertWatch:
             replace(a, task_type=tasks[a.subject_id].task_type) if a.subject_id in tasks else a for a in found
         ]
         with self._lock:
+            typed += self._held_backlogs(typed, states, tasks, now, policy)
             store.upsert_alerts(typed, now, family=Family(MONITOR_KINDS), writer="monitor")
             self._risk(states, tasks, now, policy)
             self._indicators(now, policy)
             store.alerts.expire(now)
+
+    # -- backlog hysteresis -----------------------------------------------------------------------
+    def _held_backlogs(
+        self,
+        found: Sequence[Alert],
+        states: Sequence[TaskState],
+        tasks: Mapping[str, TaskRecord],
+        now: datetime,
+        policy: Policy,
+    ) -> list[Alert]:
+        """The open backlog incidents of provinces below the raise level this sweep and not yet below the
+        clear band, raised again (``rules.backlog_alerts`` with ``active``); the others resolve."""
+        raised = {a.province_id for a in found if a.kind == "province_backlog"}
+        _, rows = self.engine.store.alerts.list(
+            now, states=["open", "acked"], kind="province_backlog", limit=100_000
+        )
+        held = {str(r["province_id"]) for r in rows if r["province_id"]} - raised
+        if not held:
+            return []
+        waiting = (
+            tasks[st.task_id].province_id for st in states if st.status in WAITING and st.task_id in tasks
+        )
+        pending = Counter(p for p in waiting if p in held)
+        eng = self.engine
+        pool = eng.runtime.profiles.snapshot()
+        on = pool_availability(pool, now, eng.config.status_ttl_seconds).on_shift & pool.active
+        staff = Counter(pool.province_ids[on].astype(str).tolist())
+        return rules.backlog_alerts(pending, staff, policy.alerts, active=held)
 
     # -- current complaint risk -------------------------------------------------------------------
     def _risk(
@@ -71,8 +102,8 @@ class AlertWatch:
     ) -> None:
         eng = self.engine
         scorer = eng.runtime.scorer
-        if "complaint_pre" not in scorer.versions():
-            return  # no model yet: high-risk incidents stay as they are
+        if "complaint_pre" not in scorer.versions() or not self.cache.settled.is_set():
+            return  # no model yet, or the start-up warm-up scores them now: the incidents stay as they are
         step = policy.alerts.risk_step_hours
         ids = sorted(st.task_id for st in states if st.task_id in tasks)
         try:

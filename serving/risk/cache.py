@@ -54,6 +54,10 @@ class RiskCache:
         self.rescored = 0  # tasks scored again by the last ``scores`` call
         self._held: dict[str, Held] = {}
         self._lock = threading.Lock()
+        # Cleared while the service's start-up warm-up fills the cache (``serving.risk.desk.warm``): the
+        # watchlist waits for it and the monitor's risk sweep skips, instead of scoring the same tasks.
+        self.settled = threading.Event()
+        self.settled.set()
 
     def __len__(self) -> int:
         return len(self._held)

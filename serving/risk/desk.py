@@ -117,6 +117,7 @@ def _as_of(engine: Context, day: date | None) -> tuple[date, datetime]:
 
 
 CONTACT_DAYS = 30  # a row's ``contacts_30d``
+WARM_WAIT_SECONDS = 120.0  # the longest a watchlist waits for the start-up warm-up
 EXPLAIN_AHEAD = 500  # open tasks the warm-up explains ahead (the riskiest; a national list shows ~140)
 
 
@@ -125,10 +126,17 @@ def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> N
     once into the shared risk cache and explain the riskiest ``EXPLAIN_AHEAD``, so the first watchlist
     (and the risk view) answers from held scores and reasons (a background thread at service start;
     best effort)."""
-    while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
-        stop.wait(poll_seconds)
-    if stop.is_set():
-        return
+    engine.risk_cache.settled.clear()
+    try:
+        while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
+            stop.wait(poll_seconds)
+        if not stop.is_set():
+            _warm(engine)
+    finally:
+        engine.risk_cache.settled.set()
+
+
+def _warm(engine: Context) -> None:
     try:
         live = book_open_tasks(engine.book)
         records = _records(engine, live[live["customer_id"].notna()])
@@ -156,6 +164,7 @@ def watchlist(
             "the watchlist needs the complaint_pre champion, unavailable now; retry shortly",
             kind="model_unavailable",
         )
+    engine.risk_cache.settled.wait(WARM_WAIT_SECONDS)  # a start-up warm-up running: answer from it
     version, policy = engine.policy()
     team = policy.risk_team
     day, as_of = _as_of(engine, day)

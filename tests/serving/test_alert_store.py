@@ -155,3 +155,29 @@ def test_a_province_backlog_inhibits_its_late_tasks_while_active_even_silenced(t
         later, kind="sla_overdue", province_id="P05", states=["open"], inhibited=False
     )
     assert back["id"] == muted["id"] and back["inhibited_by"] is None
+
+
+def test_the_monitor_keeps_a_backlog_open_until_it_falls_below_its_clear_band(engine) -> None:  # noqa: ANN001
+    from collections import Counter
+
+    from serving.protocols import TaskRecord
+    from serving.tasks.lifecycle import Status, TaskState
+
+    _, policy = engine.policy()  # 20 pending and 3 per worker raise; an open one stays at 2/3 of both
+    made = NOW - timedelta(hours=1)
+
+    def sweep(n: int, minutes: int) -> list[dict]:
+        at = NOW + timedelta(minutes=minutes)
+        tasks = {
+            f"BK{i}": TaskRecord(f"BK{i}", "renewal", "PBK", made, NOW + timedelta(days=1)) for i in range(n)
+        }
+        states = [TaskState(t, Status.PENDING, made, made) for t in tasks]
+        found = rules.backlog_alerts(Counter({"PBK": n}), {}, policy.alerts)  # what the monitor raises
+        engine.alert_watch.sweep(found, states, tasks, at, policy)
+        return engine.store.list_alerts(at, kind="province_backlog", province_id="PBK", states=["open"])
+
+    (one,) = sweep(30, 0)  # nobody of PBK on shift: raised
+    (still,) = sweep(15, 1)  # below the raise level (20), above the clear band (13.3): still open
+    assert (still["id"], still["episode"], still["details"]["pending"]) == (one["id"], 1, 15)
+    assert sweep(10, 2) == []  # below the band: resolved by the monitor
+    assert sweep(15, 3) == []  # and 15 does not re-open it: only the raise level does

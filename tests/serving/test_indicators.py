@@ -56,3 +56,24 @@ def test_with_a_forecast_arrivals_inside_its_interval_raise_nothing() -> None:
     outside = readings(arrivals={"P1": 50}, expected={"P1": 20.0}, expected_band={"P1": (10.0, 45.0)})
     (one,) = [a for a in evaluate(outside, rules, set()) if a.kind == "arrivals"]
     assert "interval 10-45" in one.message
+
+
+def test_a_province_backlog_per_worker_on_shift_clears_only_below_its_band() -> None:
+    from serving.alerts.rules import backlog_alerts
+    from serving.config import AlertRules
+
+    rule = AlertRules(backlog_min_tasks=20, backlog_per_worker=3.0, backlog_clear_per_worker=2.0)
+
+    def raised(pending: int, active: set[str] | None = None) -> list[str]:
+        return [a.subject_id for a in backlog_alerts({"P1": pending}, {"P1": 10}, rule, active or set())]
+
+    assert raised(30) == ["P1"] and raised(25) == []  # 3.0 per worker raises; 2.5 raises nothing new
+    assert raised(25, {"P1"}) == ["P1"]  # 2.5, open: stays (no resolve and re-open at the line)
+    assert raised(19, {"P1"}) == []  # 1.9 per worker: below the clear level, resolved
+    (one,) = backlog_alerts({"P1": 40}, {"P1": 10}, rule)
+    assert (
+        one.details["threshold"] == 3.0 and one.details["clear_at"] == 2.0 and "clears below 2" in one.message
+    )
+    assert AlertRules(backlog_per_worker=3.0).backlog_clear == 2.0  # default: two thirds of the raise level
+    with pytest.raises(ValueError, match="hysteresis"):
+        AlertRules(backlog_per_worker=3.0, backlog_clear_per_worker=4.0)
