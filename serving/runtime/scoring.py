@@ -38,6 +38,7 @@ PAIR_MODELS: tuple[str, ...] = ("handling_time", "qa_pass", "complaint")
 MODELS: tuple[str, ...] = (*PAIR_MODELS, "complaint_pre")
 SLA_URGENCY: frozenset[str] = frozenset(n for n, _ in ODFV_FEATURES["sla_urgency"])
 CHUNK_ROWS = 4096  # rows per thread above which one model's batch is split across the threads
+COLUMN_ROWS = 64  # tasks above which task rows are encoded a column at a time (not a value at a time)
 
 
 def _ttl_us(view: str) -> int:
@@ -144,8 +145,14 @@ class FeatureAssembler:
             return np.empty((0, self.n))
         if values is None:
             values = [{**t.features, **request_time_features(t, now)} for t in tasks]
-        pairs = zip(tasks, values, strict=True)
-        return np.vstack([task_row(self.model, t, now, self.task_dst, v) for t, v in pairs])
+        if len(tasks) <= COLUMN_ROWS:
+            pairs = zip(tasks, values, strict=True)
+            return np.vstack([task_row(self.model, t, now, self.task_dst, v) for t, v in pairs])
+        out = np.full((len(tasks), self.n), np.nan)  # a batch: column by column (encode_column's equal)
+        names, enc = self.model.feature_names, self.model.encoder
+        for j in self.task_dst:
+            out[:, j] = enc.encode_column(names[j], [v.get(names[j]) for v in values])
+        return out
 
     def pairs(
         self,

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from opsmatch.contract import TASK_TYPES
-from serving.runtime.scoring import MODELS, ChampionScorer
+from serving.runtime.scoring import COLUMN_ROWS, MODELS, ChampionScorer, FeatureAssembler
 from tests.factories.fakes import NOW, make_pool, make_task
 from training.encoder import FeatureEncoder
 
@@ -134,3 +134,24 @@ def test_batched_pairs_use_each_task_types_own_worker_matrix() -> None:
     alone_b = scorer.score_pairs([b], pool, np.array([0, 0]), np.array([2, 3]), now=NOW)
     assert np.allclose(batched.minutes, [alone_b.minutes[0], alone_a.minutes[0], alone_b.minutes[1]])
     assert batched.minutes[0] - batched.minutes[1] == 1000.0
+
+
+def test_a_batch_of_task_rows_encodes_as_one_task_at_a_time() -> None:
+    """Above COLUMN_ROWS tasks the rows are encoded a column at a time: the same numbers as one by one
+    (categories known, unknown and missing; numbers as numbers, strings and missing)."""
+    model = LinearModel("1")
+    asm = FeatureAssembler(model, WORKER_COLUMNS)
+    channels = ["online", "branch", "fax", None]
+    complexity = [1, "2", None, 4.5, float("nan")]
+    tasks = [
+        make_task(
+            f"T{i}",
+            hours_to_sla=i / 7,
+            features={"task_complexity": complexity[i % 5], "task_channel": channels[i % 4]},
+        )
+        for i in range(COLUMN_ROWS + 9)
+    ]
+    batch = asm.task_rows(tasks, NOW)
+    alone = np.vstack([asm.task_rows([t], NOW) for t in tasks])
+    np.testing.assert_array_equal(batch, alone)
+    assert np.isnan(batch).any() and np.isfinite(batch).any()
