@@ -107,9 +107,16 @@ def private_copy(root: Path) -> Path:
 EXTRA: dict[str, str] = {}  # more environment of the service (``--env``)
 
 
-def service_extra(scenario: str) -> dict[str, str]:
-    """The service's clock and scenario: the world's (the demo clock continues from its newest event)."""
-    return {"OPSMATCH_CLOCK": "demo", "OPSMATCH_SCENARIO": scenario, **EXTRA}
+def service_extra(scenario: str, copy: Path) -> dict[str, str]:
+    """The service's clock and scenario: the world's, the demo clock chosen as `opsmatch demo` chooses it
+    (a working-day morning, never before the copy's newest event; the service refuses a demo clock
+    without its anchor)."""
+    import bench_service_scale as svc
+
+    from apps.demo import clock_env, with_clock
+
+    settings = svc.settings_of(copy).model_copy(update={"clock": "demo"})
+    return {**clock_env(with_clock(settings)), "OPSMATCH_SCENARIO": scenario, **EXTRA}
 
 
 def watchlist(copy: Path, n: int, scenario: str) -> dict[str, Any]:
@@ -119,7 +126,8 @@ def watchlist(copy: Path, n: int, scenario: str) -> dict[str, Any]:
     from serving.runtime import launch
 
     settings = svc.settings_of(copy)
-    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")), **service_extra(scenario))
+    extra = service_extra(scenario, copy)
+    env = launch.service_env(settings, Path(tempfile.mkdtemp(prefix="bentoml-")), **extra)
     with launch.running(env, copy / "watchlist-serve.log", timeout=900) as url:
         c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {svc.TOKEN}"}, timeout=600)
         calls = svc.timed(n + 1, lambda: c.get("/watchlist"))
@@ -135,7 +143,7 @@ def service(root: Path, scenario: str, n: int, idle: float) -> dict[str, Any]:
 
     copy = private_copy(root)
     try:
-        got = svc.run(copy, n, idle, copy / "serve.log", service_extra(scenario))
+        got = svc.run(copy, n, idle, copy / "serve.log", service_extra(scenario, copy))
         if "watchlist_ms" not in got:
             got["watchlist"] = watchlist(copy, max(3, n // 10), scenario)
         return got
