@@ -1,9 +1,9 @@
 // Alerts as incidents: one row per condition and scope (kind, province), with its count, worst examples
-// and trend; a summary by kind on top so that the night fits a screen; ack and silence (with a reason
-// and an end); the recently resolved ones beside.
+// and trend, one line each (the words in a tooltip); a summary by kind on top so that the night fits a
+// screen; ack and silence (with a reason and an end); the recently resolved ones beside.
 import { api, ask, el, every, failed, fmt, toast } from "./console.js";
 
-const PAGE = 25;
+const PAGE = 20; // one line each: the summary and a page fit a 1366 x 768 screen
 const words = (k) => k.replaceAll("_", " ");
 const TREND = { rising: "↑ rising", falling: "↓ falling", steady: "→ steady", new: "new" };
 
@@ -22,7 +22,7 @@ export function alertTable(alerts, { onAck, onSilence, showAck = true } = {}) {
       el("td", {}, a.province_id || "–"),
       el("td", { class: "num" }, String(a.count)),
       el("td", { title: `first ${fmt.num(a.value_first, 2)}, peak ${fmt.num(a.value_peak, 2)}` }, TREND[a.trend] || a.trend),
-      el("td", { class: "wrap" }, a.message, examples(a) ? el("div", { class: "muted" }, `worst: ${examples(a)}`) : ""),
+      el("td", { class: "clip", title: examples(a) ? `${a.message}\nworst: ${examples(a)}` : a.message }, a.message),
       el("td", { title: `last seen ${fmt.time(a.last_seen)}` }, fmt.time(a.first_seen)),
       showAck ? el("td", {},
         a.silenced ? el("span", { class: "muted", title: a.silence.reason }, `silenced to ${fmt.time(a.silence.ends_at)}`) : "",
@@ -78,7 +78,7 @@ export function mountAlerts(section, ctx) {
   const pager = el("div", { class: "toolbar" });
   const history = el("div", { id: "alerts-history" });
   let offset = 0;
-  section.classList.add("grid-two");
+  section.classList.add("grid-alerts");
   section.append(
     el("div", { class: "panel" }, el("h2", {}, "Alerts"), summary,
       el("div", { class: "toolbar" }, state, kind, province, mine,
