@@ -4,6 +4,12 @@ Bounded in examples per operation, never in time, with a fixed seed: the same ca
 any speed (a time budget let a faster machine explore more and find more). The only change from the
 defaults is in ``schemathesis.toml`` beside this file (422 is an accepted answer to schema-valid data).
 The server has its own state store: the policy changes and alerts the run makes stay there.
+
+The server's batch ceilings (``CEILINGS``) are lowered from the shipped 5,000-20,000 rows to 100: the
+coverage phase sends every list at its ceiling and one past it, and one 10,000-answer batch took 90 s
+at load 15 (a request timeout: an error, decided by the machine's speed). The ceilings are configuration
+read from the same ``serving.config`` fields, so the boundaries are still checked; how fast the service
+takes a full batch is a benchmark's question, not this test's.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = str(Path(sys.executable).parent / "st")
 MAX_EXAMPLES, SEED = 20, 7
 HANG_SECONDS = 900  # only a guard against a hung run: the run is bounded by examples
+CEILINGS = {
+    f"OPSMATCH_SERVICE__{name.upper()}": "100"
+    for name in ("max_batch_tasks", "max_batch_workers", "max_outcome_rows", "max_status_rows")
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +78,7 @@ def test_schemathesis_finds_nothing(world: World, tmp_path: Path) -> None:
         OPSMATCH_STATE_DB_URL=state_url,
         OPSMATCH_RATE_LIMITS='{"admin": {"per_second": 100000, "burst": 100000}}',
         BENTOML_HOME=str(tmp_path / "bentoml"),
+        **CEILINGS,
     )
     with launch.running(env, tmp_path / "serve.log", path="/livez") as url:
         wait_until(lambda: httpx.get(f"{url}/readyz").status_code == 200, 120, what="/readyz")
