@@ -110,19 +110,20 @@ def answer_many(life: Lifecycle, req: ls.AnswersIn, *, actor: str) -> ls.Answers
     out: list[ls.AnswerOut | None] = [None] * len(req.answers)
     running: dict[str, tuple[TaskState | None, int]] = {}  # task -> (state, events held) within the batch
     planned: list[tuple[int, Planned, Assignment]] = []
+    assignments = life.book.assignments(a.assignment_id for a in req.answers)
     for i, a in enumerate(req.answers):
         if (a.action == "reject") != (a.reason_code is not None):
             why = f"a reject needs one of: {', '.join(REJECT_REASONS)}" if a.action == "reject" else None
             out[i] = _out(a, 422, error=f"reason_code: {why or 'only a reject has one'}")
             continue
-        known = life.book.assignment(a.assignment_id)
+        known = assignments.get(a.assignment_id)
         if known is None:
             out[i] = _out(a, 404, error=f"unknown assignment {a.assignment_id!r}")
             continue
         tid = known.task_id
         if tid not in running:
             n = int(life.book.next_event_id(tid).rsplit("#", 1)[1]) - 1
-            running[tid] = (life.book.state(tid), n)
+            running[tid] = (life.book.peek(tid) or life.book.state(tid), n)  # held: no store probe each
         state, n = running[tid]
         event = TaskEvent(
             f"{tid}#{n + 1}",

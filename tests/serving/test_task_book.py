@@ -118,3 +118,10 @@ def test_a_held_tasks_light_record_is_built_once_until_the_task_moves(where) -> 
     book.refresh()
     again = book.light_record("T0003")
     assert again is not first and again == first  # re-derived task: built again from its row
+
+
+def test_many_assignments_are_found_at_once_held_or_not(where) -> None:  # noqa: ANN001
+    book = TaskBook(where, keep_closed=0)  # T0001 (done) is not held: its assignment is read from the store
+    got = book.assignments(["AT0001", "AT0002", "NOPE", "AT0002"])
+    assert sorted(got) == ["AT0001", "AT0002"] and got["AT0001"].task_id == "T0001"
+    assert got["AT0002"] == book.assignment("AT0002")
