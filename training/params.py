@@ -35,6 +35,7 @@ class TrainParams:
     label_maturity_days: float = 0.0
     monotone: dict[str, int] = field(default_factory=dict)
     first_stage: list[str] = field(default_factory=list)  # boosted on these features alone first (fit.py)
+    max_train_rows: int | None = None  # above it, a stratified task sample of the training slice (sample.py)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

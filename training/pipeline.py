@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import lightgbm as lgb
 import numpy as np
@@ -15,6 +15,7 @@ from training.encoder import FeatureEncoder
 from training.evaluate import evaluate
 from training.fit import FitResult, fit_booster, resolve_threads
 from training.params import TrainParams
+from training.sample import capped_rows
 from training.serving_form import ServingModel
 from training.specs import ENTITY_COLS, TIMESTAMP_COL, ModelSpec
 from training.split import TimeSplit, day_index, labelled_rows, time_split
@@ -95,6 +96,12 @@ def fit_model(
 ) -> Fitted:
     """Fit ``spec`` on ``frame`` and evaluate it on the most recent slice."""
     split, dropped = prepare_split(frame, spec, params, truth, as_of)
+    train = capped_rows(
+        split.train, params.max_train_rows, spec.label if spec.is_classifier else None, params.seed
+    )
+    if len(train) < len(split.train):  # the cap's sample: recorded with the other dropped rows
+        dropped["train_sampled_out"] = len(split.train) - len(train)
+        split = replace(split, train=train)
     encoder = FeatureEncoder.fit(split.train, feature_cols, categorical)
     X_train, X_valid, X_test = (encoder.transform(s) for s in (split.train, split.valid, split.test))
     y_train, y_valid, y_test = (
