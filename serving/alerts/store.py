@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from opsmatch.sql_schema import create_or_upgrade
 from serving.alerts.incidents import Incident, spec, trend, worst
 from serving.alerts.inhibit import inhibited_by, inhibited_clause, inhibitors
 from serving.alerts.silences import Silences
@@ -37,6 +38,9 @@ class Family:
     provinces: frozenset[str] | None = None
 
 
+DERIVED = frozenset({incidents.name})  # raised again by the monitor: an old shape is moved aside
+
+
 class AlertStore(Silences):
     """Incidents and silences; ``audit(conn, action, actor, target, detail, at)`` writes an audit row."""
 
@@ -44,7 +48,7 @@ class AlertStore(Silences):
         self.engine = engine
         self.audit_table = audit_table
         self.retries = retries
-        metadata.create_all(engine)
+        create_or_upgrade(engine, metadata, derived=DERIVED)
 
     def _retry(self, work: Any) -> Any:
         """Run ``work(conn)`` in one transaction; a lost race with another writer runs it again."""

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from opsmatch.sql_schema import create_or_upgrade
 from serving.settlement.lines import LINE_FIELDS
 from serving.state.store import ConflictError, StateStore, audit_log
 
@@ -70,7 +71,7 @@ class SettlementBook:
 
     def __init__(self, state: StateStore) -> None:
         self.engine = state.engine
-        metadata.create_all(self.engine)
+        create_or_upgrade(self.engine, metadata)
 
     def closed(self) -> dict[str, int]:
         """``{month: store version it was closed at}``."""

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from opsmatch.sql_schema import create_or_upgrade
 from serving.alerts.incidents import group
 from serving.alerts.rules import Alert
 from serving.alerts.store import AlertStore, Family
@@ -106,7 +107,7 @@ class StateStore:
         self.engine = sa.create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
+        create_or_upgrade(self.engine, metadata)
         self.alerts = AlertStore(self.engine, audit_log)
 
     def close(self) -> None:
