@@ -402,8 +402,8 @@ class OpsMatch:
         return self.engine.info()
 
     # -- BentoML hooks ----------------------------------------------------------------------------
-    def __is_ready__(self) -> bool:
-        return self.engine.ready()
+    def __is_ready__(self) -> bool:  # a ready service answers its risk view at once (serving/risk/desk.py)
+        return self.engine.ready() and risk_desk.warmed(self.engine)
 
     def __metrics__(self, content: str) -> str:
         lines = [content.rstrip("\n")]

@@ -58,6 +58,9 @@ class RiskCache:
         # watchlist waits for it and the monitor's risk sweep skips, instead of scoring the same tasks.
         self.settled = threading.Event()
         self.settled.set()
+        # While the warm-up holds ``/readyz`` (the champion was served at start): the monotonic time it
+        # holds it until; None when readiness does not wait for it (``serving.risk.desk.warmed``).
+        self.hold_until: float | None = None
 
     def __len__(self) -> int:
         return len(self._held)

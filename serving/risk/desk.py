@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from time import monotonic
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -121,19 +122,49 @@ WARM_WAIT_SECONDS = 120.0  # the longest a watchlist waits for the start-up warm
 EXPLAIN_AHEAD = 500  # open tasks the warm-up explains ahead (the riskiest; a national list shows ~140)
 
 
-def warm(engine: Context, stop: threading.Event, poll_seconds: float = 2.0) -> None:
+READY_WAIT_SECONDS = 60.0  # the longest /readyz waits for the warm-up (30 s at load 17, default world)
+
+
+def warm(
+    engine: Context, stop: threading.Event, poll_seconds: float = 2.0, ready_wait: float = READY_WAIT_SECONDS
+) -> None:
     """Once the complaint_pre champion is served: load the task book, enrich and score every open task
     once into the shared risk cache and explain the riskiest ``EXPLAIN_AHEAD``, so the first watchlist
     (and the risk view) answers from held scores and reasons (a background thread at service start;
-    best effort)."""
-    engine.risk_cache.settled.clear()
+    best effort). When the champion's first load serves it, ``/readyz`` waits for this (``warmed``), at
+    most ``ready_wait`` seconds; when it does not (the first champions still training), it does not."""
+    cache = engine.risk_cache
+    cache.settled.clear()
+    cache.hold_until = float("inf")  # undecided until the champions' first load was tried
     try:
+        tried = getattr(engine.runtime.scorer, "attempted", None)
+        while tried is not None and not stop.is_set() and not tried.wait(poll_seconds):
+            pass
+        served = "complaint_pre" in engine.runtime.scorer.versions()
+        cache.hold_until = monotonic() + ready_wait if served else None
         while not stop.is_set() and "complaint_pre" not in engine.runtime.scorer.versions():
             stop.wait(poll_seconds)
         if not stop.is_set():
             _warm(engine)
     finally:
-        engine.risk_cache.settled.set()
+        cache.settled.set()
+        cache.hold_until = None
+
+
+def warmed(engine: Context) -> bool:
+    """Whether ``/readyz`` may say ready as far as the risk warm-up goes: it finished, it does not hold
+    readiness (no champion at start), or it has held it ``READY_WAIT_SECONDS`` (then logged once)."""
+    cache = engine.risk_cache
+    until = cache.hold_until
+    if cache.settled.is_set() or until is None:
+        return True
+    if monotonic() < until:
+        return False
+    cache.hold_until = None
+    log.warning(
+        "ready before the risk warm-up finished (over %.0f s): the risk view fills later", READY_WAIT_SECONDS
+    )
+    return True
 
 
 def _warm(engine: Context) -> None:

@@ -34,6 +34,7 @@ CUSTOMER_FIELDS = {
 }
 
 NEW_CUSTOMER = {"cust_tasks_so_far": 1, "cust_complaints_so_far": 0, "cust_contacts_so_far": 0}
+ONLINE_BATCH = 2000  # entities per online read: one call per a few thousand, not one per task
 
 
 class CachedProfiles:
@@ -168,13 +169,21 @@ class FeastTaskSource:
         return self._online_views([(view, key, ids)])[0]
 
     def _online_views(self, asked: Sequence[tuple[Any, str, Sequence[str]]]) -> list[list[dict[str, Any]]]:
-        """Each (view, entity key, ids)'s rows, in one online read (one round trip, not one per view):
-        the rows of the views are aligned, so each entity row carries every view's key."""
-        refs = [f"{view.name}:{f}" for view, _, _ in asked for f in view.feature_names]
-        n = len(asked[0][2])
-        rows = [{key: ids[i] for _, key, ids in asked} for i in range(n)]
-        data = self._fs().get_online_features(features=refs, entity_rows=rows).to_dict()
-        return [[{f: data[f][i] for f in view.feature_names} for i in range(n)] for view, _, _ in asked]
+        """Each (view, entity key, ids)'s rows: each view's distinct ids read once, in online reads of at
+        most ``ONLINE_BATCH`` entities (a national book's open tasks in a few calls of bounded size; the
+        4,245 of the default world name 36 provinces, read once each instead of once per task)."""
+        out = []
+        for view, key, ids in asked:
+            distinct = list(dict.fromkeys(ids))
+            got: dict[str, dict[str, Any]] = {}
+            refs = [f"{view.name}:{f}" for f in view.feature_names]
+            for i in range(0, len(distinct), ONLINE_BATCH):
+                part = distinct[i : i + ONLINE_BATCH]
+                rows = [{key: k} for k in part]
+                data = self._fs().get_online_features(features=refs, entity_rows=rows).to_dict()
+                got.update({k: {f: data[f][j] for f in view.feature_names} for j, k in enumerate(part)})
+            out.append([dict(got[k]) for k in ids])
+        return out
 
     def _context(self, records: list[TaskRecord]) -> list[TaskRecord]:
         from features.spec import CUSTOMER_PROFILE, PROVINCE_STATUS

@@ -275,3 +275,19 @@ def test_a_stale_status_falls_back_to_the_roster_on_real_profiles(world: World, 
     got = {w.worker_id for w in day.workers}
     assert got <= expected and len(got) + day.excluded["shift_end"] == len(expected)
     assert got and all(w.availability == "roster" and w.shift_minutes_left for w in day.workers)
+
+
+def test_batched_enrichment_equals_the_per_task_path(real: Engine, monkeypatch) -> None:  # noqa: ANN001
+    """The open tasks' records from batched online reads (each view's distinct ids, calls of at most
+    ``ONLINE_BATCH`` entities) are the records enriched one task at a time."""
+    from serving.runtime import components
+    from serving.tasks.book import light
+
+    ids = [t for t, _ in real.book.open_tasks()][:60]
+    bare = [light(row) for t in ids if (row := real.book.row(t)) is not None]
+    assert len(bare) > 20 and len({r.province_id for r in bare}) < len(bare)  # provinces shared
+    monkeypatch.setattr(components, "ONLINE_BATCH", 7)  # several calls per view
+    batched = real.runtime.tasks.enrich(bare)
+    one = [real.runtime.tasks.enrich([r])[0] for r in bare]
+    assert [repr(r) for r in batched] == [repr(r) for r in one]
+    assert all(r.features.get("cust_tasks_so_far") is not None for r in batched if r.customer_id)

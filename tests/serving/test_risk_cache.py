@@ -4,13 +4,17 @@ once per held score, their wait said as it is now; bounded by the open tasks."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 
 from serving.protocols import RiskScores, TaskRecord
+from serving.risk import desk
 from serving.risk.cache import RiskCache, wait_steps
 from tests.factories.fakes import NOW, FakeScorer, make_task
 
@@ -85,3 +89,48 @@ def test_a_full_pass_drops_what_is_no_longer_open() -> None:
     assert len(cache) == 4
     cache.scores(scorer, tasks[:2], NOW, 1.0, complete=True)
     assert len(cache) == 2
+
+
+def _warming(served: bool, ready_wait: float, monkeypatch) -> tuple[SimpleNamespace, threading.Event]:  # noqa: ANN001
+    """A service's warm-up thread on a fake engine whose champions' first load is tried (``served``:
+    complaint_pre among them); the warm-up itself runs until the returned event is set."""
+    release = threading.Event()
+    monkeypatch.setattr(desk, "_warm", lambda engine: release.wait(30))
+    tried = threading.Event()
+    tried.set()
+    scorer = SimpleNamespace(attempted=tried, versions=lambda: {"complaint_pre": "1"} if served else {})
+    engine = SimpleNamespace(risk_cache=RiskCache(), runtime=SimpleNamespace(scorer=scorer))
+    stop = threading.Event()
+    engine.risk_cache.hold_until = float("inf")  # as warm sets it first, so the wait below cannot pass early
+    thread = threading.Thread(target=desk.warm, args=(engine, stop, 0.01, ready_wait), daemon=True)
+    thread.start()
+    for _ in range(3000):  # until the warm-up decided whether it holds readiness
+        if engine.risk_cache.hold_until != float("inf"):
+            break
+        stop.wait(0.01)
+    engine.stop, engine.thread = stop, thread
+    return engine, release
+
+
+def test_readyz_waits_for_the_warm_up_when_the_champion_is_served_at_start(monkeypatch) -> None:  # noqa: ANN001
+    engine, release = _warming(True, 3600.0, monkeypatch)
+    assert not desk.warmed(engine)
+    release.set()
+    engine.thread.join(30)
+    assert desk.warmed(engine) and engine.risk_cache.settled.is_set()
+
+
+def test_readyz_does_not_wait_when_no_champion_is_served_yet(monkeypatch) -> None:  # noqa: ANN001
+    engine, release = _warming(False, 3600.0, monkeypatch)
+    assert desk.warmed(engine) and not engine.risk_cache.settled.is_set()  # still waiting for a champion
+    engine.stop.set()
+    engine.thread.join(30)
+
+
+def test_readyz_stops_waiting_after_its_timeout_and_says_why(monkeypatch, caplog) -> None:  # noqa: ANN001
+    engine, release = _warming(True, 0.0, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="opsmatch.serving"):
+        assert desk.warmed(engine) and not engine.risk_cache.settled.is_set()
+    assert "ready before the risk warm-up finished" in caplog.text
+    release.set()
+    engine.thread.join(30)
