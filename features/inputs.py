@@ -10,13 +10,12 @@ last builder that reads it (``RELEASE_AFTER``). The frames, so the feature table
 
 from __future__ import annotations
 
-import ctypes
-import gc
 from pathlib import Path
 
 import pandas as pd
 
 from opsmatch.events import read_table
+from opsmatch.heap import frame_bytes, give_back
 from opsmatch.settings import Settings
 
 # Columns the builders read, for tables that hold more (at 10x: assignments' ids and policy, ~0.4 GB).
@@ -28,10 +27,6 @@ RELEASE_AFTER: dict[str, tuple[str, ...]] = {
     "worker_status": ("worker_status",),
     "worker_last_qa": ("qa_results",),
 }
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")  # glibc's malloc_trim (Linux)
-except OSError:  # another platform: no trim
-    _LIBC = None
 
 
 class LazyInputs(dict[str, pd.DataFrame]):
@@ -59,13 +54,7 @@ class LazyInputs(dict[str, pd.DataFrame]):
 
     def release(self, names: tuple[str, ...]) -> None:
         """Drop these tables (read again if asked for) and hand the freed heap back to the OS."""
+        freed = sum(frame_bytes(dict.__getitem__(self, n)) for n in names if dict.__contains__(self, n))
         for name in names:
             self.pop(name, None)
-        give_back()
-
-
-def give_back() -> None:
-    """Collect and return freed heap pages to the OS (glibc keeps them: they would count in the peak)."""
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+        give_back(freed)

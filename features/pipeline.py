@@ -28,7 +28,7 @@ from features.entity_features import (
     build_worker_last_qa,
     build_worker_status,
 )
-from features.inputs import RELEASE_AFTER, LazyInputs, give_back
+from features.inputs import RELEASE_AFTER, LazyInputs
 from features.province_features import build_province_status
 from features.spec import (
     EVENT_TS,
@@ -44,6 +44,7 @@ from features.windows import DAY, HOUR, from_us, snapshot_grid, to_us
 from features.worker_features import build_worker_tables
 from opsmatch.contract import LOAD_ORDER, NOT_FEATURE_INPUTS, TABLES
 from opsmatch.events import current_version, read_tables, store_id, table_versions
+from opsmatch.heap import frame_bytes, give_back
 from opsmatch.settings import Settings
 
 PIPELINE_VERSION = "1"
@@ -245,8 +246,9 @@ def build_features(
         rows[n] = len(frame)
         if write_if_changed(table_path(out_dir, n), parquet_bytes(frame, n if n in VIEWS else None)):
             changed.add(n)
+        freed = frame_bytes(frame)
         del frame
-        give_back()
+        give_back(freed)
     step(2.0)
     written = [n for n in names if n in changed]
     manifest = {

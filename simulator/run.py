@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
-import gc
 import json
 import time
 from collections.abc import Callable
@@ -17,6 +15,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs for pyarrow
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from opsmatch import events
+from opsmatch.heap import frame_bytes, give_back
 from opsmatch.settings import Settings
 from simulator.arrivals import generate_arrivals
 from simulator.clock import anchored, end_of
@@ -58,12 +57,9 @@ class HistorySummary:
         return asdict(self)
 
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")  # glibc's malloc_trim (Linux)
-except OSError:  # another platform: no trim
-    _LIBC = None
 WRITE_ROWS = 500_000  # rows per append: a default history's tables (<= 400 k rows) are one append each
 _RECORD_DTYPES = {"task": np.int64, "worker": np.int64, "at": np.float64, "policy": object}
+REPLAY_RECORD_BYTES = 150  # a replay record's Python objects over its columns (ints, floats, list slots)
 _STATUS_DTYPES = {"worker": np.int64, "at": np.float64, "on_shift": bool, "open_tasks": np.int64}
 
 
@@ -72,19 +68,12 @@ def _release_replay(result: SimResult) -> None:
     are built: its state (per-task lists, indexes, the policy's view) is a reference cycle that the
     cyclic GC may not visit while pandas builds the tables, and its millions of small objects would stay
     in memory beside them (at 10x the default: >= 4.1 GB peak while writing)."""
+    records = len(result.assignments.get("task", ())) + len(result.status.get("worker", ()))
     result.assignments = {
         k: np.asarray(v, dtype=_RECORD_DTYPES.get(k)) for k, v in result.assignments.items()
     }
     result.status = {k: np.asarray(v, dtype=_STATUS_DTYPES.get(k)) for k, v in result.status.items()}
-    _give_back()
-
-
-def _give_back() -> None:
-    """Collect cycles and hand freed heap pages back to the OS (glibc keeps them otherwise: the replay's
-    small objects and the tables' temporaries would count in the peak of every later phase)."""
-    gc.collect()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    give_back(records * REPLAY_RECORD_BYTES)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -142,7 +131,7 @@ def generate_history(
     _release_replay(result)
     lap("simulate")
     outcomes = task_outcomes(result)
-    _give_back()
+    give_back(frame_bytes(outcomes))  # the outcome draws' temporaries, about the outcomes' size
     builders = event_table_builders(result, outcomes)
     lap("outcomes")
     events_dir, truth_dir = Path(settings.events_dir), Path(settings.truth_dir)
@@ -152,8 +141,9 @@ def generate_history(
         for start in range(0, max(len(table), 1), WRITE_ROWS):  # the store's copies: one slice at a time
             events.append(settings, name, table.iloc[start : start + WRITE_ROWS])
         rows[name] = len(table)
+        freed = frame_bytes(table)
         del table
-        _give_back()
+        give_back(freed)
     lap("write_events")
     workforce.truth.save(truth_dir)
     _write_parquet(task_truth_frame(result, outcomes), truth_dir / TASK_TRUTH_FILE)
