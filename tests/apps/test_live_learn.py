@@ -26,7 +26,7 @@ def test_a_backlog_assignment_is_offered_with_the_facts_of_the_listing() -> None
     player = LivePlayer.__new__(LivePlayer)  # no world, no service: the client records its calls
     calls: list[tuple[str, str]] = []
 
-    def call(method: str, path: str, role: str, body=None, params=None):  # noqa: ANN001, ANN202
+    def call(method: str, path: str, role: str, body=None, params=None, timeout=None):  # noqa: ANN001, ANN202
         calls.append((method, path))
         if path == "/assign":
             made = {"assignment_id": "A1", "task_id": "T0379026", "worker_id": "W0001"}

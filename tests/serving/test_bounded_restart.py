@@ -5,7 +5,6 @@ closed task's full history and a page of closed tasks, read from the store when 
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 
 from opsmatch import event_admin, events
+from opsmatch.event_store import store_for
 from serving.console.board import hours_window
 from serving.console.board_index import BoardIndex
 from serving.risk.open_tasks import book_open_tasks
@@ -135,6 +135,6 @@ def test_a_restart_with_only_the_open_work_answers_the_same(world: World, tmp_pa
     page, _ = restarted.closed(sort="sla_due_at", limit=20)
     due = sorted(closed, key=lambda st: (facts[st.task_id].row["sla_due_at"], st.task_id))
     assert [st for st, _ in page] == due[:20]
-    with sqlite3.connect(events.store_url(where).removeprefix("sqlite:///")) as con:
-        plan = con.execute("EXPLAIN QUERY PLAN SELECT sla_due_at FROM ev_tasks ORDER BY sla_due_at LIMIT 20")
-        assert "ix_tasks_sla" in " ".join(str(row) for row in plan)
+    with store_for(events.store_url(where)).connection() as cur:  # the store's own SQLite driver
+        cur.execute("EXPLAIN QUERY PLAN SELECT sla_due_at FROM ev_tasks ORDER BY sla_due_at LIMIT 20")
+        assert "ix_tasks_sla" in " ".join(str(row) for row in cur.fetchall())
