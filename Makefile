@@ -45,11 +45,12 @@ system-deps:
 ## /dev/shm is there: each SQLite commit of the stores the tests write (MLflow, events, state, Feast)
 ## waits ~7 ms for the disk's fsync here, and creating one empty MLflow store took 10-14 s on disk, 2-3 s
 ## in RAM. The same SQLite, PostgreSQL and Redis run on it. `make test TEST_TMP=` keeps them on disk.
-## One folder per checkout: pytest wipes its basetemp at start, so two clones' runs must not share it.
+## One folder per checkout: pytest wipes its basetemp at start, so two clones' runs must not share it;
+## the folders of checkouts that no longer exist are removed (scripts/prune-test-tmp.sh).
 TEST_WORKERS ?= 2
 TEST_TMP ?= $(shell test -d /dev/shm -a -w /dev/shm && echo /dev/shm/opsmatch-tests-$$(printf %s "$(CURDIR)" | cksum | cut -d" " -f1))
 test: $(STAMP) system-deps
-	$(if $(TEST_TMP),mkdir -p $(TEST_TMP) && TMPDIR=$(TEST_TMP) OPSMATCH_TEST_CACHE=$(TEST_TMP)/test-worlds) \
+	$(if $(TEST_TMP),bash scripts/prune-test-tmp.sh "$(CURDIR)" $(TEST_TMP) && TMPDIR=$(TEST_TMP) OPSMATCH_TEST_CACHE=$(TEST_TMP)/test-worlds) \
 	  OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup \
 	  $(if $(TEST_TMP),--basetemp=$(TEST_TMP)/pytest)
 
